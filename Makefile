@@ -1,0 +1,137 @@
+# uffd-broker - top-level Makefile.
+#
+#   make            build the broker, the client library and the demo
+#   make check      install missing build dependencies (root, Debian), run tests
+#   make demo       install missing dependencies, then run the lazy-restore demo
+#   make install    install under $(DESTDIR)$(PREFIX)
+#   make clean
+
+PREFIX	?= /usr/local
+BINDIR	?= $(PREFIX)/bin
+SBINDIR	?= $(PREFIX)/sbin
+LIBDIR	?= $(PREFIX)/lib
+INCDIR	?= $(PREFIX)/include
+PKGDIR	?= $(LIBDIR)/pkgconfig
+
+CC	?= cc
+PROTOC_C ?= protoc-c
+B	:= build
+
+SOVERSION := 1
+LIBVERSION := 1.0.0
+
+# Warnings are errors: this code runs privileged and parses untrusted input.
+WARNINGS := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wformat-security \
+	-Wmissing-prototypes -Wstrict-prototypes -Wpointer-arith -Wvla \
+	-Wcast-align -Wundef -Wno-unused-parameter
+# Hardening, each for a reason:
+#  _FORTIFY_SOURCE       bounds-checked libc string and memory calls
+#  stack-protector-strong canaries against stack smashing
+#  stack-clash-protection probes large stack frames page by page
+#  cf-protection          CET shadow-stack and indirect-branch tracking where present
+HARDENING := -D_FORTIFY_SOURCE=2 -fstack-protector-strong \
+	-fstack-clash-protection -fcf-protection
+#  relro + now: the GOT is read-only once started; noexecstack: no executable stack
+LDHARDENING := -Wl,-z,relro -Wl,-z,now -Wl,-z,noexecstack
+
+CFLAGS	?= -O2 -g
+ALL_CFLAGS := -std=gnu11 -D_GNU_SOURCE $(WARNINGS) $(HARDENING) $(CFLAGS) \
+	-Iproto -I$(B)/proto -Iclient -Ibroker
+ALL_LDFLAGS := $(LDHARDENING) $(LDFLAGS)
+
+PROTO_SRC := $(B)/proto/uffd_broker.pb-c.c
+PROTO_HDR := $(B)/proto/uffd_broker.pb-c.h
+
+CLIENT_SRCS := client/session.c client/uffd.c client/jail.c proto/wire.c
+BROKER_SRCS := broker/main.c broker/config.c broker/session.c \
+	broker/supervise.c broker/liveness.c broker/proc.c broker/log.c proto/wire.c
+TEST_SRCS := $(wildcard tests/*.c)
+
+# The library: position-independent, every symbol hidden unless UFFDC_API.
+LIB_OBJS := $(patsubst %.c,$(B)/pic/%.o,$(CLIENT_SRCS)) $(B)/pic/proto/uffd_broker.pb-c.o
+BROKER_OBJS := $(patsubst %.c,$(B)/pie/%.o,$(BROKER_SRCS)) $(B)/pie/proto/uffd_broker.pb-c.o
+BROKER_LIB_OBJS := $(filter-out $(B)/pie/broker/main.o,$(BROKER_OBJS))
+TEST_OBJS := $(patsubst %.c,$(B)/pie/%.o,$(TEST_SRCS))
+
+LIB_SO := $(B)/libuffd-client.so.$(LIBVERSION)
+LIB_A := $(B)/libuffd-client.a
+BROKERD := $(B)/uffd-brokerd
+DEMO := $(B)/uffd-restore-demo
+TESTBIN := $(B)/check-uffd-broker
+
+LIB_LIBS := -lseccomp -lprotobuf-c -lpthread
+BROKER_LIBS := -lprotobuf-c
+
+.PHONY: all check demo install clean deps
+all: $(BROKERD) $(LIB_SO) $(LIB_A) $(DEMO) $(B)/uffd-client.pc
+
+$(PROTO_SRC) $(PROTO_HDR): proto/uffd_broker.proto
+	@mkdir -p $(B)/proto
+	$(PROTOC_C) --c_out=$(B)/proto -Iproto $<
+
+$(B)/pic/%.o: %.c $(PROTO_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -fPIC -fvisibility=hidden -MMD -MP -c -o $@ $<
+$(B)/pic/proto/uffd_broker.pb-c.o: $(PROTO_SRC)
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -Wcast-align -Wmissing-prototypes,$(ALL_CFLAGS)) -fPIC -fvisibility=hidden -c -o $@ $<
+
+$(B)/pie/%.o: %.c $(PROTO_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -fPIE -MMD -MP -c -o $@ $<
+$(B)/pie/proto/uffd_broker.pb-c.o: $(PROTO_SRC)
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -Wcast-align -Wmissing-prototypes,$(ALL_CFLAGS)) -fPIE -c -o $@ $<
+
+$(LIB_SO): $(LIB_OBJS) client/libuffd-client.map
+	$(CC) -shared -Wl,-soname,libuffd-client.so.$(SOVERSION) \
+		-Wl,--version-script=client/libuffd-client.map $(ALL_LDFLAGS) \
+		-o $@ $(LIB_OBJS) $(LIB_LIBS)
+	ln -sf libuffd-client.so.$(LIBVERSION) $(B)/libuffd-client.so.$(SOVERSION)
+	ln -sf libuffd-client.so.$(SOVERSION) $(B)/libuffd-client.so
+
+$(LIB_A): $(LIB_OBJS)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BROKERD): $(BROKER_OBJS)
+	$(CC) -pie $(ALL_LDFLAGS) -o $@ $^ $(BROKER_LIBS)
+
+$(DEMO): $(B)/pie/demo/restore-demo.o $(LIB_SO)
+	$(CC) -pie $(ALL_LDFLAGS) -o $@ $< -L$(B) -luffd-client \
+		-Wl,-rpath,'$$ORIGIN' -lpthread
+
+# The tests link the static library and the broker's objects, to reach the
+# internals a misbehaving client or a unit test needs.
+$(TESTBIN): $(TEST_OBJS) $(LIB_A) $(BROKER_LIB_OBJS)
+	$(CC) -pie $(ALL_LDFLAGS) -o $@ $(TEST_OBJS) $(BROKER_LIB_OBJS) $(LIB_A) \
+		$(LIB_LIBS) $$(pkg-config --libs check)
+
+$(B)/uffd-client.pc: client/uffd-client.pc.in
+	sed -e 's|@PREFIX@|$(PREFIX)|;s|@LIBDIR@|$(LIBDIR)|;s|@INCDIR@|$(INCDIR)|;s|@VERSION@|$(LIBVERSION)|' $< > $@
+
+deps:
+	@sh mk/ensure-deps.sh
+
+check: deps
+	@$(MAKE) --no-print-directory all $(TESTBIN)
+	$(TESTBIN)
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	sh demo/run-demo.sh $(B)
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(PKGDIR)
+	install -m 0755 $(BROKERD) $(DESTDIR)$(SBINDIR)/uffd-brokerd
+	install -m 0755 $(LIB_SO) $(DESTDIR)$(LIBDIR)/
+	ln -sf libuffd-client.so.$(LIBVERSION) $(DESTDIR)$(LIBDIR)/libuffd-client.so.$(SOVERSION)
+	ln -sf libuffd-client.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libuffd-client.so
+	install -m 0644 $(LIB_A) $(DESTDIR)$(LIBDIR)/
+	install -m 0644 client/uffd-client.h $(DESTDIR)$(INCDIR)/
+	install -m 0644 $(B)/uffd-client.pc $(DESTDIR)$(PKGDIR)/
+
+clean:
+	rm -rf $(B)
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -1,0 +1,142 @@
+/*
+ * broker.h - uffd-brokerd's state. Everything the daemon knows lives in one
+ * struct broker and its list of sessions, so it can be walked (status, and
+ * later serialised for re-exec).
+ */
+#ifndef UFFD_BROKER_H
+#define UFFD_BROKER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "wire.h"
+
+#define BROKER_MAX_UIDS		64
+
+struct broker_config {
+	const char	*socket_path;	/* NULL with socket activation */
+	bool		socket_activated;
+	uid_t		allow_uids[BROKER_MAX_UIDS];
+	size_t		n_allow_uids;
+	bool		kernel_faults;		/* else UFFD_USER_MODE_ONLY only */
+	uint64_t	allowed_features;
+	unsigned int	max_uffds;		/* live uffds per session */
+	unsigned int	max_sessions_per_uid;
+	unsigned int	max_sessions;
+	unsigned int	probe_interval_ms;
+	unsigned int	handshake_timeout_ms;
+	bool		log_syslog;
+	const char	*device_path;
+};
+
+/* A session only moves forward through these states. */
+enum session_state {
+	SESSION_HELLO,		/* connected; waiting for Hello + listener */
+	SESSION_VERIFY,		/* waiting for the verification ioctl */
+	SESSION_PROBE_CREATE,	/* device fd given; waiting for the probe IOC_NEW */
+	SESSION_PROBE_ATTACH,	/* probe created; waiting for Probe + uffd */
+	SESSION_READY,		/* serving creations */
+	SESSION_DEAD,		/* fds closed; freed after this loop turn */
+};
+
+/* What an epoll event points at. */
+enum watch_kind {
+	WATCH_LISTEN, WATCH_TIMER, WATCH_SIGNAL,
+	WATCH_SOCK, WATCH_PIDFD, WATCH_NOTIFY,
+};
+
+struct session;
+
+struct watch {
+	enum watch_kind	kind;
+	struct session	*s;
+};
+
+struct session {
+	TAILQ_ENTRY(session) entry;
+	struct broker	*b;
+	uint64_t	id;
+	enum session_state state;
+	struct watch	w_sock, w_pidfd, w_notify;
+
+	int		sock;
+	int		pidfd;
+	int		listener;	/* seccomp listener of the client's filter */
+	int		probe_uffd;	/* registered on the dummy page */
+	/*
+	 * Granted uffds are added here and the broker's copies closed: an epoll
+	 * entry lives exactly as long as its file, so the entries left are the
+	 * session's live uffds, wherever they are held.
+	 */
+	int		tracker;
+
+	pid_t		pid;
+	uid_t		uid;
+	gid_t		gid;
+	char		*refusal;	/* set: the peer is refused at Hello */
+	uint64_t	dummy_page;
+	uint32_t	page_size;
+	struct timespec	started;
+
+	unsigned int	pending;	/* creations continued, not yet attached */
+	uint64_t	granted;
+	uint64_t	refused;
+};
+
+TAILQ_HEAD(session_list, session);
+
+struct broker {
+	struct broker_config cfg;
+	int		epfd;
+	int		listen_fd;
+	int		devfd;
+	int		timerfd;
+	int		sigfd;
+	struct watch	w_listen, w_timer, w_signal;
+	struct session_list sessions;
+	struct session_list graveyard;
+	unsigned int	nsessions;
+	uint64_t	next_id;
+	bool		stopping;
+};
+
+/* session.c */
+struct session *session_new(struct broker *b, int sock);
+void	session_kill(struct session *s, const char *why);
+void	session_reap(struct broker *b);
+void	session_readable(struct session *s);
+void	session_hangup(struct session *s);
+unsigned int session_live_uffds(const struct session *s);
+int	session_reply(struct session *s, WireStatus status,
+	    WireReply *body, const char *fmt, ...)
+	    __attribute__((format(printf, 4, 5)));
+/*
+ * Decode and act on one datagram of a session: the pure entry point a fuzzer
+ * can drive without sockets. fd is owned by the callee.
+ */
+void	session_handle_datagram(struct session *s, const uint8_t *buf,
+	    size_t len, int fd, int recv_flags);
+
+/* supervise.c */
+void	supervise_notification(struct session *s);
+
+/* liveness.c */
+bool	liveness_probe(struct session *s, const char **why);
+void	liveness_tick(struct broker *b);
+void	liveness_check(struct session *s);
+
+/* proc.c */
+pid_t	proc_tgid(pid_t tid);
+int	proc_threads(pid_t pid);
+bool	proc_fd_is(int fd, const char *target);
+int	proc_epoll_count(int epfd);
+
+/* broker.c */
+int	broker_watch(struct broker *b, int fd, struct watch *w, uint32_t events);
+void	broker_unwatch(struct broker *b, int fd);
+double	broker_elapsed_ms(const struct timespec *since);
+
+#endif

@@ -1,0 +1,171 @@
+/*
+ * config.c - uffd-brokerd's command line, kept apart from main() so that it
+ * can be tested on its own.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <linux/userfaultfd.h>
+
+#include "broker.h"
+#include "config.h"
+
+/*
+ * Every feature of Linux 6.1's userfaultfd but EVENT_FORK, which would hand a
+ * child's address space to whoever reads the parent's uffd.
+ */
+#define DEFAULT_FEATURES (UFFD_FEATURE_PAGEFAULT_FLAG_WP |		\
+	UFFD_FEATURE_EVENT_REMAP | UFFD_FEATURE_EVENT_REMOVE |		\
+	UFFD_FEATURE_MISSING_HUGETLBFS | UFFD_FEATURE_MISSING_SHMEM |	\
+	UFFD_FEATURE_EVENT_UNMAP | UFFD_FEATURE_SIGBUS |		\
+	UFFD_FEATURE_THREAD_ID | UFFD_FEATURE_MINOR_HUGETLBFS |		\
+	UFFD_FEATURE_MINOR_SHMEM | UFFD_FEATURE_EXACT_ADDRESS |		\
+	UFFD_FEATURE_WP_HUGETLBFS_SHMEM)
+
+static const struct option long_options[] = {
+	{ "socket",		required_argument, NULL, 's' },
+	{ "allow-uid",		required_argument, NULL, 'u' },
+	{ "max-uffds",		required_argument, NULL, 'm' },
+	{ "max-sessions-per-uid", required_argument, NULL, 'S' },
+	{ "max-sessions",	required_argument, NULL, 'M' },
+	{ "user-mode-only",	no_argument,	   NULL, 'U' },
+	{ "features",		required_argument, NULL, 'f' },
+	{ "probe-interval-ms",	required_argument, NULL, 'p' },
+	{ "handshake-timeout-ms", required_argument, NULL, 't' },
+	{ "device",		required_argument, NULL, 'd' },
+	{ "syslog",		no_argument,	   NULL, 'l' },
+	{ "help",		no_argument,	   NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+const char config_usage[] =
+"usage: uffd-brokerd [options]\n"
+"  --socket PATH               listen on PATH (default " BROKER_DEFAULT_SOCKET ";\n"
+"                              ignored under systemd socket activation)\n"
+"  --allow-uid UID             admit peers of this uid (repeatable; default: none)\n"
+"  --max-uffds N               live uffds per session (default 16)\n"
+"  --max-sessions-per-uid N    sessions per uid (default 64)\n"
+"  --max-sessions N            sessions in all (default 1024)\n"
+"  --user-mode-only            grant only UFFD_USER_MODE_ONLY uffds\n"
+"  --features MASK             UFFD_FEATURE_* bits that may be granted\n"
+"  --probe-interval-ms N       liveness probe period (default 1000)\n"
+"  --handshake-timeout-ms N    drop unfinished handshakes after N ms (default 5000)\n"
+"  --device PATH               the userfaultfd device (default /dev/userfaultfd)\n"
+"  --syslog                    log to syslog instead of stderr\n";
+
+static const char *
+option_name(int val)
+{
+	const struct option *o;
+
+	for (o = long_options; o->name != NULL; o++)
+		if (o->val == val)
+			return o->name;
+	return "?";
+}
+
+static int
+parse_uint(const char *arg, unsigned long long max, unsigned long long *out)
+{
+	char *end;
+
+	errno = 0;
+	if (*arg == '-' || *arg == '\0')
+		return -EINVAL;
+	*out = strtoull(arg, &end, 0);
+	if (errno != 0 || *end != '\0' || *out > max)
+		return -ERANGE;
+	return 0;
+}
+
+static int
+bad(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+int
+config_parse(int argc, char **argv, struct broker_config *cfg, char *err,
+    size_t errlen)
+{
+	unsigned long long v;
+	int opt;
+
+	*cfg = (struct broker_config){
+		.socket_path = BROKER_DEFAULT_SOCKET,
+		.kernel_faults = true,
+		.allowed_features = DEFAULT_FEATURES,
+		.max_uffds = 16,
+		.max_sessions_per_uid = 64,
+		.max_sessions = 1024,
+		.probe_interval_ms = 1000,
+		.handshake_timeout_ms = 5000,
+		.device_path = "/dev/userfaultfd",
+	};
+	optind = 1;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "", long_options, NULL)) != -1) {
+		switch (opt) {
+		case 's':
+			cfg->socket_path = optarg;
+			break;
+		case 'd':
+			cfg->device_path = optarg;
+			break;
+		case 'U':
+			cfg->kernel_faults = false;
+			break;
+		case 'l':
+			cfg->log_syslog = true;
+			break;
+		case 'h':
+			return 1;
+		case 'u':
+			if (parse_uint(optarg, UINT_MAX - 1, &v) < 0)
+				return bad(err, errlen, "--allow-uid: bad uid '%s'", optarg);
+			if (cfg->n_allow_uids == BROKER_MAX_UIDS)
+				return bad(err, errlen, "--allow-uid: more than %d uids",
+				    BROKER_MAX_UIDS);
+			cfg->allow_uids[cfg->n_allow_uids++] = (uid_t)v;
+			break;
+		case 'f':
+			if (parse_uint(optarg, UINT64_MAX, &v) < 0)
+				return bad(err, errlen, "--features: bad mask '%s'", optarg);
+			if (v & UFFD_FEATURE_EVENT_FORK)
+				return bad(err, errlen, "--features: EVENT_FORK is never "
+				    "granted (it needs CAP_SYS_PTRACE in the broker)");
+			cfg->allowed_features = v;
+			break;
+		case 'm': case 'S': case 'M': case 'p': case 't':
+			if (parse_uint(optarg, 1000000, &v) < 0 || v == 0)
+				return bad(err, errlen, "--%s: expected a number from 1 "
+				    "to 1000000, got '%s'", option_name(opt), optarg);
+			if (opt == 'm')
+				cfg->max_uffds = v;
+			else if (opt == 'S')
+				cfg->max_sessions_per_uid = v;
+			else if (opt == 'M')
+				cfg->max_sessions = v;
+			else if (opt == 'p')
+				cfg->probe_interval_ms = v;
+			else
+				cfg->handshake_timeout_ms = v;
+			break;
+		default:
+			return bad(err, errlen, "unknown option, or option without "
+			    "its value: '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind != argc)
+		return bad(err, errlen, "unexpected argument '%s'", argv[optind]);
+	return 0;
+}

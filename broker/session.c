@@ -1,0 +1,544 @@
+/*
+ * session.c - one connected client: its credentials, its state machine and
+ * the requests it may send (DESIGN §5). Every request gets exactly one reply;
+ * a request the session's state does not permit is refused, loudly.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "broker.h"
+#include "log.h"
+
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD	77
+#endif
+
+#define FD_KIND_LISTENER	"anon_inode:seccomp notify"
+#define FD_KIND_UFFD		"anon_inode:[userfaultfd]"
+
+/* Addresses above this are not user space on any x86-64 or arm64 paging mode. */
+#define USER_ADDR_LIMIT		(1ULL << 56)
+
+static const char *const state_names[] = {
+	[SESSION_HELLO] = "hello",
+	[SESSION_VERIFY] = "verify",
+	[SESSION_PROBE_CREATE] = "probe-create",
+	[SESSION_PROBE_ATTACH] = "probe-attach",
+	[SESSION_READY] = "ready",
+	[SESSION_DEAD] = "dead",
+};
+
+static int
+peer_pidfd(int sock, pid_t pid)
+{
+	socklen_t len = sizeof(int);
+	int pidfd;
+
+	if (getsockopt(sock, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) == 0)
+		return pidfd;
+	/* Before Linux 6.5: open by pid, then make sure it is still the peer. */
+	pidfd = syscall(SYS_pidfd_open, pid, 0);
+	if (pidfd >= 0) {
+		struct ucred cred;
+
+		len = sizeof(cred);
+		if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
+		    cred.pid != pid) {
+			close(pidfd);
+			return -1;
+		}
+	}
+	return pidfd;
+}
+
+static unsigned int
+sessions_of_uid(const struct broker *b, uid_t uid)
+{
+	const struct session *s;
+	unsigned int n = 0;
+
+	TAILQ_FOREACH(s, &b->sessions, entry)
+		if (s->uid == uid && s->refusal == NULL)
+			n++;
+	return n;
+}
+
+/* Why the peer may not have a session, or NULL. */
+static char *
+session_admission(const struct broker *b, const struct session *s)
+{
+	const struct broker_config *c = &b->cfg;
+	char *why = NULL;
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < c->n_allow_uids; i++)
+		if (c->allow_uids[i] == s->uid)
+			break;
+	if (i == c->n_allow_uids)
+		rc = asprintf(&why, "uid %u is not allowed by the broker's policy",
+		    (unsigned)s->uid);
+	else if (sessions_of_uid(b, s->uid) >= c->max_sessions_per_uid)
+		rc = asprintf(&why, "uid %u already has %u sessions (limit %u)",
+		    (unsigned)s->uid, sessions_of_uid(b, s->uid),
+		    c->max_sessions_per_uid);
+	return rc < 0 ? strdup("refused") : why;
+}
+
+struct session *
+session_new(struct broker *b, int sock)
+{
+	struct session *s;
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+		log_warn("getsockopt(SO_PEERCRED)");
+		return NULL;
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		log_warn("calloc");
+		return NULL;
+	}
+	s->b = b;
+	s->id = ++b->next_id;
+	s->sock = sock;
+	s->listener = s->probe_uffd = -1;
+	s->pid = cred.pid;
+	s->uid = cred.uid;
+	s->gid = cred.gid;
+	s->w_sock = (struct watch){ WATCH_SOCK, s };
+	s->w_pidfd = (struct watch){ WATCH_PIDFD, s };
+	s->w_notify = (struct watch){ WATCH_NOTIFY, s };
+	clock_gettime(CLOCK_MONOTONIC, &s->started);
+	s->pidfd = peer_pidfd(sock, s->pid);
+	s->tracker = epoll_create1(EPOLL_CLOEXEC);
+	if (s->pidfd < 0 || s->tracker < 0) {
+		log_warn("session=%llu pid=%d: pidfd or tracker",
+		    (unsigned long long)s->id, (int)s->pid);
+		if (s->pidfd >= 0)
+			close(s->pidfd);
+		if (s->tracker >= 0)
+			close(s->tracker);
+		free(s);
+		return NULL;
+	}
+	s->refusal = session_admission(b, s);
+	TAILQ_INSERT_TAIL(&b->sessions, s, entry);
+	b->nsessions++;
+	if (broker_watch(b, sock, &s->w_sock, EPOLLIN | EPOLLRDHUP) < 0 ||
+	    broker_watch(b, s->pidfd, &s->w_pidfd, EPOLLIN) < 0) {
+		session_kill(s, "epoll_ctl failed");
+		return NULL;
+	}
+	log_event("session_connect", "session=%llu pid=%d uid=%u gid=%u",
+	    (unsigned long long)s->id, (int)s->pid, (unsigned)s->uid,
+	    (unsigned)s->gid);
+	return s;
+}
+
+static void
+close_watched(struct broker *b, int *fd)
+{
+	if (*fd < 0)
+		return;
+	broker_unwatch(b, *fd);
+	close(*fd);
+	*fd = -1;
+}
+
+void
+session_kill(struct session *s, const char *why)
+{
+	struct broker *b = s->b;
+
+	if (s->state == SESSION_DEAD)
+		return;
+	if (s->refusal == NULL || s->state != SESSION_HELLO)
+		log_event("session_end", "session=%llu pid=%d uid=%u state=%s "
+		    "granted=%llu refused=%llu reason=\"%s\"",
+		    (unsigned long long)s->id, (int)s->pid, (unsigned)s->uid,
+		    state_names[s->state], (unsigned long long)s->granted,
+		    (unsigned long long)s->refused, why);
+	s->state = SESSION_DEAD;
+	close_watched(b, &s->sock);
+	close_watched(b, &s->pidfd);
+	/* Closing the listener fails the client's future creations (ENOSYS). */
+	close_watched(b, &s->listener);
+	if (s->probe_uffd >= 0)
+		close(s->probe_uffd);
+	if (s->tracker >= 0)
+		close(s->tracker);
+	s->probe_uffd = s->tracker = -1;
+	TAILQ_REMOVE(&b->sessions, s, entry);
+	TAILQ_INSERT_TAIL(&b->graveyard, s, entry);
+	b->nsessions--;
+}
+
+/* Free dead sessions once no epoll event of this turn can point at them. */
+void
+session_reap(struct broker *b)
+{
+	struct session *s;
+
+	while ((s = TAILQ_FIRST(&b->graveyard)) != NULL) {
+		TAILQ_REMOVE(&b->graveyard, s, entry);
+		free(s->refusal);
+		free(s);
+	}
+}
+
+unsigned int
+session_live_uffds(const struct session *s)
+{
+	int n = proc_epoll_count(s->tracker);
+
+	return n < 0 ? 0 : (unsigned int)n;
+}
+
+int
+session_reply(struct session *s, WireStatus status, WireReply *body,
+    const char *fmt, ...)
+{
+	WireReply none = UFFD_BROKER__V1__REPLY__INIT;
+	WireReply *reply = body ? body : &none;
+	char reason[256];
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	reply->status = status;
+	reply->reason = reason;
+	/* A client that does not read its replies loses its session. */
+	if ((rc = wire_send_msg(s->sock, &reply->base, -1)) < 0) {
+		errno = -rc;
+		log_warn("session=%llu pid=%d: reply not sent",
+		    (unsigned long long)s->id, (int)s->pid);
+		session_kill(s, "reply could not be sent");
+	}
+	return rc;
+}
+
+static void
+fill_status(const struct session *s, WireReply *reply,
+    UffdBroker__V1__StatusReply *st)
+{
+	st->live_uffds = session_live_uffds(s);
+	st->max_uffds = s->b->cfg.max_uffds;
+	st->pending = s->pending;
+	st->granted_total = s->granted;
+	st->refused_total = s->refused;
+	reply->body_case = UFFD_BROKER__V1__REPLY__BODY_STATUS_REPLY;
+	reply->status_reply = st;
+}
+
+static void
+handle_hello(struct session *s, const WireRequest *req, int fd)
+{
+	const UffdBroker__V1__Hello *h = req->hello;
+	const struct broker_config *c = &s->b->cfg;
+	UffdBroker__V1__HelloReply hr = UFFD_BROKER__V1__HELLO_REPLY__INIT;
+	WireReply reply = UFFD_BROKER__V1__REPLY__INIT;
+
+	if (s->refusal != NULL) {
+		close(fd);
+		log_event("session_refused", "session=%llu pid=%d uid=%u gid=%u "
+		    "reason=\"%s\"", (unsigned long long)s->id, (int)s->pid,
+		    (unsigned)s->uid, (unsigned)s->gid, s->refusal);
+		session_reply(s, UFFD_BROKER__V1__STATUS__DENIED, NULL, "%s",
+		    s->refusal);
+		session_kill(s, "refused");
+		return;
+	}
+	if (h->version != WIRE_VERSION) {
+		close(fd);
+		session_reply(s, UFFD_BROKER__V1__STATUS__BAD_VERSION, NULL,
+		    "protocol version %u is not spoken here (only %u)",
+		    h->version, WIRE_VERSION);
+		return;
+	}
+	if (h->page_size != (uint32_t)sysconf(_SC_PAGESIZE) ||
+	    h->dummy_page == 0 || h->dummy_page % h->page_size != 0 ||
+	    h->dummy_page >= USER_ADDR_LIMIT) {
+		close(fd);
+		session_reply(s, UFFD_BROKER__V1__STATUS__BAD_MESSAGE, NULL,
+		    "dummy page 0x%llx / page size %u is not a page of user memory",
+		    (unsigned long long)h->dummy_page, h->page_size);
+		return;
+	}
+	s->listener = fd;
+	s->dummy_page = h->dummy_page;
+	s->page_size = h->page_size;
+	if (broker_watch(s->b, fd, &s->w_notify, EPOLLIN) < 0) {
+		session_reply(s, UFFD_BROKER__V1__STATUS__FAILED, NULL,
+		    "broker could not watch the listener");
+		session_kill(s, "epoll_ctl on listener failed");
+		return;
+	}
+	s->state = SESSION_VERIFY;
+	hr.version = WIRE_VERSION;
+	hr.kernel_faults = c->kernel_faults;
+	hr.allowed_features = c->allowed_features;
+	hr.max_uffds = c->max_uffds;
+	reply.body_case = UFFD_BROKER__V1__REPLY__BODY_HELLO;
+	reply.hello = &hr;
+	session_reply(s, UFFD_BROKER__V1__STATUS__OK, &reply,
+	    "listener received; prove coverage with the verification ioctl");
+}
+
+/* UFFDIO_API on a uffd the client hands over; EINVAL means it was not fresh. */
+static int
+uffd_api(int fd, uint64_t features, struct uffdio_api *api)
+{
+	*api = (struct uffdio_api){ .api = UFFD_API, .features = features };
+	return ioctl(fd, UFFDIO_API, api) < 0 ? -errno : 0;
+}
+
+static void
+handle_probe(struct session *s, const WireRequest *req, int fd)
+{
+	struct uffdio_register reg = {
+		.range = { .start = s->dummy_page, .len = s->page_size },
+		.mode = UFFDIO_REGISTER_MODE_MISSING,
+	};
+	struct uffdio_api api;
+	const char *why;
+	int rc;
+
+	(void)req;
+	/* The dummy page is shmem (MAP_SHARED|MAP_ANONYMOUS). */
+	if ((rc = uffd_api(fd, UFFD_FEATURE_MISSING_SHMEM, &api)) < 0) {
+		close(fd);
+		session_reply(s, UFFD_BROKER__V1__STATUS__BAD_FD, NULL,
+		    "probe uffd refused by UFFDIO_API (%s): not a fresh uffd",
+		    strerror(-rc));
+		session_kill(s, "probe uffd not fresh");
+		return;
+	}
+	if (ioctl(fd, UFFDIO_REGISTER, &reg) < 0) {
+		rc = errno;
+		close(fd);
+		session_reply(s, UFFD_BROKER__V1__STATUS__FAILED, NULL,
+		    "dummy page 0x%llx cannot be registered on the probe: %s",
+		    (unsigned long long)s->dummy_page, strerror(rc));
+		session_kill(s, "dummy page not registrable");
+		return;
+	}
+	s->probe_uffd = fd;
+	if (!liveness_probe(s, &why)) {
+		session_reply(s, UFFD_BROKER__V1__STATUS__FAILED, NULL,
+		    "liveness probe failed: %s", why);
+		session_kill(s, why);
+		return;
+	}
+	s->state = SESSION_READY;
+	log_event("session_open", "session=%llu pid=%d uid=%u gid=%u "
+	    "kernel_faults=%s features=0x%llx max_uffds=%u handshake_ms=%.3f",
+	    (unsigned long long)s->id, (int)s->pid, (unsigned)s->uid,
+	    (unsigned)s->gid, s->b->cfg.kernel_faults ? "yes" : "no",
+	    (unsigned long long)s->b->cfg.allowed_features,
+	    s->b->cfg.max_uffds, broker_elapsed_ms(&s->started));
+	session_reply(s, UFFD_BROKER__V1__STATUS__OK, NULL, "session ready");
+}
+
+static void
+handle_attach(struct session *s, const WireRequest *req, int fd)
+{
+	uint64_t features = req->attach->features;
+	uint64_t allowed = s->b->cfg.allowed_features;
+	UffdBroker__V1__AttachReply ar = UFFD_BROKER__V1__ATTACH_REPLY__INIT;
+	WireReply reply = UFFD_BROKER__V1__REPLY__INIT;
+	struct epoll_event ev = { .events = 0 };
+	struct uffdio_api api;
+	int rc;
+
+	if (s->pending == 0) {
+		close(fd);
+		session_reply(s, UFFD_BROKER__V1__STATUS__OUT_OF_ORDER, NULL,
+		    "attach without a supervised creation");
+		return;
+	}
+	if (features & ~allowed) {
+		close(fd);
+		s->pending--;
+		s->refused++;
+		log_event("uffd_refused", "session=%llu pid=%d uid=%u "
+		    "reason=\"features not granted\" requested=0x%llx "
+		    "allowed=0x%llx", (unsigned long long)s->id, (int)s->pid,
+		    (unsigned)s->uid, (unsigned long long)features,
+		    (unsigned long long)allowed);
+		session_reply(s, UFFD_BROKER__V1__STATUS__DENIED, NULL,
+		    "features 0x%llx are not granted (allowed: 0x%llx)",
+		    (unsigned long long)(features & ~allowed),
+		    (unsigned long long)allowed);
+		return;
+	}
+	if ((rc = uffd_api(fd, features, &api)) < 0) {
+		close(fd);
+		session_reply(s, rc == -EINVAL ? UFFD_BROKER__V1__STATUS__BAD_FD :
+		    UFFD_BROKER__V1__STATUS__FAILED, NULL,
+		    "UFFDIO_API with features 0x%llx failed: %s%s",
+		    (unsigned long long)features, strerror(-rc),
+		    rc == -EINVAL ? " (not a fresh uffd, or features unknown "
+		    "to this kernel)" : "");
+		return;
+	}
+	s->pending--;
+	rc = epoll_ctl(s->tracker, EPOLL_CTL_ADD, fd, &ev);
+	close(fd);
+	if (rc < 0) {
+		log_warn("session=%llu: tracking a granted uffd",
+		    (unsigned long long)s->id);
+		session_reply(s, UFFD_BROKER__V1__STATUS__FAILED, NULL,
+		    "broker could not track the uffd");
+		session_kill(s, "uffd tracking failed");
+		return;
+	}
+	s->granted++;
+	log_event("uffd_granted", "session=%llu pid=%d uid=%u features=0x%llx "
+	    "live=%u max=%u", (unsigned long long)s->id, (int)s->pid,
+	    (unsigned)s->uid, (unsigned long long)features,
+	    session_live_uffds(s), s->b->cfg.max_uffds);
+	/* UFFDIO_API reports every feature the kernel has; the uffd has these. */
+	ar.features = features;
+	ar.ioctls = api.ioctls;
+	reply.body_case = UFFD_BROKER__V1__REPLY__BODY_ATTACH;
+	reply.attach = &ar;
+	session_reply(s, UFFD_BROKER__V1__STATUS__OK, &reply, "uffd granted");
+}
+
+static void
+handle_status(struct session *s, const WireRequest *req, int fd)
+{
+	UffdBroker__V1__StatusReply st = UFFD_BROKER__V1__STATUS_REPLY__INIT;
+	WireReply reply = UFFD_BROKER__V1__REPLY__INIT;
+
+	(void)req;
+	(void)fd;
+	fill_status(s, &reply, &st);
+	session_reply(s, UFFD_BROKER__V1__STATUS__OK, &reply, "%u of %u uffds live",
+	    st.live_uffds + st.pending, st.max_uffds);
+}
+
+#define IN(st)	(1u << (st))
+
+/* One row per request: where it is permitted and which fd it carries. */
+static const struct request_type {
+	UffdBroker__V1__Request__BodyCase body;
+	const char	*name;
+	unsigned int	states;
+	const char	*fd_kind;	/* NULL: the request carries no fd */
+	void		(*handle)(struct session *, const WireRequest *, int);
+} request_types[] = {
+	{ UFFD_BROKER__V1__REQUEST__BODY_HELLO, "hello",
+	    IN(SESSION_HELLO), FD_KIND_LISTENER, handle_hello },
+	{ UFFD_BROKER__V1__REQUEST__BODY_PROBE, "probe",
+	    IN(SESSION_PROBE_ATTACH), FD_KIND_UFFD, handle_probe },
+	{ UFFD_BROKER__V1__REQUEST__BODY_ATTACH, "attach",
+	    IN(SESSION_READY), FD_KIND_UFFD, handle_attach },
+	{ UFFD_BROKER__V1__REQUEST__BODY_RELEASE, "release",
+	    IN(SESSION_READY), NULL, handle_status },
+	{ UFFD_BROKER__V1__REQUEST__BODY_STATUS, "status",
+	    IN(SESSION_READY), NULL, handle_status },
+};
+
+void
+session_handle_datagram(struct session *s, const uint8_t *buf, size_t len,
+    int fd, int recv_flags)
+{
+	const struct request_type *rt = NULL;
+	WireRequest *req;
+	size_t i;
+
+	if (recv_flags & (WIRE_TRUNCATED | WIRE_FDS_LOST | WIRE_TOO_MANY_FDS |
+	    WIRE_FOREIGN_CMSG)) {
+		if (fd >= 0)
+			close(fd);
+		if (recv_flags & WIRE_TRUNCATED)
+			session_reply(s, UFFD_BROKER__V1__STATUS__BAD_MESSAGE,
+			    NULL, "datagram longer than %d bytes",
+			    WIRE_MAX_DATAGRAM);
+		else
+			session_reply(s, UFFD_BROKER__V1__STATUS__BAD_FD, NULL,
+			    "at most %d fd per request, and nothing but fds",
+			    WIRE_MAX_FDS);
+		return;
+	}
+	req = uffd_broker__v1__request__unpack(NULL, len, buf);
+	if (req == NULL) {
+		if (fd >= 0)
+			close(fd);
+		session_reply(s, UFFD_BROKER__V1__STATUS__BAD_MESSAGE, NULL,
+		    "undecodable request (%zu bytes)", len);
+		return;
+	}
+	for (i = 0; i < sizeof(request_types) / sizeof(request_types[0]); i++)
+		if (request_types[i].body == req->body_case)
+			rt = &request_types[i];
+	if (rt == NULL) {
+		if (fd >= 0)
+			close(fd);
+		session_reply(s, UFFD_BROKER__V1__STATUS__BAD_MESSAGE, NULL,
+		    "unknown request type %d", (int)req->body_case);
+	} else if (!(rt->states & IN(s->state))) {
+		if (fd >= 0)
+			close(fd);
+		session_reply(s, UFFD_BROKER__V1__STATUS__OUT_OF_ORDER, NULL,
+		    "%s is not allowed in session state %s", rt->name,
+		    state_names[s->state]);
+	} else if (rt->fd_kind == NULL && fd >= 0) {
+		close(fd);
+		session_reply(s, UFFD_BROKER__V1__STATUS__BAD_FD, NULL,
+		    "%s takes no fd", rt->name);
+	} else if (rt->fd_kind != NULL && (fd < 0 ||
+	    !proc_fd_is(fd, rt->fd_kind))) {
+		if (fd >= 0)
+			close(fd);
+		session_reply(s, UFFD_BROKER__V1__STATUS__BAD_FD, NULL,
+		    "%s needs one fd of kind %s", rt->name, rt->fd_kind);
+	} else
+		rt->handle(s, req, fd);
+	uffd_broker__v1__request__free_unpacked(req, NULL);
+}
+
+void
+session_readable(struct session *s)
+{
+	uint8_t buf[WIRE_MAX_DATAGRAM];
+	int fd, flags;
+	ssize_t n;
+
+	n = wire_recv(s->sock, buf, sizeof(buf), &fd, &flags);
+	if (n == -EAGAIN)
+		return;
+	if (n <= 0) {
+		if (fd >= 0)
+			close(fd);
+		session_hangup(s);
+		return;
+	}
+	session_handle_datagram(s, buf, (size_t)n, fd, flags);
+}
+
+void
+session_hangup(struct session *s)
+{
+	const char *why = "client closed the session";
+
+	/* A hang-up is often a death: probe at once so the log says which. */
+	if (s->state == SESSION_READY)
+		(void)liveness_probe(s, &why);
+	session_kill(s, why);
+}

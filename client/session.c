@@ -1,0 +1,360 @@
+/*
+ * session.c - a client's session with uffd-brokerd: the handshake that proves
+ * the client jailed, and the supervised creation of each uffd.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "client.h"
+
+/* A broker that does not answer within this time is taken as gone. */
+#define CLIENT_REPLY_TIMEOUT_SEC	5
+
+int
+client_connect(const char *path)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct timeval tv = { .tv_sec = CLIENT_REPLY_TIMEOUT_SEC };
+	int sock;
+
+	if (strlen(path) >= sizeof(sun.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sun.sun_path, path);
+	sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (sock < 0)
+		return -errno;
+	if (setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+	    connect(sock, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		int err = -errno;
+
+		close(sock);
+		return err;
+	}
+	return sock;
+}
+
+int
+client_status_errno(WireStatus status)
+{
+	switch (status) {
+	case UFFD_BROKER__V1__STATUS__OK:		return 0;
+	case UFFD_BROKER__V1__STATUS__DENIED:		return EACCES;
+	case UFFD_BROKER__V1__STATUS__QUOTA:		return EDQUOT;
+	case UFFD_BROKER__V1__STATUS__BAD_FD:		return EBADF;
+	case UFFD_BROKER__V1__STATUS__BAD_VERSION:	return EPROTONOSUPPORT;
+	case UFFD_BROKER__V1__STATUS__FAILED:		return EIO;
+	default:					return EPROTO;
+	}
+}
+
+int
+client_call(struct uffdc_session *s, const WireRequest *req, int fd,
+    WireReply **reply)
+{
+	uint8_t buf[WIRE_MAX_DATAGRAM];
+	WireReply *r;
+	ssize_t n;
+	int rc, rfd, flags, err;
+
+	*reply = NULL;
+	s->reason[0] = '\0';
+	if ((rc = wire_send_msg(s->sock, &req->base, fd)) < 0)
+		return rc;
+	do {
+		n = recv(s->sock, buf, 0, MSG_PEEK);	/* wait, honouring SO_RCVTIMEO */
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EAGAIN ? -ETIMEDOUT : -errno;
+	n = wire_recv(s->sock, buf, sizeof(buf), &rfd, &flags);
+	if (rfd >= 0)
+		close(rfd);	/* the broker never sends fds on the socket */
+	if (n < 0)
+		return (int)n;
+	if (n == 0)
+		return -ECONNRESET;
+	if (flags != 0 || rfd >= 0)
+		return -EPROTO;
+	r = uffd_broker__v1__reply__unpack(NULL, n, buf);
+	if (r == NULL)
+		return -EPROTO;
+	snprintf(s->reason, sizeof(s->reason), "%s", r->reason);
+	if ((err = client_status_errno(r->status)) != 0) {
+		uffd_broker__v1__reply__free_unpacked(r, NULL);
+		return -err;
+	}
+	*reply = r;
+	return 0;
+}
+
+int
+client_verify(void)
+{
+	/* Any fd will do: the fragment matches the command alone. */
+	int fd = ioctl(-1, USERFAULTFD_IOC_NEW, 0);
+
+	return fd < 0 ? -errno : fd;
+}
+
+int
+client_new_uffd(int devfd, unsigned int flags)
+{
+	int fd = ioctl(devfd, USERFAULTFD_IOC_NEW, flags);
+
+	return fd < 0 ? -errno : fd;
+}
+
+static int
+session_hello(struct uffdc_session *s)
+{
+	UffdBroker__V1__Hello hello = UFFD_BROKER__V1__HELLO__INIT;
+	WireRequest req = UFFD_BROKER__V1__REQUEST__INIT;
+	WireReply *reply;
+	int listener, rc;
+
+	if ((listener = client_jail_install()) < 0)
+		return listener;
+	hello.version = WIRE_VERSION;
+	hello.dummy_page = (uintptr_t)s->dummy;
+	hello.page_size = s->page_size;
+	req.body_case = UFFD_BROKER__V1__REQUEST__BODY_HELLO;
+	req.hello = &hello;
+	rc = client_call(s, &req, listener, &reply);
+	/* Only the broker may answer this filter's notifications. */
+	close(listener);
+	if (rc < 0)
+		return rc;
+	if (reply->body_case == UFFD_BROKER__V1__REPLY__BODY_HELLO) {
+		s->kernel_faults = reply->hello->kernel_faults;
+		s->allowed_features = reply->hello->allowed_features;
+		s->max_uffds = reply->hello->max_uffds;
+	}
+	uffd_broker__v1__reply__free_unpacked(reply, NULL);
+	return 0;
+}
+
+static int
+session_probe(struct uffdc_session *s)
+{
+	UffdBroker__V1__Probe probe = UFFD_BROKER__V1__PROBE__INIT;
+	WireRequest req = UFFD_BROKER__V1__REQUEST__INIT;
+	WireReply *reply;
+	int fd, rc;
+
+	fd = client_new_uffd(s->devfd, O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return fd;
+	req.body_case = UFFD_BROKER__V1__REQUEST__BODY_PROBE;
+	req.probe = &probe;
+	rc = client_call(s, &req, fd, &reply);
+	/* The broker keeps the probe; this process has no use for it. */
+	close(fd);
+	if (rc == 0)
+		uffd_broker__v1__reply__free_unpacked(reply, NULL);
+	return rc;
+}
+
+int
+uffdc_session_open(const char *socket_path, struct uffdc_session **out)
+{
+	struct uffdc_session *s;
+	int rc;
+
+	*out = NULL;
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return -ENOMEM;
+	pthread_mutex_init(&s->lock, NULL);
+	s->refs = 1;
+	s->sock = s->devfd = -1;
+	s->page_size = sysconf(_SC_PAGESIZE);
+	s->dummy = mmap(NULL, s->page_size, PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (s->dummy == MAP_FAILED) {
+		rc = -errno;
+		s->dummy = NULL;
+		goto fail;
+	}
+	s->sock = client_connect(socket_path ? socket_path :
+	    UFFDC_DEFAULT_SOCKET);
+	if (s->sock < 0) {
+		rc = s->sock;
+		goto fail;
+	}
+	if ((rc = session_hello(s)) < 0)
+		goto fail;
+	if ((rc = client_verify()) < 0)
+		goto fail;
+	s->devfd = rc;
+	if ((rc = session_probe(s)) < 0)
+		goto fail;
+	*out = s;
+	return 0;
+fail:
+	/* Keep the broker's reason readable by the caller: print nothing here. */
+	uffdc_session_close(s);
+	return rc;
+}
+
+/* Drop one reference, under s->lock; frees s and returns true on the last. */
+static bool
+session_unref_locked(struct uffdc_session *s)
+{
+	if (--s->refs > 0) {
+		pthread_mutex_unlock(&s->lock);
+		return false;
+	}
+	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+	return true;
+}
+
+void
+uffdc_session_close(struct uffdc_session *s)
+{
+	if (s == NULL)
+		return;
+	pthread_mutex_lock(&s->lock);
+	if (s->sock >= 0)
+		close(s->sock);
+	if (s->devfd >= 0)
+		close(s->devfd);
+	if (s->dummy != NULL)
+		munmap(s->dummy, s->page_size);
+	s->sock = s->devfd = -1;
+	s->dummy = NULL;
+	session_unref_locked(s);
+}
+
+const char *
+uffdc_session_reason(const struct uffdc_session *s)
+{
+	return s->reason;
+}
+
+int
+uffdc_create(struct uffdc_session *s, uint64_t features, unsigned int flags,
+    struct uffdc_uffd **out)
+{
+	UffdBroker__V1__Attach attach = UFFD_BROKER__V1__ATTACH__INIT;
+	WireRequest req = UFFD_BROKER__V1__REQUEST__INIT;
+	struct uffdc_uffd *u;
+	WireReply *reply;
+	int fd, rc;
+
+	*out = NULL;
+	if (flags & ~UFFDC_USER_MODE_ONLY)
+		return -EINVAL;
+	if ((u = calloc(1, sizeof(*u))) == NULL)
+		return -ENOMEM;
+	pthread_mutex_lock(&s->lock);
+	if (s->sock < 0) {
+		rc = -ENOTCONN;
+		goto out;
+	}
+	fd = client_new_uffd(s->devfd, O_CLOEXEC | O_NONBLOCK |
+	    ((flags & UFFDC_USER_MODE_ONLY) ? UFFD_USER_MODE_ONLY : 0));
+	if (fd < 0) {
+		rc = fd;
+		goto out;
+	}
+	attach.features = features;
+	req.body_case = UFFD_BROKER__V1__REQUEST__BODY_ATTACH;
+	req.attach = &attach;
+	if ((rc = client_call(s, &req, fd, &reply)) < 0) {
+		close(fd);
+		goto out;
+	}
+	if (reply->body_case != UFFD_BROKER__V1__REPLY__BODY_ATTACH) {
+		uffd_broker__v1__reply__free_unpacked(reply, NULL);
+		close(fd);
+		rc = -EPROTO;
+		goto out;
+	}
+	u->s = s;
+	u->fd = fd;
+	u->features = reply->attach->features;
+	u->ioctls = reply->attach->ioctls;
+	uffd_broker__v1__reply__free_unpacked(reply, NULL);
+	s->refs++;
+	*out = u;
+	u = NULL;
+out:
+	pthread_mutex_unlock(&s->lock);
+	free(u);
+	return rc;
+}
+
+static int
+session_simple_call(struct uffdc_session *s, WireRequest *req,
+    unsigned int *live, unsigned int *max)
+{
+	WireReply *reply;
+	int rc;
+
+	pthread_mutex_lock(&s->lock);
+	rc = s->sock < 0 ? -ENOTCONN : client_call(s, req, -1, &reply);
+	pthread_mutex_unlock(&s->lock);
+	if (rc < 0)
+		return rc;
+	if (reply->body_case == UFFD_BROKER__V1__REPLY__BODY_STATUS_REPLY) {
+		if (live)
+			*live = reply->status_reply->live_uffds +
+			    reply->status_reply->pending;
+		if (max)
+			*max = reply->status_reply->max_uffds;
+	} else
+		rc = -EPROTO;
+	uffd_broker__v1__reply__free_unpacked(reply, NULL);
+	return rc;
+}
+
+int
+uffdc_session_usage(struct uffdc_session *s, unsigned int *live,
+    unsigned int *max)
+{
+	UffdBroker__V1__StatusRequest status = UFFD_BROKER__V1__STATUS_REQUEST__INIT;
+	WireRequest req = UFFD_BROKER__V1__REQUEST__INIT;
+
+	req.body_case = UFFD_BROKER__V1__REQUEST__BODY_STATUS;
+	req.status = &status;
+	return session_simple_call(s, &req, live, max);
+}
+
+int
+uffdc_release(struct uffdc_uffd *u)
+{
+	UffdBroker__V1__Release release = UFFD_BROKER__V1__RELEASE__INIT;
+	WireRequest req = UFFD_BROKER__V1__REQUEST__INIT;
+	struct uffdc_session *s;
+	WireReply *reply;
+	int rc = 0;
+
+	if (u == NULL)
+		return 0;
+	s = u->s;
+	if (close(u->fd) < 0)
+		rc = -errno;
+	free(u);
+	/*
+	 * The broker counts live uffds itself, by whether the uffd still exists
+	 * anywhere; this only tells it to recount now.
+	 */
+	req.body_case = UFFD_BROKER__V1__REQUEST__BODY_RELEASE;
+	req.release = &release;
+	pthread_mutex_lock(&s->lock);
+	if (rc == 0 && s->sock >= 0 &&
+	    (rc = client_call(s, &req, -1, &reply)) == 0)
+		uffd_broker__v1__reply__free_unpacked(reply, NULL);
+	session_unref_locked(s);
+	return rc;
+}

@@ -1,0 +1,164 @@
+/*
+ * uffd-client.h - libuffd-client, the jailed side of uffd-broker.
+ *
+ * A process that may not open /dev/userfaultfd obtains userfaultfds from
+ * uffd-brokerd, which decides by policy who gets which features and how many.
+ *
+ * Lifecycle:
+ *   uffdc_session_open()     once, at start-up, while the process has a single
+ *                            thread: connects to the broker, maps a dummy page,
+ *                            installs the seccomp fragment (for every thread,
+ *                            for good) and proves it to the broker.
+ *   uffdc_create()           any number of times, from any thread: a new uffd
+ *                            bound to this process, initialised by the broker.
+ *   uffdc_register(), uffdc_copy(), uffdc_zero(), uffdc_wake(),
+ *   uffdc_read_event()       work on the uffd; the broker is not involved.
+ *   uffdc_release()          closes a uffd and gives its quota slot back.
+ *   uffdc_session_close()    ends the session; uffds already obtained stay valid.
+ *
+ * Errors: every int-returning function returns 0 (or a documented count) on
+ * success and a negative errno on failure. The uffd error kinds are:
+ *   -UFFDC_EPARTIAL  a copy or zero was done in part; the byte count is reported
+ *   -EEXIST          the page is already present
+ *   -ESRCH           the uffd's process is gone (exited or exec'd)
+ *   anything else    the kernel's or the broker's refusal, see uffdc_strerror()
+ */
+#ifndef UFFD_CLIENT_H
+#define UFFD_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define UFFDC_API __attribute__((visibility("default")))
+
+/* Default broker socket. */
+#define UFFDC_DEFAULT_SOCKET	"/run/uffd-broker/socket"
+
+/* A copy or zero that did not cover the whole range. */
+#define UFFDC_EPARTIAL		4096
+
+struct uffdc_session;
+struct uffdc_uffd;
+
+/* uffdc_create() flags */
+#define UFFDC_USER_MODE_ONLY	(1u << 0)	/* trap user-mode faults only */
+
+/* uffdc_register() modes, as UFFDIO_REGISTER_MODE_* */
+#define UFFDC_MODE_MISSING	(1u << 0)
+#define UFFDC_MODE_WP		(1u << 1)
+#define UFFDC_MODE_MINOR	(1u << 2)
+
+/* uffdc_copy() / uffdc_zero() flags */
+#define UFFDC_DONTWAKE		(1u << 0)	/* leave the faulting thread asleep */
+
+enum uffdc_event_kind {
+	UFFDC_EVENT_PAGEFAULT = 1,
+	UFFDC_EVENT_FORK,
+	UFFDC_EVENT_REMAP,
+	UFFDC_EVENT_REMOVE,
+	UFFDC_EVENT_UNMAP,
+};
+
+struct uffdc_event {
+	enum uffdc_event_kind kind;
+	union {
+		struct {
+			uint64_t address;
+			uint64_t flags;		/* UFFD_PAGEFAULT_FLAG_* */
+			uint32_t tid;		/* with UFFD_FEATURE_THREAD_ID */
+		} pagefault;
+		struct {
+			int ufd;		/* the child's uffd, now ours */
+		} fork;
+		struct {
+			uint64_t from, to, len;
+		} remap;
+		struct {
+			uint64_t start, end;
+		} remove, unmap;
+	};
+};
+
+/*
+ * Open a session with the broker listening on socket_path (NULL for the
+ * default). Call while the process is single-threaded: the broker refuses a
+ * process with several threads. Sets no-new-privs and installs a seccomp
+ * filter on every thread that cannot be removed.
+ * Returns 0 and *out, or a negative errno: -EACCES (refused by policy),
+ * -EDQUOT (session limit), -ECONNREFUSED/-ENOENT (no broker), others.
+ */
+UFFDC_API int	uffdc_session_open(const char *socket_path,
+		    struct uffdc_session **out);
+
+/* End the session. Uffds obtained from it stay usable until released. */
+UFFDC_API void	uffdc_session_close(struct uffdc_session *s);
+
+/* The broker's text for the session's last refusal ("" if none). */
+UFFDC_API const char *uffdc_session_reason(const struct uffdc_session *s);
+
+/*
+ * Obtain a uffd for this process with the UFFD_FEATURE_* bits in features.
+ * Returns 0 and *out, or -EACCES (mode or features not granted), -EDQUOT
+ * (quota reached), -ENOSYS (the broker is gone), or another negative errno.
+ */
+UFFDC_API int	uffdc_create(struct uffdc_session *s, uint64_t features,
+		    unsigned int flags, struct uffdc_uffd **out);
+
+/* Live uffds of this session as the broker counts them, and its limit. */
+UFFDC_API int	uffdc_session_usage(struct uffdc_session *s,
+		    unsigned int *live, unsigned int *max);
+
+/* Close a uffd and tell the broker its slot is free. Returns 0 or -errno. */
+UFFDC_API int	uffdc_release(struct uffdc_uffd *u);
+
+/* The uffd's file descriptor, for poll(2). Owned by the handle. */
+UFFDC_API int	uffdc_fd(const struct uffdc_uffd *u);
+
+/* Features the kernel reported when the broker initialised the uffd. */
+UFFDC_API uint64_t uffdc_features(const struct uffdc_uffd *u);
+
+/*
+ * Register [addr, addr+len) in the UFFDC_MODE_* modes. *ioctls (may be NULL)
+ * gets the _UFFDIO_* bits allowed on the range.
+ * Returns 0, -ESRCH (process gone), or another negative errno.
+ */
+UFFDC_API int	uffdc_register(struct uffdc_uffd *u, void *addr, size_t len,
+		    unsigned int modes, uint64_t *ioctls);
+
+/* Unregister a range. Returns 0, -ESRCH (process gone) or another -errno. */
+UFFDC_API int	uffdc_unregister(struct uffdc_uffd *u, void *addr, size_t len);
+
+/*
+ * Fill missing pages at dst with len bytes from src. *done (may be NULL) gets
+ * the bytes filled. Returns 0, -UFFDC_EPARTIAL (some bytes filled), -EEXIST,
+ * -ESRCH, or another negative errno.
+ */
+UFFDC_API int	uffdc_copy(struct uffdc_uffd *u, void *dst, const void *src,
+		    size_t len, unsigned int flags, size_t *done);
+
+/* As uffdc_copy(), filling with zeroes. */
+UFFDC_API int	uffdc_zero(struct uffdc_uffd *u, void *dst, size_t len,
+		    unsigned int flags, size_t *done);
+
+/* Wake threads waiting on faults in the range. Returns 0 or -errno. */
+UFFDC_API int	uffdc_wake(struct uffdc_uffd *u, void *addr, size_t len);
+
+/*
+ * Read the next event without blocking.
+ * Returns 1 and *ev, 0 if none is pending, or a negative errno.
+ */
+UFFDC_API int	uffdc_read_event(struct uffdc_uffd *u, struct uffdc_event *ev);
+
+/* Text for an error returned by this library (pass the negative value). */
+UFFDC_API const char *uffdc_strerror(int err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

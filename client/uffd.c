@@ -1,0 +1,185 @@
+/*
+ * uffd.c - operations on a uffd the broker granted. The broker is not
+ * involved: these are the kernel's ioctls with the reference module's error
+ * kinds (partial copy, page exists, process gone).
+ */
+#include <errno.h>
+#include <linux/userfaultfd.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "client.h"
+
+int
+uffdc_fd(const struct uffdc_uffd *u)
+{
+	return u->fd;
+}
+
+uint64_t
+uffdc_features(const struct uffdc_uffd *u)
+{
+	return u->features;
+}
+
+/* ENOMEM from (un)register means the uffd's mm is gone (DESIGN fact 4). */
+static int
+register_errno(int err)
+{
+	return err == ENOMEM ? -ESRCH : -err;
+}
+
+int
+uffdc_register(struct uffdc_uffd *u, void *addr, size_t len,
+    unsigned int modes, uint64_t *ioctls)
+{
+	struct uffdio_register reg = {
+		.range = { .start = (uintptr_t)addr, .len = len },
+	};
+
+	if (modes == 0 || (modes & ~(UFFDC_MODE_MISSING | UFFDC_MODE_WP |
+	    UFFDC_MODE_MINOR)))
+		return -EINVAL;
+	if (modes & UFFDC_MODE_MISSING)
+		reg.mode |= UFFDIO_REGISTER_MODE_MISSING;
+	if (modes & UFFDC_MODE_WP)
+		reg.mode |= UFFDIO_REGISTER_MODE_WP;
+	if (modes & UFFDC_MODE_MINOR)
+		reg.mode |= UFFDIO_REGISTER_MODE_MINOR;
+	if (ioctl(u->fd, UFFDIO_REGISTER, &reg) < 0)
+		return register_errno(errno);
+	if (ioctls)
+		*ioctls = reg.ioctls;
+	return 0;
+}
+
+int
+uffdc_unregister(struct uffdc_uffd *u, void *addr, size_t len)
+{
+	struct uffdio_range range = { .start = (uintptr_t)addr, .len = len };
+
+	if (ioctl(u->fd, UFFDIO_UNREGISTER, &range) < 0)
+		return register_errno(errno);
+	return 0;
+}
+
+/*
+ * The result of a fill ioctl: the kernel reports bytes done (or a negative
+ * errno) in the struct, and fails with EAGAIN when it stopped part-way.
+ */
+static int
+fill_result(int rc, int err, int64_t done_or_err, size_t len, size_t *done)
+{
+	size_t n = done_or_err > 0 ? (size_t)done_or_err : 0;
+
+	if (done)
+		*done = n;
+	if (rc == 0)
+		return n == len ? 0 : -UFFDC_EPARTIAL;
+	if (n > 0)
+		return -UFFDC_EPARTIAL;
+	if (done_or_err < 0)
+		err = (int)-done_or_err;
+	return -err;
+}
+
+int
+uffdc_copy(struct uffdc_uffd *u, void *dst, const void *src, size_t len,
+    unsigned int flags, size_t *done)
+{
+	struct uffdio_copy copy = {
+		.dst = (uintptr_t)dst, .src = (uintptr_t)src, .len = len,
+		.mode = (flags & UFFDC_DONTWAKE) ? UFFDIO_COPY_MODE_DONTWAKE : 0,
+	};
+	int rc = ioctl(u->fd, UFFDIO_COPY, &copy);
+
+	return fill_result(rc, errno, copy.copy, len, done);
+}
+
+int
+uffdc_zero(struct uffdc_uffd *u, void *dst, size_t len, unsigned int flags,
+    size_t *done)
+{
+	struct uffdio_zeropage zero = {
+		.range = { .start = (uintptr_t)dst, .len = len },
+		.mode = (flags & UFFDC_DONTWAKE) ? UFFDIO_ZEROPAGE_MODE_DONTWAKE : 0,
+	};
+	int rc = ioctl(u->fd, UFFDIO_ZEROPAGE, &zero);
+
+	return fill_result(rc, errno, zero.zeropage, len, done);
+}
+
+int
+uffdc_wake(struct uffdc_uffd *u, void *addr, size_t len)
+{
+	struct uffdio_range range = { .start = (uintptr_t)addr, .len = len };
+
+	return ioctl(u->fd, UFFDIO_WAKE, &range) < 0 ? -errno : 0;
+}
+
+int
+uffdc_read_event(struct uffdc_uffd *u, struct uffdc_event *ev)
+{
+	struct uffd_msg msg;
+	ssize_t n;
+
+	do {
+		n = read(u->fd, &msg, sizeof(msg));
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EAGAIN ? 0 : -errno;
+	if (n != sizeof(msg))
+		return -EIO;
+
+	memset(ev, 0, sizeof(*ev));
+	switch (msg.event) {
+	case UFFD_EVENT_PAGEFAULT:
+		ev->kind = UFFDC_EVENT_PAGEFAULT;
+		ev->pagefault.address = msg.arg.pagefault.address;
+		ev->pagefault.flags = msg.arg.pagefault.flags;
+		ev->pagefault.tid = msg.arg.pagefault.feat.ptid;
+		break;
+	case UFFD_EVENT_FORK:
+		ev->kind = UFFDC_EVENT_FORK;
+		ev->fork.ufd = (int)msg.arg.fork.ufd;
+		break;
+	case UFFD_EVENT_REMAP:
+		ev->kind = UFFDC_EVENT_REMAP;
+		ev->remap.from = msg.arg.remap.from;
+		ev->remap.to = msg.arg.remap.to;
+		ev->remap.len = msg.arg.remap.len;
+		break;
+	case UFFD_EVENT_REMOVE:
+		ev->kind = UFFDC_EVENT_REMOVE;
+		ev->remove.start = msg.arg.remove.start;
+		ev->remove.end = msg.arg.remove.end;
+		break;
+	case UFFD_EVENT_UNMAP:
+		ev->kind = UFFDC_EVENT_UNMAP;
+		ev->unmap.start = msg.arg.remove.start;
+		ev->unmap.end = msg.arg.remove.end;
+		break;
+	default:
+		return -EPROTO;
+	}
+	return 1;
+}
+
+const char *
+uffdc_strerror(int err)
+{
+	switch (-err) {
+	case 0:			return "success";
+	case UFFDC_EPARTIAL:	return "partially copied";
+	case EEXIST:		return "page already exists";
+	case ESRCH:		return "the uffd's process is gone (exited or exec'd)";
+	case EACCES:		return "refused by the broker's policy";
+	case EDQUOT:		return "the broker's limit is reached";
+	case ENOSYS:		return "no broker supervises this process any more";
+	case EPERM:		return "not permitted (only the broker may do this)";
+	case EPROTO:		return "protocol error with the broker";
+	case ETIMEDOUT:		return "the broker did not answer";
+	default:		return strerror(-err);
+	}
+}
