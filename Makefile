@@ -119,7 +119,7 @@ check: deps
 
 demo: deps
 	@$(MAKE) --no-print-directory all
-	sh demo/run-demo.sh $(B)
+	sh demo/run-demo.sh $(B) $(DEMO_ARGS)
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(PKGDIR)

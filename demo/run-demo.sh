@@ -1,0 +1,36 @@
+#!/bin/sh
+# Run the lazy-restore demo: a broker on a private socket, and the demo
+# client as the unprivileged user nobody, jailed by libuffd-client.
+# usage: run-demo.sh BUILD_DIR [demo options, e.g. --image FILE]
+set -u
+build=${1:?usage: run-demo.sh BUILD_DIR [demo options]}
+shift
+dir=$(mktemp -d /tmp/uffd-demo.XXXXXX)
+chmod 0755 "$dir"
+mkdir "$dir/work"
+chown 65534:65534 "$dir/work"
+broker=
+cleanup() {
+	[ -n "$broker" ] && kill "$broker" 2>/dev/null && wait "$broker"
+	rm -rf "$dir"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+"$build/uffd-brokerd" --socket "$dir/broker.sock" --allow-uid 65534 \
+	--max-uffds 4 2>"$dir/broker.log" &
+broker=$!
+i=0
+while [ ! -S "$dir/broker.sock" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+if [ ! -S "$dir/broker.sock" ]; then
+	echo "run-demo: the broker did not start:" >&2
+	cat "$dir/broker.log" >&2
+	exit 1
+fi
+echo "broker pid $broker on $dir/broker.sock; running the demo client as nobody"
+setpriv --reuid=65534 --regid=65534 --clear-groups \
+	"$build/uffd-restore-demo" --socket "$dir/broker.sock" --workdir "$dir/work" "$@"
+rc=$?
+echo "--- broker log ---"
+cat "$dir/broker.log"
+exit $rc
