@@ -252,16 +252,6 @@ handle_hello(struct session *s, const WireRequest *req, int fd)
 	UffdBroker__V1__HelloReply hr = UFFD_BROKER__V1__HELLO_REPLY__INIT;
 	WireReply reply = UFFD_BROKER__V1__REPLY__INIT;
 
-	if (s->refusal != NULL) {
-		close(fd);
-		log_event("session_refused", "session=%llu pid=%d uid=%u gid=%u "
-		    "reason=\"%s\"", (unsigned long long)s->id, (int)s->pid,
-		    (unsigned)s->uid, (unsigned)s->gid, s->refusal);
-		session_reply(s, UFFD_BROKER__V1__STATUS__DENIED, NULL, "%s",
-		    s->refusal);
-		session_kill(s, "refused");
-		return;
-	}
 	if (h->version != WIRE_VERSION) {
 		close(fd);
 		session_reply(s, UFFD_BROKER__V1__STATUS__BAD_VERSION, NULL,
@@ -462,6 +452,18 @@ session_handle_datagram(struct session *s, const uint8_t *buf, size_t len,
 	WireRequest *req;
 	size_t i;
 
+	/* A refused peer gets its refusal whatever it sends, and nothing else. */
+	if (s->refusal != NULL) {
+		if (fd >= 0)
+			close(fd);
+		log_event("session_refused", "session=%llu pid=%d uid=%u gid=%u "
+		    "reason=\"%s\"", (unsigned long long)s->id, (int)s->pid,
+		    (unsigned)s->uid, (unsigned)s->gid, s->refusal);
+		if (session_reply(s, UFFD_BROKER__V1__STATUS__DENIED, NULL, "%s",
+		    s->refusal) == 0)
+			session_kill(s, "refused");
+		return;
+	}
 	if (recv_flags & (WIRE_TRUNCATED | WIRE_FDS_LOST | WIRE_TOO_MANY_FDS |
 	    WIRE_FOREIGN_CMSG)) {
 		if (fd >= 0)

@@ -1,0 +1,78 @@
+/*
+ * check_config.c - uffd-brokerd's command line, table-driven.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "config.h"
+#include "harness.h"
+
+static const struct {
+	const char *args[6];
+	int rc;
+	const char *err;	/* substring of the message, for rc < 0 */
+} cases[] = {
+	{ { NULL }, 0, NULL },
+	{ { "--allow-uid", "0", "--allow-uid", "65534", NULL }, 0, NULL },
+	{ { "--max-uffds", "0", NULL }, -EINVAL,
+	    "--max-uffds: expected a number from 1 to 1000000, got '0'" },
+	{ { "--max-uffds", "-3", NULL }, -EINVAL,
+	    "--max-uffds: expected a number from 1 to 1000000, got '-3'" },
+	{ { "--allow-uid", "root", NULL }, -EINVAL, "--allow-uid: bad uid 'root'" },
+	{ { "--allow-uid", "4294967295", NULL }, -EINVAL, "--allow-uid: bad uid" },
+	{ { "--features", "0x2", NULL }, -EINVAL, "EVENT_FORK is never granted" },
+	{ { "--bogus", NULL }, -EINVAL, "unknown option, or option without its "
+	    "value: '--bogus'" },
+	{ { "--socket", NULL }, -EINVAL, "option without its value" },
+	{ { "stray", NULL }, -EINVAL, "unexpected argument 'stray'" },
+	{ { "--help", NULL }, 1, NULL },
+};
+
+START_TEST(test_config_table)
+{
+	const char *argv[8] = { "uffd-brokerd" };
+	struct broker_config cfg;
+	char err[256] = "";
+	int argc, rc;
+
+	for (argc = 0; cases[_i].args[argc] != NULL; argc++)
+		argv[argc + 1] = cases[_i].args[argc];
+	argv[argc + 1] = NULL;
+	rc = config_parse(argc + 1, (char **)argv, &cfg, err, sizeof(err));
+	ck_assert_int_eq(rc, cases[_i].rc);
+	if (cases[_i].err != NULL)
+		ck_assert_msg(strstr(err, cases[_i].err) != NULL,
+		    "case %d: message '%s' lacks '%s'", _i, err, cases[_i].err);
+}
+END_TEST
+
+START_TEST(test_config_values)
+{
+	const char *argv[] = { "uffd-brokerd", "--allow-uid", "7",
+	    "--max-uffds", "3", "--user-mode-only", "--socket", "/x/y", NULL };
+	struct broker_config cfg;
+	char err[256];
+
+	ck_assert_int_eq(config_parse(8, (char **)argv, &cfg, err, sizeof(err)), 0);
+	ck_assert_uint_eq(cfg.n_allow_uids, 1);
+	ck_assert_uint_eq(cfg.allow_uids[0], 7);
+	ck_assert_uint_eq(cfg.max_uffds, 3);
+	ck_assert(!cfg.kernel_faults);
+	ck_assert_str_eq(cfg.socket_path, "/x/y");
+	/* The default grant never includes EVENT_FORK. */
+	ck_assert_uint_eq(cfg.allowed_features & 2, 0);
+}
+END_TEST
+
+Suite *
+make_config_suite(void)
+{
+	Suite *s = suite_create("config");
+	TCase *tc = tcase_create("parse");
+
+	tcase_add_loop_test(tc, test_config_table, 0,
+	    sizeof(cases) / sizeof(cases[0]));
+	tcase_add_test(tc, test_config_values);
+	suite_add_tcase(s, tc);
+	return s;
+}

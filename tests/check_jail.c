@@ -1,0 +1,132 @@
+/*
+ * check_jail.c - a jailed client cannot make a uffd on its own, initialise
+ * one, or take supervision for itself, before or after the broker dies.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <linux/userfaultfd.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "harness.h"
+
+/* The command with bits the kernel ignores: a filter must not. */
+#define HIGH_BITS	0xdead00000000UL
+
+/* Try to become a supervisor: load an allow-all filter with a listener. */
+static int
+own_listener(void)
+{
+	struct sock_filter allow = BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+	struct sock_fprog prog = { .len = 1, .filter = &allow };
+	long fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+	    SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+
+	return fd < 0 ? -errno : (int)fd;
+}
+
+struct jail_sync {
+	int to_parent[2], to_child[2];
+};
+
+static int
+client_stays_jailed(void *arg)
+{
+	struct jail_sync *js = arg;
+	struct uffdc_session *s;
+	struct uffdc_uffd *u;
+	int fd;
+
+	close(js->to_parent[0]);
+	close(js->to_child[1]);
+	/* Not root: the device node is out of reach. */
+	CHILD_CHECK(open("/dev/userfaultfd", O_RDONLY) < 0 && errno == EACCES);
+	CHILD_CHECK(uffdc_session_open(tb.sock, &s) == 0);
+	CHILD_CHECK(uffdc_create(s, 0, 0, &u) == 0);
+
+	/* Quota of one is used: no creation without a grant. */
+	CHILD_CHECK(ioctl(s->devfd, USERFAULTFD_IOC_NEW, O_CLOEXEC) < 0 &&
+	    errno == EDQUOT);
+	CHILD_CHECK(syscall(SYS_ioctl, s->devfd,
+	    HIGH_BITS | USERFAULTFD_IOC_NEW, O_CLOEXEC) < 0 && errno == EDQUOT);
+	CHILD_CHECK(syscall(SYS_userfaultfd, O_CLOEXEC | UFFD_USER_MODE_ONLY) < 0 &&
+	    errno == EPERM);
+	CHILD_CHECK(syscall(SYS_userfaultfd, O_CLOEXEC) < 0 && errno == EPERM);
+
+	/* A fresh uffd cannot be initialised by its holder, whatever the bits. */
+	CHILD_CHECK(uffdc_release(u) == 0);
+	fd = client_new_uffd(s->devfd, O_CLOEXEC);
+	CHILD_CHECK(fd >= 0);
+	{
+		struct uffdio_api api = { .api = UFFD_API };
+
+		CHILD_CHECK(ioctl(fd, UFFDIO_API, &api) < 0 && errno == EPERM);
+		CHILD_CHECK(syscall(SYS_ioctl, fd, HIGH_BITS | UFFDIO_API,
+		    &api) < 0 && errno == EPERM);
+	}
+	close(fd);
+
+	CHILD_CHECK(own_listener() == -EPERM);
+
+	/* Now the parent kills the broker. */
+	sync_signal(js->to_parent[1]);
+	sync_wait(js->to_child[0]);
+	CHILD_CHECK(ioctl(s->devfd, USERFAULTFD_IOC_NEW, O_CLOEXEC) < 0 &&
+	    errno == ENOSYS);
+	CHILD_CHECK(syscall(SYS_userfaultfd, O_CLOEXEC) < 0 && errno == ENOSYS);
+	CHILD_CHECK(own_listener() == -EPERM);
+	return 0;
+}
+
+START_TEST(test_jailed_client_cannot_create_alone)
+{
+	struct jail_sync js;
+	pid_t child;
+	int status;
+
+	ck_assert_int_eq(pipe2(js.to_parent, O_CLOEXEC), 0);
+	ck_assert_int_eq(pipe2(js.to_child, O_CLOEXEC), 0);
+	broker_start("--allow-uid", "65534", "--max-uffds", "1", NULL);
+	child = spawn(client_stays_jailed, &js, true);
+	close(js.to_parent[1]);
+	close(js.to_child[0]);
+	sync_wait(js.to_parent[0]);
+	ck_assert(log_wait(1000, "event=uffd_refused", "reason=\"userfaultfd(2)"));
+	ck_assert(log_wait(1000, "event=uffd_refused", "quota reached"));
+	kill(tb.pid, SIGKILL);
+	ck_assert_int_eq(waitpid(tb.pid, &status, 0), tb.pid);
+	tb.pid = 0;
+	sync_signal(js.to_child[1]);
+	ck_assert_int_eq(reap(child), 0);
+	broker_stop();
+}
+END_TEST
+
+/* Without the jail, the same calls would succeed: the test can fail. */
+START_TEST(test_unjailed_root_can_listen)
+{
+	int fd = own_listener();
+
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+}
+END_TEST
+
+Suite *
+make_jail_suite(void)
+{
+	Suite *s = suite_create("jail");
+	TCase *tc = tcase_create("jail");
+
+	tcase_set_timeout(tc, 20);
+	tcase_add_test(tc, test_jailed_client_cannot_create_alone);
+	tcase_add_test(tc, test_unjailed_root_can_listen);
+	suite_add_tcase(s, tc);
+	return s;
+}

@@ -1,0 +1,151 @@
+/*
+ * check_liveness.c - a client that dies or execs is noticed within a second,
+ * and its slot is given back.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "harness.h"
+
+struct holder {
+	int ready[2];
+	bool exec;		/* exec sleep after opening the session */
+	bool keep_socket;	/* let the session socket survive the exec */
+};
+
+static int
+hold_session(void *arg)
+{
+	struct holder *h = arg;
+	struct uffdc_session *s;
+	struct uffdc_uffd *u;
+
+	close(h->ready[0]);
+	CHILD_CHECK(uffdc_session_open(tb.sock, &s) == 0);
+	CHILD_CHECK(uffdc_create(s, 0, 0, &u) == 0);
+	if (h->keep_socket)
+		CHILD_CHECK(fcntl(s->sock, F_SETFD, 0) == 0);
+	sync_signal(h->ready[1]);
+	if (h->exec) {
+		/* Let the parent note the time first. */
+		usleep(100000);
+		execl("/bin/sleep", "sleep", "30", (char *)NULL);
+		return 3;
+	}
+	pause();
+	return 0;
+}
+
+static int
+open_one(void *arg)
+{
+	struct uffdc_session *s;
+	struct uffdc_uffd *u;
+
+	CHILD_CHECK(uffdc_session_open(tb.sock, &s) == 0);
+	CHILD_CHECK(uffdc_create(s, 0, 0, &u) == 0);
+	uffdc_session_close(s);
+	return 0;
+}
+
+static int
+open_refused(void *arg)
+{
+	struct uffdc_session *s;
+
+	CHILD_CHECK(uffdc_session_open(tb.sock, &s) == -EACCES);
+	return 0;
+}
+
+static double
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* Holder opens the only session its uid may have; then it goes away. */
+static void
+check_gone_within_a_second(struct holder *h, const char *reason)
+{
+	char pidstr[32];
+	double t0;
+	pid_t child;
+
+	ck_assert_int_eq(pipe2(h->ready, O_CLOEXEC), 0);
+	child = spawn(hold_session, h, true);
+	close(h->ready[1]);
+	sync_wait(h->ready[0]);
+	close(h->ready[0]);
+	snprintf(pidstr, sizeof(pidstr), " pid=%d ", (int)child);
+	ck_assert(log_wait(1000, "event=session_open", pidstr));
+	/* The slot is taken: a second session of the same uid is refused. */
+	ck_assert_int_eq(run_client(open_refused, NULL, true), 0);
+
+	t0 = now_ms();
+	if (!h->exec)
+		kill(child, SIGKILL);
+	ck_assert_msg(log_wait(1000 + (h->exec ? 100 : 0), "event=session_end",
+	    pidstr), "death of %d not noticed within a second", (int)child);
+	ck_assert(log_wait(0, pidstr, reason));
+	fprintf(stderr, "liveness: %s noticed after %.0f ms\n", reason,
+	    now_ms() - t0);
+	/* The slot is back. */
+	ck_assert_int_eq(run_client(open_one, NULL, true), 0);
+	kill(child, SIGKILL);
+	reap(child);
+}
+
+START_TEST(test_sigkill_noticed)
+{
+	struct holder h = { .exec = false };
+
+	broker_start("--allow-uid", "65534", "--max-sessions-per-uid", "1", NULL);
+	check_gone_within_a_second(&h, "reason=\"process exited");
+	broker_stop();
+}
+END_TEST
+
+START_TEST(test_exec_noticed_by_hangup)
+{
+	struct holder h = { .exec = true };
+
+	broker_start("--allow-uid", "65534", "--max-sessions-per-uid", "1", NULL);
+	check_gone_within_a_second(&h, "exec'd");
+	broker_stop();
+}
+END_TEST
+
+/* The socket survives the exec: only the dummy-page probe can tell. */
+START_TEST(test_exec_noticed_by_probe)
+{
+	struct holder h = { .exec = true, .keep_socket = true };
+
+	broker_start("--allow-uid", "65534", "--max-sessions-per-uid", "1",
+	    "--probe-interval-ms", "500", NULL);
+	check_gone_within_a_second(&h, "exec'd");
+	broker_stop();
+}
+END_TEST
+
+Suite *
+make_liveness_suite(void)
+{
+	Suite *s = suite_create("liveness");
+	TCase *tc = tcase_create("death");
+
+	tcase_set_timeout(tc, 20);
+	tcase_add_test(tc, test_sigkill_noticed);
+	tcase_add_test(tc, test_exec_noticed_by_hangup);
+	tcase_add_test(tc, test_exec_noticed_by_probe);
+	suite_add_tcase(s, tc);
+	return s;
+}

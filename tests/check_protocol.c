@@ -1,0 +1,193 @@
+/*
+ * check_protocol.c - bad input gets a clear error or a closed session, loses
+ * nothing, and the broker keeps serving everyone else.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "harness.h"
+
+static int
+client_gets_uffd(void *arg)
+{
+	struct uffdc_session *s;
+	struct uffdc_uffd *u;
+
+	CHILD_CHECK(uffdc_session_open(tb.sock, &s) == 0);
+	CHILD_CHECK(uffdc_create(s, 0, 0, &u) == 0);
+	CHILD_CHECK(uffdc_release(u) == 0);
+	uffdc_session_close(s);
+	return 0;
+}
+
+static void
+expect(int sock, const void *buf, size_t len, int fd, WireStatus want,
+    const char *text)
+{
+	char reason[256];
+	WireStatus st;
+
+	ck_assert_int_eq(raw_exchange(sock, buf, len, fd, &st, reason,
+	    sizeof(reason)), 0);
+	ck_assert_msg(st == want, "status %s, wanted %s (%s)",
+	    wire_status_name(st), wire_status_name(want), reason);
+	ck_assert_msg(strstr(reason, text) != NULL, "reason '%s' lacks '%s'",
+	    reason, text);
+}
+
+static size_t
+pack_hello(uint8_t *buf, uint32_t version)
+{
+	UffdBroker__V1__Hello hello = UFFD_BROKER__V1__HELLO__INIT;
+	WireRequest req = UFFD_BROKER__V1__REQUEST__INIT;
+
+	hello.version = version;
+	hello.dummy_page = 0x100000;
+	hello.page_size = 4096;
+	req.body_case = UFFD_BROKER__V1__REQUEST__BODY_HELLO;
+	req.hello = &hello;
+	return uffd_broker__v1__request__pack(&req, buf);
+}
+
+static size_t
+pack_attach(uint8_t *buf)
+{
+	UffdBroker__V1__Attach attach = UFFD_BROKER__V1__ATTACH__INIT;
+	WireRequest req = UFFD_BROKER__V1__REQUEST__INIT;
+
+	req.body_case = UFFD_BROKER__V1__REQUEST__BODY_ATTACH;
+	req.attach = &attach;
+	return uffd_broker__v1__request__pack(&req, buf);
+}
+
+/* Send a datagram with three fds at once. */
+static void
+send_three_fds(int sock, const void *buf, size_t len, int fd)
+{
+	union {
+		char buf[CMSG_SPACE(3 * sizeof(int))];
+		struct cmsghdr align;
+	} control;
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+	struct msghdr msg = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = control.buf, .msg_controllen = sizeof(control.buf),
+	};
+	struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+	int fds[3] = { fd, fd, fd };
+
+	cmsg->cmsg_level = SOL_SOCKET;
+	cmsg->cmsg_type = SCM_RIGHTS;
+	cmsg->cmsg_len = CMSG_LEN(sizeof(fds));
+	memcpy(CMSG_DATA(cmsg), fds, sizeof(fds));
+	ck_assert_int_eq(sendmsg(sock, &msg, 0), (ssize_t)len);
+}
+
+START_TEST(test_bad_datagrams)
+{
+	static const uint8_t garbage[] = { 0xff, 0xff, 0xff, 0xff, 0x0f };
+	static const uint8_t unknown_field[] = { 0x78, 0x01 };
+	uint8_t big[5000], buf[256];
+	int sock, baseline, pipefd[2];
+	char reason[256];
+	WireStatus st;
+	size_t len;
+
+	broker_start("--allow-uid", "0", "--allow-uid", "65534", NULL);
+	baseline = count_fds(tb.pid);
+	ck_assert_int_eq(pipe2(pipefd, O_CLOEXEC), 0);
+	sock = raw_connect();
+	ck_assert_int_ge(sock, 0);
+
+	expect(sock, garbage, sizeof(garbage), -1,
+	    UFFD_BROKER__V1__STATUS__BAD_MESSAGE, "undecodable request");
+	memset(big, 0x41, sizeof(big));
+	expect(sock, big, sizeof(big), -1,
+	    UFFD_BROKER__V1__STATUS__BAD_MESSAGE, "datagram longer than 1024");
+	expect(sock, unknown_field, sizeof(unknown_field), -1,
+	    UFFD_BROKER__V1__STATUS__BAD_MESSAGE, "unknown request type 0");
+	len = pack_attach(buf);
+	expect(sock, buf, len, pipefd[0],
+	    UFFD_BROKER__V1__STATUS__OUT_OF_ORDER,
+	    "attach is not allowed in session state hello");
+	len = pack_hello(buf, 99);
+	expect(sock, buf, len, -1, UFFD_BROKER__V1__STATUS__BAD_FD,
+	    "hello needs one fd of kind anon_inode:seccomp notify");
+	send_three_fds(sock, buf, len, pipefd[0]);
+	ck_assert_int_eq(recv(sock, reason, sizeof(reason), 0) > 0, 1);
+
+	/* Meanwhile another client is served as usual. */
+	ck_assert_int_eq(run_client(client_gets_uffd, NULL, true), 0);
+
+	/* The misbehaving session still gets answers. */
+	ck_assert_int_eq(raw_exchange(sock, garbage, sizeof(garbage), -1, &st,
+	    reason, sizeof(reason)), 0);
+	ck_assert_int_eq(st, UFFD_BROKER__V1__STATUS__BAD_MESSAGE);
+	close(sock);
+	close(pipefd[0]);
+	close(pipefd[1]);
+	/* Every fd it was sent was closed. */
+	ck_assert(log_wait(1000, "event=session_end", "state=hello"));
+	ck_assert_int_eq(count_fds(tb.pid), baseline);
+	broker_stop();
+}
+END_TEST
+
+START_TEST(test_fd_flood_and_slow_reader)
+{
+	enum { CONNS = 100 };
+	int socks[CONNS], i, baseline, pipefd[2], slow;
+	uint8_t buf[256];
+	size_t len;
+
+	broker_start("--allow-uid", "0", "--allow-uid", "65534",
+	    "--max-sessions-per-uid", "200", NULL);
+	baseline = count_fds(tb.pid);
+	ck_assert_int_eq(pipe2(pipefd, O_CLOEXEC), 0);
+	len = pack_hello(buf, WIRE_VERSION);
+	for (i = 0; i < CONNS; i++) {
+		socks[i] = raw_connect();
+		ck_assert_int_ge(socks[i], 0);
+		send_three_fds(socks[i], buf, len, pipefd[0]);
+	}
+	/* A reader that never reads: its replies pile up until it is dropped. */
+	slow = raw_connect();
+	len = pack_attach(buf);
+	for (i = 0; i < 3000; i++) {
+		if (send(slow, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0)
+			continue;
+		if (errno != EAGAIN)
+			break;		/* the broker hung up */
+		usleep(1000);
+	}
+	ck_assert(log_wait(3000, "event=session_end",
+	    "reason=\"reply could not be sent\""));
+	ck_assert_int_eq(run_client(client_gets_uffd, NULL, true), 0);
+	for (i = 0; i < CONNS; i++)
+		close(socks[i]);
+	close(slow);
+	close(pipefd[0]);
+	close(pipefd[1]);
+	for (i = 0; i < 100 && count_fds(tb.pid) != baseline; i++)
+		usleep(10000);
+	ck_assert_int_eq(count_fds(tb.pid), baseline);
+	broker_stop();
+}
+END_TEST
+
+Suite *
+make_protocol_suite(void)
+{
+	Suite *s = suite_create("protocol");
+	TCase *tc = tcase_create("bad-input");
+
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_bad_datagrams);
+	tcase_add_test(tc, test_fd_flood_and_slow_reader);
+	suite_add_tcase(s, tc);
+	return s;
+}

@@ -1,0 +1,239 @@
+/*
+ * harness.c - start and stop a real uffd-brokerd, fork clients, speak the
+ * protocol raw.
+ */
+#include <errno.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+struct broker_proc tb;
+
+static const char *
+brokerd_path(void)
+{
+	const char *p = getenv("UFFD_BROKERD");
+
+	return p ? p : "build/uffd-brokerd";
+}
+
+void
+broker_start(const char *arg, ...)
+{
+	const char *argv[32];
+	int argc = 0, i;
+	va_list ap;
+
+	memset(&tb, 0, sizeof(tb));
+	snprintf(tb.dir, sizeof(tb.dir), "/tmp/uffd-test.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(tb.dir));
+	ck_assert_int_eq(chmod(tb.dir, 0755), 0);
+	snprintf(tb.sock, sizeof(tb.sock), "%s/broker.sock", tb.dir);
+	snprintf(tb.log, sizeof(tb.log), "%s/broker.log", tb.dir);
+
+	argv[argc++] = brokerd_path();
+	argv[argc++] = "--socket";
+	argv[argc++] = tb.sock;
+	va_start(ap, arg);
+	for (; arg != NULL && argc < 30; arg = va_arg(ap, const char *))
+		argv[argc++] = arg;
+	va_end(ap);
+	argv[argc] = NULL;
+
+	tb.pid = fork();
+	ck_assert_int_ge(tb.pid, 0);
+	if (tb.pid == 0) {
+		int fd = open(tb.log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+		if (fd < 0 || dup2(fd, 2) < 0)
+			_exit(127);
+		execv(argv[0], (char **)argv);
+		_exit(127);
+	}
+	for (i = 0; i < 200; i++) {
+		struct stat st;
+
+		if (stat(tb.sock, &st) == 0)
+			return;
+		usleep(10000);
+	}
+	ck_abort_msg("broker did not create %s", tb.sock);
+}
+
+void
+broker_stop(void)
+{
+	char path[192];
+	int status;
+
+	if (tb.pid > 0) {
+		kill(tb.pid, SIGTERM);
+		ck_assert_int_eq(waitpid(tb.pid, &status, 0), tb.pid);
+		tb.pid = 0;
+		if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+			FILE *f = fopen(tb.log, "r");
+			char line[512];
+
+			while (f && fgets(line, sizeof(line), f))
+				fputs(line, stderr);
+			if (f)
+				fclose(f);
+		}
+		ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		    "broker did not exit cleanly (status 0x%x)", status);
+	}
+	unlink(tb.sock);
+	unlink(tb.log);
+	snprintf(path, sizeof(path), "%s", tb.dir);
+	rmdir(path);
+}
+
+bool
+log_wait(int timeout_ms, const char *needle1, const char *needle2)
+{
+	char line[1024];
+	int waited;
+
+	for (waited = 0; waited <= timeout_ms; waited += 10) {
+		FILE *f = fopen(tb.log, "r");
+
+		while (f && fgets(line, sizeof(line), f)) {
+			if (strstr(line, needle1) &&
+			    (needle2 == NULL || strstr(line, needle2))) {
+				fclose(f);
+				return true;
+			}
+		}
+		if (f)
+			fclose(f);
+		usleep(10000);
+	}
+	return false;
+}
+
+int
+count_fds(pid_t pid)
+{
+	char path[64];
+	struct dirent *d;
+	DIR *dir;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	if ((dir = opendir(path)) == NULL)
+		return -1;
+	while ((d = readdir(dir)) != NULL)
+		if (d->d_name[0] != '.')
+			n++;
+	closedir(dir);
+	return n;
+}
+
+pid_t
+spawn(int (*fn)(void *), void *arg, bool drop)
+{
+	pid_t pid = fork();
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		if (drop && (setgroups(0, NULL) < 0 ||
+		    setresgid(NOBODY, NOBODY, NOBODY) < 0 ||
+		    setresuid(NOBODY, NOBODY, NOBODY) < 0))
+			_exit(126);
+		_exit(fn(arg));
+	}
+	return pid;
+}
+
+int
+reap(pid_t pid)
+{
+	int status;
+
+	if (waitpid(pid, &status, 0) != pid)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int
+run_client(int (*fn)(void *), void *arg, bool drop)
+{
+	return reap(spawn(fn, arg, drop));
+}
+
+int
+raw_connect(void)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", tb.sock);
+	if (sock < 0 || connect(sock, (struct sockaddr *)&sun, sizeof(sun)) < 0)
+		return -1;
+	return sock;
+}
+
+int
+raw_exchange(int sock, const void *buf, size_t len, int fd,
+    WireStatus *status, char *reason, size_t reasonlen)
+{
+	uint8_t in[WIRE_MAX_DATAGRAM];
+	struct timeval tv = { .tv_sec = 5 };
+	WireReply *r;
+	ssize_t n;
+	int rc;
+
+	setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if ((rc = wire_send(sock, buf, len, fd)) < 0)
+		return rc;
+	n = recv(sock, in, sizeof(in), 0);
+	if (n < 0)
+		return -errno;
+	if (n == 0)
+		return -ECONNRESET;
+	if ((r = uffd_broker__v1__reply__unpack(NULL, n, in)) == NULL)
+		return -EPROTO;
+	*status = r->status;
+	snprintf(reason, reasonlen, "%s", r->reason);
+	uffd_broker__v1__reply__free_unpacked(r, NULL);
+	return 0;
+}
+
+int
+raw_call(int sock, const WireRequest *req, int fd, WireStatus *status,
+    char *reason, size_t reasonlen)
+{
+	uint8_t buf[WIRE_MAX_DATAGRAM];
+	size_t len = uffd_broker__v1__request__pack(req, buf);
+
+	return raw_exchange(sock, buf, len, fd, status, reason, reasonlen);
+}
+
+void
+sync_signal(int fd)
+{
+	char c = 1;
+
+	if (write(fd, &c, 1) != 1)
+		_exit(125);
+}
+
+void
+sync_wait(int fd)
+{
+	char c;
+
+	if (read(fd, &c, 1) != 1)
+		_exit(124);
+}

@@ -1,0 +1,72 @@
+/*
+ * harness.h - a real broker process per test, clients in forked processes.
+ */
+#ifndef UFFD_TEST_HARNESS_H
+#define UFFD_TEST_HARNESS_H
+
+#include <check.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/types.h>
+
+#include "wire.h"
+
+#define NOBODY	65534
+
+struct broker_proc {
+	pid_t	pid;
+	char	dir[64];
+	char	sock[96];
+	char	log[128];
+};
+
+/* The broker of the running test (set up by broker_start). */
+extern struct broker_proc tb;
+
+/* Start uffd-brokerd with extra arguments (NULL-terminated). */
+void	broker_start(const char *arg, ...);
+/* SIGTERM, check a clean exit, remove the socket directory. */
+void	broker_stop(void);
+/* Wait until the broker's log holds a line with every needle. */
+bool	log_wait(int timeout_ms, const char *needle1, const char *needle2);
+/* Number of open fds of a process. */
+int	count_fds(pid_t pid);
+
+/* Run fn(arg) in a child, as nobody if drop. Returns its pid. */
+pid_t	spawn(int (*fn)(void *), void *arg, bool drop);
+/* Wait for a child; its exit code, or 128+signal. */
+int	reap(pid_t pid);
+/* spawn() and reap() in one. */
+int	run_client(int (*fn)(void *), void *arg, bool drop);
+
+/* In a child: fail with the line number when cond is false. */
+#define CHILD_CHECK(cond) do {						\
+	if (!(cond)) {							\
+		fprintf(stderr, "%s:%d: child check failed: %s\n",	\
+		    __FILE__, __LINE__, #cond);				\
+		_exit(1);						\
+	}								\
+} while (0)
+
+/* Raw protocol, for playing a misbehaving client. */
+int	raw_connect(void);
+/* Send bytes (+fd); read the reply's status and reason. Returns 0, or -errno
+ * (-ECONNRESET when the broker closed the session). */
+int	raw_exchange(int sock, const void *buf, size_t len, int fd,
+	    WireStatus *status, char *reason, size_t reasonlen);
+int	raw_call(int sock, const WireRequest *req, int fd, WireStatus *status,
+	    char *reason, size_t reasonlen);
+
+/* Pipes for ordering a parent and a child: one byte each way. */
+void	sync_signal(int fd);
+void	sync_wait(int fd);
+
+Suite	*make_config_suite(void);
+Suite	*make_grant_suite(void);
+Suite	*make_jail_suite(void);
+Suite	*make_handshake_suite(void);
+Suite	*make_liveness_suite(void);
+Suite	*make_protocol_suite(void);
+
+#endif
