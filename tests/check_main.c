@@ -2,14 +2,24 @@
  * check_main.c - the test runner: every suite, fork mode, as root against the
  * real kernel and a real uffd-brokerd.
  */
+#include <ftw.h>
+#include <sys/stat.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "harness.h"
 
+static int
+remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	return remove(path);
+}
+
 int
 main(void)
 {
+	char dir[] = "/tmp/uffd-tests.XXXXXX";
 	SRunner *sr;
 	int failed;
 
@@ -25,6 +35,12 @@ main(void)
 		    "(Linux 6.1+ with CONFIG_USERFAULTFD)\n");
 		return 1;
 	}
+	/* Every test's broker lives under one directory, removed at the end. */
+	if (mkdtemp(dir) == NULL || chmod(dir, 0755) < 0 ||
+	    setenv("UFFD_TEST_DIR", dir, 1) < 0) {
+		perror("check-uffd-broker: test directory");
+		return 1;
+	}
 	sr = srunner_create(make_config_suite());
 	srunner_add_suite(sr, make_grant_suite());
 	srunner_add_suite(sr, make_jail_suite());
@@ -35,5 +51,6 @@ main(void)
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
+	nftw(dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
 	return failed == 0 ? 0 : 1;
 }

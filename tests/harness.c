@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -36,7 +37,8 @@ broker_start(const char *arg, ...)
 	va_list ap;
 
 	memset(&tb, 0, sizeof(tb));
-	snprintf(tb.dir, sizeof(tb.dir), "/tmp/uffd-test.XXXXXX");
+	snprintf(tb.dir, sizeof(tb.dir), "%s/broker.XXXXXX",
+	    getenv("UFFD_TEST_DIR") ? getenv("UFFD_TEST_DIR") : "/tmp");
 	ck_assert_ptr_nonnull(mkdtemp(tb.dir));
 	ck_assert_int_eq(chmod(tb.dir, 0755), 0);
 	snprintf(tb.sock, sizeof(tb.sock), "%s/broker.sock", tb.dir);
@@ -56,7 +58,9 @@ broker_start(const char *arg, ...)
 	if (tb.pid == 0) {
 		int fd = open(tb.log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 
-		if (fd < 0 || dup2(fd, 2) < 0)
+		/* A test that fails half-way takes its broker down with it. */
+		if (fd < 0 || dup2(fd, 2) < 0 ||
+		    prctl(PR_SET_PDEATHSIG, SIGTERM) < 0)
 			_exit(127);
 		execv(argv[0], (char **)argv);
 		_exit(127);
@@ -150,6 +154,9 @@ spawn(int (*fn)(void *), void *arg, bool drop)
 		if (drop && (setgroups(0, NULL) < 0 ||
 		    setresgid(NOBODY, NOBODY, NOBODY) < 0 ||
 		    setresuid(NOBODY, NOBODY, NOBODY) < 0))
+			_exit(126);
+		/* Set after the uid change, which clears it. */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
 			_exit(126);
 		_exit(fn(arg));
 	}
