@@ -21,7 +21,7 @@
 
 struct broker_proc tb;
 
-static const char *
+const char *
 brokerd_path(void)
 {
 	const char *p = getenv("UFFD_BROKERD");

@@ -24,6 +24,8 @@ struct broker_proc {
 /* The broker of the running test (set up by broker_start). */
 extern struct broker_proc tb;
 
+/* The uffd-brokerd under test ($UFFD_BROKERD, or build/uffd-brokerd). */
+const char *brokerd_path(void);
 /* Start uffd-brokerd with extra arguments (NULL-terminated). */
 void	broker_start(const char *arg, ...);
 /* SIGTERM, check a clean exit, remove the socket directory. */
@@ -68,5 +70,6 @@ Suite	*make_jail_suite(void);
 Suite	*make_handshake_suite(void);
 Suite	*make_liveness_suite(void);
 Suite	*make_protocol_suite(void);
+Suite	*make_daemon_suite(void);
 
 #endif
