@@ -63,7 +63,7 @@ LIB_LIBS := -lseccomp -lprotobuf-c -lpthread
 BROKER_LIBS := -lprotobuf-c
 
 .PHONY: all check demo install clean deps
-all: $(BROKERD) $(LIB_SO) $(LIB_A) $(DEMO) $(B)/uffd-client.pc
+all: $(BROKERD) $(LIB_SO) $(LIB_A) $(DEMO)
 
 $(PROTO_SRC) $(PROTO_HDR): proto/uffd_broker.proto
 	@mkdir -p $(B)/proto
@@ -107,9 +107,6 @@ $(TESTBIN): $(TEST_OBJS) $(LIB_A) $(BROKER_LIB_OBJS)
 	$(CC) -pie $(ALL_LDFLAGS) -o $@ $(TEST_OBJS) $(BROKER_LIB_OBJS) $(LIB_A) \
 		$(LIB_LIBS) $$(pkg-config --libs check)
 
-$(B)/uffd-client.pc: client/uffd-client.pc.in
-	sed -e 's|@PREFIX@|$(PREFIX)|;s|@LIBDIR@|$(LIBDIR)|;s|@INCDIR@|$(INCDIR)|;s|@VERSION@|$(LIBVERSION)|' $< > $@
-
 deps:
 	@sh mk/ensure-deps.sh
 
@@ -129,7 +126,9 @@ install: all
 	ln -sf libuffd-client.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libuffd-client.so
 	install -m 0644 $(LIB_A) $(DESTDIR)$(LIBDIR)/
 	install -m 0644 client/uffd-client.h $(DESTDIR)$(INCDIR)/
-	install -m 0644 $(B)/uffd-client.pc $(DESTDIR)$(PKGDIR)/
+	# Written here, so that it names the PREFIX of this install.
+	sed -e 's|@PREFIX@|$(PREFIX)|;s|@LIBDIR@|$(LIBDIR)|;s|@INCDIR@|$(INCDIR)|;s|@VERSION@|$(LIBVERSION)|' \
+		client/uffd-client.pc.in > $(DESTDIR)$(PKGDIR)/uffd-client.pc
 
 clean:
 	rm -rf $(B)
