@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -22,6 +23,12 @@
 #define SD_LISTEN_FDS_START	3
 #define LISTEN_BACKLOG		128
 #define EVENTS_PER_TURN		64
+
+static void
+interrupt(int sig)
+{
+	(void)sig;
+}
 
 int
 broker_watch(struct broker *b, int fd, struct watch *w, uint32_t events)
@@ -107,8 +114,22 @@ broker_setup(struct broker *b)
 	struct itimerspec period = { 0 };
 	sigset_t mask;
 
+	struct sigaction sa = { .sa_handler = interrupt };
+	struct rlimit nofile;
+
 	TAILQ_INIT(&b->sessions);
 	TAILQ_INIT(&b->graveyard);
+
+	/* Each session holds up to five fds; take all the fds we may. */
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0) {
+		nofile.rlim_cur = nofile.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &nofile);
+		if (b->cfg.max_sessions > (nofile.rlim_cur - 32) / 5)
+			b->cfg.max_sessions = (nofile.rlim_cur - 32) / 5;
+	}
+	/* No SA_RESTART: SIGALRM interrupts a blocking notification read. */
+	if (sigaction(SIGALRM, &sa, NULL) < 0)
+		fatal("sigaction");
 	b->w_listen.kind = WATCH_LISTEN;
 	b->w_timer.kind = WATCH_TIMER;
 	b->w_signal.kind = WATCH_SIGNAL;
@@ -158,7 +179,12 @@ accept_clients(struct broker *b)
 	for (i = 0; i < 16; i++) {
 		fd = accept4(b->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EINTR &&
+			if (errno == EMFILE || errno == ENFILE) {
+				/* Stop accepting until a session is freed. */
+				log_warn("accept: out of fds; pausing new sessions");
+				broker_unwatch(b, b->listen_fd);
+				b->accept_paused = true;
+			} else if (errno != EAGAIN && errno != EINTR &&
 			    errno != ECONNABORTED)
 				log_warn("accept");
 			return;
@@ -169,8 +195,7 @@ accept_clients(struct broker *b)
 			close(fd);
 			continue;
 		}
-		if (session_new(b, fd) == NULL)
-			close(fd);
+		(void)session_new(b, fd);
 	}
 }
 
@@ -245,6 +270,9 @@ broker_run(struct broker *b)
 		}
 		for (i = 0; i < n; i++)
 			dispatch(b, &events[i]);
+		if (b->accept_paused && !TAILQ_EMPTY(&b->graveyard) &&
+		    broker_watch(b, b->listen_fd, &b->w_listen, EPOLLIN) == 0)
+			b->accept_paused = false;
 		session_reap(b);
 	}
 

@@ -101,6 +101,7 @@ struct broker {
 	unsigned int	nsessions;
 	uint64_t	next_id;
 	bool		stopping;
+	bool		accept_paused;	/* out of fds: listen socket unwatched */
 };
 
 /* session.c */

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/kcmp.h>
 #include <linux/userfaultfd.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -95,6 +96,7 @@ session_admission(const struct broker *b, const struct session *s)
 	return rc < 0 ? strdup("refused") : why;
 }
 
+/* Takes sock, which is closed on failure. */
 struct session *
 session_new(struct broker *b, int sock)
 {
@@ -104,10 +106,12 @@ session_new(struct broker *b, int sock)
 
 	if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
 		log_warn("getsockopt(SO_PEERCRED)");
+		close(sock);
 		return NULL;
 	}
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		log_warn("calloc");
+		close(sock);
 		return NULL;
 	}
 	s->b = b;
@@ -130,6 +134,7 @@ session_new(struct broker *b, int sock)
 			close(s->pidfd);
 		if (s->tracker >= 0)
 			close(s->tracker);
+		close(sock);
 		free(s);
 		return NULL;
 	}
@@ -244,6 +249,20 @@ fill_status(const struct session *s, WireReply *reply,
 	reply->status_reply = st;
 }
 
+/* Is this listener's file already held for another session? */
+static bool
+listener_in_use(const struct broker *b, int fd)
+{
+	const struct session *o;
+	pid_t self = getpid();
+
+	TAILQ_FOREACH(o, &b->sessions, entry)
+		if (o->listener >= 0 && syscall(SYS_kcmp, self, self, KCMP_FILE,
+		    fd, o->listener) == 0)
+			return true;
+	return false;
+}
+
 static void
 handle_hello(struct session *s, const WireRequest *req, int fd)
 {
@@ -266,6 +285,13 @@ handle_hello(struct session *s, const WireRequest *req, int fd)
 		session_reply(s, UFFD_BROKER__V1__STATUS__BAD_MESSAGE, NULL,
 		    "dummy page 0x%llx / page size %u is not a page of user memory",
 		    (unsigned long long)h->dummy_page, h->page_size);
+		return;
+	}
+	if (listener_in_use(s->b, fd)) {
+		close(fd);
+		session_reply(s, UFFD_BROKER__V1__STATUS__BAD_FD, NULL,
+		    "this listener already belongs to another session");
+		session_kill(s, "listener shared with another session");
 		return;
 	}
 	s->listener = fd;

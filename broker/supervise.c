@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/time.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -30,6 +31,9 @@
 #else
 #error "uffd-brokerd: unsupported architecture"
 #endif
+
+/* How long a notification read may wait before it is given up. */
+#define RECV_BOUND_US	100000
 
 /* The only flags a uffd may be created with. */
 #define CREATE_FLAGS	(O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY)
@@ -186,10 +190,20 @@ supervise_notification(struct session *s)
 {
 	struct seccomp_notif n;
 	struct creation c;
+	struct itimerval bound = { .it_value = { .tv_usec = RECV_BOUND_US } };
+	struct itimerval off = { 0 };
+	int rc;
 
 	/* The kernel insists on a zeroed buffer. */
 	memset(&n, 0, sizeof(n));
-	if (ioctl(s->listener, SECCOMP_IOCTL_NOTIF_RECV, &n) < 0) {
+	/*
+	 * RECV blocks when no notification is pending, whatever the fd's flags:
+	 * bound it with SIGALRM (no SA_RESTART) so the loop never hangs.
+	 */
+	setitimer(ITIMER_REAL, &bound, NULL);
+	rc = ioctl(s->listener, SECCOMP_IOCTL_NOTIF_RECV, &n);
+	setitimer(ITIMER_REAL, &off, NULL);
+	if (rc < 0) {
 		if (errno == ENOENT || errno == EINTR)
 			return;		/* the caller went away first */
 		log_warn("session=%llu: receiving notification",
@@ -214,7 +228,9 @@ supervise_notification(struct session *s)
 		verify(s, &n, &c);
 		break;
 	case SESSION_PROBE_CREATE:
-		if (c.path != VIA_DEVICE || (c.flags & ~CREATE_FLAGS)) {
+		/* The probe is the broker's, and needs no kernel faults. */
+		if (c.path != VIA_DEVICE || (c.flags & ~CREATE_FLAGS) ||
+		    !(c.flags & UFFD_USER_MODE_ONLY)) {
 			refuse(s, &n, &c, EPERM, "bad probe creation");
 			session_kill(s, "bad probe creation");
 		} else if (still_pending(s, &n)) {

@@ -150,7 +150,7 @@ session_probe(struct uffdc_session *s)
 	WireReply *reply;
 	int fd, rc;
 
-	fd = client_new_uffd(s->devfd, O_CLOEXEC | O_NONBLOCK);
+	fd = client_new_uffd(s->devfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
 	if (fd < 0)
 		return fd;
 	req.body_case = UFFD_BROKER__V1__REQUEST__BODY_PROBE;

@@ -203,6 +203,39 @@ START_TEST(test_session_open_needs_single_thread)
 }
 END_TEST
 
+/* One listener offered for two sessions: the second is refused. */
+static int
+share_listener(void *arg)
+{
+	char reason[256];
+	WireStatus st;
+	void *dummy = dummy_page();
+	int a, b, listener;
+
+	a = raw_connect();
+	b = raw_connect();
+	CHILD_CHECK(a >= 0 && b >= 0);
+	listener = client_jail_install();
+	CHILD_CHECK(listener >= 0);
+	CHILD_CHECK(send_hello(a, dummy, listener, &st, reason) == 0);
+	CHILD_CHECK(st == UFFD_BROKER__V1__STATUS__OK);
+	CHILD_CHECK(send_hello(b, dummy, listener, &st, reason) == 0);
+	CHILD_CHECK(st == UFFD_BROKER__V1__STATUS__BAD_FD);
+	CHILD_CHECK(strstr(reason, "already belongs to another session") != NULL);
+	CHILD_CHECK(closed_by_broker(b));
+	return 0;
+}
+
+START_TEST(test_shared_listener_refused)
+{
+	broker_start("--allow-uid", "65534", NULL);
+	ck_assert_int_eq(run_client(share_listener, NULL, true), 0);
+	/* The broker was not wedged by it. */
+	ck_assert_int_eq(run_client(library_refuses_threads, NULL, true), 0);
+	broker_stop();
+}
+END_TEST
+
 Suite *
 make_handshake_suite(void)
 {
@@ -214,6 +247,7 @@ make_handshake_suite(void)
 	tcase_add_test(tc, test_borrowed_listener_no_device);
 	tcase_add_test(tc, test_threads_at_handshake_no_device);
 	tcase_add_test(tc, test_session_open_needs_single_thread);
+	tcase_add_test(tc, test_shared_listener_refused);
 	suite_add_tcase(s, tc);
 	return s;
 }
