@@ -16,19 +16,6 @@
 #include "harness.h"
 #include "uffd-client.h"
 
-static int
-client_gets_uffd(void *arg)
-{
-	struct uffdc_session *s;
-	struct uffdc_uffd *u;
-
-	CHILD_CHECK(uffdc_session_open(tb.sock, &s) == 0);
-	CHILD_CHECK(uffdc_create(s, 0, 0, &u) == 0);
-	CHILD_CHECK(uffdc_release(u) == 0);
-	uffdc_session_close(s);
-	return 0;
-}
-
 /* As systemd does: bind the socket, pass it as fd 3 with LISTEN_PID/FDS. */
 START_TEST(test_socket_activation)
 {

@@ -43,18 +43,6 @@ hold_session(void *arg)
 }
 
 static int
-open_one(void *arg)
-{
-	struct uffdc_session *s;
-	struct uffdc_uffd *u;
-
-	CHILD_CHECK(uffdc_session_open(tb.sock, &s) == 0);
-	CHILD_CHECK(uffdc_create(s, 0, 0, &u) == 0);
-	uffdc_session_close(s);
-	return 0;
-}
-
-static int
 open_refused(void *arg)
 {
 	struct uffdc_session *s;
@@ -99,7 +87,7 @@ check_gone_within_a_second(struct holder *h, const char *reason)
 	fprintf(stderr, "liveness: %s noticed after %.0f ms\n", reason,
 	    now_ms() - t0);
 	/* The slot is back. */
-	ck_assert_int_eq(run_client(open_one, NULL, true), 0);
+	ck_assert_int_eq(run_client(client_gets_uffd, NULL, true), 0);
 	kill(child, SIGKILL);
 	reap(child);
 }

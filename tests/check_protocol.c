@@ -11,19 +11,6 @@
 #include "client.h"
 #include "harness.h"
 
-static int
-client_gets_uffd(void *arg)
-{
-	struct uffdc_session *s;
-	struct uffdc_uffd *u;
-
-	CHILD_CHECK(uffdc_session_open(tb.sock, &s) == 0);
-	CHILD_CHECK(uffdc_create(s, 0, 0, &u) == 0);
-	CHILD_CHECK(uffdc_release(u) == 0);
-	uffdc_session_close(s);
-	return 0;
-}
-
 static void
 expect(int sock, const void *buf, size_t len, int fd, WireStatus want,
     const char *text)

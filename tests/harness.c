@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "uffd-client.h"
 
 struct broker_proc tb;
 
@@ -243,4 +244,17 @@ sync_wait(int fd)
 
 	if (read(fd, &c, 1) != 1)
 		_exit(124);
+}
+
+int
+client_gets_uffd(void *arg)
+{
+	struct uffdc_session *s;
+	struct uffdc_uffd *u;
+
+	CHILD_CHECK(uffdc_session_open(tb.sock, &s) == 0);
+	CHILD_CHECK(uffdc_create(s, 0, 0, &u) == 0);
+	CHILD_CHECK(uffdc_release(u) == 0);
+	uffdc_session_close(s);
+	return 0;
 }

@@ -39,6 +39,8 @@ int	count_fds(pid_t pid);
 pid_t	spawn(int (*fn)(void *), void *arg, bool drop);
 /* Wait for a child; its exit code, or 128+signal. */
 int	reap(pid_t pid);
+/* A client's whole ordinary life: session, one uffd, release. For run_client(). */
+int	client_gets_uffd(void *arg);
 /* spawn() and reap() in one. */
 int	run_client(int (*fn)(void *), void *arg, bool drop);
 
