@@ -127,7 +127,6 @@ void	supervise_notification(struct session *s);
 /* liveness.c */
 bool	liveness_probe(struct session *s, const char **why);
 void	liveness_tick(struct broker *b);
-void	liveness_check(struct session *s);
 
 /* proc.c */
 pid_t	proc_tgid(pid_t tid);

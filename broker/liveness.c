@@ -31,26 +31,19 @@ liveness_probe(struct session *s, const char **why)
 	return false;
 }
 
-void
-liveness_check(struct session *s)
-{
-	const char *why;
-
-	if (s->state == SESSION_READY && !liveness_probe(s, &why))
-		session_kill(s, why);
-}
-
 /* Each tick: probe ready sessions, and drop handshakes that take too long. */
 void
 liveness_tick(struct broker *b)
 {
 	struct session *s, *next;
+	const char *why;
 
 	for (s = TAILQ_FIRST(&b->sessions); s != NULL; s = next) {
 		next = TAILQ_NEXT(s, entry);
-		if (s->state == SESSION_READY)
-			liveness_check(s);
-		else if (broker_elapsed_ms(&s->started) >
+		if (s->state == SESSION_READY) {
+			if (!liveness_probe(s, &why))
+				session_kill(s, why);
+		} else if (broker_elapsed_ms(&s->started) >
 		    b->cfg.handshake_timeout_ms)
 			session_kill(s, "handshake timed out");
 	}
