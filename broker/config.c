@@ -15,8 +15,10 @@
 #include "config.h"
 
 /*
- * Every feature of Linux 6.1's userfaultfd but EVENT_FORK, which would hand a
- * child's address space to whoever reads the parent's uffd.
+ * Every feature of Linux 6.1's userfaultfd but EVENT_FORK: a fork event hands
+ * the reader a new uffd on the child's address space, minted by the kernel
+ * outside the broker's quota, and the broker needs CAP_SYS_PTRACE to grant it.
+ * --features may still include it, deliberately (the broker warns).
  */
 #define DEFAULT_FEATURES (UFFD_FEATURE_PAGEFAULT_FLAG_WP |		\
 	UFFD_FEATURE_EVENT_REMAP | UFFD_FEATURE_EVENT_REMOVE |		\
@@ -140,9 +142,6 @@ config_parse(int argc, char **argv, struct broker_config *cfg, char *err,
 		case 'f':
 			if (parse_uint(optarg, UINT64_MAX, &v) < 0)
 				return bad(err, errlen, "--features: bad mask '%s'", optarg);
-			if (v & UFFD_FEATURE_EVENT_FORK)
-				return bad(err, errlen, "--features: EVENT_FORK is never "
-				    "granted (it needs CAP_SYS_PTRACE in the broker)");
 			cfg->allowed_features = v;
 			break;
 		case 'm': case 'S': case 'M': case 'p': case 't':

@@ -1,6 +1,7 @@
 /*
  * main.c - uffd-brokerd: the only process that opens /dev/userfaultfd.
  */
+#include <linux/userfaultfd.h>
 #include <stdio.h>
 
 #include "broker.h"
@@ -28,6 +29,9 @@ main(int argc, char **argv)
 	    "(systemd)" : b.cfg.socket_path, b.cfg.socket_activated ? "yes" : "no",
 	    b.cfg.n_allow_uids, b.cfg.max_uffds,
 	    b.cfg.kernel_faults ? "yes" : "no");
+	if (b.cfg.allowed_features & UFFD_FEATURE_EVENT_FORK)
+		log_warnx("EVENT_FORK may be granted: a client's forks will hand "
+		    "it uffds the broker does not count");
 	broker_run(&b);
 	log_event("stop", "reason=signal");
 	return 0;

@@ -26,6 +26,8 @@
 #ifndef UFFD_CLIENT_H
 #define UFFD_CLIENT_H
 
+#include <linux/userfaultfd.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -42,8 +44,22 @@ extern "C" {
 /* A copy or zero that did not cover the whole range. */
 #define UFFDC_EPARTIAL		4096
 
+/*
+ * The features a VMM's swap monitor asks for (as crosvm's vmm-swap does):
+ * missing faults on shmem guest memory, and balloon removals as events.
+ */
+#define UFFDC_FEATURES_DEFAULT	(UFFD_FEATURE_MISSING_SHMEM | \
+				 UFFD_FEATURE_EVENT_REMOVE)
+
 struct uffdc_session;
 struct uffdc_uffd;
+struct uffdc_deadcheck;
+
+/* A range of memory, for the *_regions calls. */
+struct uffdc_range {
+	void	*addr;
+	size_t	len;
+};
 
 /* uffdc_create() flags */
 #define UFFDC_USER_MODE_ONLY	(1u << 0)	/* trap user-mode faults only */
@@ -95,6 +111,18 @@ struct uffdc_event {
 UFFDC_API int	uffdc_session_open(const char *socket_path,
 		    struct uffdc_session **out);
 
+/*
+ * In a process forked from one that holds session parent (a VMM's device
+ * process), open the child's own session with the same broker. Call in the
+ * child, before it starts threads. The child is already under the parent's
+ * seccomp filter; it proves that to the broker with a probe creation that
+ * arrives on the parent's listener. The child's copy of parent may then be
+ * closed with uffdc_session_close(), which does not affect the parent.
+ * Returns 0 and *out, or a negative errno as uffdc_session_open().
+ */
+UFFDC_API int	uffdc_session_fork(struct uffdc_session *parent,
+		    struct uffdc_session **out);
+
 /* End the session. Uffds obtained from it stay usable until released. */
 UFFDC_API void	uffdc_session_close(struct uffdc_session *s);
 
@@ -115,6 +143,20 @@ UFFDC_API int	uffdc_session_usage(struct uffdc_session *s,
 
 /* Close a uffd and tell the broker its slot is free. Returns 0 or -errno. */
 UFFDC_API int	uffdc_release(struct uffdc_uffd *u);
+
+/*
+ * A second handle on the same uffd (a dup of its fd), released on its own.
+ * Returns 0 and *out, or a negative errno.
+ */
+UFFDC_API int	uffdc_dup(const struct uffdc_uffd *u, struct uffdc_uffd **out);
+
+/*
+ * Wrap a uffd fd received from another process (a swap monitor receives its
+ * device processes' uffds over a unix socket). Takes ownership of fd;
+ * features are what the sender reported (0 if unknown). uffdc_release() on
+ * such a handle only closes the fd.
+ */
+UFFDC_API int	uffdc_adopt(int fd, uint64_t features, struct uffdc_uffd **out);
 
 /* The uffd's file descriptor, for poll(2). Owned by the handle. */
 UFFDC_API int	uffdc_fd(const struct uffdc_uffd *u);
@@ -153,6 +195,39 @@ UFFDC_API int	uffdc_wake(struct uffdc_uffd *u, void *addr, size_t len);
  * Returns 1 and *ev, 0 if none is pending, or a negative errno.
  */
 UFFDC_API int	uffdc_read_event(struct uffdc_uffd *u, struct uffdc_event *ev);
+
+/*
+ * Register every range on every uffd, as crosvm's register_regions: a uffd
+ * whose process is gone (-ESRCH) is skipped; any other error stops the walk
+ * and is returned. uffds must cover every process that may touch the ranges,
+ * or pages touched by a process left out are zero-filled by its kernel
+ * instead of served. Returns 0 or a negative errno.
+ */
+UFFDC_API int	uffdc_register_regions(const struct uffdc_range *regions,
+		    size_t nregions, struct uffdc_uffd *const *uffds,
+		    size_t nuffds, unsigned int modes);
+
+/* Unregister every range from every uffd, skipping dead ones, as above. */
+UFFDC_API int	uffdc_unregister_regions(const struct uffdc_range *regions,
+		    size_t nregions, struct uffdc_uffd *const *uffds,
+		    size_t nuffds);
+
+/*
+ * The dead-uffd check for a monitor that holds other processes' uffds
+ * (crosvm's DeadUffdChecker). Create it in the main process before forking,
+ * so that its shared dummy page is mapped at the same address in every
+ * descendant; register each uffd on it; is_dead() then tells whether the
+ * uffd's process has exited or exec'd. reset() frees the page's contents
+ * (MADV_REMOVE) so the memory is given back between checks.
+ */
+UFFDC_API int	uffdc_deadcheck_new(struct uffdc_deadcheck **out);
+UFFDC_API int	uffdc_deadcheck_register(struct uffdc_deadcheck *dc,
+		    struct uffdc_uffd *u);
+/* true when the uffd's process is gone; false when alive or unknown. */
+UFFDC_API bool	uffdc_deadcheck_is_dead(struct uffdc_deadcheck *dc,
+		    struct uffdc_uffd *u);
+UFFDC_API int	uffdc_deadcheck_reset(struct uffdc_deadcheck *dc);
+UFFDC_API void	uffdc_deadcheck_free(struct uffdc_deadcheck *dc);
 
 /* Text for an error returned by this library (pass the negative value). */
 UFFDC_API const char *uffdc_strerror(int err);
