@@ -108,6 +108,27 @@ listen_socket(const char *path)
 	return fd;
 }
 
+/*
+ * The device, or the supervised userfaultfd(2) path when it is missing (as
+ * crosvm's Factory falls back) or when the configuration asks for it.
+ */
+static void
+open_device(struct broker *b)
+{
+	b->devfd = -1;
+	if (b->cfg.creation != CREATION_SYSCALL)
+		b->devfd = open(b->cfg.device_path, O_RDONLY | O_CLOEXEC);
+	if (b->devfd >= 0)
+		return;
+	if (b->cfg.creation == CREATION_DEVICE ||
+	    (b->cfg.creation == CREATION_AUTO && errno != ENOENT))
+		fatal("open %s", b->cfg.device_path);
+	if (b->cfg.creation == CREATION_AUTO)
+		log_warnx("%s does not exist: supervising userfaultfd(2) instead",
+		    b->cfg.device_path);
+	b->via_syscall = true;
+}
+
 void
 broker_setup(struct broker *b)
 {
@@ -119,6 +140,8 @@ broker_setup(struct broker *b)
 
 	TAILQ_INIT(&b->sessions);
 	TAILQ_INIT(&b->graveyard);
+	TAILQ_INIT(&b->listeners);
+	TAILQ_INIT(&b->dead_listeners);
 
 	/* Each session holds up to five fds; take all the fds we may. */
 	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0) {
@@ -134,9 +157,7 @@ broker_setup(struct broker *b)
 	b->w_timer.kind = WATCH_TIMER;
 	b->w_signal.kind = WATCH_SIGNAL;
 
-	b->devfd = open(b->cfg.device_path, O_RDONLY | O_CLOEXEC);
-	if (b->devfd < 0)
-		fatal("open %s", b->cfg.device_path);
+	open_device(b);
 
 	b->listen_fd = activated_socket();
 	b->cfg.socket_activated = b->listen_fd >= 0;
@@ -215,6 +236,7 @@ dispatch(struct broker *b, const struct epoll_event *ev)
 {
 	struct watch *w = ev->data.ptr;
 	struct session *s = w->s;
+	struct listener *l = w->l;
 	uint64_t ticks;
 
 	switch (w->kind) {
@@ -227,6 +249,15 @@ dispatch(struct broker *b, const struct epoll_event *ev)
 		return;
 	case WATCH_SIGNAL:
 		read_signals(b);
+		return;
+	case WATCH_NOTIFY:
+		if (l->fd < 0)
+			return;		/* closed earlier in this turn */
+		if (ev->events & EPOLLIN)
+			supervise_notification(l);
+		else
+			listener_hangup(l, "process exited: no process is left "
+			    "under its filter");
 		return;
 	default:
 		break;
@@ -243,12 +274,6 @@ dispatch(struct broker *b, const struct epoll_event *ev)
 	case WATCH_PIDFD:
 		session_kill(s, "process exited");
 		break;
-	case WATCH_NOTIFY:
-		if (ev->events & EPOLLIN)
-			supervise_notification(s);
-		else	/* no task is left under the filter */
-			session_kill(s, "process exited");
-		break;
 	default:
 		break;
 	}
@@ -259,6 +284,7 @@ broker_run(struct broker *b)
 {
 	struct epoll_event events[EVENTS_PER_TURN];
 	struct session *s;
+	struct listener *l;
 	int i, n;
 
 	while (!b->stopping) {
@@ -274,11 +300,15 @@ broker_run(struct broker *b)
 		    broker_watch(b, b->listen_fd, &b->w_listen, EPOLLIN) == 0)
 			b->accept_paused = false;
 		session_reap(b);
+		listener_reap(b);
 	}
 
 	while ((s = TAILQ_FIRST(&b->sessions)) != NULL)
 		session_kill(s, "broker stopping");
+	while ((l = TAILQ_FIRST(&b->listeners)) != NULL)
+		listener_close(l);
 	session_reap(b);
+	listener_reap(b);
 	if (!b->cfg.socket_activated)
 		unlink(b->cfg.socket_path);
 }

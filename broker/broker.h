@@ -16,6 +16,13 @@
 
 #define BROKER_MAX_UIDS		64
 
+/* How clients create uffds (DESIGN §3). */
+enum creation_mode {
+	CREATION_AUTO,		/* the device if it opens, else userfaultfd(2) */
+	CREATION_DEVICE,	/* the device, or fail at start-up */
+	CREATION_SYSCALL,	/* userfaultfd(2), supervised, even if the device exists */
+};
+
 struct broker_config {
 	const char	*socket_path;	/* NULL with socket activation */
 	bool		socket_activated;
@@ -30,13 +37,15 @@ struct broker_config {
 	unsigned int	handshake_timeout_ms;
 	bool		log_syslog;
 	const char	*device_path;
+	enum creation_mode creation;
+	bool		forked_sessions;	/* children of clients may join */
 };
 
 /* A session only moves forward through these states. */
 enum session_state {
 	SESSION_HELLO,		/* connected; waiting for Hello + listener */
 	SESSION_VERIFY,		/* waiting for the verification ioctl */
-	SESSION_PROBE_CREATE,	/* device fd given; waiting for the probe IOC_NEW */
+	SESSION_PROBE_CREATE,	/* covered; waiting for the probe creation */
 	SESSION_PROBE_ATTACH,	/* probe created; waiting for Probe + uffd */
 	SESSION_READY,		/* serving creations */
 	SESSION_DEAD,		/* fds closed; freed after this loop turn */
@@ -49,22 +58,47 @@ enum watch_kind {
 };
 
 struct session;
+struct listener;
 
 struct watch {
 	enum watch_kind	kind;
-	struct session	*s;
+	struct session	*s;		/* WATCH_SOCK, WATCH_PIDFD */
+	struct listener	*l;		/* WATCH_NOTIFY */
 };
+
+/*
+ * A client's seccomp listener. Processes forked from the client share its
+ * filter, so their creations arrive here too: every session of that family
+ * holds a reference, and each notification goes to the session of the
+ * calling thread group. When the last session ends while processes remain
+ * under the filter, the listener is kept for the handshake timeout (a forked
+ * child may be about to join), then closed.
+ */
+struct listener {
+	TAILQ_ENTRY(listener) entry;
+	struct broker	*b;
+	uint64_t	id;		/* the id of the session that brought it */
+	uid_t		uid;		/* of that session: orphans count against it */
+	int		fd;
+	unsigned int	refs;
+	bool		hung_up;	/* no process is left under the filter */
+	struct timespec	orphaned;	/* when refs fell to 0 */
+	struct watch	w;
+};
+
+TAILQ_HEAD(listener_list, listener);
 
 struct session {
 	TAILQ_ENTRY(session) entry;
 	struct broker	*b;
 	uint64_t	id;
 	enum session_state state;
-	struct watch	w_sock, w_pidfd, w_notify;
+	struct watch	w_sock, w_pidfd;
 
 	int		sock;
 	int		pidfd;
-	int		listener;	/* seccomp listener of the client's filter */
+	struct listener	*lis;		/* the filter's listener; NULL until known */
+	bool		forked;		/* joined through a forked ancestor's listener */
 	int		probe_uffd;	/* registered on the dummy page */
 	/*
 	 * Granted uffds are added here and the broker's copies closed: an epoll
@@ -82,6 +116,7 @@ struct session {
 	struct timespec	started;
 
 	unsigned int	pending;	/* creations continued, not yet attached */
+	struct timespec	last_continue;	/* pending ones expire after the timeout */
 	uint64_t	granted;
 	uint64_t	refused;
 };
@@ -92,12 +127,15 @@ struct broker {
 	struct broker_config cfg;
 	int		epfd;
 	int		listen_fd;
-	int		devfd;
+	int		devfd;		/* -1 when creation is by userfaultfd(2) */
+	bool		via_syscall;
 	int		timerfd;
 	int		sigfd;
 	struct watch	w_listen, w_timer, w_signal;
 	struct session_list sessions;
 	struct session_list graveyard;
+	struct listener_list listeners;
+	struct listener_list dead_listeners;
 	unsigned int	nsessions;
 	uint64_t	next_id;
 	bool		stopping;
@@ -122,7 +160,13 @@ void	session_handle_datagram(struct session *s, const uint8_t *buf,
 	    size_t len, int fd, int recv_flags);
 
 /* supervise.c */
-void	supervise_notification(struct session *s);
+void	supervise_notification(struct listener *l);
+struct listener *listener_new(struct broker *b, int fd, uint64_t id,
+	    uid_t uid);
+void	listener_unref(struct listener *l);
+void	listener_reap(struct broker *b);
+void	listener_close(struct listener *l);
+void	listener_hangup(struct listener *l, const char *why);
 
 /* liveness.c */
 bool	liveness_probe(struct session *s, const char **why);
@@ -131,6 +175,8 @@ void	liveness_tick(struct broker *b);
 /* proc.c */
 pid_t	proc_tgid(pid_t tid);
 int	proc_threads(pid_t pid);
+bool	proc_has_cap(pid_t pid, int cap);	/* in its effective set */
+int	proc_sysctl_int(const char *path);	/* -1 if unreadable */
 bool	proc_fd_is(int fd, const char *target);
 int	proc_epoll_count(int epfd);
 

@@ -40,6 +40,8 @@ static const struct option long_options[] = {
 	{ "handshake-timeout-ms", required_argument, NULL, 't' },
 	{ "device",		required_argument, NULL, 'd' },
 	{ "syslog",		no_argument,	   NULL, 'l' },
+	{ "creation",		required_argument, NULL, 'c' },
+	{ "no-forked-sessions",	no_argument,	   NULL, 'F' },
 	{ "help",		no_argument,	   NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -57,6 +59,9 @@ const char config_usage[] =
 "  --probe-interval-ms N       liveness probe period (default 1000)\n"
 "  --handshake-timeout-ms N    drop unfinished handshakes after N ms (default 5000)\n"
 "  --device PATH               the userfaultfd device (default /dev/userfaultfd)\n"
+"  --creation MODE             auto (the device if it exists, else userfaultfd(2)),\n"
+"                              device, or syscall (default auto)\n"
+"  --no-forked-sessions        refuse sessions of processes forked from clients\n"
 "  --syslog                    log to syslog instead of stderr\n";
 
 static const char *
@@ -112,6 +117,8 @@ config_parse(int argc, char **argv, struct broker_config *cfg, char *err,
 		.probe_interval_ms = 1000,
 		.handshake_timeout_ms = 5000,
 		.device_path = "/dev/userfaultfd",
+		.creation = CREATION_AUTO,
+		.forked_sessions = true,
 	};
 	optind = 1;
 	opterr = 0;
@@ -128,6 +135,20 @@ config_parse(int argc, char **argv, struct broker_config *cfg, char *err,
 			break;
 		case 'l':
 			cfg->log_syslog = true;
+			break;
+		case 'F':
+			cfg->forked_sessions = false;
+			break;
+		case 'c':
+			if (strcmp(optarg, "auto") == 0)
+				cfg->creation = CREATION_AUTO;
+			else if (strcmp(optarg, "device") == 0)
+				cfg->creation = CREATION_DEVICE;
+			else if (strcmp(optarg, "syscall") == 0)
+				cfg->creation = CREATION_SYSCALL;
+			else
+				return bad(err, errlen, "--creation: expected auto, "
+				    "device or syscall, got '%s'", optarg);
 			break;
 		case 'h':
 			return 1;

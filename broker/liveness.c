@@ -31,11 +31,34 @@ liveness_probe(struct session *s, const char **why)
 	return false;
 }
 
-/* Each tick: probe ready sessions, and drop handshakes that take too long. */
+/*
+ * A creation the broker continued must be attached at once; one that is not
+ * (the kernel failed it, or the client kept the uffd to itself) would hold
+ * its quota slot for ever. Creations are continued in order, so all pending
+ * ones are older than the last: drop them together once it is stale.
+ */
+static void
+expire_pending(struct session *s)
+{
+	if (s->pending == 0 ||
+	    broker_elapsed_ms(&s->last_continue) <= s->b->cfg.handshake_timeout_ms)
+		return;
+	log_event("pending_expired", "session=%llu pid=%d uid=%u pending=%u "
+	    "reason=\"creation continued but never attached\"",
+	    (unsigned long long)s->id, (int)s->pid, (unsigned)s->uid,
+	    s->pending);
+	s->pending = 0;
+}
+
+/*
+ * Each tick: probe ready sessions, expire stale pending creations, drop
+ * handshakes that take too long, and close listeners no session took up.
+ */
 void
 liveness_tick(struct broker *b)
 {
 	struct session *s, *next;
+	struct listener *l, *lnext;
 	const char *why;
 
 	for (s = TAILQ_FIRST(&b->sessions); s != NULL; s = next) {
@@ -43,8 +66,20 @@ liveness_tick(struct broker *b)
 		if (s->state == SESSION_READY) {
 			if (!liveness_probe(s, &why))
 				session_kill(s, why);
+			else
+				expire_pending(s);
 		} else if (broker_elapsed_ms(&s->started) >
 		    b->cfg.handshake_timeout_ms)
 			session_kill(s, "handshake timed out");
+	}
+	for (l = TAILQ_FIRST(&b->listeners); l != NULL; l = lnext) {
+		lnext = TAILQ_NEXT(l, entry);
+		if (l->refs == 0 && broker_elapsed_ms(&l->orphaned) >
+		    b->cfg.handshake_timeout_ms) {
+			log_event("listener_closed", "listener=%llu uid=%u "
+			    "reason=\"no session joined its processes\"",
+			    (unsigned long long)l->id, (unsigned)l->uid);
+			listener_close(l);
+		}
 	}
 }

@@ -1,6 +1,7 @@
 /*
  * proc.c - what the broker reads from /proc: a thread's thread group, a
- * process's thread count, the kind of an fd, the entries of an epoll set.
+ * process's thread count and capabilities, a sysctl, the kind of an fd, the
+ * entries of an epoll set.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -11,9 +12,9 @@
 
 #include "broker.h"
 
-/* The value of "key:\t<n>" in /proc/<pid>/status, or -1. */
+/* The value of "key:\t<n>" in /proc/<pid>/status, in base, or -1. */
 static long
-status_field(pid_t pid, const char *key)
+status_field(pid_t pid, const char *key, int base)
 {
 	char path[64], line[256];
 	size_t klen = strlen(key);
@@ -27,7 +28,7 @@ status_field(pid_t pid, const char *key)
 		if (strncmp(line, key, klen) == 0 && line[klen] == ':') {
 			char *end;
 
-			value = strtol(line + klen + 1, &end, 10);
+			value = strtol(line + klen + 1, &end, base);
 			if (end == line + klen + 1)
 				value = -1;
 			break;
@@ -40,13 +41,38 @@ status_field(pid_t pid, const char *key)
 pid_t
 proc_tgid(pid_t tid)
 {
-	return (pid_t)status_field(tid, "Tgid");
+	return (pid_t)status_field(tid, "Tgid", 10);
 }
 
 int
 proc_threads(pid_t pid)
 {
-	return (int)status_field(pid, "Threads");
+	return (int)status_field(pid, "Threads", 10);
+}
+
+bool
+proc_has_cap(pid_t pid, int cap)
+{
+	long eff = status_field(pid, "CapEff", 16);
+
+	return eff > 0 && (eff & (1L << cap)) != 0;
+}
+
+int
+proc_sysctl_int(const char *path)
+{
+	char buf[32];
+	ssize_t n;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	return atoi(buf);
 }
 
 bool

@@ -117,13 +117,12 @@ session_new(struct broker *b, int sock)
 	s->b = b;
 	s->id = ++b->next_id;
 	s->sock = sock;
-	s->listener = s->probe_uffd = -1;
+	s->probe_uffd = -1;
 	s->pid = cred.pid;
 	s->uid = cred.uid;
 	s->gid = cred.gid;
-	s->w_sock = (struct watch){ WATCH_SOCK, s };
-	s->w_pidfd = (struct watch){ WATCH_PIDFD, s };
-	s->w_notify = (struct watch){ WATCH_NOTIFY, s };
+	s->w_sock = (struct watch){ .kind = WATCH_SOCK, .s = s };
+	s->w_pidfd = (struct watch){ .kind = WATCH_PIDFD, .s = s };
 	clock_gettime(CLOCK_MONOTONIC, &s->started);
 	s->pidfd = peer_pidfd(sock, s->pid);
 	s->tracker = epoll_create1(EPOLL_CLOEXEC);
@@ -171,15 +170,17 @@ session_kill(struct session *s, const char *why)
 		return;
 	if (s->refusal == NULL || s->state != SESSION_HELLO)
 		log_event("session_end", "session=%llu pid=%d uid=%u state=%s "
-		    "granted=%llu refused=%llu reason=\"%s\"",
+		    "forked=%s granted=%llu refused=%llu reason=\"%s\"",
 		    (unsigned long long)s->id, (int)s->pid, (unsigned)s->uid,
-		    state_names[s->state], (unsigned long long)s->granted,
+		    state_names[s->state], s->forked ? "yes" : "no",
+		    (unsigned long long)s->granted,
 		    (unsigned long long)s->refused, why);
 	s->state = SESSION_DEAD;
 	close_watched(b, &s->sock);
 	close_watched(b, &s->pidfd);
-	/* Closing the listener fails the client's future creations (ENOSYS). */
-	close_watched(b, &s->listener);
+	if (s->lis != NULL)
+		listener_unref(s->lis);
+	s->lis = NULL;
 	if (s->probe_uffd >= 0)
 		close(s->probe_uffd);
 	if (s->tracker >= 0)
@@ -253,38 +254,67 @@ fill_status(const struct session *s, WireReply *reply,
 static bool
 listener_in_use(const struct broker *b, int fd)
 {
-	const struct session *o;
+	const struct listener *l;
 	pid_t self = getpid();
 
-	TAILQ_FOREACH(o, &b->sessions, entry)
-		if (o->listener >= 0 && syscall(SYS_kcmp, self, self, KCMP_FILE,
-		    fd, o->listener) == 0)
+	TAILQ_FOREACH(l, &b->listeners, entry)
+		if (syscall(SYS_kcmp, self, self, KCMP_FILE, fd, l->fd) == 0)
 			return true;
 	return false;
+}
+
+/*
+ * Checks common to Hello and ForkHello. Replies and returns false when the
+ * request is refused.
+ */
+static bool
+hello_valid(struct session *s, uint32_t version, uint64_t dummy_page,
+    uint32_t page_size)
+{
+	if (version != WIRE_VERSION) {
+		session_reply(s, UFFD_BROKER__V1__STATUS__BAD_VERSION, NULL,
+		    "protocol version %u is not spoken here (only %u)",
+		    version, WIRE_VERSION);
+		return false;
+	}
+	if (page_size != (uint32_t)sysconf(_SC_PAGESIZE) || dummy_page == 0 ||
+	    dummy_page % page_size != 0 || dummy_page >= USER_ADDR_LIMIT) {
+		session_reply(s, UFFD_BROKER__V1__STATUS__BAD_MESSAGE, NULL,
+		    "dummy page 0x%llx / page size %u is not a page of user memory",
+		    (unsigned long long)dummy_page, page_size);
+		return false;
+	}
+	s->dummy_page = dummy_page;
+	s->page_size = page_size;
+	return true;
+}
+
+static void
+hello_reply(struct session *s, const char *text)
+{
+	const struct broker_config *c = &s->b->cfg;
+	UffdBroker__V1__HelloReply hr = UFFD_BROKER__V1__HELLO_REPLY__INIT;
+	WireReply reply = UFFD_BROKER__V1__REPLY__INIT;
+
+	hr.version = WIRE_VERSION;
+	hr.kernel_faults = c->kernel_faults;
+	hr.allowed_features = c->allowed_features;
+	hr.max_uffds = c->max_uffds;
+	hr.has_creation = true;
+	hr.creation = s->b->via_syscall ? UFFD_BROKER__V1__CREATION__SYSCALL :
+	    UFFD_BROKER__V1__CREATION__DEVICE;
+	reply.body_case = UFFD_BROKER__V1__REPLY__BODY_HELLO;
+	reply.hello = &hr;
+	session_reply(s, UFFD_BROKER__V1__STATUS__OK, &reply, "%s", text);
 }
 
 static void
 handle_hello(struct session *s, const WireRequest *req, int fd)
 {
 	const UffdBroker__V1__Hello *h = req->hello;
-	const struct broker_config *c = &s->b->cfg;
-	UffdBroker__V1__HelloReply hr = UFFD_BROKER__V1__HELLO_REPLY__INIT;
-	WireReply reply = UFFD_BROKER__V1__REPLY__INIT;
 
-	if (h->version != WIRE_VERSION) {
+	if (!hello_valid(s, h->version, h->dummy_page, h->page_size)) {
 		close(fd);
-		session_reply(s, UFFD_BROKER__V1__STATUS__BAD_VERSION, NULL,
-		    "protocol version %u is not spoken here (only %u)",
-		    h->version, WIRE_VERSION);
-		return;
-	}
-	if (h->page_size != (uint32_t)sysconf(_SC_PAGESIZE) ||
-	    h->dummy_page == 0 || h->dummy_page % h->page_size != 0 ||
-	    h->dummy_page >= USER_ADDR_LIMIT) {
-		close(fd);
-		session_reply(s, UFFD_BROKER__V1__STATUS__BAD_MESSAGE, NULL,
-		    "dummy page 0x%llx / page size %u is not a page of user memory",
-		    (unsigned long long)h->dummy_page, h->page_size);
 		return;
 	}
 	if (listener_in_use(s->b, fd)) {
@@ -294,24 +324,63 @@ handle_hello(struct session *s, const WireRequest *req, int fd)
 		session_kill(s, "listener shared with another session");
 		return;
 	}
-	s->listener = fd;
-	s->dummy_page = h->dummy_page;
-	s->page_size = h->page_size;
-	if (broker_watch(s->b, fd, &s->w_notify, EPOLLIN) < 0) {
+	if ((s->lis = listener_new(s->b, fd, s->id, s->uid)) == NULL) {
+		close(fd);
 		session_reply(s, UFFD_BROKER__V1__STATUS__FAILED, NULL,
 		    "broker could not watch the listener");
-		session_kill(s, "epoll_ctl on listener failed");
+		session_kill(s, "listener not watched");
 		return;
 	}
-	s->state = SESSION_VERIFY;
-	hr.version = WIRE_VERSION;
-	hr.kernel_faults = c->kernel_faults;
-	hr.allowed_features = c->allowed_features;
-	hr.max_uffds = c->max_uffds;
-	reply.body_case = UFFD_BROKER__V1__REPLY__BODY_HELLO;
-	reply.hello = &hr;
-	session_reply(s, UFFD_BROKER__V1__STATUS__OK, &reply,
-	    "listener received; prove coverage with the verification ioctl");
+	/* Without a device there is no fd to earn: go straight to the probe. */
+	if (s->b->via_syscall) {
+		s->state = SESSION_PROBE_CREATE;
+		hello_reply(s, "listener received; create the probe with "
+		    "userfaultfd(2)");
+	} else {
+		s->state = SESSION_VERIFY;
+		hello_reply(s, "listener received; prove coverage with the "
+		    "verification ioctl");
+	}
+}
+
+/* A process with a session already: it cannot be a new member of a family. */
+static bool
+pid_has_session(const struct session *s)
+{
+	const struct session *o;
+
+	TAILQ_FOREACH(o, &s->b->sessions, entry)
+		if (o != s && o->pid == s->pid && o->refusal == NULL)
+			return true;
+	return false;
+}
+
+static void
+handle_fork_hello(struct session *s, const WireRequest *req, int fd)
+{
+	const UffdBroker__V1__ForkHello *h = req->fork_hello;
+
+	(void)fd;
+	if (!s->b->cfg.forked_sessions) {
+		session_reply(s, UFFD_BROKER__V1__STATUS__DENIED, NULL,
+		    "forked sessions are not allowed by the broker's policy");
+		session_kill(s, "forked sessions not allowed");
+		return;
+	}
+	if (pid_has_session(s)) {
+		session_reply(s, UFFD_BROKER__V1__STATUS__OUT_OF_ORDER, NULL,
+		    "process %d already has a session", (int)s->pid);
+		session_kill(s, "second session for one process");
+		return;
+	}
+	if (!hello_valid(s, h->version, h->dummy_page, h->page_size))
+		return;
+	/* Bound to a listener when its probe creation arrives on one. */
+	s->forked = true;
+	s->state = SESSION_PROBE_CREATE;
+	hello_reply(s, s->b->via_syscall ?
+	    "create the probe with userfaultfd(2) under the inherited filter" :
+	    "create the probe on the inherited device fd");
 }
 
 /* UFFDIO_API on a uffd the client hands over; EINVAL means it was not fresh. */
@@ -361,9 +430,13 @@ handle_probe(struct session *s, const WireRequest *req, int fd)
 	}
 	s->state = SESSION_READY;
 	log_event("session_open", "session=%llu pid=%d uid=%u gid=%u "
-	    "kernel_faults=%s features=0x%llx max_uffds=%u handshake_ms=%.3f",
+	    "forked=%s listener=%llu creation=%s kernel_faults=%s "
+	    "features=0x%llx max_uffds=%u handshake_ms=%.3f",
 	    (unsigned long long)s->id, (int)s->pid, (unsigned)s->uid,
-	    (unsigned)s->gid, s->b->cfg.kernel_faults ? "yes" : "no",
+	    (unsigned)s->gid, s->forked ? "yes" : "no",
+	    (unsigned long long)s->lis->id,
+	    s->b->via_syscall ? "syscall" : "device",
+	    s->b->cfg.kernel_faults ? "yes" : "no",
 	    (unsigned long long)s->b->cfg.allowed_features,
 	    s->b->cfg.max_uffds, broker_elapsed_ms(&s->started));
 	session_reply(s, UFFD_BROKER__V1__STATUS__OK, NULL, "session ready");
@@ -460,6 +533,8 @@ static const struct request_type {
 } request_types[] = {
 	{ UFFD_BROKER__V1__REQUEST__BODY_HELLO, "hello",
 	    IN(SESSION_HELLO), FD_KIND_LISTENER, handle_hello },
+	{ UFFD_BROKER__V1__REQUEST__BODY_FORK_HELLO, "fork-hello",
+	    IN(SESSION_HELLO), NULL, handle_fork_hello },
 	{ UFFD_BROKER__V1__REQUEST__BODY_PROBE, "probe",
 	    IN(SESSION_PROBE_ATTACH), FD_KIND_UFFD, handle_probe },
 	{ UFFD_BROKER__V1__REQUEST__BODY_ATTACH, "attach",

@@ -3,6 +3,12 @@
  * (DESIGN §3): the verification that earns the device fd, the probe creation,
  * and the grant decision for every later creation.
  *
+ * One listener serves a family of processes: a client and the processes it
+ * forks after jailing itself share its filter. A notification goes to the
+ * session of the calling thread group; a forked child's session is bound to
+ * the listener its probe creation arrives on, which proves the child is
+ * under that filter.
+ *
  * A notification's arguments are scalars, so answering CONTINUE has no
  * pointer TOCTOU: the decision "this process may create one uffd with these
  * flags" stays true whatever its other threads do. Each answer is preceded by
@@ -15,7 +21,9 @@
 #include <linux/userfaultfd.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/time.h>
 #include <sys/syscall.h>
@@ -34,6 +42,10 @@
 
 /* How long a notification read may wait before it is given up. */
 #define RECV_BOUND_US	100000
+
+/* Whether the kernel lets unprivileged processes have kernel-fault uffds. */
+#define SYSCTL_UNPRIVILEGED	"/proc/sys/vm/unprivileged_userfaultfd"
+#define CAP_SYS_PTRACE_BIT	19
 
 /* The only flags a uffd may be created with. */
 #define CREATE_FLAGS	(O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY)
@@ -66,9 +78,87 @@ classify(const struct seccomp_notif *n)
 	return c;
 }
 
+struct listener *
+listener_new(struct broker *b, int fd, uint64_t id, uid_t uid)
+{
+	struct listener *l;
+
+	if ((l = calloc(1, sizeof(*l))) == NULL)
+		return NULL;
+	l->b = b;
+	l->id = id;
+	l->uid = uid;
+	l->fd = fd;
+	l->refs = 1;
+	l->w = (struct watch){ .kind = WATCH_NOTIFY, .l = l };
+	if (broker_watch(b, fd, &l->w, EPOLLIN) < 0) {
+		free(l);
+		return NULL;
+	}
+	TAILQ_INSERT_TAIL(&b->listeners, l, entry);
+	return l;
+}
+
+/*
+ * Closing a listener fails the family's future creations (ENOSYS); its filter
+ * forbids a new listener, so that is final.
+ */
+void
+listener_close(struct listener *l)
+{
+	struct broker *b = l->b;
+
+	broker_unwatch(b, l->fd);
+	close(l->fd);
+	l->fd = -1;
+	TAILQ_REMOVE(&b->listeners, l, entry);
+	TAILQ_INSERT_TAIL(&b->dead_listeners, l, entry);
+}
+
+/*
+ * Drop a session's reference; the last one orphans the listener (see
+ * broker.h). A uid keeps at most as many orphans as it may have sessions:
+ * beyond that its oldest is closed, so that opening and ending sessions in a
+ * loop cannot pile up the broker's fds.
+ */
+void
+listener_unref(struct listener *l)
+{
+	struct listener *o, *oldest = NULL;
+	unsigned int orphans = 0;
+
+	if (--l->refs > 0)
+		return;
+	if (l->hung_up) {
+		listener_close(l);
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &l->orphaned);
+	TAILQ_FOREACH(o, &l->b->listeners, entry)
+		if (o->refs == 0 && o->uid == l->uid) {
+			if (oldest == NULL)
+				oldest = o;
+			orphans++;
+		}
+	if (orphans > l->b->cfg.max_sessions_per_uid)
+		listener_close(oldest);
+}
+
+/* Free closed listeners once no epoll event of this turn can point at them. */
+void
+listener_reap(struct broker *b)
+{
+	struct listener *l;
+
+	while ((l = TAILQ_FIRST(&b->dead_listeners)) != NULL) {
+		TAILQ_REMOVE(&b->dead_listeners, l, entry);
+		free(l);
+	}
+}
+
 /* Answer a notification; a vanished caller (ENOENT) is not an error. */
 static void
-respond(struct session *s, const struct seccomp_notif *n, int error,
+respond(struct listener *l, const struct seccomp_notif *n, int error,
     bool cont)
 {
 	struct seccomp_notif_resp resp = {
@@ -77,30 +167,36 @@ respond(struct session *s, const struct seccomp_notif *n, int error,
 		.flags = cont ? SECCOMP_USER_NOTIF_FLAG_CONTINUE : 0,
 	};
 
-	if (ioctl(s->listener, SECCOMP_IOCTL_NOTIF_SEND, &resp) < 0 &&
+	if (ioctl(l->fd, SECCOMP_IOCTL_NOTIF_SEND, &resp) < 0 &&
 	    errno != ENOENT)
-		log_warn("session=%llu: answering notification",
-		    (unsigned long long)s->id);
+		log_warn("listener=%llu: answering notification",
+		    (unsigned long long)l->id);
 }
 
 static bool
-still_pending(struct session *s, const struct seccomp_notif *n)
+still_pending(struct listener *l, const struct seccomp_notif *n)
 {
 	__u64 id = n->id;
 
-	return ioctl(s->listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0;
+	return ioctl(l->fd, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0;
 }
 
+/* Refuse a creation; s is NULL when the caller has no session. */
 static void
-refuse(struct session *s, const struct seccomp_notif *n,
+refuse(struct listener *l, struct session *s, const struct seccomp_notif *n,
     const struct creation *c, int error, const char *why)
 {
-	s->refused++;
-	log_event("uffd_refused", "session=%llu pid=%d tid=%d uid=%u "
-	    "flags=0x%x errno=%d reason=\"%s\"", (unsigned long long)s->id,
-	    (int)s->pid, (int)c->tid, (unsigned)s->uid, (unsigned)c->flags,
-	    error, why);
-	respond(s, n, error, false);
+	if (s != NULL) {
+		s->refused++;
+		log_event("uffd_refused", "session=%llu pid=%d tid=%d uid=%u "
+		    "flags=0x%x errno=%d reason=\"%s\"",
+		    (unsigned long long)s->id, (int)s->pid, (int)c->tid,
+		    (unsigned)s->uid, (unsigned)c->flags, error, why);
+	} else
+		log_event("uffd_refused", "listener=%llu pid=%d tid=%d "
+		    "flags=0x%x errno=%d reason=\"%s\"", (unsigned long long)l->id,
+		    (int)c->tgid, (int)c->tid, (unsigned)c->flags, error, why);
+	respond(l, n, error, false);
 }
 
 /*
@@ -113,6 +209,7 @@ static void
 verify(struct session *s, const struct seccomp_notif *n,
     const struct creation *c)
 {
+	struct listener *l = s->lis;
 	struct seccomp_notif_addfd addfd = {
 		.id = n->id,
 		.flags = SECCOMP_ADDFD_FLAG_SEND,
@@ -122,23 +219,23 @@ verify(struct session *s, const struct seccomp_notif *n,
 	int threads, fd;
 
 	if (c->path != VIA_DEVICE) {
-		refuse(s, n, c, EPERM, "verification must be the device ioctl");
+		refuse(l, s, n, c, EPERM, "verification must be the device ioctl");
 		session_kill(s, "verification by the wrong system call");
 		return;
 	}
 	threads = proc_threads(s->pid);
 	if (threads != 1) {
-		refuse(s, n, c, EPERM, "several threads at the handshake");
+		refuse(l, s, n, c, EPERM, "several threads at the handshake");
 		session_kill(s, "peer not single-threaded at verification");
 		return;
 	}
 	/* The pid read from /proc is still the peer's: its pidfd is live. */
 	if (syscall(SYS_pidfd_send_signal, s->pidfd, 0, NULL, 0) < 0 ||
-	    !still_pending(s, n)) {
+	    !still_pending(l, n)) {
 		session_kill(s, "peer vanished during verification");
 		return;
 	}
-	fd = ioctl(s->listener, SECCOMP_IOCTL_NOTIF_ADDFD, &addfd);
+	fd = ioctl(l->fd, SECCOMP_IOCTL_NOTIF_ADDFD, &addfd);
 	if (fd < 0) {
 		log_warn("session=%llu: installing the device fd",
 		    (unsigned long long)s->id);
@@ -150,46 +247,138 @@ verify(struct session *s, const struct seccomp_notif *n,
 	    (unsigned long long)s->id, (int)s->pid, (unsigned)s->uid, fd);
 }
 
+/*
+ * userfaultfd(2) without UFFD_USER_MODE_ONLY: would the kernel allow this
+ * process? CONTINUE runs the call as the client, so the kernel decides in the
+ * end; asking first gives the refusal a reason in the log.
+ */
+static bool
+kernel_allows_kernel_faults(pid_t pid)
+{
+	return proc_sysctl_int(SYSCTL_UNPRIVILEGED) == 1 ||
+	    proc_has_cap(pid, CAP_SYS_PTRACE_BIT);
+}
+
+/* The probe creation: the broker's own liveness handle needs no kernel faults. */
+static void
+probe_create(struct session *s, const struct seccomp_notif *n,
+    const struct creation *c)
+{
+	enum creation_path path = s->b->via_syscall ? VIA_SYSCALL : VIA_DEVICE;
+
+	if (c->path != path || (c->flags & ~CREATE_FLAGS) ||
+	    !(c->flags & UFFD_USER_MODE_ONLY)) {
+		refuse(s->lis, s, n, c, EPERM, "bad probe creation");
+		session_kill(s, "bad probe creation");
+	} else if (still_pending(s->lis, n)) {
+		s->state = SESSION_PROBE_ATTACH;
+		respond(s->lis, n, 0, true);
+	}
+}
+
 /* The grant decision for a creation by a ready session. */
 static void
 decide(struct session *s, const struct seccomp_notif *n,
     const struct creation *c)
 {
 	const struct broker_config *cfg = &s->b->cfg;
+	struct listener *l = s->lis;
 	unsigned int live;
 	char why[128];
 
-	if (c->path == VIA_SYSCALL) {
-		refuse(s, n, c, EPERM,
+	if (c->path == VIA_SYSCALL && !s->b->via_syscall) {
+		refuse(l, s, n, c, EPERM,
 		    "userfaultfd(2) is not brokered here; use /dev/userfaultfd");
 		return;
 	}
-	if (c->flags & ~CREATE_FLAGS) {
-		refuse(s, n, c, EINVAL, "unknown creation flags");
+	if (c->path == VIA_DEVICE && s->b->via_syscall) {
+		refuse(l, s, n, c, EPERM, "this broker supervises userfaultfd(2); "
+		    "the device is not in use");
 		return;
 	}
-	if (!cfg->kernel_faults && !(c->flags & UFFD_USER_MODE_ONLY)) {
-		refuse(s, n, c, EPERM, "kernel faults not granted");
+	if (c->flags & ~CREATE_FLAGS) {
+		refuse(l, s, n, c, EINVAL, "unknown creation flags");
 		return;
+	}
+	if (!(c->flags & UFFD_USER_MODE_ONLY)) {
+		if (!cfg->kernel_faults) {
+			refuse(l, s, n, c, EPERM, "kernel faults not granted");
+			return;
+		}
+		if (c->path == VIA_SYSCALL && !kernel_allows_kernel_faults(s->pid)) {
+			refuse(l, s, n, c, EPERM, "the kernel allows this process "
+			    "only user-mode faults through userfaultfd(2) "
+			    "(vm.unprivileged_userfaultfd=0, no CAP_SYS_PTRACE)");
+			return;
+		}
 	}
 	live = session_live_uffds(s) + s->pending;
 	if (live >= cfg->max_uffds) {
 		snprintf(why, sizeof(why), "quota reached: %u of %u uffds live",
 		    live, cfg->max_uffds);
-		refuse(s, n, c, EDQUOT, why);
+		refuse(l, s, n, c, EDQUOT, why);
 		return;
 	}
-	if (!still_pending(s, n))
+	if (!still_pending(l, n))
 		return;
 	s->pending++;
-	respond(s, n, 0, true);
+	clock_gettime(CLOCK_MONOTONIC, &s->last_continue);
+	respond(l, n, 0, true);
+}
+
+/*
+ * A call from outside the family's sessions while the listener's owner is
+ * still in its handshake: the listener was borrowed, not made by the peer.
+ * The owner loses its session before it can earn the device fd.
+ */
+static void
+owner_check(struct listener *l)
+{
+	struct session *s;
+
+	TAILQ_FOREACH(s, &l->b->sessions, entry)
+		if (s->lis == l && s->id == l->id) {
+			if (s->state < SESSION_READY)
+				session_kill(s, "handshake notification from "
+				    "another process");
+			return;
+		}
+}
+
+/*
+ * The session of the calling thread group on this listener: one bound to it,
+ * or a forked session waiting for its probe, which this notification binds.
+ */
+static struct session *
+session_of(struct listener *l, pid_t tgid)
+{
+	struct session *s;
+
+	TAILQ_FOREACH(s, &l->b->sessions, entry) {
+		if (s->pid != tgid || s->refusal != NULL)
+			continue;
+		if (s->lis == l)
+			return s;
+		if (s->lis == NULL && s->forked &&
+		    s->state == SESSION_PROBE_CREATE) {
+			s->lis = l;
+			l->refs++;
+			log_event("session_joined", "session=%llu pid=%d uid=%u "
+			    "listener=%llu", (unsigned long long)s->id,
+			    (int)s->pid, (unsigned)s->uid,
+			    (unsigned long long)l->id);
+			return s;
+		}
+	}
+	return NULL;
 }
 
 void
-supervise_notification(struct session *s)
+supervise_notification(struct listener *l)
 {
 	struct seccomp_notif n;
 	struct creation c;
+	struct session *s;
 	struct itimerval bound = { .it_value = { .tv_usec = RECV_BOUND_US } };
 	struct itimerval off = { 0 };
 	int rc;
@@ -201,26 +390,27 @@ supervise_notification(struct session *s)
 	 * bound it with SIGALRM (no SA_RESTART) so the loop never hangs.
 	 */
 	setitimer(ITIMER_REAL, &bound, NULL);
-	rc = ioctl(s->listener, SECCOMP_IOCTL_NOTIF_RECV, &n);
+	rc = ioctl(l->fd, SECCOMP_IOCTL_NOTIF_RECV, &n);
 	setitimer(ITIMER_REAL, &off, NULL);
 	if (rc < 0) {
 		if (errno == ENOENT || errno == EINTR)
 			return;		/* the caller went away first */
-		log_warn("session=%llu: receiving notification",
-		    (unsigned long long)s->id);
-		session_kill(s, "listener failed");
+		log_warn("listener=%llu: receiving notification",
+		    (unsigned long long)l->id);
+		listener_hangup(l, "listener failed");
 		return;
 	}
 	c = classify(&n);
 	c.tgid = proc_tgid(c.tid);
+	s = c.path == NOT_A_CREATION ? NULL : session_of(l, c.tgid);
 	if (c.path == NOT_A_CREATION) {
-		refuse(s, &n, &c, ENOSYS, "not a uffd creation");
+		refuse(l, s, &n, &c, ENOSYS, "not a uffd creation");
 		return;
 	}
-	if (c.tgid != s->pid) {
-		refuse(s, &n, &c, EPERM, "caller outside the session's process");
-		if (s->state < SESSION_READY)
-			session_kill(s, "handshake notification from another process");
+	if (s == NULL) {
+		refuse(l, NULL, &n, &c, EPERM, "caller has no session on this "
+		    "listener");
+		owner_check(l);
 		return;
 	}
 	switch (s->state) {
@@ -228,21 +418,29 @@ supervise_notification(struct session *s)
 		verify(s, &n, &c);
 		break;
 	case SESSION_PROBE_CREATE:
-		/* The probe is the broker's, and needs no kernel faults. */
-		if (c.path != VIA_DEVICE || (c.flags & ~CREATE_FLAGS) ||
-		    !(c.flags & UFFD_USER_MODE_ONLY)) {
-			refuse(s, &n, &c, EPERM, "bad probe creation");
-			session_kill(s, "bad probe creation");
-		} else if (still_pending(s, &n)) {
-			s->state = SESSION_PROBE_ATTACH;
-			respond(s, &n, 0, true);
-		}
+		probe_create(s, &n, &c);
 		break;
 	case SESSION_READY:
 		decide(s, &n, &c);
 		break;
 	default:
-		refuse(s, &n, &c, EPERM, "creation out of order");
+		refuse(l, s, &n, &c, EPERM, "creation out of order");
 		break;
 	}
+}
+
+/* No task is left under the filter (or it failed): every session on it ends. */
+void
+listener_hangup(struct listener *l, const char *why)
+{
+	struct session *s, *next;
+
+	l->hung_up = true;
+	l->refs++;	/* hold it while its sessions let go */
+	for (s = TAILQ_FIRST(&l->b->sessions); s != NULL; s = next) {
+		next = TAILQ_NEXT(s, entry);
+		if (s->lis == l)
+			session_kill(s, why);
+	}
+	listener_unref(l);
 }

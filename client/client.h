@@ -17,6 +17,8 @@ struct uffdc_session {
 	unsigned int	refs;		/* the opener's, plus one per uffd handle */
 	int		sock;
 	int		devfd;		/* /dev/userfaultfd, usable only through the broker */
+	bool		via_syscall;	/* the broker supervises userfaultfd(2) instead */
+	char		*path;		/* the broker's socket, for forked sessions */
 	void		*dummy;		/* the liveness page, never touched */
 	size_t		page_size;
 	bool		kernel_faults;
@@ -66,7 +68,10 @@ int	client_status_errno(WireStatus status);
  */
 int	client_verify(void);
 
-/* ioctl(USERFAULTFD_IOC_NEW) on the device fd. Returns a uffd or -errno. */
-int	client_new_uffd(int devfd, unsigned int flags);
+/*
+ * Create a uffd the session's way: ioctl(USERFAULTFD_IOC_NEW) on the device
+ * fd, or userfaultfd(2). Returns a uffd or -errno.
+ */
+int	client_new_uffd(const struct uffdc_session *s, unsigned int flags);
 
 #endif

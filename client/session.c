@@ -11,6 +11,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -106,11 +107,33 @@ client_verify(void)
 }
 
 int
-client_new_uffd(int devfd, unsigned int flags)
+client_new_uffd(const struct uffdc_session *s, unsigned int flags)
 {
-	int fd = ioctl(devfd, USERFAULTFD_IOC_NEW, flags);
+	int fd;
 
+	if (s->via_syscall)
+		fd = syscall(SYS_userfaultfd, flags);
+	else
+		fd = ioctl(s->devfd, USERFAULTFD_IOC_NEW, flags);
 	return fd < 0 ? -errno : fd;
+}
+
+/* What the broker's HelloReply tells the client about its grant. */
+static int
+session_hello_reply(struct uffdc_session *s, WireReply *reply)
+{
+	int rc = 0;
+
+	if (reply->body_case == UFFD_BROKER__V1__REPLY__BODY_HELLO) {
+		s->kernel_faults = reply->hello->kernel_faults;
+		s->allowed_features = reply->hello->allowed_features;
+		s->max_uffds = reply->hello->max_uffds;
+		s->via_syscall = reply->hello->creation ==
+		    UFFD_BROKER__V1__CREATION__SYSCALL;
+	} else
+		rc = -EPROTO;
+	uffd_broker__v1__reply__free_unpacked(reply, NULL);
+	return rc;
 }
 
 static int
@@ -133,13 +156,25 @@ session_hello(struct uffdc_session *s)
 	close(listener);
 	if (rc < 0)
 		return rc;
-	if (reply->body_case == UFFD_BROKER__V1__REPLY__BODY_HELLO) {
-		s->kernel_faults = reply->hello->kernel_faults;
-		s->allowed_features = reply->hello->allowed_features;
-		s->max_uffds = reply->hello->max_uffds;
-	}
-	uffd_broker__v1__reply__free_unpacked(reply, NULL);
-	return 0;
+	return session_hello_reply(s, reply);
+}
+
+static int
+session_fork_hello(struct uffdc_session *s)
+{
+	UffdBroker__V1__ForkHello hello = UFFD_BROKER__V1__FORK_HELLO__INIT;
+	WireRequest req = UFFD_BROKER__V1__REQUEST__INIT;
+	WireReply *reply;
+	int rc;
+
+	hello.version = WIRE_VERSION;
+	hello.dummy_page = (uintptr_t)s->dummy;
+	hello.page_size = s->page_size;
+	req.body_case = UFFD_BROKER__V1__REQUEST__BODY_FORK_HELLO;
+	req.fork_hello = &hello;
+	if ((rc = client_call(s, &req, -1, &reply)) < 0)
+		return rc;
+	return session_hello_reply(s, reply);
 }
 
 static int
@@ -150,7 +185,7 @@ session_probe(struct uffdc_session *s)
 	WireReply *reply;
 	int fd, rc;
 
-	fd = client_new_uffd(s->devfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
+	fd = client_new_uffd(s, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
 	if (fd < 0)
 		return fd;
 	req.body_case = UFFD_BROKER__V1__REQUEST__BODY_PROBE;
@@ -163,11 +198,11 @@ session_probe(struct uffdc_session *s)
 	return rc;
 }
 
-int
-uffdc_session_open(const char *socket_path, struct uffdc_session **out)
+/* A session with its dummy page mapped and its socket connected. */
+static int
+session_alloc(const char *path, struct uffdc_session **out)
 {
 	struct uffdc_session *s;
-	int rc;
 
 	*out = NULL;
 	if ((s = calloc(1, sizeof(*s))) == NULL)
@@ -175,31 +210,76 @@ uffdc_session_open(const char *socket_path, struct uffdc_session **out)
 	pthread_mutex_init(&s->lock, NULL);
 	s->refs = 1;
 	s->sock = s->devfd = -1;
+	*out = s;
 	s->page_size = sysconf(_SC_PAGESIZE);
+	if ((s->path = strdup(path)) == NULL)
+		return -ENOMEM;
 	s->dummy = mmap(NULL, s->page_size, PROT_READ | PROT_WRITE,
 	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (s->dummy == MAP_FAILED) {
-		rc = -errno;
 		s->dummy = NULL;
-		goto fail;
+		return -errno;
 	}
-	s->sock = client_connect(socket_path ? socket_path :
-	    UFFDC_DEFAULT_SOCKET);
-	if (s->sock < 0) {
-		rc = s->sock;
+	s->sock = client_connect(path);
+	return s->sock < 0 ? s->sock : 0;
+}
+
+int
+uffdc_session_open(const char *socket_path, struct uffdc_session **out)
+{
+	struct uffdc_session *s;
+	int rc;
+
+	*out = NULL;
+	if ((rc = session_alloc(socket_path ? socket_path :
+	    UFFDC_DEFAULT_SOCKET, &s)) < 0)
 		goto fail;
-	}
 	if ((rc = session_hello(s)) < 0)
 		goto fail;
-	if ((rc = client_verify()) < 0)
-		goto fail;
-	s->devfd = rc;
+	if (!s->via_syscall) {
+		if ((rc = client_verify()) < 0)
+			goto fail;
+		s->devfd = rc;
+	}
 	if ((rc = session_probe(s)) < 0)
 		goto fail;
 	*out = s;
 	return 0;
 fail:
 	/* Keep the broker's reason readable by the caller: print nothing here. */
+	uffdc_session_close(s);
+	return rc;
+}
+
+int
+uffdc_session_fork(struct uffdc_session *parent, struct uffdc_session **out)
+{
+	struct uffdc_session *s;
+	int rc;
+
+	*out = NULL;
+	if (parent == NULL || parent->path == NULL)
+		return -EINVAL;
+	if ((rc = session_alloc(parent->path, &s)) < 0)
+		goto fail;
+	/* The inherited device fd, earned by the parent's verification. */
+	if (!parent->via_syscall && (s->devfd = fcntl(parent->devfd,
+	    F_DUPFD_CLOEXEC, 0)) < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	if ((rc = session_fork_hello(s)) < 0)
+		goto fail;
+	/* The broker's answer, not the parent's, says how to create. */
+	if (!s->via_syscall && s->devfd < 0) {
+		rc = -EPROTO;
+		goto fail;
+	}
+	if ((rc = session_probe(s)) < 0)
+		goto fail;
+	*out = s;
+	return 0;
+fail:
 	uffdc_session_close(s);
 	return rc;
 }
@@ -214,6 +294,7 @@ session_unref_locked(struct uffdc_session *s)
 	}
 	pthread_mutex_unlock(&s->lock);
 	pthread_mutex_destroy(&s->lock);
+	free(s->path);
 	free(s);
 	return true;
 }
@@ -261,7 +342,7 @@ uffdc_create(struct uffdc_session *s, uint64_t features, unsigned int flags,
 		rc = -ENOTCONN;
 		goto out;
 	}
-	fd = client_new_uffd(s->devfd, O_CLOEXEC | O_NONBLOCK |
+	fd = client_new_uffd(s, O_CLOEXEC | O_NONBLOCK |
 	    ((flags & UFFDC_USER_MODE_ONLY) ? UFFD_USER_MODE_ONLY : 0));
 	if (fd < 0) {
 		rc = fd;

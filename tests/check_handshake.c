@@ -129,7 +129,7 @@ START_TEST(test_borrowed_listener_no_device)
 	sync_wait(sv[0]);
 	ck_assert(closed_by_broker(sock));
 	ck_assert(log_wait(1000, "event=uffd_refused",
-	    "caller outside the session's process"));
+	    "caller has no session on this listener"));
 	/* And this peer, unfiltered, has no way to the device either. */
 	ck_assert_int_eq(client_verify(), -EBADF);
 	ck_assert_int_eq(reap(child), 0);

@@ -61,7 +61,7 @@ client_stays_jailed(void *arg)
 
 	/* A fresh uffd cannot be initialised by its holder, whatever the bits. */
 	CHILD_CHECK(uffdc_release(u) == 0);
-	fd = client_new_uffd(s->devfd, O_CLOEXEC);
+	fd = client_new_uffd(s, O_CLOEXEC);
 	CHILD_CHECK(fd >= 0);
 	{
 		struct uffdio_api api = { .api = UFFD_API };

@@ -1,0 +1,479 @@
+/*
+ * check_family.c - forked sessions (DESIGN §3): a client jails itself, then
+ * forks; each child opens its own session, proven by its probe arriving on
+ * the parent's listener, and gets uffds bound to its own address space under
+ * its own quota. Also the supervised userfaultfd(2) path, which a broker uses
+ * without the device node or when told to.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "harness.h"
+
+/* What the forked child does with the parent's session. */
+typedef int (*child_fn)(struct uffdc_session *parent);
+
+struct family {
+	child_fn	child;
+	unsigned int	parent_uffds;	/* uffds the parent holds meanwhile */
+	/*
+	 * With parent_exits, the parent ends at once; the child waits for a
+	 * byte on go, then writes its exit code to report.
+	 */
+	bool		parent_exits;
+	int		go[2], report[2];
+};
+
+/*
+ * A uffd that serves this process's own memory: register a private page,
+ * fill it through the uffd, read it back.
+ */
+static int
+uffd_serves_own_memory(struct uffdc_uffd *u)
+{
+	long psz = sysconf(_SC_PAGESIZE);
+	char *page, *src;
+	size_t done;
+
+	page = mmap(NULL, psz, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	src = malloc(psz);
+	CHILD_CHECK(page != MAP_FAILED && src != NULL);
+	memset(src, 0x5a, psz);
+	CHILD_CHECK(uffdc_register(u, page, psz, UFFDC_MODE_MISSING, NULL) == 0);
+	CHILD_CHECK(uffdc_copy(u, page, src, psz, 0, &done) == 0);
+	CHILD_CHECK(done == (size_t)psz);
+	CHILD_CHECK(page[0] == 0x5a && page[psz - 1] == 0x5a);
+	munmap(page, psz);
+	free(src);
+	return 0;
+}
+
+/* Parent: open a session, hold some uffds, fork the child, report its fate. */
+static int
+family_parent(void *arg)
+{
+	struct family *f = arg;
+	struct uffdc_session *s;
+	struct uffdc_uffd *u[4];
+	unsigned int i;
+	int status;
+	char code;
+	pid_t child;
+
+	CHILD_CHECK(uffdc_session_open(tb.sock, &s) == 0);
+	for (i = 0; i < f->parent_uffds; i++)
+		CHILD_CHECK(uffdc_create(s, UFFDC_FEATURES_DEFAULT, 0, &u[i]) == 0);
+	child = fork();
+	CHILD_CHECK(child >= 0);
+	if (child == 0 && f->parent_exits) {
+		sync_wait(f->go[0]);
+		code = (char)f->child(s);
+		CHILD_CHECK(write(f->report[1], &code, 1) == 1);
+		_exit(0);
+	}
+	if (child == 0)
+		_exit(f->child(s));
+	if (f->parent_exits)
+		_exit(0);	/* the child is re-parented; it reports by pipe */
+	CHILD_CHECK(waitpid(child, &status, 0) == child);
+	for (i = 0; i < f->parent_uffds; i++)
+		CHILD_CHECK(uffdc_release(u[i]) == 0);
+	uffdc_session_close(s);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 100;
+}
+
+static int
+child_gets_uffd(struct uffdc_session *parent)
+{
+	struct uffdc_session *s;
+	struct uffdc_uffd *u;
+
+	CHILD_CHECK(uffdc_session_fork(parent, &s) == 0);
+	uffdc_session_close(parent);
+	CHILD_CHECK(uffdc_create(s, UFFDC_FEATURES_DEFAULT, 0, &u) == 0);
+	CHILD_CHECK(uffd_serves_own_memory(u) == 0);
+	CHILD_CHECK(uffdc_release(u) == 0);
+	uffdc_session_close(s);
+	return 0;
+}
+
+START_TEST(test_forked_session_gets_uffd)
+{
+	struct family f = { .child = child_gets_uffd, .parent_uffds = 1 };
+
+	broker_start("--allow-uid", "65534", NULL);
+	ck_assert_int_eq(run_client(family_parent, &f, true), 0);
+	ck_assert(log_wait(1000, "event=session_joined", NULL));
+	ck_assert(log_wait(1000, "event=session_open", "forked=yes"));
+	ck_assert(log_wait(1000, "event=uffd_granted", NULL));
+	broker_stop();
+}
+END_TEST
+
+/* A forked child without a session of its own gets nothing. */
+static int
+child_without_session(struct uffdc_session *parent)
+{
+	CHILD_CHECK(client_new_uffd(parent, O_CLOEXEC) == -EPERM);
+	return 0;
+}
+
+START_TEST(test_forked_child_without_session_refused)
+{
+	struct family f = { .child = child_without_session };
+
+	broker_start("--allow-uid", "65534", NULL);
+	ck_assert_int_eq(run_client(family_parent, &f, true), 0);
+	ck_assert(log_wait(1000, "event=uffd_refused",
+	    "caller has no session on this listener"));
+	broker_stop();
+}
+END_TEST
+
+/* Each process has its own quota, the parent's uffds not counted. */
+static int
+child_quota(struct uffdc_session *parent)
+{
+	struct uffdc_session *s;
+	struct uffdc_uffd *u, *v;
+	unsigned int live, max;
+
+	CHILD_CHECK(uffdc_session_fork(parent, &s) == 0);
+	CHILD_CHECK(uffdc_create(s, 0, 0, &u) == 0);
+	CHILD_CHECK(uffdc_create(s, 0, 0, &v) == -EDQUOT);
+	CHILD_CHECK(uffdc_session_usage(s, &live, &max) == 0);
+	CHILD_CHECK(live == 1 && max == 1);
+	uffdc_session_close(s);
+	return 0;
+}
+
+START_TEST(test_forked_session_own_quota)
+{
+	struct family f = { .child = child_quota, .parent_uffds = 1 };
+
+	broker_start("--allow-uid", "65534", "--max-uffds", "1", NULL);
+	ck_assert_int_eq(run_client(family_parent, &f, true), 0);
+	ck_assert(log_wait(1000, "event=uffd_refused", "quota reached: 1 of 1"));
+	broker_stop();
+}
+END_TEST
+
+/*
+ * The family's listener stays while any session uses it: a child keeps
+ * getting uffds after the process that brought the listener has exited.
+ */
+static int
+child_after_parent(struct uffdc_session *parent)
+{
+	struct uffdc_session *s;
+	struct uffdc_uffd *u;
+	int rc;
+
+	rc = uffdc_session_fork(parent, &s);
+	CHILD_CHECK(rc == 0);
+	/* The parent's session has ended by now (its process is gone). */
+	CHILD_CHECK(uffdc_create(s, 0, 0, &u) == 0);
+	CHILD_CHECK(uffd_serves_own_memory(u) == 0);
+	CHILD_CHECK(uffdc_release(u) == 0);
+	uffdc_session_close(s);
+	return 0;
+}
+
+START_TEST(test_forked_session_outlives_parent)
+{
+	struct family f = { .child = child_after_parent, .parent_exits = true };
+	char code = 1;
+
+	broker_start("--allow-uid", "65534", NULL);
+	ck_assert_int_eq(pipe2(f.go, O_CLOEXEC), 0);
+	ck_assert_int_eq(pipe2(f.report, O_CLOEXEC), 0);
+	ck_assert_int_eq(run_client(family_parent, &f, true), 0);
+	/* The parent's session is over before the child starts its own. */
+	ck_assert(log_wait(2000, "event=session_end", "forked=no"));
+	sync_signal(f.go[1]);
+	close(f.report[1]);
+	ck_assert_int_eq(read(f.report[0], &code, 1), 1);
+	ck_assert_int_eq(code, 0);
+	ck_assert(log_wait(2000, "event=session_end", "forked=yes"));
+	close(f.go[0]);
+	close(f.go[1]);
+	close(f.report[0]);
+	broker_stop();
+}
+END_TEST
+
+static int
+child_refused(struct uffdc_session *parent)
+{
+	struct uffdc_session *s;
+
+	CHILD_CHECK(uffdc_session_fork(parent, &s) == -EACCES);
+	CHILD_CHECK(s == NULL);
+	return 0;
+}
+
+START_TEST(test_forked_sessions_disabled)
+{
+	struct family f = { .child = child_refused };
+
+	broker_start("--allow-uid", "65534", "--no-forked-sessions", NULL);
+	ck_assert_int_eq(run_client(family_parent, &f, true), 0);
+	ck_assert(log_wait(1000, "event=session_end",
+	    "forked sessions not allowed"));
+	broker_stop();
+}
+END_TEST
+
+/* ForkHello from a process under no client's filter proves nothing. */
+static int
+unproven_fork_hello(void *arg)
+{
+	UffdBroker__V1__ForkHello fh = UFFD_BROKER__V1__FORK_HELLO__INIT;
+	UffdBroker__V1__Probe probe = UFFD_BROKER__V1__PROBE__INIT;
+	WireRequest req = UFFD_BROKER__V1__REQUEST__INIT;
+	long psz = sysconf(_SC_PAGESIZE);
+	void *dummy = mmap(NULL, psz, PROT_READ, MAP_SHARED | MAP_ANONYMOUS,
+	    -1, 0);
+	char reason[256];
+	WireStatus st;
+	int sock, ufd;
+
+	CHILD_CHECK(dummy != MAP_FAILED && (sock = raw_connect()) >= 0);
+	fh.version = WIRE_VERSION;
+	fh.dummy_page = (uintptr_t)dummy;
+	fh.page_size = psz;
+	req.body_case = UFFD_BROKER__V1__REQUEST__BODY_FORK_HELLO;
+	req.fork_hello = &fh;
+	CHILD_CHECK(raw_call(sock, &req, -1, &st, reason, sizeof(reason)) == 0);
+	CHILD_CHECK(st == UFFD_BROKER__V1__STATUS__OK);
+	/* A uffd made without supervision is no probe. */
+	ufd = syscall(SYS_userfaultfd, O_CLOEXEC | UFFD_USER_MODE_ONLY);
+	CHILD_CHECK(ufd >= 0);
+	req.body_case = UFFD_BROKER__V1__REQUEST__BODY_PROBE;
+	req.probe = &probe;
+	CHILD_CHECK(raw_call(sock, &req, ufd, &st, reason, sizeof(reason)) == 0);
+	CHILD_CHECK(st == UFFD_BROKER__V1__STATUS__OUT_OF_ORDER);
+	close(ufd);
+	/* The handshake then runs out of time: the broker hangs up. */
+	CHILD_CHECK(read(sock, reason, sizeof(reason)) == 0);
+	close(sock);
+	return 0;
+}
+
+START_TEST(test_fork_hello_unproven)
+{
+	broker_start("--allow-uid", "65534", "--handshake-timeout-ms", "300",
+	    "--probe-interval-ms", "100", NULL);
+	ck_assert_int_eq(run_client(unproven_fork_hello, NULL, true), 0);
+	ck_assert(log_wait(2000, "event=session_end", "handshake timed out"));
+	ck_assert(!log_wait(0, "event=session_open", NULL));
+	broker_stop();
+}
+END_TEST
+
+/* A process that has a session cannot open a second, forked one. */
+static int
+second_session(void *arg)
+{
+	struct uffdc_session *s, *t;
+
+	CHILD_CHECK(uffdc_session_open(tb.sock, &s) == 0);
+	CHILD_CHECK(uffdc_session_fork(s, &t) == -EPROTO);
+	uffdc_session_close(s);
+	return 0;
+}
+
+START_TEST(test_second_session_same_process)
+{
+	broker_start("--allow-uid", "65534", NULL);
+	ck_assert_int_eq(run_client(second_session, NULL, true), 0);
+	ck_assert(log_wait(1000, "event=session_end",
+	    "second session for one process"));
+	broker_stop();
+}
+END_TEST
+
+/*
+ * A creation continued but never attached does not hold its slot for ever.
+ */
+static int
+never_attaches(void *arg)
+{
+	struct uffdc_session *s;
+	unsigned int live, max;
+	int fd, i;
+
+	CHILD_CHECK(uffdc_session_open(tb.sock, &s) == 0);
+	fd = client_new_uffd(s, O_CLOEXEC);
+	CHILD_CHECK(fd >= 0);
+	close(fd);
+	CHILD_CHECK(uffdc_session_usage(s, &live, &max) == 0);
+	CHILD_CHECK(live == 1);
+	for (i = 0; i < 100 && live != 0; i++) {
+		usleep(20000);
+		CHILD_CHECK(uffdc_session_usage(s, &live, &max) == 0);
+	}
+	CHILD_CHECK(live == 0);
+	uffdc_session_close(s);
+	return 0;
+}
+
+START_TEST(test_pending_creation_expires)
+{
+	broker_start("--allow-uid", "65534", "--handshake-timeout-ms", "300",
+	    "--probe-interval-ms", "100", NULL);
+	ck_assert_int_eq(run_client(never_attaches, NULL, true), 0);
+	ck_assert(log_wait(1000, "event=pending_expired", "pending=1"));
+	broker_stop();
+}
+END_TEST
+
+/* The supervised userfaultfd(2) path: what a broker without the device does. */
+static int
+syscall_client(void *arg)
+{
+	bool privileged = arg != NULL;
+	struct uffdc_session *s;
+	struct uffdc_uffd *u;
+
+	CHILD_CHECK(uffdc_session_open(tb.sock, &s) == 0);
+	CHILD_CHECK(s->via_syscall && s->devfd < 0);
+	CHILD_CHECK(uffdc_create(s, UFFDC_FEATURES_DEFAULT, UFFDC_USER_MODE_ONLY,
+	    &u) == 0);
+	CHILD_CHECK(uffd_serves_own_memory(u) == 0);
+	CHILD_CHECK(uffdc_release(u) == 0);
+	/*
+	 * Kernel faults through userfaultfd(2) only as the kernel would allow
+	 * this process: vm.unprivileged_userfaultfd, or CAP_SYS_PTRACE.
+	 */
+	if (privileged) {
+		CHILD_CHECK(uffdc_create(s, UFFDC_FEATURES_DEFAULT, 0, &u) == 0);
+		CHILD_CHECK(uffdc_release(u) == 0);
+	} else
+		CHILD_CHECK(uffdc_create(s, UFFDC_FEATURES_DEFAULT, 0, &u) ==
+		    -EPERM);
+	/* And the device ioctl is not the way here. */
+	CHILD_CHECK(ioctl(-1, USERFAULTFD_IOC_NEW, O_CLOEXEC) == -1 &&
+	    errno == EPERM);
+	uffdc_session_close(s);
+	return 0;
+}
+
+START_TEST(test_syscall_path_forced)
+{
+	broker_start("--allow-uid", "65534", "--allow-uid", "0",
+	    "--creation", "syscall", NULL);
+	ck_assert(log_wait(1000, "event=start", "creation=syscall"));
+	ck_assert_int_eq(run_client(syscall_client, NULL, true), 0);
+	ck_assert(log_wait(1000, "event=session_open", "creation=syscall"));
+	if (access("/proc/sys/vm/unprivileged_userfaultfd", F_OK) == 0) {
+		FILE *f = fopen("/proc/sys/vm/unprivileged_userfaultfd", "r");
+		int v = f ? fgetc(f) : '?';
+
+		if (f)
+			fclose(f);
+		/* Where the sysctl lets anyone, nobody's refusal is not expected. */
+		if (v == '0')
+			ck_assert(log_wait(1000, "event=uffd_refused",
+			    "only user-mode faults through userfaultfd(2)"));
+	}
+	/* root keeps CAP_SYS_PTRACE: the kernel, and so the broker, allow it. */
+	ck_assert_int_eq(run_client(syscall_client, (void *)1, false), 0);
+	ck_assert(log_wait(1000, "event=uffd_refused",
+	    "userfaultfd(2) is not brokered") == false);
+	broker_stop();
+}
+END_TEST
+
+START_TEST(test_missing_device_falls_back)
+{
+	broker_start("--allow-uid", "65534", "--device",
+	    "/nonexistent/userfaultfd", NULL);
+	ck_assert(log_wait(1000, "does not exist: supervising userfaultfd(2)",
+	    NULL));
+	ck_assert(log_wait(1000, "event=start", "creation=syscall"));
+	ck_assert_int_eq(run_client(syscall_client, NULL, true), 0);
+	broker_stop();
+}
+END_TEST
+
+START_TEST(test_missing_device_forced_fails)
+{
+	const char *argv[] = { brokerd_path(), "--socket", "/nonexistent/s",
+	    "--creation", "device", "--device", "/nonexistent/userfaultfd", NULL };
+	int status, null;
+	pid_t pid = fork();
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		null = open("/dev/null", O_WRONLY);
+		dup2(null, 2);
+		execv(argv[0], (char **)argv);
+		_exit(127);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) != 0 &&
+	    WEXITSTATUS(status) != 127);
+}
+END_TEST
+
+static int
+syscall_child(struct uffdc_session *parent)
+{
+	struct uffdc_session *s;
+	struct uffdc_uffd *u;
+
+	CHILD_CHECK(uffdc_session_fork(parent, &s) == 0);
+	CHILD_CHECK(s->via_syscall);
+	CHILD_CHECK(uffdc_create(s, 0, UFFDC_USER_MODE_ONLY, &u) == 0);
+	CHILD_CHECK(uffd_serves_own_memory(u) == 0);
+	CHILD_CHECK(uffdc_release(u) == 0);
+	uffdc_session_close(s);
+	return 0;
+}
+
+START_TEST(test_syscall_path_forked_session)
+{
+	struct family f = { .child = syscall_child };
+
+	broker_start("--allow-uid", "65534", "--creation", "syscall", NULL);
+	ck_assert_int_eq(run_client(family_parent, &f, true), 0);
+	ck_assert(log_wait(1000, "event=session_open", "forked=yes"));
+	broker_stop();
+}
+END_TEST
+
+Suite *
+make_family_suite(void)
+{
+	Suite *s = suite_create("family");
+	TCase *fork = tcase_create("forked-sessions");
+	TCase *sys = tcase_create("syscall-path");
+
+	tcase_set_timeout(fork, 20);
+	tcase_add_test(fork, test_forked_session_gets_uffd);
+	tcase_add_test(fork, test_forked_child_without_session_refused);
+	tcase_add_test(fork, test_forked_session_own_quota);
+	tcase_add_test(fork, test_forked_session_outlives_parent);
+	tcase_add_test(fork, test_forked_sessions_disabled);
+	tcase_add_test(fork, test_fork_hello_unproven);
+	tcase_add_test(fork, test_second_session_same_process);
+	tcase_add_test(fork, test_pending_creation_expires);
+	suite_add_tcase(s, fork);
+	tcase_set_timeout(sys, 20);
+	tcase_add_test(sys, test_syscall_path_forced);
+	tcase_add_test(sys, test_missing_device_falls_back);
+	tcase_add_test(sys, test_missing_device_forced_fails);
+	tcase_add_test(sys, test_syscall_path_forked_session);
+	suite_add_tcase(s, sys);
+	return s;
+}
