@@ -3,6 +3,8 @@
 #   make            build the broker, the client library and the demo
 #   make check      install missing build dependencies (root, Debian), run tests
 #   make demo       install missing dependencies, then run the lazy-restore demo
+#                   and the multi-process VMM swap example
+#   make example    the VMM swap example alone (EXAMPLE_ARGS="--devices 4")
 #   make install    install under $(DESTDIR)$(PREFIX)
 #   make clean
 
@@ -44,7 +46,8 @@ PROTO_HDR := $(B)/proto/uffd_broker.pb-c.h
 
 CLIENT_SRCS := client/session.c client/uffd.c client/jail.c proto/wire.c
 BROKER_SRCS := broker/main.c broker/broker.c broker/config.c broker/session.c \
-	broker/supervise.c broker/liveness.c broker/proc.c broker/log.c proto/wire.c
+	broker/supervise.c broker/liveness.c broker/proc.c broker/log.c \
+	broker/policy.c broker/access.c proto/wire.c
 TEST_SRCS := $(wildcard tests/*.c)
 
 # The library: position-independent, every symbol hidden unless UFFDC_API.
@@ -57,13 +60,14 @@ LIB_SO := $(B)/libuffd-client.so.$(LIBVERSION)
 LIB_A := $(B)/libuffd-client.a
 BROKERD := $(B)/uffd-brokerd
 DEMO := $(B)/uffd-restore-demo
+VMM_SWAP := $(B)/uffd-vmm-swap
 TESTBIN := $(B)/check-uffd-broker
 
 LIB_LIBS := -lseccomp -lprotobuf-c -lpthread
-BROKER_LIBS := -lprotobuf-c
+BROKER_LIBS := -lprotobuf-c -linih
 
-.PHONY: all check demo install clean deps
-all: $(BROKERD) $(LIB_SO) $(LIB_A) $(DEMO)
+.PHONY: all check demo example install clean deps
+all: $(BROKERD) $(LIB_SO) $(LIB_A) $(DEMO) $(VMM_SWAP)
 
 $(PROTO_SRC) $(PROTO_HDR): proto/uffd_broker.proto
 	@mkdir -p $(B)/proto
@@ -101,11 +105,15 @@ $(DEMO): $(B)/pie/demo/restore-demo.o $(LIB_SO)
 	$(CC) -pie $(ALL_LDFLAGS) -o $@ $< -L$(B) -luffd-client \
 		-Wl,-rpath,'$$ORIGIN' -lpthread
 
+$(VMM_SWAP): $(B)/pie/demo/vmm-swap.o $(LIB_SO)
+	$(CC) -pie $(ALL_LDFLAGS) -o $@ $< -L$(B) -luffd-client \
+		-Wl,-rpath,'$$ORIGIN'
+
 # The tests link the static library and the broker's objects, to reach the
 # internals a misbehaving client or a unit test needs.
 $(TESTBIN): $(TEST_OBJS) $(LIB_A) $(BROKER_LIB_OBJS)
 	$(CC) -pie $(ALL_LDFLAGS) -o $@ $(TEST_OBJS) $(BROKER_LIB_OBJS) $(LIB_A) \
-		$(LIB_LIBS) $$(pkg-config --libs check)
+		$(LIB_LIBS) -linih $$(pkg-config --libs check)
 
 deps:
 	@sh mk/ensure-deps.sh
@@ -116,7 +124,12 @@ check: deps
 
 demo: deps
 	@$(MAKE) --no-print-directory all
-	sh demo/run-demo.sh $(B) $(DEMO_ARGS)
+	sh demo/run-demo.sh $(B) restore $(DEMO_ARGS)
+	sh demo/run-demo.sh $(B) vmm-swap
+
+example: deps
+	@$(MAKE) --no-print-directory all
+	sh demo/run-demo.sh $(B) vmm-swap $(EXAMPLE_ARGS)
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(PKGDIR)

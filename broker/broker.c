@@ -142,6 +142,8 @@ broker_setup(struct broker *b)
 	TAILQ_INIT(&b->graveyard);
 	TAILQ_INIT(&b->listeners);
 	TAILQ_INIT(&b->dead_listeners);
+	if (access_load(b) < 0)
+		fatalx("no policy: refusing to start");
 
 	/* Each session holds up to five fds; take all the fds we may. */
 	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0) {
@@ -228,6 +230,8 @@ read_signals(struct broker *b)
 	while (read(b->sigfd, &si, sizeof(si)) == sizeof(si)) {
 		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
 			b->stopping = true;
+		else if (si.ssi_signo == SIGHUP)
+			access_reload(b);
 	}
 }
 

@@ -12,6 +12,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "policy.h"
 #include "wire.h"
 
 #define BROKER_MAX_UIDS		64
@@ -26,19 +27,18 @@ enum creation_mode {
 struct broker_config {
 	const char	*socket_path;	/* NULL with socket activation */
 	bool		socket_activated;
+	const char	*policy_path;	/* NULL: a one-rule policy from the options */
+	/* The command-line rule: --allow-uid and the grant options. */
 	uid_t		allow_uids[BROKER_MAX_UIDS];
 	size_t		n_allow_uids;
-	bool		kernel_faults;		/* else UFFD_USER_MODE_ONLY only */
-	uint64_t	allowed_features;
-	unsigned int	max_uffds;		/* live uffds per session */
-	unsigned int	max_sessions_per_uid;
+	struct grant	cli_grant;
+	bool		cli_rule;		/* any of those options given */
 	unsigned int	max_sessions;
 	unsigned int	probe_interval_ms;
 	unsigned int	handshake_timeout_ms;
 	bool		log_syslog;
 	const char	*device_path;
 	enum creation_mode creation;
-	bool		forked_sessions;	/* children of clients may join */
 };
 
 /* A session only moves forward through these states. */
@@ -81,6 +81,7 @@ struct listener {
 	uid_t		uid;		/* of that session: orphans count against it */
 	int		fd;
 	unsigned int	refs;
+	unsigned int	max_orphans;	/* the owner's max_sessions_per_uid */
 	bool		hung_up;	/* no process is left under the filter */
 	struct timespec	orphaned;	/* when refs fell to 0 */
 	struct watch	w;
@@ -111,6 +112,10 @@ struct session {
 	uid_t		uid;
 	gid_t		gid;
 	char		*refusal;	/* set: the peer is refused at Hello */
+	bool		quota_hit;	/* refused by a limit, not by the rules */
+	struct grant	grant;		/* as admitted; a reload does not revoke it */
+	struct rule	*rule;		/* for counters; NULL if a reload dropped it */
+	char		rule_name[POLICY_NAME_MAX];
 	uint64_t	dummy_page;
 	uint32_t	page_size;
 	struct timespec	started;
@@ -125,6 +130,7 @@ TAILQ_HEAD(session_list, session);
 
 struct broker {
 	struct broker_config cfg;
+	struct policy	*policy;
 	int		epfd;
 	int		listen_fd;
 	int		devfd;		/* -1 when creation is by userfaultfd(2) */
@@ -159,10 +165,15 @@ int	session_reply(struct session *s, WireStatus status,
 void	session_handle_datagram(struct session *s, const uint8_t *buf,
 	    size_t len, int fd, int recv_flags);
 
+/* access.c */
+int	access_load(struct broker *b);
+void	access_admit(struct session *s);
+void	access_reload(struct broker *b);
+
 /* supervise.c */
 void	supervise_notification(struct listener *l);
 struct listener *listener_new(struct broker *b, int fd, uint64_t id,
-	    uid_t uid);
+	    uid_t uid, unsigned int max_orphans);
 void	listener_unref(struct listener *l);
 void	listener_reap(struct broker *b);
 void	listener_close(struct listener *l);

@@ -41,6 +41,7 @@ static const struct option long_options[] = {
 	{ "device",		required_argument, NULL, 'd' },
 	{ "syslog",		no_argument,	   NULL, 'l' },
 	{ "creation",		required_argument, NULL, 'c' },
+	{ "policy",		required_argument, NULL, 'P' },
 	{ "no-forked-sessions",	no_argument,	   NULL, 'F' },
 	{ "help",		no_argument,	   NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -50,18 +51,22 @@ const char config_usage[] =
 "usage: uffd-brokerd [options]\n"
 "  --socket PATH               listen on PATH (default " BROKER_DEFAULT_SOCKET ";\n"
 "                              ignored under systemd socket activation)\n"
-"  --allow-uid UID             admit peers of this uid (repeatable; default: none)\n"
-"  --max-uffds N               live uffds per session (default 16)\n"
-"  --max-sessions-per-uid N    sessions per uid (default 64)\n"
+"  --policy FILE               the access policy (default " POLICY_DEFAULT_PATH ",\n"
+"                              unless the options below give a one-rule policy)\n"
 "  --max-sessions N            sessions in all (default 1024)\n"
+"One-rule policy on the command line (rule name \"command-line\"):\n"
+"  --allow-uid UID             admit peers of this uid (repeatable)\n"
+"  --max-uffds N               live uffds per process (default 16)\n"
+"  --max-sessions-per-uid N    sessions per uid (default 64)\n"
 "  --user-mode-only            grant only UFFD_USER_MODE_ONLY uffds\n"
 "  --features MASK             UFFD_FEATURE_* bits that may be granted\n"
+"  --no-forked-sessions        refuse sessions of processes forked from clients\n"
+"Other options:\n"
 "  --probe-interval-ms N       liveness probe period (default 1000)\n"
 "  --handshake-timeout-ms N    drop unfinished handshakes after N ms (default 5000)\n"
 "  --device PATH               the userfaultfd device (default /dev/userfaultfd)\n"
 "  --creation MODE             auto (the device if it exists, else userfaultfd(2)),\n"
 "                              device, or syscall (default auto)\n"
-"  --no-forked-sessions        refuse sessions of processes forked from clients\n"
 "  --syslog                    log to syslog instead of stderr\n";
 
 static const char *
@@ -109,16 +114,18 @@ config_parse(int argc, char **argv, struct broker_config *cfg, char *err,
 
 	*cfg = (struct broker_config){
 		.socket_path = BROKER_DEFAULT_SOCKET,
-		.kernel_faults = true,
-		.allowed_features = DEFAULT_FEATURES,
-		.max_uffds = 16,
-		.max_sessions_per_uid = 64,
+		.cli_grant = {
+			.kernel_faults = true,
+			.features = DEFAULT_FEATURES,
+			.max_uffds = 16,
+			.max_sessions_per_uid = 64,
+			.forked_sessions = true,
+		},
 		.max_sessions = 1024,
 		.probe_interval_ms = 1000,
 		.handshake_timeout_ms = 5000,
 		.device_path = "/dev/userfaultfd",
 		.creation = CREATION_AUTO,
-		.forked_sessions = true,
 	};
 	optind = 1;
 	opterr = 0;
@@ -130,14 +137,19 @@ config_parse(int argc, char **argv, struct broker_config *cfg, char *err,
 		case 'd':
 			cfg->device_path = optarg;
 			break;
+		case 'P':
+			cfg->policy_path = optarg;
+			break;
 		case 'U':
-			cfg->kernel_faults = false;
+			cfg->cli_grant.kernel_faults = false;
+			cfg->cli_rule = true;
 			break;
 		case 'l':
 			cfg->log_syslog = true;
 			break;
 		case 'F':
-			cfg->forked_sessions = false;
+			cfg->cli_grant.forked_sessions = false;
+			cfg->cli_rule = true;
 			break;
 		case 'c':
 			if (strcmp(optarg, "auto") == 0)
@@ -159,20 +171,24 @@ config_parse(int argc, char **argv, struct broker_config *cfg, char *err,
 				return bad(err, errlen, "--allow-uid: more than %d uids",
 				    BROKER_MAX_UIDS);
 			cfg->allow_uids[cfg->n_allow_uids++] = (uid_t)v;
+			cfg->cli_rule = true;
 			break;
 		case 'f':
 			if (parse_uint(optarg, UINT64_MAX, &v) < 0)
 				return bad(err, errlen, "--features: bad mask '%s'", optarg);
-			cfg->allowed_features = v;
+			cfg->cli_grant.features = v;
+			cfg->cli_rule = true;
 			break;
 		case 'm': case 'S': case 'M': case 'p': case 't':
 			if (parse_uint(optarg, 1000000, &v) < 0 || v == 0)
 				return bad(err, errlen, "--%s: expected a number from 1 "
 				    "to 1000000, got '%s'", option_name(opt), optarg);
+			if (opt == 'm' || opt == 'S')
+				cfg->cli_rule = true;
 			if (opt == 'm')
-				cfg->max_uffds = v;
+				cfg->cli_grant.max_uffds = v;
 			else if (opt == 'S')
-				cfg->max_sessions_per_uid = v;
+				cfg->cli_grant.max_sessions_per_uid = v;
 			else if (opt == 'M')
 				cfg->max_sessions = v;
 			else if (opt == 'p')
@@ -187,5 +203,12 @@ config_parse(int argc, char **argv, struct broker_config *cfg, char *err,
 	}
 	if (optind != argc)
 		return bad(err, errlen, "unexpected argument '%s'", argv[optind]);
+	/* One source of truth: a policy file, or the command-line rule. */
+	if (cfg->policy_path != NULL && cfg->cli_rule)
+		return bad(err, errlen, "--policy excludes --allow-uid, "
+		    "--max-uffds, --max-sessions-per-uid, --user-mode-only, "
+		    "--features and --no-forked-sessions: put them in the policy");
+	if (cfg->policy_path == NULL && !cfg->cli_rule)
+		cfg->policy_path = POLICY_DEFAULT_PATH;
 	return 0;
 }

@@ -24,14 +24,13 @@ main(int argc, char **argv)
 	}
 	log_init(b.cfg.log_syslog);
 	broker_setup(&b);
-	log_event("start", "socket=%s activated=%s creation=%s allow_uids=%zu "
-	    "max_uffds=%u kernel_faults=%s forked_sessions=%s",
-	    b.cfg.socket_activated ? "(systemd)" : b.cfg.socket_path,
-	    b.cfg.socket_activated ? "yes" : "no",
-	    b.via_syscall ? "syscall" : "device", b.cfg.n_allow_uids,
-	    b.cfg.max_uffds, b.cfg.kernel_faults ? "yes" : "no",
-	    b.cfg.forked_sessions ? "yes" : "no");
-	if (b.cfg.allowed_features & UFFD_FEATURE_EVENT_FORK)
+	log_event("start", "socket=%s activated=%s creation=%s policy=%s "
+	    "rules=%zu", b.cfg.socket_activated ? "(systemd)" :
+	    b.cfg.socket_path, b.cfg.socket_activated ? "yes" : "no",
+	    b.via_syscall ? "syscall" : "device",
+	    b.cfg.policy_path ? b.cfg.policy_path : "(command line)",
+	    b.policy->nrules);
+	if (policy_grants_fork(b.policy))
 		log_warnx("EVENT_FORK may be granted: a client's forks will hand "
 		    "it uffds the broker does not count");
 	broker_run(&b);

@@ -62,40 +62,6 @@ peer_pidfd(int sock, pid_t pid)
 	return pidfd;
 }
 
-static unsigned int
-sessions_of_uid(const struct broker *b, uid_t uid)
-{
-	const struct session *s;
-	unsigned int n = 0;
-
-	TAILQ_FOREACH(s, &b->sessions, entry)
-		if (s->uid == uid && s->refusal == NULL)
-			n++;
-	return n;
-}
-
-/* Why the peer may not have a session, or NULL. */
-static char *
-session_admission(const struct broker *b, const struct session *s)
-{
-	const struct broker_config *c = &b->cfg;
-	char *why = NULL;
-	size_t i;
-	int rc = 0;
-
-	for (i = 0; i < c->n_allow_uids; i++)
-		if (c->allow_uids[i] == s->uid)
-			break;
-	if (i == c->n_allow_uids)
-		rc = asprintf(&why, "uid %u is not allowed by the broker's policy",
-		    (unsigned)s->uid);
-	else if (sessions_of_uid(b, s->uid) >= c->max_sessions_per_uid)
-		rc = asprintf(&why, "uid %u already has %u sessions (limit %u)",
-		    (unsigned)s->uid, sessions_of_uid(b, s->uid),
-		    c->max_sessions_per_uid);
-	return rc < 0 ? strdup("refused") : why;
-}
-
 /* Takes sock, which is closed on failure. */
 struct session *
 session_new(struct broker *b, int sock)
@@ -137,7 +103,7 @@ session_new(struct broker *b, int sock)
 		free(s);
 		return NULL;
 	}
-	s->refusal = session_admission(b, s);
+	access_admit(s);
 	TAILQ_INSERT_TAIL(&b->sessions, s, entry);
 	b->nsessions++;
 	if (broker_watch(b, sock, &s->w_sock, EPOLLIN | EPOLLRDHUP) < 0 ||
@@ -169,10 +135,10 @@ session_kill(struct session *s, const char *why)
 	if (s->state == SESSION_DEAD)
 		return;
 	if (s->refusal == NULL || s->state != SESSION_HELLO)
-		log_event("session_end", "session=%llu pid=%d uid=%u state=%s "
-		    "forked=%s granted=%llu refused=%llu reason=\"%s\"",
+		log_event("session_end", "session=%llu pid=%d uid=%u rule=%s "
+		    "state=%s forked=%s granted=%llu refused=%llu reason=\"%s\"",
 		    (unsigned long long)s->id, (int)s->pid, (unsigned)s->uid,
-		    state_names[s->state], s->forked ? "yes" : "no",
+		    s->rule_name, state_names[s->state], s->forked ? "yes" : "no",
 		    (unsigned long long)s->granted,
 		    (unsigned long long)s->refused, why);
 	s->state = SESSION_DEAD;
@@ -242,7 +208,7 @@ fill_status(const struct session *s, WireReply *reply,
     UffdBroker__V1__StatusReply *st)
 {
 	st->live_uffds = session_live_uffds(s);
-	st->max_uffds = s->b->cfg.max_uffds;
+	st->max_uffds = s->grant.max_uffds;
 	st->pending = s->pending;
 	st->granted_total = s->granted;
 	st->refused_total = s->refused;
@@ -292,14 +258,13 @@ hello_valid(struct session *s, uint32_t version, uint64_t dummy_page,
 static void
 hello_reply(struct session *s, const char *text)
 {
-	const struct broker_config *c = &s->b->cfg;
 	UffdBroker__V1__HelloReply hr = UFFD_BROKER__V1__HELLO_REPLY__INIT;
 	WireReply reply = UFFD_BROKER__V1__REPLY__INIT;
 
 	hr.version = WIRE_VERSION;
-	hr.kernel_faults = c->kernel_faults;
-	hr.allowed_features = c->allowed_features;
-	hr.max_uffds = c->max_uffds;
+	hr.kernel_faults = s->grant.kernel_faults;
+	hr.allowed_features = s->grant.features;
+	hr.max_uffds = s->grant.max_uffds;
 	hr.has_creation = true;
 	hr.creation = s->b->via_syscall ? UFFD_BROKER__V1__CREATION__SYSCALL :
 	    UFFD_BROKER__V1__CREATION__DEVICE;
@@ -324,7 +289,8 @@ handle_hello(struct session *s, const WireRequest *req, int fd)
 		session_kill(s, "listener shared with another session");
 		return;
 	}
-	if ((s->lis = listener_new(s->b, fd, s->id, s->uid)) == NULL) {
+	if ((s->lis = listener_new(s->b, fd, s->id, s->uid,
+	    s->grant.max_sessions_per_uid)) == NULL) {
 		close(fd);
 		session_reply(s, UFFD_BROKER__V1__STATUS__FAILED, NULL,
 		    "broker could not watch the listener");
@@ -361,9 +327,9 @@ handle_fork_hello(struct session *s, const WireRequest *req, int fd)
 	const UffdBroker__V1__ForkHello *h = req->fork_hello;
 
 	(void)fd;
-	if (!s->b->cfg.forked_sessions) {
+	if (!s->grant.forked_sessions) {
 		session_reply(s, UFFD_BROKER__V1__STATUS__DENIED, NULL,
-		    "forked sessions are not allowed by the broker's policy");
+		    "forked sessions are not allowed by rule '%s'", s->rule_name);
 		session_kill(s, "forked sessions not allowed");
 		return;
 	}
@@ -400,6 +366,7 @@ handle_probe(struct session *s, const WireRequest *req, int fd)
 	};
 	struct uffdio_api api;
 	const char *why;
+	char grant[640];
 	int rc;
 
 	(void)req;
@@ -429,16 +396,14 @@ handle_probe(struct session *s, const WireRequest *req, int fd)
 		return;
 	}
 	s->state = SESSION_READY;
-	log_event("session_open", "session=%llu pid=%d uid=%u gid=%u "
-	    "forked=%s listener=%llu creation=%s kernel_faults=%s "
-	    "features=0x%llx max_uffds=%u handshake_ms=%.3f",
+	policy_grant_text(&s->grant, grant, sizeof(grant));
+	log_event("session_open", "session=%llu pid=%d uid=%u gid=%u rule=%s "
+	    "forked=%s listener=%llu creation=%s %s handshake_ms=%.3f",
 	    (unsigned long long)s->id, (int)s->pid, (unsigned)s->uid,
-	    (unsigned)s->gid, s->forked ? "yes" : "no",
+	    (unsigned)s->gid, s->rule_name, s->forked ? "yes" : "no",
 	    (unsigned long long)s->lis->id,
-	    s->b->via_syscall ? "syscall" : "device",
-	    s->b->cfg.kernel_faults ? "yes" : "no",
-	    (unsigned long long)s->b->cfg.allowed_features,
-	    s->b->cfg.max_uffds, broker_elapsed_ms(&s->started));
+	    s->b->via_syscall ? "syscall" : "device", grant,
+	    broker_elapsed_ms(&s->started));
 	session_reply(s, UFFD_BROKER__V1__STATUS__OK, NULL, "session ready");
 }
 
@@ -446,7 +411,7 @@ static void
 handle_attach(struct session *s, const WireRequest *req, int fd)
 {
 	uint64_t features = req->attach->features;
-	uint64_t allowed = s->b->cfg.allowed_features;
+	uint64_t allowed = s->grant.features;
 	UffdBroker__V1__AttachReply ar = UFFD_BROKER__V1__ATTACH_REPLY__INIT;
 	WireReply reply = UFFD_BROKER__V1__REPLY__INIT;
 	struct epoll_event ev = { .events = 0 };
@@ -463,10 +428,12 @@ handle_attach(struct session *s, const WireRequest *req, int fd)
 		close(fd);
 		s->pending--;
 		s->refused++;
-		log_event("uffd_refused", "session=%llu pid=%d uid=%u "
+		if (s->rule != NULL)
+			s->rule->refused++;
+		log_event("uffd_refused", "session=%llu pid=%d uid=%u rule=%s "
 		    "reason=\"features not granted\" requested=0x%llx "
 		    "allowed=0x%llx", (unsigned long long)s->id, (int)s->pid,
-		    (unsigned)s->uid, (unsigned long long)features,
+		    (unsigned)s->uid, s->rule_name, (unsigned long long)features,
 		    (unsigned long long)allowed);
 		session_reply(s, UFFD_BROKER__V1__STATUS__DENIED, NULL,
 		    "features 0x%llx are not granted (allowed: 0x%llx)",
@@ -496,10 +463,13 @@ handle_attach(struct session *s, const WireRequest *req, int fd)
 		return;
 	}
 	s->granted++;
-	log_event("uffd_granted", "session=%llu pid=%d uid=%u features=0x%llx "
-	    "live=%u max=%u", (unsigned long long)s->id, (int)s->pid,
-	    (unsigned)s->uid, (unsigned long long)features,
-	    session_live_uffds(s), s->b->cfg.max_uffds);
+	if (s->rule != NULL)
+		s->rule->granted++;
+	log_event("uffd_granted", "session=%llu pid=%d uid=%u rule=%s "
+	    "features=0x%llx live=%u max=%u", (unsigned long long)s->id,
+	    (int)s->pid, (unsigned)s->uid, s->rule_name,
+	    (unsigned long long)features, session_live_uffds(s),
+	    s->grant.max_uffds);
 	/* UFFDIO_API reports every feature the kernel has; the uffd has these. */
 	ar.features = features;
 	ar.ioctls = api.ioctls;
@@ -557,9 +527,11 @@ session_handle_datagram(struct session *s, const uint8_t *buf, size_t len,
 	if (s->refusal != NULL) {
 		if (fd >= 0)
 			close(fd);
-		log_event("session_refused", "session=%llu pid=%d uid=%u gid=%u "
-		    "reason=\"%s\"", (unsigned long long)s->id, (int)s->pid,
-		    (unsigned)s->uid, (unsigned)s->gid, s->refusal);
+		log_event(s->quota_hit ? "quota_hit" : "session_refused",
+		    "session=%llu pid=%d uid=%u gid=%u rule=%s%s reason=\"%s\"",
+		    (unsigned long long)s->id, (int)s->pid, (unsigned)s->uid,
+		    (unsigned)s->gid, s->rule_name,
+		    s->quota_hit ? " what=sessions" : "", s->refusal);
 		if (session_reply(s, UFFD_BROKER__V1__STATUS__DENIED, NULL, "%s",
 		    s->refusal) == 0)
 			session_kill(s, "refused");

@@ -79,7 +79,8 @@ classify(const struct seccomp_notif *n)
 }
 
 struct listener *
-listener_new(struct broker *b, int fd, uint64_t id, uid_t uid)
+listener_new(struct broker *b, int fd, uint64_t id, uid_t uid,
+    unsigned int max_orphans)
 {
 	struct listener *l;
 
@@ -88,6 +89,7 @@ listener_new(struct broker *b, int fd, uint64_t id, uid_t uid)
 	l->b = b;
 	l->id = id;
 	l->uid = uid;
+	l->max_orphans = max_orphans;
 	l->fd = fd;
 	l->refs = 1;
 	l->w = (struct watch){ .kind = WATCH_NOTIFY, .l = l };
@@ -140,7 +142,7 @@ listener_unref(struct listener *l)
 				oldest = o;
 			orphans++;
 		}
-	if (orphans > l->b->cfg.max_sessions_per_uid)
+	if (orphans > l->max_orphans)
 		listener_close(oldest);
 }
 
@@ -188,10 +190,14 @@ refuse(struct listener *l, struct session *s, const struct seccomp_notif *n,
 {
 	if (s != NULL) {
 		s->refused++;
-		log_event("uffd_refused", "session=%llu pid=%d tid=%d uid=%u "
-		    "flags=0x%x errno=%d reason=\"%s\"",
-		    (unsigned long long)s->id, (int)s->pid, (int)c->tid,
-		    (unsigned)s->uid, (unsigned)c->flags, error, why);
+		if (s->rule != NULL)
+			s->rule->refused++;
+		log_event(error == EDQUOT ? "quota_hit" : "uffd_refused",
+		    "session=%llu pid=%d tid=%d uid=%u rule=%s%s flags=0x%x "
+		    "errno=%d reason=\"%s\"", (unsigned long long)s->id,
+		    (int)s->pid, (int)c->tid, (unsigned)s->uid, s->rule_name,
+		    error == EDQUOT ? " what=uffds" : "", (unsigned)c->flags,
+		    error, why);
 	} else
 		log_event("uffd_refused", "listener=%llu pid=%d tid=%d "
 		    "flags=0x%x errno=%d reason=\"%s\"", (unsigned long long)l->id,
@@ -281,7 +287,7 @@ static void
 decide(struct session *s, const struct seccomp_notif *n,
     const struct creation *c)
 {
-	const struct broker_config *cfg = &s->b->cfg;
+	const struct grant *g = &s->grant;
 	struct listener *l = s->lis;
 	unsigned int live;
 	char why[128];
@@ -301,7 +307,7 @@ decide(struct session *s, const struct seccomp_notif *n,
 		return;
 	}
 	if (!(c->flags & UFFD_USER_MODE_ONLY)) {
-		if (!cfg->kernel_faults) {
+		if (!g->kernel_faults) {
 			refuse(l, s, n, c, EPERM, "kernel faults not granted");
 			return;
 		}
@@ -313,9 +319,9 @@ decide(struct session *s, const struct seccomp_notif *n,
 		}
 	}
 	live = session_live_uffds(s) + s->pending;
-	if (live >= cfg->max_uffds) {
+	if (live >= g->max_uffds) {
 		snprintf(why, sizeof(why), "quota reached: %u of %u uffds live",
-		    live, cfg->max_uffds);
+		    live, g->max_uffds);
 		refuse(l, s, n, c, EDQUOT, why);
 		return;
 	}

@@ -1,10 +1,19 @@
 #!/bin/sh
-# Run the lazy-restore demo: a broker on a private socket, and the demo
-# client as the unprivileged user nobody, jailed by libuffd-client.
-# usage: run-demo.sh BUILD_DIR [demo options, e.g. --image FILE]
+# Run a demo: a broker on a private socket, and the demo client as the
+# unprivileged user nobody, jailed by libuffd-client.
+#   restore   lazy restore of a memory image (options: --image FILE)
+#   vmm-swap  the multi-process VMM swap pattern (options: --devices N, --mem-mib M)
+# usage: run-demo.sh BUILD_DIR restore|vmm-swap [demo options]
 set -u
-build=${1:?usage: run-demo.sh BUILD_DIR [demo options]}
-shift
+usage="usage: run-demo.sh BUILD_DIR restore|vmm-swap [demo options]"
+build=${1:?$usage}
+which=${2:?$usage}
+shift 2
+case $which in
+restore) prog="$build/uffd-restore-demo" ;;
+vmm-swap) prog="$build/uffd-vmm-swap" ;;
+*) echo "$usage" >&2; exit 2 ;;
+esac
 dir=$(mktemp -d /tmp/uffd-demo.XXXXXX)
 chmod 0755 "$dir"
 mkdir "$dir/work"
@@ -27,9 +36,12 @@ if [ ! -S "$dir/broker.sock" ]; then
 	cat "$dir/broker.log" >&2
 	exit 1
 fi
-echo "broker pid $broker on $dir/broker.sock; running the demo client as nobody"
+echo "broker pid $broker on $dir/broker.sock; running $which as nobody"
+if [ "$which" = restore ]; then
+	set -- --workdir "$dir/work" "$@"
+fi
 setpriv --reuid=65534 --regid=65534 --clear-groups \
-	"$build/uffd-restore-demo" --socket "$dir/broker.sock" --workdir "$dir/work" "$@"
+	"$prog" --socket "$dir/broker.sock" "$@"
 rc=$?
 echo "--- broker log ---"
 cat "$dir/broker.log"

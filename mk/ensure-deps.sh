@@ -15,6 +15,7 @@ need libprotobuf-c-dev	hdr protobuf-c/protobuf-c.h
 need libseccomp-dev	hdr seccomp.h
 need libcap-ng-dev	hdr cap-ng.h
 need check		hdr check.h
+need libinih-dev	hdr ini.h
 need util-linux		command -v setpriv
 
 [ -z "$missing" ] && exit 0

@@ -27,6 +27,11 @@ static const struct {
 	{ { "--socket", NULL }, -EINVAL, "option without its value" },
 	{ { "stray", NULL }, -EINVAL, "unexpected argument 'stray'" },
 	{ { "--help", NULL }, 1, NULL },
+	{ { "--policy", "/x", NULL }, 0, NULL },
+	{ { "--policy", "/x", "--allow-uid", "1", NULL }, -EINVAL,
+	    "--policy excludes --allow-uid" },
+	{ { "--creation", "magic", NULL }, -EINVAL,
+	    "--creation: expected auto, device or syscall, got 'magic'" },
 };
 
 START_TEST(test_config_table)
@@ -57,11 +62,12 @@ START_TEST(test_config_values)
 	ck_assert_int_eq(config_parse(8, (char **)argv, &cfg, err, sizeof(err)), 0);
 	ck_assert_uint_eq(cfg.n_allow_uids, 1);
 	ck_assert_uint_eq(cfg.allow_uids[0], 7);
-	ck_assert_uint_eq(cfg.max_uffds, 3);
-	ck_assert(!cfg.kernel_faults);
+	ck_assert_uint_eq(cfg.cli_grant.max_uffds, 3);
+	ck_assert(!cfg.cli_grant.kernel_faults);
+	ck_assert(cfg.cli_rule && cfg.policy_path == NULL);
 	ck_assert_str_eq(cfg.socket_path, "/x/y");
 	/* The default grant never includes EVENT_FORK. */
-	ck_assert_uint_eq(cfg.allowed_features & 2, 0);
+	ck_assert_uint_eq(cfg.cli_grant.features & 2, 0);
 }
 END_TEST
 

@@ -162,7 +162,7 @@ START_TEST(test_forked_session_own_quota)
 
 	broker_start("--allow-uid", "65534", "--max-uffds", "1", NULL);
 	ck_assert_int_eq(run_client(family_parent, &f, true), 0);
-	ck_assert(log_wait(1000, "event=uffd_refused", "quota reached: 1 of 1"));
+	ck_assert(log_wait(1000, "event=quota_hit", "quota reached: 1 of 1"));
 	broker_stop();
 }
 END_TEST

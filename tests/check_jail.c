@@ -98,7 +98,7 @@ START_TEST(test_jailed_client_cannot_create_alone)
 	close(js.to_child[0]);
 	sync_wait(js.to_parent[0]);
 	ck_assert(log_wait(1000, "event=uffd_refused", "reason=\"userfaultfd(2)"));
-	ck_assert(log_wait(1000, "event=uffd_refused", "quota reached"));
+	ck_assert(log_wait(1000, "event=quota_hit", "quota reached"));
 	kill(tb.pid, SIGKILL);
 	ck_assert_int_eq(waitpid(tb.pid, &status, 0), tb.pid);
 	tb.pid = 0;

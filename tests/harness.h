@@ -74,5 +74,6 @@ Suite	*make_liveness_suite(void);
 Suite	*make_protocol_suite(void);
 Suite	*make_daemon_suite(void);
 Suite	*make_family_suite(void);
+Suite	*make_example_suite(void);
 
 #endif

@@ -1,0 +1,225 @@
+/*
+ * access.c - who may have a session, by the access policy (DESIGN §6): the
+ * peer's identity as the kernel reports it, the first matching rule, the
+ * per-uid session limit; and the policy's reload on SIGHUP.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "broker.h"
+#include "log.h"
+
+#define MAX_GROUPS	256
+
+struct peer_info {
+	struct peer	peer;
+	gid_t		groups[MAX_GROUPS];
+	char		exe[PATH_MAX];
+	char		cgroup[PATH_MAX];
+};
+
+/*
+ * The peer's cgroup v2 path (the "0::/path" line), or false. A path too long
+ * for buf is unknown, never cut short: a prefix could match a glob.
+ */
+static bool
+read_cgroup(pid_t pid, char *buf, size_t len)
+{
+	char path[64];
+	bool found = false;
+	size_t n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
+	if ((f = fopen(path, "re")) == NULL)
+		return false;
+	while (!found && fgets(buf, len, f) != NULL) {
+		n = strlen(buf);
+		if (n == 0 || buf[n - 1] != '\n')
+			break;		/* too long */
+		buf[n - 1] = '\0';
+		if (strncmp(buf, "0::", 3) == 0) {
+			memmove(buf, buf + 3, n - 3);
+			found = true;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+static bool
+pidfd_alive(int pidfd)
+{
+	struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
+
+	/* A pidfd becomes readable when its process exits. */
+	return poll(&pfd, 1, 0) == 0;
+}
+
+/*
+ * The peer as the policy sees it. What /proc says is the peer's only if the
+ * peer's pidfd is still alive after the reads: its pid was not reused.
+ */
+static bool
+peer_read(const struct session *s, struct peer_info *pi)
+{
+	socklen_t len = sizeof(pi->groups);
+	char path[64];
+	ssize_t n;
+
+	memset(&pi->peer, 0, sizeof(pi->peer));
+	pi->peer.uid = s->uid;
+	pi->peer.gid = s->gid;
+	if (getsockopt(s->sock, SOL_SOCKET, SO_PEERGROUPS, pi->groups, &len) == 0) {
+		pi->peer.groups = pi->groups;
+		pi->peer.ngroups = len / sizeof(gid_t);
+	}
+	if (policy_needs_exe(s->b->policy)) {
+		snprintf(path, sizeof(path), "/proc/%d/exe", (int)s->pid);
+		n = readlink(path, pi->exe, sizeof(pi->exe) - 1);
+		if (n > 0) {
+			pi->exe[n] = '\0';
+			pi->peer.exe = pi->exe;
+		}
+	}
+	if (read_cgroup(s->pid, pi->cgroup, sizeof(pi->cgroup)))
+		pi->peer.cgroup = pi->cgroup;
+	return pidfd_alive(s->pidfd);
+}
+
+static unsigned int
+sessions_of_uid(const struct broker *b, uid_t uid)
+{
+	const struct session *s;
+	unsigned int n = 0;
+
+	TAILQ_FOREACH(s, &b->sessions, entry)
+		if (s->uid == uid && s->refusal == NULL)
+			n++;
+	return n;
+}
+
+/*
+ * Decide whether the peer may have a session: sets s->grant and s->rule, or
+ * s->refusal (and s->quota_hit when a limit, not the rules, refuses).
+ */
+void
+access_admit(struct session *s)
+{
+	struct broker *b = s->b;
+	struct peer_info pi;
+	struct rule *r;
+	unsigned int n;
+	int rc = 0;
+
+	snprintf(s->rule_name, sizeof(s->rule_name), "(none)");
+	if (!peer_read(s, &pi)) {
+		s->refusal = strdup("the peer exited during admission");
+		return;
+	}
+	if ((r = policy_match(b->policy, &pi.peer)) == NULL) {
+		b->policy->no_match++;
+		rc = asprintf(&s->refusal, "no rule of the policy matches uid %u "
+		    "gid %u exe %s cgroup %s", (unsigned)s->uid,
+		    (unsigned)s->gid, pi.peer.exe ? pi.peer.exe : "(not read)",
+		    pi.peer.cgroup ? pi.peer.cgroup : "(none)");
+	} else if (r->grant.deny) {
+		snprintf(s->rule_name, sizeof(s->rule_name), "%s", r->name);
+		r->refusals++;
+		rc = asprintf(&s->refusal, "refused by rule '%s'", r->name);
+	} else if ((n = sessions_of_uid(b, s->uid)) >=
+	    r->grant.max_sessions_per_uid) {
+		snprintf(s->rule_name, sizeof(s->rule_name), "%s", r->name);
+		r->refusals++;
+		s->quota_hit = true;
+		rc = asprintf(&s->refusal, "uid %u already has %u sessions "
+		    "(limit %u of rule '%s')", (unsigned)s->uid, n,
+		    r->grant.max_sessions_per_uid, r->name);
+	} else {
+		snprintf(s->rule_name, sizeof(s->rule_name), "%s", r->name);
+		s->rule = r;
+		s->grant = r->grant;
+		r->sessions++;
+	}
+	if (rc < 0)
+		s->refusal = strdup("refused");
+}
+
+/* The rule of this name in p, or NULL. */
+static struct rule *
+rule_named(struct policy *p, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < p->nrules; i++)
+		if (strcmp(p->rules[i].name, name) == 0)
+			return &p->rules[i];
+	return NULL;
+}
+
+int
+access_load(struct broker *b)
+{
+	char err[600];
+
+	if (b->cfg.policy_path == NULL) {
+		b->policy = policy_single("command-line", b->cfg.allow_uids,
+		    b->cfg.n_allow_uids, &b->cfg.cli_grant);
+		return b->policy ? 0 : -ENOMEM;
+	}
+	if (policy_load(b->cfg.policy_path, &b->policy, err, sizeof(err)) < 0) {
+		log_warnx("policy not loaded: %s", err);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/*
+ * SIGHUP: load the policy file again. A file that does not load leaves the
+ * policy in force; a good one applies to the next request. Sessions keep the
+ * grant they were admitted with; counters follow rules by name.
+ */
+void
+access_reload(struct broker *b)
+{
+	struct policy *np, *old = b->policy;
+	struct session *s;
+	struct rule *r, *o;
+	char err[600];
+	size_t i;
+
+	if (b->cfg.policy_path == NULL) {
+		log_event("policy_reload", "result=ignored reason=\"the policy "
+		    "comes from the command line\"");
+		return;
+	}
+	if (policy_load(b->cfg.policy_path, &np, err, sizeof(err)) < 0) {
+		log_event("policy_reload", "result=failed rules_in_force=%zu "
+		    "error=\"%s\"", old->nrules, err);
+		return;
+	}
+	for (i = 0; i < np->nrules; i++) {
+		r = &np->rules[i];
+		if ((o = rule_named(old, r->name)) != NULL) {
+			r->sessions = o->sessions;
+			r->refusals = o->refusals;
+			r->granted = o->granted;
+			r->refused = o->refused;
+		}
+	}
+	np->no_match = old->no_match;
+	TAILQ_FOREACH(s, &b->sessions, entry)
+		if (s->rule != NULL)
+			s->rule = rule_named(np, s->rule_name);
+	b->policy = np;
+	policy_free(old);
+	log_event("policy_reload", "result=ok path=%s rules=%zu",
+	    b->cfg.policy_path, np->nrules);
+}

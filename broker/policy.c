@@ -1,0 +1,845 @@
+/*
+ * policy.c - load, match, print and explain the access policy.
+ *
+ * The file is INI, read by inih (libinih): one [broker] section and one
+ * [rule NAME] section per rule, in order. inih does the lexing; this file
+ * checks every key and value and reports the first error as FILE:LINE. The
+ * line count and the section headers come from our reader callback, which
+ * sees each line as inih reads it.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fnmatch.h>
+#include <grp.h>
+#include <ini.h>
+#include <linux/userfaultfd.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "policy.h"
+
+/* Defaults of a rule's grant: the least a matching peer can get. */
+#define DEFAULT_MAX_UFFDS		16
+#define DEFAULT_MAX_SESSIONS_PER_UID	64
+
+#define PATH_MAX_POLICY		4096
+
+/* inih's line buffer (INI_MAX_LINE); a longer line would be split. */
+#define LINE_MAX_INI		200
+
+static const struct feature_name {
+	const char	*name;
+	uint64_t	bit;
+} feature_names[] = {
+	{ "PAGEFAULT_FLAG_WP",	UFFD_FEATURE_PAGEFAULT_FLAG_WP },
+	{ "EVENT_FORK",		UFFD_FEATURE_EVENT_FORK },
+	{ "EVENT_REMAP",	UFFD_FEATURE_EVENT_REMAP },
+	{ "EVENT_REMOVE",	UFFD_FEATURE_EVENT_REMOVE },
+	{ "MISSING_HUGETLBFS",	UFFD_FEATURE_MISSING_HUGETLBFS },
+	{ "MISSING_SHMEM",	UFFD_FEATURE_MISSING_SHMEM },
+	{ "EVENT_UNMAP",	UFFD_FEATURE_EVENT_UNMAP },
+	{ "SIGBUS",		UFFD_FEATURE_SIGBUS },
+	{ "THREAD_ID",		UFFD_FEATURE_THREAD_ID },
+	{ "MINOR_HUGETLBFS",	UFFD_FEATURE_MINOR_HUGETLBFS },
+	{ "MINOR_SHMEM",	UFFD_FEATURE_MINOR_SHMEM },
+	{ "EXACT_ADDRESS",	UFFD_FEATURE_EXACT_ADDRESS },
+	{ "WP_HUGETLBFS_SHMEM",	UFFD_FEATURE_WP_HUGETLBFS_SHMEM },
+#ifdef UFFD_FEATURE_WP_UNPOPULATED
+	{ "WP_UNPOPULATED",	UFFD_FEATURE_WP_UNPOPULATED },
+#endif
+#ifdef UFFD_FEATURE_POISON
+	{ "POISON",		UFFD_FEATURE_POISON },
+#endif
+#ifdef UFFD_FEATURE_WP_ASYNC
+	{ "WP_ASYNC",		UFFD_FEATURE_WP_ASYNC },
+#endif
+#ifdef UFFD_FEATURE_MOVE
+	{ "MOVE",		UFFD_FEATURE_MOVE },
+#endif
+};
+#define NFEATURES	(sizeof(feature_names) / sizeof(feature_names[0]))
+
+enum section { SEC_NONE, SEC_BROKER, SEC_RULE, SEC_BAD };
+
+/* The keys of each section, in the order policy_print() writes them. */
+static const char *const broker_keys[] = { "admin_group", NULL };
+static const char *const rule_keys[] = {
+	"uid", "gid", "exe", "cgroup", "action", "mode", "features",
+	"max_uffds", "max_sessions_per_uid", "forked_sessions", NULL,
+};
+
+struct parse {
+	const char	*path;
+	FILE		*f;
+	int		line;		/* of the line inih is handling */
+	struct policy	*p;
+	enum section	sec;
+	int		seen[16];	/* line each key of the section was seen on */
+	int		broker_line;
+	char		err[512];
+};
+
+static void
+perr(struct parse *ps, const char *fmt, ...)
+{
+	char msg[384];
+	va_list ap;
+
+	if (ps->err[0] != '\0')
+		return;		/* the first error is the one reported */
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	snprintf(ps->err, sizeof(ps->err), "%s:%d: %s", ps->path, ps->line, msg);
+}
+
+static int
+key_index(const char *const *keys, const char *name)
+{
+	int i;
+
+	for (i = 0; keys[i] != NULL; i++)
+		if (strcmp(keys[i], name) == 0)
+			return i;
+	return -1;
+}
+
+static bool
+valid_rule_name(const char *s)
+{
+	if (*s == '\0' || strlen(s) >= POLICY_NAME_MAX)
+		return false;
+	for (; *s != '\0'; s++)
+		if (!isalnum((unsigned char)*s) && strchr("-_.", *s) == NULL)
+			return false;
+	return true;
+}
+
+static void
+rule_defaults(struct rule *r)
+{
+	r->grant = (struct grant){
+		.max_uffds = DEFAULT_MAX_UFFDS,
+		.max_sessions_per_uid = DEFAULT_MAX_SESSIONS_PER_UID,
+	};
+}
+
+/* A section header, as the reader sees it: "[name]". */
+static void
+section_begin(struct parse *ps, char *line)
+{
+	struct policy *p = ps->p;
+	struct rule *r;
+	char *end = strchr(line, ']'), *name;
+	size_t i;
+
+	memset(ps->seen, 0, sizeof(ps->seen));
+	if (end == NULL) {
+		ps->sec = SEC_BAD;	/* inih reports the syntax error */
+		return;
+	}
+	*end = '\0';
+	name = line + 1;
+	if (strcmp(name, "broker") == 0) {
+		if (ps->broker_line != 0) {
+			ps->sec = SEC_BAD;
+			perr(ps, "duplicate section [broker] (first on line %d)",
+			    ps->broker_line);
+			return;
+		}
+		ps->broker_line = ps->line;
+		ps->sec = SEC_BROKER;
+		return;
+	}
+	if (strncmp(name, "rule ", 5) != 0) {
+		ps->sec = SEC_BAD;
+		perr(ps, "unknown section [%s]; expected [broker] or [rule NAME]",
+		    name);
+		return;
+	}
+	name += 5;
+	while (*name == ' ')
+		name++;
+	if (!valid_rule_name(name)) {
+		ps->sec = SEC_BAD;
+		perr(ps, "bad rule name '%s': use up to %d letters, digits, "
+		    "'-', '_' and '.'", name, POLICY_NAME_MAX - 1);
+		return;
+	}
+	for (i = 0; i < p->nrules; i++)
+		if (strcmp(p->rules[i].name, name) == 0) {
+			ps->sec = SEC_BAD;
+			perr(ps, "duplicate rule name '%s' (first on line %d)",
+			    name, p->rules[i].line);
+			return;
+		}
+	if (p->nrules == POLICY_MAX_RULES) {
+		ps->sec = SEC_BAD;
+		perr(ps, "more than %d rules", POLICY_MAX_RULES);
+		return;
+	}
+	r = &p->rules[p->nrules++];
+	memset(r, 0, sizeof(*r));
+	snprintf(r->name, sizeof(r->name), "%s", name);
+	r->line = ps->line;
+	rule_defaults(r);
+	ps->sec = SEC_RULE;
+}
+
+/* inih's reader: one line at a time, counted, section headers noted. */
+static char *
+reader(char *str, int num, void *stream)
+{
+	struct parse *ps = stream;
+	char *s;
+	size_t len;
+
+	if (ps->err[0] != '\0' || fgets(str, num, ps->f) == NULL)
+		return NULL;
+	ps->line++;
+	len = strlen(str);
+	if (len > 0 && str[len - 1] != '\n' && !feof(ps->f)) {
+		perr(ps, "line longer than %d characters", num - 2);
+		return NULL;
+	}
+	for (s = str; *s == ' ' || *s == '\t'; s++)
+		;
+	if (*s == '[') {
+		char copy[LINE_MAX_INI];
+
+		snprintf(copy, sizeof(copy), "%s", s);
+		section_begin(ps, copy);
+	}
+	return str;
+}
+
+/* Split a list value on spaces and commas; calls item() for each. */
+static bool
+each_item(struct parse *ps, const char *key, const char *value,
+    bool (*item)(struct parse *, const char *, const char *, void *),
+    void *arg)
+{
+	char buf[LINE_MAX_INI], *tok, *save = NULL;
+	bool any = false;
+
+	snprintf(buf, sizeof(buf), "%s", value);
+	for (tok = strtok_r(buf, " \t,", &save); tok != NULL;
+	    tok = strtok_r(NULL, " \t,", &save)) {
+		any = true;
+		if (!item(ps, key, tok, arg))
+			return false;
+	}
+	if (!any)
+		perr(ps, "%s: empty value", key);
+	return any;
+}
+
+static bool
+parse_number(const char *s, unsigned long long max, unsigned long long *out)
+{
+	char *end;
+
+	if (!isdigit((unsigned char)*s))
+		return false;
+	errno = 0;
+	*out = strtoull(s, &end, 10);
+	return errno == 0 && *end == '\0' && *out <= max;
+}
+
+static bool
+item_uid(struct parse *ps, const char *key, const char *tok, void *arg)
+{
+	struct rule *r = arg;
+	unsigned long long v;
+	struct passwd *pw;
+
+	if (r->nuids == POLICY_MAX_ITEMS) {
+		perr(ps, "%s: more than %d entries", key, POLICY_MAX_ITEMS);
+		return false;
+	}
+	if (parse_number(tok, (uid_t)-2, &v))
+		r->uids[r->nuids++] = (uid_t)v;
+	else if ((pw = getpwnam(tok)) != NULL)
+		r->uids[r->nuids++] = pw->pw_uid;
+	else {
+		perr(ps, "%s: no such user '%s'", key, tok);
+		return false;
+	}
+	return true;
+}
+
+static bool
+group_id(struct parse *ps, const char *key, const char *tok, gid_t *out)
+{
+	unsigned long long v;
+	struct group *gr;
+
+	if (parse_number(tok, (gid_t)-2, &v))
+		*out = (gid_t)v;
+	else if ((gr = getgrnam(tok)) != NULL)
+		*out = gr->gr_gid;
+	else {
+		perr(ps, "%s: no such group '%s'", key, tok);
+		return false;
+	}
+	return true;
+}
+
+static bool
+item_gid(struct parse *ps, const char *key, const char *tok, void *arg)
+{
+	struct rule *r = arg;
+
+	if (r->ngids == POLICY_MAX_ITEMS) {
+		perr(ps, "%s: more than %d entries", key, POLICY_MAX_ITEMS);
+		return false;
+	}
+	return group_id(ps, key, tok, &r->gids[r->ngids++]);
+}
+
+static bool
+item_path(struct parse *ps, const char *key, const char *tok, void *arg)
+{
+	struct rule *r = arg;
+	bool exe = strcmp(key, "exe") == 0;
+	char **list = exe ? r->exes : r->cgroups;
+	size_t *n = exe ? &r->nexes : &r->ncgroups;
+
+	if (tok[0] != '/') {
+		perr(ps, "%s: '%s' is not an absolute path", key, tok);
+		return false;
+	}
+	if (*n == POLICY_MAX_ITEMS) {
+		perr(ps, "%s: more than %d entries", key, POLICY_MAX_ITEMS);
+		return false;
+	}
+	if ((list[*n] = strdup(tok)) == NULL) {
+		perr(ps, "out of memory");
+		return false;
+	}
+	(*n)++;
+	return true;
+}
+
+static bool
+item_feature(struct parse *ps, const char *key, const char *tok, void *arg)
+{
+	uint64_t *features = arg;
+	const char *name = tok;
+	size_t i;
+
+	/* Both MISSING_SHMEM and UFFD_FEATURE_MISSING_SHMEM are accepted. */
+	if (strncmp(name, "UFFD_FEATURE_", 13) == 0)
+		name += 13;
+	for (i = 0; i < NFEATURES; i++)
+		if (strcmp(feature_names[i].name, name) == 0) {
+			*features |= feature_names[i].bit;
+			return true;
+		}
+	perr(ps, "%s: unknown feature '%s'", key, tok);
+	return false;
+}
+
+static bool
+parse_choice(struct parse *ps, const char *key, const char *value,
+    const char *yes, const char *no, bool *out)
+{
+	if (strcmp(value, yes) == 0)
+		*out = true;
+	else if (strcmp(value, no) == 0)
+		*out = false;
+	else {
+		perr(ps, "%s: expected '%s' or '%s', got '%s'", key, yes, no,
+		    value);
+		return false;
+	}
+	return true;
+}
+
+static bool
+parse_limit(struct parse *ps, const char *key, const char *value,
+    unsigned int *out)
+{
+	unsigned long long v;
+
+	if (!parse_number(value, POLICY_MAX_LIMIT, &v) || v == 0) {
+		perr(ps, "%s: expected a number from 1 to %d, got '%s'", key,
+		    POLICY_MAX_LIMIT, value);
+		return false;
+	}
+	*out = (unsigned int)v;
+	return true;
+}
+
+static bool
+rule_key(struct parse *ps, struct rule *r, const char *name, const char *value)
+{
+	struct grant *g = &r->grant;
+
+	if (strcmp(name, "uid") == 0) {
+		r->keys |= MATCH_UID;
+		return each_item(ps, name, value, item_uid, r);
+	}
+	if (strcmp(name, "gid") == 0) {
+		r->keys |= MATCH_GID;
+		return each_item(ps, name, value, item_gid, r);
+	}
+	if (strcmp(name, "exe") == 0) {
+		r->keys |= MATCH_EXE;
+		return each_item(ps, name, value, item_path, r);
+	}
+	if (strcmp(name, "cgroup") == 0) {
+		r->keys |= MATCH_CGROUP;
+		return each_item(ps, name, value, item_path, r);
+	}
+	if (strcmp(name, "action") == 0)
+		return parse_choice(ps, name, value, "deny", "allow", &g->deny);
+	if (strcmp(name, "mode") == 0)
+		return parse_choice(ps, name, value, "kernel", "user",
+		    &g->kernel_faults);
+	if (strcmp(name, "features") == 0) {
+		/* "none" is the empty set, said explicitly. */
+		if (strcmp(value, "none") == 0)
+			return true;
+		return each_item(ps, name, value, item_feature, &g->features);
+	}
+	if (strcmp(name, "max_uffds") == 0)
+		return parse_limit(ps, name, value, &g->max_uffds);
+	if (strcmp(name, "max_sessions_per_uid") == 0)
+		return parse_limit(ps, name, value, &g->max_sessions_per_uid);
+	if (strcmp(name, "forked_sessions") == 0)
+		return parse_choice(ps, name, value, "yes", "no",
+		    &g->forked_sessions);
+	return false;
+}
+
+/* inih's handler: one key of the current section. */
+static int
+handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct parse *ps = user;
+	const char *const *keys;
+	const char *where = ps->sec == SEC_BROKER ? "[broker]" : "[rule]";
+	int k;
+
+	(void)section;
+	if (ps->err[0] != '\0' || ps->sec == SEC_BAD)
+		return 0;
+	if (ps->sec == SEC_NONE) {
+		perr(ps, "key '%s' outside a section", name);
+		return 0;
+	}
+	keys = ps->sec == SEC_BROKER ? broker_keys : rule_keys;
+	if ((k = key_index(keys, name)) < 0) {
+		if (ps->sec == SEC_RULE)
+			perr(ps, "unknown key '%s' in [rule %s]", name,
+			    ps->p->rules[ps->p->nrules - 1].name);
+		else
+			perr(ps, "unknown key '%s' in %s", name, where);
+		return 0;
+	}
+	if (ps->seen[k] != 0) {
+		perr(ps, "duplicate key '%s' (first on line %d)", name,
+		    ps->seen[k]);
+		return 0;
+	}
+	ps->seen[k] = ps->line;
+	if (ps->sec == SEC_BROKER) {
+		ps->p->has_admin_group = group_id(ps, name, value,
+		    &ps->p->admin_gid);
+		return ps->p->has_admin_group;
+	}
+	if (!rule_key(ps, &ps->p->rules[ps->p->nrules - 1], name, value)) {
+		perr(ps, "%s: bad value '%s'", name, value);
+		return 0;
+	}
+	return 1;
+}
+
+int
+policy_load(const char *path, struct policy **out, char *err, size_t errlen)
+{
+	struct parse ps = { .path = path };
+	int rc;
+
+	*out = NULL;
+	if ((ps.f = fopen(path, "re")) == NULL) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	ps.p = calloc(1, sizeof(*ps.p));
+	if (ps.p != NULL)
+		ps.p->rules = calloc(POLICY_MAX_RULES, sizeof(struct rule));
+	if (ps.p == NULL || ps.p->rules == NULL ||
+	    (ps.p->path = strdup(path)) == NULL) {
+		fclose(ps.f);
+		policy_free(ps.p);
+		snprintf(err, errlen, "%s: out of memory", path);
+		return -1;
+	}
+	rc = ini_parse_stream(reader, &ps, handler, &ps);
+	fclose(ps.f);
+	if (rc != 0 && ps.err[0] == '\0') {
+		ps.line = rc;
+		perr(&ps, "syntax error: expected 'key = value', '[section]' "
+		    "or a comment");
+	}
+	if (ps.err[0] != '\0') {
+		snprintf(err, errlen, "%s", ps.err);
+		policy_free(ps.p);
+		return -1;
+	}
+	*out = ps.p;
+	return 0;
+}
+
+struct policy *
+policy_single(const char *name, const uid_t *uids, size_t nuids,
+    const struct grant *g)
+{
+	struct policy *p = calloc(1, sizeof(*p));
+	struct rule *r;
+
+	if (p == NULL || (p->rules = calloc(1, sizeof(*r))) == NULL) {
+		free(p);
+		return NULL;
+	}
+	r = &p->rules[0];
+	snprintf(r->name, sizeof(r->name), "%s", name);
+	if (nuids > POLICY_MAX_ITEMS)
+		nuids = POLICY_MAX_ITEMS;
+	memcpy(r->uids, uids, nuids * sizeof(uid_t));
+	r->nuids = nuids;
+	r->keys = MATCH_UID;
+	r->grant = *g;
+	p->nrules = nuids > 0 ? 1 : 0;
+	return p;
+}
+
+void
+policy_free(struct policy *p)
+{
+	size_t i, j;
+
+	if (p == NULL)
+		return;
+	for (i = 0; p->rules != NULL && i < p->nrules; i++) {
+		for (j = 0; j < p->rules[i].nexes; j++)
+			free(p->rules[i].exes[j]);
+		for (j = 0; j < p->rules[i].ncgroups; j++)
+			free(p->rules[i].cgroups[j]);
+	}
+	free(p->rules);
+	free(p->path);
+	free(p);
+}
+
+static bool
+in_group(const struct peer *peer, gid_t gid)
+{
+	size_t i;
+
+	if (peer->gid == gid)
+		return true;
+	for (i = 0; i < peer->ngroups; i++)
+		if (peer->groups[i] == gid)
+			return true;
+	return false;
+}
+
+/*
+ * A cgroup glob: '*' does not cross a '/' (FNM_PATHNAME); a pattern ending
+ * in a slash and two stars also matches everything below what the rest of
+ * it matches.
+ */
+static bool
+cgroup_matches(const char *pattern, const char *path)
+{
+	char prefix[PATH_MAX_POLICY], sub[PATH_MAX_POLICY];
+	size_t plen = strlen(pattern), i;
+
+	if (plen < 3 || strcmp(pattern + plen - 3, "/**") != 0)
+		return fnmatch(pattern, path, FNM_PATHNAME) == 0;
+	if (plen - 3 >= sizeof(prefix) || strlen(path) >= sizeof(sub))
+		return false;
+	memcpy(prefix, pattern, plen - 3);
+	prefix[plen - 3] = '\0';
+	/* The path itself, or any of its ancestors, matches the prefix. */
+	snprintf(sub, sizeof(sub), "%s", path);
+	for (i = strlen(sub); i > 0; i--) {
+		if (sub[i] != '\0' && sub[i] != '/')
+			continue;
+		sub[i] = '\0';
+		if (fnmatch(prefix, sub, FNM_PATHNAME) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Does the rule match? If not and why is given, it says which key failed.
+ */
+static bool
+rule_matches(const struct rule *r, const struct peer *peer, char *why,
+    size_t len)
+{
+	size_t i;
+	bool ok;
+
+	if (r->keys & MATCH_UID) {
+		for (ok = false, i = 0; i < r->nuids && !ok; i++)
+			ok = r->uids[i] == peer->uid;
+		if (!ok) {
+			snprintf(why, len, "uid %u is not listed",
+			    (unsigned)peer->uid);
+			return false;
+		}
+	}
+	if (r->keys & MATCH_GID) {
+		for (ok = false, i = 0; i < r->ngids && !ok; i++)
+			ok = in_group(peer, r->gids[i]);
+		if (!ok) {
+			snprintf(why, len, "gid %u and its groups are not listed",
+			    (unsigned)peer->gid);
+			return false;
+		}
+	}
+	if (r->keys & MATCH_EXE) {
+		for (ok = false, i = 0; i < r->nexes && !ok && peer->exe; i++)
+			ok = strcmp(r->exes[i], peer->exe) == 0;
+		if (!ok) {
+			snprintf(why, len, "executable %s is not listed",
+			    peer->exe ? peer->exe : "(unknown)");
+			return false;
+		}
+	}
+	if (r->keys & MATCH_CGROUP) {
+		for (ok = false, i = 0; i < r->ncgroups && !ok && peer->cgroup;
+		    i++)
+			ok = cgroup_matches(r->cgroups[i], peer->cgroup);
+		if (!ok) {
+			snprintf(why, len, "cgroup %s matches no pattern",
+			    peer->cgroup ? peer->cgroup : "(unknown)");
+			return false;
+		}
+	}
+	return true;
+}
+
+struct rule *
+policy_match(const struct policy *p, const struct peer *peer)
+{
+	char why[160];
+	size_t i;
+
+	for (i = 0; i < p->nrules; i++)
+		if (rule_matches(&p->rules[i], peer, why, sizeof(why)))
+			return &p->rules[i];
+	return NULL;
+}
+
+bool
+policy_is_admin(const struct policy *p, const struct peer *peer)
+{
+	return peer->uid == 0 ||
+	    (p->has_admin_group && in_group(peer, p->admin_gid));
+}
+
+void
+policy_feature_names(uint64_t features, char *buf, size_t len)
+{
+	size_t i, off = 0;
+
+	buf[0] = '\0';
+	for (i = 0; i < NFEATURES && off < len; i++)
+		if (features & feature_names[i].bit) {
+			off += snprintf(buf + off, len - off, "%s%s",
+			    off ? " " : "", feature_names[i].name);
+			features &= ~feature_names[i].bit;
+		}
+	if (features != 0 && off < len)
+		off += snprintf(buf + off, len - off, "%s0x%llx", off ? " " : "",
+		    (unsigned long long)features);
+	if (off == 0)
+		snprintf(buf, len, "none");
+}
+
+void
+policy_grant_text(const struct grant *g, char *buf, size_t len)
+{
+	char features[512];
+
+	if (g->deny) {
+		snprintf(buf, len, "action=deny");
+		return;
+	}
+	policy_feature_names(g->features, features, sizeof(features));
+	snprintf(buf, len, "mode=%s features=\"%s\" max_uffds=%u "
+	    "max_sessions_per_uid=%u forked_sessions=%s",
+	    g->kernel_faults ? "kernel" : "user", features, g->max_uffds,
+	    g->max_sessions_per_uid, g->forked_sessions ? "yes" : "no");
+}
+
+void
+policy_print(const struct policy *p, FILE *f)
+{
+	const struct rule *r;
+	char features[512];
+	size_t i, j;
+
+	fprintf(f, "# uffd-broker policy (canonical form)\n");
+	if (p->has_admin_group)
+		fprintf(f, "\n[broker]\nadmin_group = %u\n",
+		    (unsigned)p->admin_gid);
+	for (i = 0; i < p->nrules; i++) {
+		r = &p->rules[i];
+		fprintf(f, "\n[rule %s]\n", r->name);
+		if (r->keys & MATCH_UID) {
+			fprintf(f, "uid =");
+			for (j = 0; j < r->nuids; j++)
+				fprintf(f, " %u", (unsigned)r->uids[j]);
+			fputc('\n', f);
+		}
+		if (r->keys & MATCH_GID) {
+			fprintf(f, "gid =");
+			for (j = 0; j < r->ngids; j++)
+				fprintf(f, " %u", (unsigned)r->gids[j]);
+			fputc('\n', f);
+		}
+		if (r->keys & MATCH_EXE) {
+			fprintf(f, "exe =");
+			for (j = 0; j < r->nexes; j++)
+				fprintf(f, " %s", r->exes[j]);
+			fputc('\n', f);
+		}
+		if (r->keys & MATCH_CGROUP) {
+			fprintf(f, "cgroup =");
+			for (j = 0; j < r->ncgroups; j++)
+				fprintf(f, " %s", r->cgroups[j]);
+			fputc('\n', f);
+		}
+		fprintf(f, "action = %s\n", r->grant.deny ? "deny" : "allow");
+		if (r->grant.deny)
+			continue;
+		policy_feature_names(r->grant.features, features,
+		    sizeof(features));
+		fprintf(f, "mode = %s\nfeatures = %s\nmax_uffds = %u\n"
+		    "max_sessions_per_uid = %u\nforked_sessions = %s\n",
+		    r->grant.kernel_faults ? "kernel" : "user", features,
+		    r->grant.max_uffds, r->grant.max_sessions_per_uid,
+		    r->grant.forked_sessions ? "yes" : "no");
+	}
+}
+
+static void
+warnf(void (*warn)(void *, const char *), void *arg, unsigned int *n,
+    const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	warn(arg, msg);
+	(*n)++;
+}
+
+unsigned int
+policy_check(const struct policy *p, void (*warn)(void *, const char *),
+    void *arg)
+{
+	const struct rule *r, *all = NULL;
+	unsigned int n = 0;
+	size_t i;
+
+	if (p->nrules == 0)
+		warnf(warn, arg, &n, "no rules: every peer is refused");
+	for (i = 0; i < p->nrules; i++) {
+		r = &p->rules[i];
+		if (all != NULL) {
+			warnf(warn, arg, &n, "rule '%s' (line %d) is never "
+			    "reached: rule '%s' (line %d) matches every peer",
+			    r->name, r->line, all->name, all->line);
+			continue;
+		}
+		if (r->keys == 0)
+			all = r;
+		if (r->grant.deny)
+			continue;
+		if (r->grant.kernel_faults && !(r->keys & (MATCH_UID | MATCH_GID)))
+			warnf(warn, arg, &n, "rule '%s' (line %d) grants kernel "
+			    "faults to every uid%s", r->name, r->line,
+			    r->keys ? " (it matches on exe or cgroup only)" : "");
+		if (r->grant.features & UFFD_FEATURE_EVENT_FORK)
+			warnf(warn, arg, &n, "rule '%s' (line %d) grants "
+			    "EVENT_FORK: a client's forks hand it uffds the "
+			    "broker does not count, and the broker must keep "
+			    "CAP_SYS_PTRACE", r->name, r->line);
+		if ((r->keys & MATCH_UID) && r->nuids > 0) {
+			size_t j;
+
+			for (j = 0; j < r->nuids; j++)
+				if (r->uids[j] == 0 && r->grant.kernel_faults)
+					warnf(warn, arg, &n, "rule '%s' (line "
+					    "%d) grants kernel faults to root",
+					    r->name, r->line);
+		}
+	}
+	return n;
+}
+
+void
+policy_explain(const struct policy *p, const struct peer *peer, FILE *f)
+{
+	const struct rule *r;
+	char why[160], grant[640];
+	size_t i;
+
+	fprintf(f, "peer: uid=%u gid=%u exe=%s cgroup=%s\n", (unsigned)peer->uid,
+	    (unsigned)peer->gid, peer->exe ? peer->exe : "(any)",
+	    peer->cgroup ? peer->cgroup : "(any)");
+	for (i = 0; i < p->nrules; i++) {
+		r = &p->rules[i];
+		if (!rule_matches(r, peer, why, sizeof(why))) {
+			fprintf(f, "rule '%s' (line %d): no match: %s\n",
+			    r->name, r->line, why);
+			continue;
+		}
+		policy_grant_text(&r->grant, grant, sizeof(grant));
+		fprintf(f, "rule '%s' (line %d): MATCH\n", r->name, r->line);
+		if (r->grant.deny)
+			fprintf(f, "result: refused by rule '%s' (action = "
+			    "deny)\n", r->name);
+		else
+			fprintf(f, "result: granted by rule '%s': %s\n", r->name,
+			    grant);
+		return;
+	}
+	fprintf(f, "result: refused: no rule matches (default deny)\n");
+}
+
+bool
+policy_needs_exe(const struct policy *p)
+{
+	size_t i;
+
+	for (i = 0; i < p->nrules; i++)
+		if (p->rules[i].keys & MATCH_EXE)
+			return true;
+	return false;
+}
+
+bool
+policy_grants_fork(const struct policy *p)
+{
+	size_t i;
+
+	for (i = 0; i < p->nrules; i++)
+		if (!p->rules[i].grant.deny &&
+		    (p->rules[i].grant.features & UFFD_FEATURE_EVENT_FORK))
+			return true;
+	return false;
+}

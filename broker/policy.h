@@ -1,0 +1,119 @@
+/*
+ * policy.h - the broker's access policy (DESIGN §6): ordered rules matching
+ * a peer to what it is granted. The first rule that matches decides; no
+ * match is a refusal. Shared by uffd-brokerd and uffd-brokerctl.
+ */
+#ifndef UFFD_BROKER_POLICY_H
+#define UFFD_BROKER_POLICY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#define POLICY_DEFAULT_PATH	"/etc/uffd-broker/policy.conf"
+#define POLICY_NAME_MAX		64
+#define POLICY_MAX_ITEMS	32	/* entries of one match key */
+#define POLICY_MAX_RULES	256
+#define POLICY_MAX_LIMIT	1000000
+
+/* What a matching rule grants. */
+struct grant {
+	bool		deny;			/* action = deny */
+	bool		kernel_faults;		/* mode = kernel; else user-mode only */
+	uint64_t	features;		/* UFFD_FEATURE_* that may be granted */
+	unsigned int	max_uffds;		/* live uffds per process */
+	unsigned int	max_sessions_per_uid;
+	bool		forked_sessions;	/* children of a client may join */
+};
+
+/* Which match keys a rule gives; a rule without any matches every peer. */
+enum match_key {
+	MATCH_UID	= 1 << 0,
+	MATCH_GID	= 1 << 1,
+	MATCH_EXE	= 1 << 2,
+	MATCH_CGROUP	= 1 << 3,
+};
+
+struct rule {
+	char		name[POLICY_NAME_MAX];
+	int		line;
+	unsigned int	keys;
+	uid_t		uids[POLICY_MAX_ITEMS];
+	size_t		nuids;
+	gid_t		gids[POLICY_MAX_ITEMS];
+	size_t		ngids;
+	char		*exes[POLICY_MAX_ITEMS];
+	size_t		nexes;
+	char		*cgroups[POLICY_MAX_ITEMS];	/* fnmatch(3) globs */
+	size_t		ncgroups;
+	struct grant	grant;
+	/* Counters, carried over a reload by rule name. */
+	uint64_t	sessions, refusals, granted, refused;
+};
+
+struct policy {
+	char		*path;		/* NULL: built from the command line */
+	struct rule	*rules;
+	size_t		nrules;
+	bool		has_admin_group;
+	gid_t		admin_gid;
+	uint64_t	no_match;	/* peers refused for want of a rule */
+};
+
+/* A peer as the broker sees it. exe and cgroup may be NULL (unknown). */
+struct peer {
+	uid_t		uid;
+	gid_t		gid;
+	const gid_t	*groups;	/* supplementary groups */
+	size_t		ngroups;
+	const char	*exe;
+	const char	*cgroup;
+};
+
+/*
+ * Load a policy file. Returns 0 and *out, or -1 with "FILE:LINE: message"
+ * in err (the first error found).
+ */
+int	policy_load(const char *path, struct policy **out, char *err,
+	    size_t errlen);
+
+/* A one-rule policy, for the broker's command-line options. */
+struct policy *policy_single(const char *name, const uid_t *uids,
+	    size_t nuids, const struct grant *g);
+
+void	policy_free(struct policy *p);
+
+/* The first rule matching the peer, or NULL. */
+struct rule *policy_match(const struct policy *p, const struct peer *peer);
+
+/* Whether the peer is in the policy's admin group. */
+bool	policy_is_admin(const struct policy *p, const struct peer *peer);
+
+/* The policy in canonical form; loading the output gives the same policy. */
+void	policy_print(const struct policy *p, FILE *f);
+
+/*
+ * Things a reviewer should know that are not errors (a rule granting kernel
+ * faults to every uid, a rule never reached, EVENT_FORK granted). Calls
+ * warn for each; returns how many.
+ */
+unsigned int policy_check(const struct policy *p,
+	    void (*warn)(void *arg, const char *msg), void *arg);
+
+/* Why each rule before the match does not match, and what the match grants. */
+void	policy_explain(const struct policy *p, const struct peer *peer, FILE *f);
+
+/* Whether any rule matches on the executable (the broker then needs ptrace
+ * access to read /proc/PID/exe of other users' processes). */
+bool	policy_needs_exe(const struct policy *p);
+/* Whether any rule may grant EVENT_FORK (UFFDIO_API then needs CAP_SYS_PTRACE). */
+bool	policy_grants_fork(const struct policy *p);
+
+/* "MISSING_SHMEM EVENT_REMOVE" for a feature mask ("none" if 0). */
+void	policy_feature_names(uint64_t features, char *buf, size_t len);
+
+/* The grant of a rule as key=value text, for logs. */
+void	policy_grant_text(const struct grant *g, char *buf, size_t len);
+
+#endif
