@@ -48,6 +48,7 @@ main(void)
 	srunner_add_suite(sr, make_liveness_suite());
 	srunner_add_suite(sr, make_protocol_suite());
 	srunner_add_suite(sr, make_daemon_suite());
+	srunner_add_suite(sr, make_parity_suite());
 	srunner_set_fork_status(sr, CK_FORK);
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);

@@ -73,5 +73,6 @@ Suite	*make_handshake_suite(void);
 Suite	*make_liveness_suite(void);
 Suite	*make_protocol_suite(void);
 Suite	*make_daemon_suite(void);
+Suite	*make_parity_suite(void);
 
 #endif
