@@ -44,7 +44,7 @@ ALL_LDFLAGS := $(LDHARDENING) $(LDFLAGS)
 PROTO_SRC := $(B)/proto/uffd_broker.pb-c.c
 PROTO_HDR := $(B)/proto/uffd_broker.pb-c.h
 
-CLIENT_SRCS := client/session.c client/uffd.c client/jail.c proto/wire.c
+CLIENT_SRCS := client/session.c client/uffd.c client/monitor.c client/jail.c proto/wire.c
 BROKER_SRCS := broker/main.c broker/broker.c broker/config.c broker/session.c \
 	broker/supervise.c broker/liveness.c broker/proc.c broker/log.c \
 	broker/policy.c broker/access.c proto/wire.c

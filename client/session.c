@@ -426,6 +426,9 @@ uffdc_release(struct uffdc_uffd *u)
 	if (close(u->fd) < 0)
 		rc = -errno;
 	free(u);
+	/* An adopted uffd (uffdc_adopt) is counted in its creator's session. */
+	if (s == NULL)
+		return rc;
 	/*
 	 * The broker counts live uffds itself, by whether the uffd still exists
 	 * anywhere; this only tells it to recount now.

@@ -4,7 +4,10 @@
  * kinds (partial copy, page exists, process gone).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/userfaultfd.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -21,6 +24,76 @@ uint64_t
 uffdc_features(const struct uffdc_uffd *u)
 {
 	return u->features;
+}
+
+int
+uffdc_dup(const struct uffdc_uffd *u, struct uffdc_uffd **out)
+{
+	struct uffdc_uffd *d;
+
+	*out = NULL;
+	if ((d = calloc(1, sizeof(*d))) == NULL)
+		return -ENOMEM;
+	if ((d->fd = fcntl(u->fd, F_DUPFD_CLOEXEC, 0)) < 0) {
+		int err = -errno;
+
+		free(d);
+		return err;
+	}
+	d->features = u->features;
+	d->ioctls = u->ioctls;
+	/* Like uffdc_create(): each handle holds the session until released. */
+	if ((d->s = u->s) != NULL) {
+		pthread_mutex_lock(&d->s->lock);
+		d->s->refs++;
+		pthread_mutex_unlock(&d->s->lock);
+	}
+	*out = d;
+	return 0;
+}
+
+/*
+ * Whether fd is a userfaultfd: the kernel names its file
+ * "anon_inode:[userfaultfd]" whichever way it was created (userfaultfd(2),
+ * USERFAULTFD_IOC_NEW, a fork event). An ioctl probe could not tell: another
+ * driver may give the same command number a meaning.
+ * Returns 0, -EBADF (not a uffd, or not open) or the -errno of readlink.
+ */
+static int
+check_is_uffd(int fd)
+{
+	static const char want[] = "anon_inode:[userfaultfd]";
+	char path[64], link[sizeof(want) + 1];
+	ssize_t n;
+
+	if (fcntl(fd, F_GETFD) < 0)
+		return -errno;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	if ((n = readlink(path, link, sizeof(link))) < 0)
+		return -errno;
+	if ((size_t)n != sizeof(want) - 1 || memcmp(link, want, n) != 0)
+		return -EBADF;
+	return 0;
+}
+
+/* On failure the caller still owns fd: it may not be ours to close. */
+int
+uffdc_adopt(int fd, uint64_t features, struct uffdc_uffd **out)
+{
+	struct uffdc_uffd *u;
+	int rc;
+
+	*out = NULL;
+	if ((rc = check_is_uffd(fd)) < 0)
+		return rc;
+	if ((u = calloc(1, sizeof(*u))) == NULL)
+		return -ENOMEM;
+	/* No session: the broker counts this uffd for its creator, not for us. */
+	u->s = NULL;
+	u->fd = fd;
+	u->features = features;
+	*out = u;
+	return 0;
 }
 
 /* ENOMEM from (un)register means the uffd's mm is gone (DESIGN fact 4). */

@@ -75,5 +75,6 @@ Suite	*make_protocol_suite(void);
 Suite	*make_daemon_suite(void);
 Suite	*make_family_suite(void);
 Suite	*make_example_suite(void);
+Suite	*make_parity_suite(void);
 
 #endif
