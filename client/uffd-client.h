@@ -152,9 +152,10 @@ UFFDC_API int	uffdc_dup(const struct uffdc_uffd *u, struct uffdc_uffd **out);
 
 /*
  * Wrap a uffd fd received from another process (a swap monitor receives its
- * device processes' uffds over a unix socket). Takes ownership of fd;
- * features are what the sender reported (0 if unknown). uffdc_release() on
- * such a handle only closes the fd.
+ * device processes' uffds over a unix socket). On success the handle owns fd;
+ * on failure (-EBADF: not a userfaultfd; reads /proc/self/fd) the caller
+ * still does. features are what the sender reported (0 if unknown).
+ * uffdc_release() on such a handle only closes the fd.
  */
 UFFDC_API int	uffdc_adopt(int fd, uint64_t features, struct uffdc_uffd **out);
 
@@ -218,7 +219,9 @@ UFFDC_API int	uffdc_unregister_regions(const struct uffdc_range *regions,
  * so that its shared dummy page is mapped at the same address in every
  * descendant; register each uffd on it; is_dead() then tells whether the
  * uffd's process has exited or exec'd. reset() frees the page's contents
- * (MADV_REMOVE) so the memory is given back between checks.
+ * (MADV_REMOVE) so the memory is given back between checks. The page is
+ * shmem: register uffds created with UFFD_FEATURE_MISSING_SHMEM (in
+ * UFFDC_FEATURES_DEFAULT).
  */
 UFFDC_API int	uffdc_deadcheck_new(struct uffdc_deadcheck **out);
 UFFDC_API int	uffdc_deadcheck_register(struct uffdc_deadcheck *dc,
