@@ -223,6 +223,52 @@ client_copy_over_existing(void *arg)
 	return 0;
 }
 
+/*
+ * WP and MINOR registration with a uffd the broker initialised with the
+ * features they need; the ioctls the kernel then allows on the range.
+ */
+static int
+client_register_modes(void *arg)
+{
+	struct uffdc_session *s;
+	struct uffdc_uffd *u, *plain;
+	uint64_t ioctls = 0;
+	uint8_t *anon, *shm;
+	int memfd;
+
+	CHILD_CHECK(uffdc_session_open(tb.sock, &s) == 0);
+	CHILD_CHECK(uffdc_create(s, UFFD_FEATURE_PAGEFAULT_FLAG_WP |
+	    UFFD_FEATURE_MINOR_SHMEM | UFFD_FEATURE_MISSING_SHMEM, 0, &u) == 0);
+	CHILD_CHECK(uffdc_create(s, 0, 0, &plain) == 0);
+	CHILD_CHECK((anon = map_pages(1, MAP_PRIVATE)) != NULL);
+	memfd = memfd_create("minor", MFD_CLOEXEC);
+	CHILD_CHECK(memfd >= 0 && ftruncate(memfd, PAGE) == 0);
+	shm = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+	CHILD_CHECK(shm != MAP_FAILED);
+
+	CHILD_CHECK(uffdc_register(u, anon, PAGE, UFFDC_MODE_MISSING |
+	    UFFDC_MODE_WP, &ioctls) == 0);
+	CHILD_CHECK(ioctls & (1ULL << _UFFDIO_WRITEPROTECT));
+	CHILD_CHECK(uffdc_unregister(u, anon, PAGE) == 0);
+	CHILD_CHECK(uffdc_register(u, shm, PAGE, UFFDC_MODE_MINOR, &ioctls) == 0);
+	CHILD_CHECK(ioctls & (1ULL << _UFFDIO_CONTINUE));
+	CHILD_CHECK(uffdc_unregister(u, shm, PAGE) == 0);
+	/* Modes the library does not know are refused before the kernel. */
+	CHILD_CHECK(uffdc_register(plain, anon, PAGE, 1u << 7, NULL) == -EINVAL);
+	CHILD_CHECK(uffdc_release(plain) == 0);
+	CHILD_CHECK(uffdc_release(u) == 0);
+	uffdc_session_close(s);
+	return 0;
+}
+
+START_TEST(test_register_wp_and_minor)
+{
+	broker_start("--allow-uid", "65534", NULL);
+	ck_assert_int_eq(run_client(client_register_modes, NULL, true), 0);
+	broker_stop();
+}
+END_TEST
+
 START_TEST(test_copy_over_existing_page)
 {
 	broker_start("--allow-uid", "65534", NULL);
@@ -1032,6 +1078,7 @@ make_parity_suite(void)
 	TCase *tc = tcase_create("parity");
 
 	tcase_set_timeout(tc, 20);
+	tcase_add_test(tc, test_register_wp_and_minor);
 	tcase_add_test(tc, test_copy_over_existing_page);
 	tcase_add_test(tc, test_partial_copy);
 	tcase_add_test(tc, test_zero_on_dead_process);
