@@ -76,5 +76,6 @@ Suite	*make_daemon_suite(void);
 Suite	*make_family_suite(void);
 Suite	*make_example_suite(void);
 Suite	*make_parity_suite(void);
+Suite	*make_policy_suite(void);
 
 #endif
