@@ -38,16 +38,17 @@ LDHARDENING := -Wl,-z,relro -Wl,-z,now -Wl,-z,noexecstack
 
 CFLAGS	?= -O2 -g
 ALL_CFLAGS := -std=gnu11 -D_GNU_SOURCE $(WARNINGS) $(HARDENING) $(CFLAGS) \
-	-Iproto -I$(B)/proto -Iclient -Ibroker
+	-Iproto -I$(B)/proto -I$(B)/gen -Iclient -Ibroker
 ALL_LDFLAGS := $(LDHARDENING) $(LDFLAGS)
 
 PROTO_SRC := $(B)/proto/uffd_broker.pb-c.c
 PROTO_HDR := $(B)/proto/uffd_broker.pb-c.h
+JAIL_RULES := $(B)/gen/jail-rules.h
 
 CLIENT_SRCS := client/session.c client/uffd.c client/monitor.c client/jail.c proto/wire.c
 BROKER_SRCS := broker/main.c broker/broker.c broker/config.c broker/session.c \
 	broker/supervise.c broker/liveness.c broker/proc.c broker/log.c \
-	broker/policy.c broker/access.c proto/wire.c
+	broker/policy.c broker/access.c broker/jail.c proto/wire.c
 TEST_SRCS := $(wildcard tests/*.c)
 
 # The library: position-independent, every symbol hidden unless UFFDC_API.
@@ -62,9 +63,12 @@ BROKERD := $(B)/uffd-brokerd
 DEMO := $(B)/uffd-restore-demo
 VMM_SWAP := $(B)/uffd-vmm-swap
 TESTBIN := $(B)/check-uffd-broker
+# The broker with test hooks (SIGUSR2 makes a forbidden system call), for the
+# test that its jail kills it. Never installed.
+BROKERD_HOOKS := $(B)/uffd-brokerd-hooks
 
 LIB_LIBS := -lseccomp -lprotobuf-c -lpthread
-BROKER_LIBS := -lprotobuf-c -linih
+BROKER_LIBS := -lprotobuf-c -linih -lseccomp -lcap-ng
 
 .PHONY: all check demo example install clean deps
 all: $(BROKERD) $(LIB_SO) $(LIB_A) $(DEMO) $(VMM_SWAP)
@@ -73,14 +77,19 @@ $(PROTO_SRC) $(PROTO_HDR): proto/uffd_broker.proto
 	@mkdir -p $(B)/proto
 	$(PROTOC_C) --c_out=$(B)/proto -Iproto $<
 
-$(B)/pic/%.o: %.c $(PROTO_HDR)
+# The client's seccomp fragment is data (policy/); the library loads exactly it.
+$(JAIL_RULES): policy/uffd-client.seccomp mk/gen-jail.awk
+	@mkdir -p $(dir $@)
+	awk -f mk/gen-jail.awk $< > $@.tmp && mv $@.tmp $@
+
+$(B)/pic/%.o: %.c $(PROTO_HDR) $(JAIL_RULES)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -fPIC -fvisibility=hidden -MMD -MP -c -o $@ $<
 $(B)/pic/proto/uffd_broker.pb-c.o: $(PROTO_SRC)
 	@mkdir -p $(dir $@)
 	$(CC) $(filter-out -Wcast-align -Wmissing-prototypes,$(ALL_CFLAGS)) -fPIC -fvisibility=hidden -c -o $@ $<
 
-$(B)/pie/%.o: %.c $(PROTO_HDR)
+$(B)/pie/%.o: %.c $(PROTO_HDR) $(JAIL_RULES)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -fPIE -MMD -MP -c -o $@ $<
 $(B)/pie/proto/uffd_broker.pb-c.o: $(PROTO_SRC)
@@ -101,6 +110,12 @@ $(LIB_A): $(LIB_OBJS)
 $(BROKERD): $(BROKER_OBJS)
 	$(CC) -pie $(ALL_LDFLAGS) -o $@ $^ $(BROKER_LIBS)
 
+$(B)/hooks/broker/broker.o: broker/broker.c $(PROTO_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -DUFFD_BROKER_TEST_HOOKS -fPIE -c -o $@ $<
+$(BROKERD_HOOKS): $(filter-out $(B)/pie/broker/broker.o,$(BROKER_OBJS)) $(B)/hooks/broker/broker.o
+	$(CC) -pie $(ALL_LDFLAGS) -o $@ $^ $(BROKER_LIBS)
+
 $(DEMO): $(B)/pie/demo/restore-demo.o $(LIB_SO)
 	$(CC) -pie $(ALL_LDFLAGS) -o $@ $< -L$(B) -luffd-client \
 		-Wl,-rpath,'$$ORIGIN' -lpthread
@@ -113,13 +128,13 @@ $(VMM_SWAP): $(B)/pie/demo/vmm-swap.o $(LIB_SO)
 # internals a misbehaving client or a unit test needs.
 $(TESTBIN): $(TEST_OBJS) $(LIB_A) $(BROKER_LIB_OBJS)
 	$(CC) -pie $(ALL_LDFLAGS) -o $@ $(TEST_OBJS) $(BROKER_LIB_OBJS) $(LIB_A) \
-		$(LIB_LIBS) -linih $$(pkg-config --libs check)
+		$(LIB_LIBS) -linih -lcap-ng $$(pkg-config --libs check)
 
 deps:
 	@sh mk/ensure-deps.sh
 
 check: deps
-	@$(MAKE) --no-print-directory all $(TESTBIN)
+	@$(MAKE) --no-print-directory all $(TESTBIN) $(BROKERD_HOOKS)
 	$(TESTBIN)
 
 demo: deps

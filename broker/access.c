@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,15 +53,6 @@ read_cgroup(pid_t pid, char *buf, size_t len)
 	return found;
 }
 
-static bool
-pidfd_alive(int pidfd)
-{
-	struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
-
-	/* A pidfd becomes readable when its process exits. */
-	return poll(&pfd, 1, 0) == 0;
-}
-
 /*
  * The peer as the policy sees it. What /proc says is the peer's only if the
  * peer's pidfd is still alive after the reads: its pid was not reused.
@@ -91,7 +81,7 @@ peer_read(const struct session *s, struct peer_info *pi)
 	}
 	if (read_cgroup(s->pid, pi->cgroup, sizeof(pi->cgroup)))
 		pi->peer.cgroup = pi->cgroup;
-	return pidfd_alive(s->pidfd);
+	return proc_pidfd_alive(s->pidfd);
 }
 
 static unsigned int

@@ -170,6 +170,9 @@ broker_setup(struct broker *b)
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGHUP);
+#ifdef UFFD_BROKER_TEST_HOOKS
+	sigaddset(&mask, SIGUSR2);
+#endif
 	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
 		fatal("sigprocmask");
 	signal(SIGPIPE, SIG_IGN);
@@ -232,6 +235,13 @@ read_signals(struct broker *b)
 			b->stopping = true;
 		else if (si.ssi_signo == SIGHUP)
 			access_reload(b);
+#ifdef UFFD_BROKER_TEST_HOOKS
+		/* Test builds only: a system call outside the jail's list. */
+		else if (si.ssi_signo == SIGUSR2) {
+			log_event("test_hook", "calling socket(AF_INET)");
+			(void)socket(AF_INET, SOCK_STREAM, 0);
+		}
+#endif
 	}
 }
 

@@ -39,6 +39,8 @@ struct broker_config {
 	bool		log_syslog;
 	const char	*device_path;
 	enum creation_mode creation;
+	bool		jail;			/* the self-jail after start-up */
+	const char	*user;			/* run as this user once jailed */
 };
 
 /* A session only moves forward through these states. */
@@ -183,10 +185,16 @@ void	listener_hangup(struct listener *l, const char *why);
 bool	liveness_probe(struct session *s, const char **why);
 void	liveness_tick(struct broker *b);
 
+/* jail.c */
+void	broker_jail(struct broker *b);		/* fatal on failure */
+void	*broker_jail_filter(void);		/* scmp_filter_ctx, for dumps */
+
 /* proc.c */
 pid_t	proc_tgid(pid_t tid);
 int	proc_threads(pid_t pid);
 bool	proc_has_cap(pid_t pid, int cap);	/* in its effective set */
+/* The pidfd's process has not exited (so its pid was not reused). */
+bool	proc_pidfd_alive(int pidfd);
 int	proc_sysctl_int(const char *path);	/* -1 if unreadable */
 bool	proc_fd_is(int fd, const char *target);
 int	proc_epoll_count(int epfd);

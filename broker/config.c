@@ -42,6 +42,8 @@ static const struct option long_options[] = {
 	{ "syslog",		no_argument,	   NULL, 'l' },
 	{ "creation",		required_argument, NULL, 'c' },
 	{ "policy",		required_argument, NULL, 'P' },
+	{ "user",		required_argument, NULL, 'W' },
+	{ "no-jail",		no_argument,	   NULL, 'J' },
 	{ "no-forked-sessions",	no_argument,	   NULL, 'F' },
 	{ "help",		no_argument,	   NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -67,7 +69,10 @@ const char config_usage[] =
 "  --device PATH               the userfaultfd device (default /dev/userfaultfd)\n"
 "  --creation MODE             auto (the device if it exists, else userfaultfd(2)),\n"
 "                              device, or syscall (default auto)\n"
-"  --syslog                    log to syslog instead of stderr\n";
+"  --syslog                    log to syslog instead of stderr\n"
+"  --user NAME|UID[:GID]       run as this user once started (the self-jail)\n"
+"  --no-jail                   skip the self-jail (no-new-privs, capabilities,\n"
+"                              seccomp allow-list): for debugging only\n";
 
 static const char *
 option_name(int val)
@@ -126,6 +131,7 @@ config_parse(int argc, char **argv, struct broker_config *cfg, char *err,
 		.handshake_timeout_ms = 5000,
 		.device_path = "/dev/userfaultfd",
 		.creation = CREATION_AUTO,
+		.jail = true,
 	};
 	optind = 1;
 	opterr = 0;
@@ -139,6 +145,12 @@ config_parse(int argc, char **argv, struct broker_config *cfg, char *err,
 			break;
 		case 'P':
 			cfg->policy_path = optarg;
+			break;
+		case 'W':
+			cfg->user = optarg;
+			break;
+		case 'J':
+			cfg->jail = false;
 			break;
 		case 'U':
 			cfg->cli_grant.kernel_faults = false;

@@ -24,6 +24,7 @@ main(int argc, char **argv)
 	}
 	log_init(b.cfg.log_syslog);
 	broker_setup(&b);
+	broker_jail(&b);
 	log_event("start", "socket=%s activated=%s creation=%s policy=%s "
 	    "rules=%zu", b.cfg.socket_activated ? "(systemd)" :
 	    b.cfg.socket_path, b.cfg.socket_activated ? "yes" : "no",

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,15 @@ int
 proc_threads(pid_t pid)
 {
 	return (int)status_field(pid, "Threads", 10);
+}
+
+bool
+proc_pidfd_alive(int pidfd)
+{
+	struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
+
+	/* A pidfd becomes readable when its process exits. */
+	return poll(&pfd, 1, 0) == 0;
 }
 
 bool

@@ -235,9 +235,12 @@ verify(struct session *s, const struct seccomp_notif *n,
 		session_kill(s, "peer not single-threaded at verification");
 		return;
 	}
-	/* The pid read from /proc is still the peer's: its pidfd is live. */
-	if (syscall(SYS_pidfd_send_signal, s->pidfd, 0, NULL, 0) < 0 ||
-	    !still_pending(l, n)) {
+	/*
+	 * The pid read from /proc is still the peer's: its pidfd is live.
+	 * (A poll, not pidfd_send_signal(0): the jailed broker may not signal
+	 * other users' processes.)
+	 */
+	if (!proc_pidfd_alive(s->pidfd) || !still_pending(l, n)) {
 		session_kill(s, "peer vanished during verification");
 		return;
 	}

@@ -6,6 +6,7 @@
 #define UFFD_CLIENT_INTERNAL_H
 
 #include <pthread.h>
+#include <seccomp.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -40,6 +41,12 @@ struct uffdc_uffd {
  * Returns the listener fd or a negative errno.
  */
 int	client_jail_install(void);
+
+/*
+ * The fragment as a libseccomp filter, from policy/uffd-client.seccomp
+ * (for uffd-brokerctl's dump). NULL on failure; seccomp_release() it.
+ */
+scmp_filter_ctx client_jail_build(void);
 
 /*
  * Write the fragment as raw BPF to fd (for auditors and tests).

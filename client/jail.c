@@ -1,15 +1,13 @@
 /*
  * jail.c - the client's seccomp fragment (DESIGN §3).
  *
- * The fragment sends every uffd creation to the broker and keeps the client
- * from doing what only the broker may do:
- *   ioctl(*, USERFAULTFD_IOC_NEW, *)        -> user notification (broker decides)
- *   userfaultfd(2)                          -> user notification (broker decides)
- *   ioctl(*, UFFDIO_API, *)                 -> EPERM (the broker initialises uffds)
- *   seccomp(*, flags & NEW_LISTENER, *)     -> EPERM (no second supervisor, ever)
- * ioctl commands are compared on their low 32 bits, as the kernel reads them,
- * so a command with high bits set is caught too. Other architectures' system
- * calls kill the process (libseccomp's bad-arch default).
+ * The rules are data: policy/uffd-client.seccomp, turned into the table
+ * jail_rules[] at build time, so what an auditor reads there is what the
+ * library loads. In short: every uffd creation is sent to the broker,
+ * UFFDIO_API and a new listener are refused. ioctl commands are compared on
+ * their low 32 bits, as the kernel reads them, so a command with high bits
+ * set is caught too. Other architectures' system calls kill the process
+ * (libseccomp's bad-arch default).
  */
 #include <errno.h>
 #include <linux/filter.h>
@@ -26,29 +24,55 @@
 
 #include "client.h"
 
-#define IOCTL_CMD_MASK	0xffffffffULL
+enum jail_action { JAIL_NOTIFY, JAIL_ERRNO };
+
+struct jail_rule {
+	enum jail_action action;
+	int		error;		/* JAIL_ERRNO */
+	const char	*syscall;
+	bool		has_arg;	/* argN & mask == value */
+	unsigned int	arg;
+	uint64_t	mask;
+	uint64_t	value;
+	int		line;		/* in policy/uffd-client.seccomp */
+};
+
+#include "jail-rules.h"
 
 #ifndef SECCOMP_FILTER_FLAG_TSYNC_ESRCH
 #define SECCOMP_FILTER_FLAG_TSYNC_ESRCH	(1UL << 4)
 #endif
 
-static scmp_filter_ctx
-jail_build(void)
+scmp_filter_ctx
+client_jail_build(void)
 {
+	const struct jail_rule *r;
 	scmp_filter_ctx ctx;
-	int rc = 0;
+	uint32_t action;
+	size_t i;
+	int nr, rc = 0;
 
 	ctx = seccomp_init(SCMP_ACT_ALLOW);
 	if (ctx == NULL)
 		return NULL;
-	rc |= seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, SCMP_SYS(ioctl), 1,
-	    SCMP_A1(SCMP_CMP_MASKED_EQ, IOCTL_CMD_MASK, USERFAULTFD_IOC_NEW));
-	rc |= seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(ioctl), 1,
-	    SCMP_A1(SCMP_CMP_MASKED_EQ, IOCTL_CMD_MASK, UFFDIO_API));
-	rc |= seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, SCMP_SYS(userfaultfd), 0);
-	rc |= seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(seccomp), 1,
-	    SCMP_A1(SCMP_CMP_MASKED_EQ, SECCOMP_FILTER_FLAG_NEW_LISTENER,
-	    SECCOMP_FILTER_FLAG_NEW_LISTENER));
+	for (i = 0; i < sizeof(jail_rules) / sizeof(jail_rules[0]); i++) {
+		r = &jail_rules[i];
+		nr = seccomp_syscall_resolve_name(r->syscall);
+		if (nr == __NR_SCMP_ERROR) {
+			rc = -EINVAL;
+			break;
+		}
+		action = r->action == JAIL_NOTIFY ? SCMP_ACT_NOTIFY :
+		    SCMP_ACT_ERRNO(r->error);
+		if (r->has_arg)
+			rc = seccomp_rule_add(ctx, action, nr, 1,
+			    SCMP_CMP(r->arg, SCMP_CMP_MASKED_EQ, r->mask,
+			    r->value));
+		else
+			rc = seccomp_rule_add(ctx, action, nr, 0);
+		if (rc != 0)
+			break;
+	}
 	if (rc != 0) {
 		seccomp_release(ctx);
 		return NULL;
@@ -62,7 +86,7 @@ client_jail_export_bpf(int fd)
 	scmp_filter_ctx ctx;
 	int rc;
 
-	if ((ctx = jail_build()) == NULL)
+	if ((ctx = client_jail_build()) == NULL)
 		return -ENOMEM;
 	rc = seccomp_export_bpf(ctx, fd);
 	seccomp_release(ctx);

@@ -1,6 +1,6 @@
 /*
- * check_daemon.c - the daemon's frame: systemd socket activation and a clean
- * stop on SIGTERM.
+ * check_daemon.c - the daemon's frame: systemd socket activation, a clean
+ * stop on SIGTERM, and the broker's own jail.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -73,6 +73,87 @@ START_TEST(test_sigterm_stops_cleanly)
 }
 END_TEST
 
+/* A field of /proc/PID/status, as text. */
+static void
+status_field(pid_t pid, const char *key, char *out, size_t len)
+{
+	char path[64], line[256];
+	size_t klen = strlen(key);
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	out[0] = '\0';
+	ck_assert_ptr_nonnull(f = fopen(path, "r"));
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, key, klen) == 0 && line[klen] == ':') {
+			snprintf(out, len, "%s", line + klen + 2);
+			out[strcspn(out, "\n")] = '\0';
+		}
+	fclose(f);
+}
+
+/* Jailed as a dedicated user, without capabilities, the broker still serves. */
+START_TEST(test_broker_jailed_still_serves)
+{
+	char v[128];
+
+	broker_start("--allow-uid", "65534", "--user", "64000:64000", NULL);
+	ck_assert(log_wait(2000, "event=jailed", "uid=64000 gid=64000 caps=none"));
+	status_field(tb.pid, "Uid", v, sizeof(v));
+	ck_assert_str_eq(v, "64000\t64000\t64000\t64000");
+	status_field(tb.pid, "CapEff", v, sizeof(v));
+	ck_assert_str_eq(v, "0000000000000000");
+	status_field(tb.pid, "CapBnd", v, sizeof(v));
+	ck_assert_str_eq(v, "0000000000000000");
+	status_field(tb.pid, "NoNewPrivs", v, sizeof(v));
+	ck_assert_str_eq(v, "1");
+	status_field(tb.pid, "Seccomp", v, sizeof(v));
+	ck_assert_str_eq(v, "2");
+	ck_assert_int_eq(run_client(client_gets_uffd, NULL, true), 0);
+	ck_assert(log_wait(1000, "event=uffd_granted", NULL));
+	broker_stop();
+}
+END_TEST
+
+/* A policy that matches on exe keeps CAP_SYS_PTRACE, and only that. */
+START_TEST(test_broker_keeps_ptrace_for_exe_rules)
+{
+	char path[256], v[128];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/exe.conf", getenv("UFFD_TEST_DIR"));
+	ck_assert_ptr_nonnull(f = fopen(path, "w"));
+	fprintf(f, "[rule x]\nuid = 65534\nexe = /usr/bin/true\n");
+	fclose(f);
+	broker_start("--policy", path, NULL);
+	ck_assert(log_wait(2000, "event=jailed", "caps=cap_sys_ptrace"));
+	status_field(tb.pid, "CapEff", v, sizeof(v));
+	ck_assert_str_eq(v, "0000000000080000");
+	broker_stop();
+	unlink(path);
+}
+END_TEST
+
+/* A system call outside the allow-list kills the broker (test build hook). */
+START_TEST(test_broker_jail_kills_forbidden_syscall)
+{
+	int status;
+
+	ck_assert_int_eq(setenv("UFFD_BROKERD", "build/uffd-brokerd-hooks", 1), 0);
+	broker_start("--allow-uid", "65534", NULL);
+	unsetenv("UFFD_BROKERD");
+	ck_assert(log_wait(2000, "event=jailed", NULL));
+	ck_assert_int_eq(run_client(client_gets_uffd, NULL, true), 0);
+	ck_assert_int_eq(kill(tb.pid, SIGUSR2), 0);
+	ck_assert_int_eq(waitpid(tb.pid, &status, 0), tb.pid);
+	ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS,
+	    "broker status 0x%x, expected death by SIGSYS", status);
+	ck_assert(log_wait(0, "event=test_hook", NULL));
+	tb.pid = 0;		/* reaped: broker_stop() only cleans up */
+	broker_stop();
+}
+END_TEST
+
 Suite *
 make_daemon_suite(void)
 {
@@ -82,6 +163,9 @@ make_daemon_suite(void)
 	tcase_set_timeout(tc, 20);
 	tcase_add_test(tc, test_socket_activation);
 	tcase_add_test(tc, test_sigterm_stops_cleanly);
+	tcase_add_test(tc, test_broker_jailed_still_serves);
+	tcase_add_test(tc, test_broker_keeps_ptrace_for_exe_rules);
+	tcase_add_test(tc, test_broker_jail_kills_forbidden_syscall);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,0 +1,179 @@
+/*
+ * jail.c - the broker's own jail (DESIGN §6), entered once start-up is done:
+ * the device is open, the socket bound, the policy loaded.
+ *
+ *   user          --user NAME|UID[:GID]; otherwise the broker keeps its uid
+ *   capabilities  none, but CAP_SYS_PTRACE when the policy needs it: to read
+ *                 /proc/PID/exe of other users' processes (rules matching
+ *                 on exe), or to initialise uffds with EVENT_FORK (the
+ *                 kernel asks the caller of UFFDIO_API for it). The bounding
+ *                 set is cleared too.
+ *   no-new-privs  set
+ *   seccomp       the allow-list below; anything else kills the broker
+ *
+ * Nothing else is needed: listeners, uffds and pidfds are fds the broker
+ * already holds, /proc/PID/status and /proc/PID/cgroup are world-readable,
+ * and liveness is a poll on the pidfd, not a signal.
+ */
+#include <errno.h>
+#include <linux/seccomp.h>
+#include <linux/userfaultfd.h>
+#include <cap-ng.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <seccomp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "broker.h"
+#include "log.h"
+
+#define IOCTL_CMD_MASK	0xffffffffULL
+
+/* System calls the broker's loop makes, and libc under it (malloc, stdio,
+ * syslog, the NSS lookups of a policy reload). */
+static const char *const allowed[] = {
+	/* the loop */
+	"epoll_wait", "epoll_pwait", "epoll_pwait2", "epoll_ctl", "epoll_create1",
+	"accept4", "recvmsg", "sendmsg", "sendto", "recvfrom", "read", "write",
+	"writev", "close", "getsockopt", "fcntl", "kcmp", "pidfd_open", "poll",
+	"ppoll", "setitimer", "rt_sigreturn", "rt_sigprocmask", "clock_gettime",
+	"gettimeofday", "getpid", "gettid", "unlink", "restart_syscall",
+	/* /proc, the policy file, NSS (openat: read-only, below) */
+	"newfstatat", "fstat", "statx", "lseek", "readlink",
+	"readlinkat", "getdents64", "pread64",
+	/* syslog(3) and NSS reach unix sockets only (see socket below) */
+	"connect",
+	/* memory and threads of libc */
+	"brk", "mmap", "munmap", "mremap", "madvise", "mprotect", "futex",
+	"getrandom", "exit", "exit_group",
+	/* identity queries of libc and NSS */
+	"getuid", "geteuid", "getgid", "getegid", "uname",
+};
+
+/* ioctls on listeners and on client uffds. */
+static const unsigned long allowed_ioctls[] = {
+	SECCOMP_IOCTL_NOTIF_RECV, SECCOMP_IOCTL_NOTIF_SEND,
+	SECCOMP_IOCTL_NOTIF_ID_VALID, SECCOMP_IOCTL_NOTIF_ADDFD,
+	UFFDIO_API, UFFDIO_REGISTER, UFFDIO_ZEROPAGE,
+};
+
+static scmp_filter_ctx
+broker_jail_build(void)
+{
+	scmp_filter_ctx ctx;
+	size_t i;
+	int nr, rc = 0;
+
+	if ((ctx = seccomp_init(SCMP_ACT_KILL_PROCESS)) == NULL)
+		return NULL;
+	for (i = 0; i < sizeof(allowed) / sizeof(allowed[0]) && rc == 0; i++) {
+		nr = seccomp_syscall_resolve_name(allowed[i]);
+		if (nr == __NR_SCMP_ERROR)
+			continue;	/* not on this architecture */
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
+	}
+	for (i = 0; i < sizeof(allowed_ioctls) / sizeof(allowed_ioctls[0]) &&
+	    rc == 0; i++)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
+		    SCMP_A1(SCMP_CMP_MASKED_EQ, IOCTL_CMD_MASK,
+		    allowed_ioctls[i]));
+	/* Opening files read-only; sockets of the unix family only. */
+	if (rc == 0)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1,
+		    SCMP_A2(SCMP_CMP_MASKED_EQ, O_WRONLY | O_RDWR | O_CREAT |
+		    O_TRUNC | O_APPEND, 0));
+	if (rc == 0)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
+		    SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
+	if (rc != 0) {
+		seccomp_release(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+void *
+broker_jail_filter(void)
+{
+	return broker_jail_build();
+}
+
+/* "NAME", "UID" or "UID:GID" to ids. Returns 0 or -1. */
+static int
+resolve_user(const char *spec, uid_t *uid, gid_t *gid)
+{
+	struct passwd *pw;
+	unsigned long u, g;
+	char *end;
+
+	errno = 0;
+	u = strtoul(spec, &end, 10);
+	if (end != spec && errno == 0 && (*end == '\0' || *end == ':')) {
+		g = u;
+		if (*end == ':') {
+			g = strtoul(end + 1, &end, 10);
+			if (*end != '\0')
+				return -1;
+		}
+		*uid = (uid_t)u;
+		*gid = (gid_t)g;
+		return 0;
+	}
+	if ((pw = getpwnam(spec)) == NULL)
+		return -1;
+	*uid = pw->pw_uid;
+	*gid = pw->pw_gid;
+	return 0;
+}
+
+void
+broker_jail(struct broker *b)
+{
+	bool ptrace = policy_needs_exe(b->policy) || policy_grants_fork(b->policy);
+	scmp_filter_ctx ctx;
+	uid_t uid = getuid();
+	gid_t gid = getgid();
+	int rc;
+
+	if (!b->cfg.jail) {
+		log_warnx("--no-jail: the broker runs with all its privileges");
+		return;
+	}
+	if (b->cfg.user != NULL && resolve_user(b->cfg.user, &uid, &gid) < 0)
+		fatalx("--user %s: no such user", b->cfg.user);
+
+	capng_clear(CAPNG_SELECT_BOTH);
+	if (ptrace)
+		capng_update(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED,
+		    CAP_SYS_PTRACE);
+	if (b->cfg.user != NULL && uid != getuid())
+		rc = capng_change_id(uid, gid,
+		    CAPNG_DROP_SUPP_GRP | CAPNG_CLEAR_BOUNDING);
+	else
+		rc = capng_apply(CAPNG_SELECT_BOTH);
+	if (rc != 0)
+		fatalx("dropping privileges failed (libcap-ng error %d)", rc);
+	/*
+	 * A uid change makes the process non-dumpable, and its /proc/self
+	 * files root's: the broker reads its own fdinfo to count live uffds.
+	 */
+	if (prctl(PR_SET_DUMPABLE, 1) < 0)
+		fatal("prctl(PR_SET_DUMPABLE)");
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		fatal("prctl(PR_SET_NO_NEW_PRIVS)");
+	if ((ctx = broker_jail_build()) == NULL)
+		fatalx("building the broker's seccomp filter failed");
+	if ((rc = seccomp_load(ctx)) < 0)
+		fatalx("loading the broker's seccomp filter: %s", strerror(-rc));
+	seccomp_release(ctx);
+	log_event("jailed", "uid=%u gid=%u caps=%s no_new_privs=yes "
+	    "seccomp=allow-list", (unsigned)getuid(), (unsigned)getgid(),
+	    ptrace ? "cap_sys_ptrace" : "none");
+}
