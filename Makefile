@@ -48,7 +48,7 @@ JAIL_RULES := $(B)/gen/jail-rules.h
 CLIENT_SRCS := client/session.c client/uffd.c client/monitor.c client/jail.c proto/wire.c
 BROKER_SRCS := broker/main.c broker/broker.c broker/config.c broker/session.c \
 	broker/supervise.c broker/liveness.c broker/proc.c broker/log.c \
-	broker/policy.c broker/access.c broker/jail.c proto/wire.c
+	broker/policy.c broker/access.c broker/jail.c broker/status.c proto/wire.c
 TEST_SRCS := $(wildcard tests/*.c)
 
 # The library: position-independent, every symbol hidden unless UFFDC_API.
@@ -62,6 +62,7 @@ LIB_A := $(B)/libuffd-client.a
 BROKERD := $(B)/uffd-brokerd
 DEMO := $(B)/uffd-restore-demo
 VMM_SWAP := $(B)/uffd-vmm-swap
+CTL := $(B)/uffd-brokerctl
 TESTBIN := $(B)/check-uffd-broker
 # The broker with test hooks (SIGUSR2 makes a forbidden system call), for the
 # test that its jail kills it. Never installed.
@@ -71,7 +72,7 @@ LIB_LIBS := -lseccomp -lprotobuf-c -lpthread
 BROKER_LIBS := -lprotobuf-c -linih -lseccomp -lcap-ng
 
 .PHONY: all check demo example install clean deps
-all: $(BROKERD) $(LIB_SO) $(LIB_A) $(DEMO) $(VMM_SWAP)
+all: $(BROKERD) $(CTL) $(LIB_SO) $(LIB_A) $(DEMO) $(VMM_SWAP)
 
 $(PROTO_SRC) $(PROTO_HDR): proto/uffd_broker.proto
 	@mkdir -p $(B)/proto
@@ -120,6 +121,10 @@ $(DEMO): $(B)/pie/demo/restore-demo.o $(LIB_SO)
 	$(CC) -pie $(ALL_LDFLAGS) -o $@ $< -L$(B) -luffd-client \
 		-Wl,-rpath,'$$ORIGIN' -lpthread
 
+# The auditor's tool: the broker's policy and jail code, the client's fragment.
+$(CTL): $(B)/pie/ctl/uffd-brokerctl.o $(BROKER_LIB_OBJS) $(LIB_A)
+	$(CC) -pie $(ALL_LDFLAGS) -o $@ $^ $(BROKER_LIBS) $(LIB_LIBS)
+
 $(VMM_SWAP): $(B)/pie/demo/vmm-swap.o $(LIB_SO)
 	$(CC) -pie $(ALL_LDFLAGS) -o $@ $< -L$(B) -luffd-client \
 		-Wl,-rpath,'$$ORIGIN'
@@ -149,6 +154,7 @@ example: deps
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(PKGDIR)
 	install -m 0755 $(BROKERD) $(DESTDIR)$(SBINDIR)/uffd-brokerd
+	install -m 0755 $(CTL) $(DESTDIR)$(SBINDIR)/uffd-brokerctl
 	install -m 0755 $(LIB_SO) $(DESTDIR)$(LIBDIR)/
 	ln -sf libuffd-client.so.$(LIBVERSION) $(DESTDIR)$(LIBDIR)/libuffd-client.so.$(SOVERSION)
 	ln -sf libuffd-client.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libuffd-client.so

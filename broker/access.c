@@ -115,19 +115,18 @@ access_admit(struct session *s)
 		return;
 	}
 	if ((r = policy_match(b->policy, &pi.peer)) == NULL) {
-		b->policy->no_match++;
 		rc = asprintf(&s->refusal, "no rule of the policy matches uid %u "
 		    "gid %u exe %s cgroup %s", (unsigned)s->uid,
 		    (unsigned)s->gid, pi.peer.exe ? pi.peer.exe : "(not read)",
 		    pi.peer.cgroup ? pi.peer.cgroup : "(none)");
 	} else if (r->grant.deny) {
 		snprintf(s->rule_name, sizeof(s->rule_name), "%s", r->name);
-		r->refusals++;
+		s->rule = r;
 		rc = asprintf(&s->refusal, "refused by rule '%s'", r->name);
 	} else if ((n = sessions_of_uid(b, s->uid)) >=
 	    r->grant.max_sessions_per_uid) {
 		snprintf(s->rule_name, sizeof(s->rule_name), "%s", r->name);
-		r->refusals++;
+		s->rule = r;
 		s->quota_hit = true;
 		rc = asprintf(&s->refusal, "uid %u already has %u sessions "
 		    "(limit %u of rule '%s')", (unsigned)s->uid, n,
@@ -140,6 +139,19 @@ access_admit(struct session *s)
 	}
 	if (rc < 0)
 		s->refusal = strdup("refused");
+}
+
+/*
+ * The refusal is delivered (the peer asked for something): count it. An
+ * administrator's status query on a refused connection is not counted.
+ */
+void
+access_count_refusal(struct session *s)
+{
+	if (s->rule != NULL)
+		s->rule->refusals++;
+	else
+		s->b->policy->no_match++;
 }
 
 /* The rule of this name in p, or NULL. */
@@ -212,4 +224,25 @@ access_reload(struct broker *b)
 	policy_free(old);
 	log_event("policy_reload", "result=ok path=%s rules=%zu",
 	    b->cfg.policy_path, np->nrules);
+}
+
+/* Root, or a member of the policy's admin group (uffd-brokerctl status). */
+bool
+access_is_admin(const struct session *s)
+{
+	struct peer_info pi;
+
+	memset(&pi, 0, sizeof(pi));
+	pi.peer.uid = s->uid;
+	pi.peer.gid = s->gid;
+	{
+		socklen_t len = sizeof(pi.groups);
+
+		if (getsockopt(s->sock, SOL_SOCKET, SO_PEERGROUPS, pi.groups,
+		    &len) == 0) {
+			pi.peer.groups = pi.groups;
+			pi.peer.ngroups = len / sizeof(gid_t);
+		}
+	}
+	return policy_is_admin(s->b->policy, &pi.peer);
 }

@@ -116,7 +116,8 @@ struct session {
 	char		*refusal;	/* set: the peer is refused at Hello */
 	bool		quota_hit;	/* refused by a limit, not by the rules */
 	struct grant	grant;		/* as admitted; a reload does not revoke it */
-	struct rule	*rule;		/* for counters; NULL if a reload dropped it */
+	struct rule	*rule;		/* that admitted or refused it, for counters;
+					   NULL if none, or a reload dropped it */
 	char		rule_name[POLICY_NAME_MAX];
 	uint64_t	dummy_page;
 	uint32_t	page_size;
@@ -171,6 +172,11 @@ void	session_handle_datagram(struct session *s, const uint8_t *buf,
 int	access_load(struct broker *b);
 void	access_admit(struct session *s);
 void	access_reload(struct broker *b);
+bool	access_is_admin(const struct session *s);
+void	access_count_refusal(struct session *s);
+
+/* status.c */
+void	status_admin(struct session *s, uint32_t offset);
 
 /* supervise.c */
 void	supervise_notification(struct listener *l);

@@ -799,8 +799,8 @@ policy_explain(const struct policy *p, const struct peer *peer, FILE *f)
 	size_t i;
 
 	fprintf(f, "peer: uid=%u gid=%u exe=%s cgroup=%s\n", (unsigned)peer->uid,
-	    (unsigned)peer->gid, peer->exe ? peer->exe : "(any)",
-	    peer->cgroup ? peer->cgroup : "(any)");
+	    (unsigned)peer->gid, peer->exe ? peer->exe : "(not given)",
+	    peer->cgroup ? peer->cgroup : "(not given)");
 	for (i = 0; i < p->nrules; i++) {
 		r = &p->rules[i];
 		if (!rule_matches(r, peer, why, sizeof(why))) {

@@ -515,6 +515,21 @@ static const struct request_type {
 	    IN(SESSION_READY), NULL, handle_status },
 };
 
+/* Is this datagram a well-formed AdminStatus request? */
+static bool
+admin_query(const uint8_t *buf, size_t len, int recv_flags)
+{
+	WireRequest *req;
+	bool yes;
+
+	if (recv_flags != 0 ||
+	    (req = uffd_broker__v1__request__unpack(NULL, len, buf)) == NULL)
+		return false;
+	yes = req->body_case == UFFD_BROKER__V1__REQUEST__BODY_ADMIN_STATUS;
+	uffd_broker__v1__request__free_unpacked(req, NULL);
+	return yes;
+}
+
 void
 session_handle_datagram(struct session *s, const uint8_t *buf, size_t len,
     int fd, int recv_flags)
@@ -523,8 +538,11 @@ session_handle_datagram(struct session *s, const uint8_t *buf, size_t len,
 	WireRequest *req;
 	size_t i;
 
-	/* A refused peer gets its refusal whatever it sends, and nothing else. */
-	if (s->refusal != NULL) {
+	/*
+	 * A refused peer gets its refusal whatever it sends, and nothing else
+	 * (an administrator's status query aside).
+	 */
+	if (s->refusal != NULL && !admin_query(buf, len, recv_flags)) {
 		if (fd >= 0)
 			close(fd);
 		log_event(s->quota_hit ? "quota_hit" : "session_refused",
@@ -532,6 +550,7 @@ session_handle_datagram(struct session *s, const uint8_t *buf, size_t len,
 		    (unsigned long long)s->id, (int)s->pid, (unsigned)s->uid,
 		    (unsigned)s->gid, s->rule_name,
 		    s->quota_hit ? " what=sessions" : "", s->refusal);
+		access_count_refusal(s);
 		if (session_reply(s, UFFD_BROKER__V1__STATUS__DENIED, NULL, "%s",
 		    s->refusal) == 0)
 			session_kill(s, "refused");
@@ -557,6 +576,14 @@ session_handle_datagram(struct session *s, const uint8_t *buf, size_t len,
 			close(fd);
 		session_reply(s, UFFD_BROKER__V1__STATUS__BAD_MESSAGE, NULL,
 		    "undecodable request (%zu bytes)", len);
+		return;
+	}
+	/* Status for administrators, whatever the session's state. */
+	if (req->body_case == UFFD_BROKER__V1__REQUEST__BODY_ADMIN_STATUS) {
+		if (fd >= 0)
+			close(fd);
+		status_admin(s, req->admin_status->offset);
+		uffd_broker__v1__request__free_unpacked(req, NULL);
 		return;
 	}
 	for (i = 0; i < sizeof(request_types) / sizeof(request_types[0]); i++)

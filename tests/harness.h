@@ -77,5 +77,6 @@ Suite	*make_family_suite(void);
 Suite	*make_example_suite(void);
 Suite	*make_parity_suite(void);
 Suite	*make_policy_suite(void);
+Suite	*make_ctl_suite(void);
 
 #endif
