@@ -221,7 +221,9 @@ UFFDC_API int	uffdc_unregister_regions(const struct uffdc_range *regions,
  * uffd's process has exited or exec'd. reset() frees the page's contents
  * (MADV_REMOVE) so the memory is given back between checks. The page is
  * shmem: register uffds created with UFFD_FEATURE_MISSING_SHMEM (in
- * UFFDC_FEATURES_DEFAULT).
+ * UFFDC_FEATURES_DEFAULT). Call reset() from the monitor, whose own address
+ * space is not registered: in a process where the page is registered on a
+ * uffd with EVENT_REMOVE, MADV_REMOVE waits until that event is read.
  */
 UFFDC_API int	uffdc_deadcheck_new(struct uffdc_deadcheck **out);
 UFFDC_API int	uffdc_deadcheck_register(struct uffdc_deadcheck *dc,

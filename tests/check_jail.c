@@ -8,7 +8,12 @@
 #include <linux/seccomp.h>
 #include <linux/userfaultfd.h>
 #include <signal.h>
+#include <seccomp.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -118,6 +123,110 @@ START_TEST(test_unjailed_root_can_listen)
 }
 END_TEST
 
+/*
+ * policy/uffd-client.minijail.policy as a libseccomp filter: "name: 1" or
+ * "name: argN == V || argN == W ...". Anything else fails the test.
+ */
+static scmp_filter_ctx
+minijail_filter(const char *path)
+{
+	char line[1024], *colon, *expr, *tok, *save;
+	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
+	unsigned int arg;
+	unsigned long long v;
+	int nr, lineno = 0;
+	FILE *f = fopen(path, "r");
+
+	ck_assert_ptr_nonnull(ctx);
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		lineno++;
+		line[strcspn(line, "\n#")] = '\0';
+		if ((colon = strchr(line, ':')) == NULL) {
+			ck_assert_msg(strspn(line, " \t") == strlen(line),
+			    "%s:%d: not a rule", path, lineno);
+			continue;
+		}
+		*colon = '\0';
+		nr = seccomp_syscall_resolve_name(line);
+		ck_assert_msg(nr != __NR_SCMP_ERROR, "%s:%d: no system call '%s'",
+		    path, lineno, line);
+		expr = colon + 1;
+		if (strcmp(expr, " 1") == 0) {
+			ck_assert_int_eq(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr,
+			    0), 0);
+			continue;
+		}
+		for (tok = strtok_r(expr, "|", &save); tok != NULL;
+		    tok = strtok_r(NULL, "|", &save)) {
+			ck_assert_msg(sscanf(tok, " arg%u == %lli", &arg,
+			    (long long *)&v) == 2 && arg < 6,
+			    "%s:%d: cannot read '%s'", path, lineno, tok);
+			ck_assert_int_eq(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr,
+			    1, SCMP_CMP(arg, SCMP_CMP_EQ, v)), 0);
+		}
+	}
+	fclose(f);
+	return ctx;
+}
+
+/* A whole client life under the minijail list and nothing else. */
+static int
+client_under_minijail_list(void *arg)
+{
+	scmp_filter_ctx ctx = arg;
+	struct uffdc_session *s;
+	struct uffdc_deadcheck *dc;
+	struct uffdc_uffd *u, *d;
+	struct uffdc_event ev;
+	uint8_t *mem, src[4096];
+
+	CHILD_CHECK((mem = mmap(NULL, 2 * 4096, PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_ANONYMOUS, -1, 0)) != MAP_FAILED);
+	CHILD_CHECK(uffdc_deadcheck_new(&dc) == 0);
+	/* What the child itself needs to report and end, besides the list. */
+	CHILD_CHECK(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(exit_group),
+	    0) == 0);
+	CHILD_CHECK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0);
+	CHILD_CHECK(seccomp_load(ctx) == 0);
+
+	CHILD_CHECK(uffdc_session_open(tb.sock, &s) == 0);
+	/*
+	 * Without EVENT_REMOVE: the dead-uffd check's reset below is in this
+	 * very mm, and would wait for its own remove event to be read.
+	 */
+	CHILD_CHECK(uffdc_create(s, UFFD_FEATURE_MISSING_SHMEM, 0, &u) == 0);
+	CHILD_CHECK(uffdc_register(u, mem, 2 * 4096, UFFDC_MODE_MISSING,
+	    NULL) == 0);
+	memset(src, 0x3c, sizeof(src));
+	CHILD_CHECK(uffdc_copy(u, mem, src, 4096, 0, NULL) == 0);
+	CHILD_CHECK(uffdc_zero(u, mem + 4096, 4096, 0, NULL) == 0);
+	CHILD_CHECK(uffdc_wake(u, mem, 4096) == 0);
+	CHILD_CHECK(uffdc_read_event(u, &ev) == 0);
+	CHILD_CHECK(mem[0] == 0x3c && mem[4096] == 0);
+	CHILD_CHECK(uffdc_dup(u, &d) == 0);
+	CHILD_CHECK(uffdc_deadcheck_register(dc, d) == 0);
+	CHILD_CHECK(!uffdc_deadcheck_is_dead(dc, d));
+	CHILD_CHECK(uffdc_deadcheck_reset(dc) == 0);
+	CHILD_CHECK(uffdc_unregister(u, mem, 2 * 4096) == 0);
+	CHILD_CHECK(uffdc_release(d) == 0);
+	CHILD_CHECK(uffdc_release(u) == 0);
+	uffdc_session_close(s);
+	return 0;
+}
+
+START_TEST(test_minijail_fragment_suffices)
+{
+	scmp_filter_ctx ctx = minijail_filter("policy/uffd-client.minijail.policy");
+
+	broker_start("--allow-uid", "65534", NULL);
+	ck_assert_int_eq(run_client(client_under_minijail_list, ctx, true), 0);
+	ck_assert(log_wait(1000, "event=uffd_granted", NULL));
+	seccomp_release(ctx);
+	broker_stop();
+}
+END_TEST
+
 Suite *
 make_jail_suite(void)
 {
@@ -127,6 +236,7 @@ make_jail_suite(void)
 	tcase_set_timeout(tc, 20);
 	tcase_add_test(tc, test_jailed_client_cannot_create_alone);
 	tcase_add_test(tc, test_unjailed_root_can_listen);
+	tcase_add_test(tc, test_minijail_fragment_suffices);
 	suite_add_tcase(s, tc);
 	return s;
 }
