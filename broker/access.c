@@ -3,6 +3,7 @@
  * peer's identity as the kernel reports it, the first matching rule, the
  * per-uid session limit; and the policy's reload on SIGHUP.
  */
+#include <cap-ng.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -224,6 +225,13 @@ access_reload(struct broker *b)
 	policy_free(old);
 	log_event("policy_reload", "result=ok path=%s rules=%zu",
 	    b->cfg.policy_path, np->nrules);
+	/* The jail dropped what the old policy did not need, for good. */
+	if ((policy_needs_exe(np) || policy_grants_fork(np)) &&
+	    b->cfg.jail && !capng_have_capability(CAPNG_EFFECTIVE,
+	    CAP_SYS_PTRACE))
+		log_warnx("the policy matches on exe or grants EVENT_FORK, which "
+		    "need CAP_SYS_PTRACE, dropped at start-up: those rules fail "
+		    "closed until the broker is restarted");
 }
 
 /* Root, or a member of the policy's admin group (uffd-brokerctl status). */
