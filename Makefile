@@ -14,6 +14,8 @@ SBINDIR	?= $(PREFIX)/sbin
 LIBDIR	?= $(PREFIX)/lib
 INCDIR	?= $(PREFIX)/include
 PKGDIR	?= $(LIBDIR)/pkgconfig
+SYSCONFDIR ?= /etc
+DATADIR	?= $(PREFIX)/share
 
 CC	?= cc
 PROTOC_C ?= protoc-c
@@ -160,6 +162,14 @@ install: all
 	ln -sf libuffd-client.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libuffd-client.so
 	install -m 0644 $(LIB_A) $(DESTDIR)$(LIBDIR)/
 	install -m 0644 client/uffd-client.h $(DESTDIR)$(INCDIR)/
+	install -d $(DESTDIR)$(SYSCONFDIR)/uffd-broker $(DESTDIR)$(DATADIR)/uffd-broker
+	# The example policy is a starting point a site edits: never overwrite
+	# a site's file.
+	[ -e $(DESTDIR)$(SYSCONFDIR)/uffd-broker/policy.conf ] || \
+		install -m 0644 policy/policy.conf $(DESTDIR)$(SYSCONFDIR)/uffd-broker/policy.conf
+	install -m 0644 policy/policy.conf policy/uffd-client.seccomp \
+		policy/uffd-client.minijail.policy docs/security.md \
+		$(DESTDIR)$(DATADIR)/uffd-broker/
 	# Written here, so that it names the PREFIX of this install.
 	sed -e 's|@PREFIX@|$(PREFIX)|;s|@LIBDIR@|$(LIBDIR)|;s|@INCDIR@|$(INCDIR)|;s|@VERSION@|$(LIBVERSION)|' \
 		client/uffd-client.pc.in > $(DESTDIR)$(PKGDIR)/uffd-client.pc
