@@ -33,9 +33,8 @@ static int
 ctl(bool drop, const char *arg, ...)
 {
 	const char *argv[16];
-	int argc = 0, fd, status;
+	int argc = 0;
 	va_list ap;
-	pid_t pid;
 
 	snprintf(out_path, sizeof(out_path), "%s/ctl.out", getenv("UFFD_TEST_DIR"));
 	argv[argc++] = ctl_path();
@@ -44,20 +43,7 @@ ctl(bool drop, const char *arg, ...)
 		argv[argc++] = arg;
 	va_end(ap);
 	argv[argc] = NULL;
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-		if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
-			_exit(126);
-		if (drop && (setgroups(0, NULL) < 0 || setgid(NOBODY) < 0 ||
-		    setuid(NOBODY) < 0))
-			_exit(126);
-		execv(argv[0], (char **)argv);
-		_exit(127);
-	}
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	return run_program(out_path, drop, argv);
 }
 
 /* The output holds a line with the needle(s); quiet: no dump if not. */

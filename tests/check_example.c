@@ -27,21 +27,8 @@ run_example(const char *out, const char *devices)
 {
 	const char *argv[] = { example_path(), "--socket", tb.sock,
 	    "--devices", devices, "--mem-mib", "8", NULL };
-	int fd, status;
-	pid_t pid = fork();
 
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-		if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0 ||
-		    setgroups(0, NULL) < 0 || setgid(NOBODY) < 0 ||
-		    setuid(NOBODY) < 0)
-			_exit(126);
-		execv(argv[0], (char **)argv);
-		_exit(127);
-	}
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	return run_program(out, true, argv);
 }
 
 /* The output holds a line with both needles. */

@@ -402,6 +402,31 @@ hold_then_create(void *arg)
 	return 0;
 }
 
+/* Start a holder; returns once its session is open. */
+static pid_t
+holder_start(struct holder *h)
+{
+	pid_t pid;
+
+	ck_assert_int_eq(pipe2(h->go, O_CLOEXEC), 0);
+	ck_assert_int_eq(pipe2(h->done, O_CLOEXEC), 0);
+	pid = spawn(hold_then_create, h, true);
+	close(h->go[0]);
+	close(h->done[1]);
+	sync_wait(h->done[0]);
+	return pid;
+}
+
+/* Let the holder make its last creation and end; it must have succeeded. */
+static void
+holder_finish(struct holder *h, pid_t pid)
+{
+	sync_signal(h->go[1]);
+	ck_assert_int_eq(reap(pid), 0);
+	close(h->go[1]);
+	close(h->done[0]);
+}
+
 START_TEST(test_policy_reload)
 {
 	struct holder h = { .want_rc = 0 };
@@ -411,12 +436,7 @@ START_TEST(test_policy_reload)
 
 	path = write_file("reload.conf", "[rule nobody]\nuid = 65534\n");
 	broker_start("--policy", path, "--probe-interval-ms", "100", NULL);
-	ck_assert_int_eq(pipe2(h.go, O_CLOEXEC), 0);
-	ck_assert_int_eq(pipe2(h.done, O_CLOEXEC), 0);
-	holder = spawn(hold_then_create, &h, true);
-	close(h.go[0]);
-	close(h.done[1]);
-	sync_wait(h.done[0]);
+	holder = holder_start(&h);
 
 	/* A bad file: the old policy stays, the log says why. */
 	write_file("reload.conf", "[rule nobody]\nuid = 65534\nmode = sideways\n");
@@ -433,10 +453,7 @@ START_TEST(test_policy_reload)
 	ck_assert(log_wait(1000, "event=session_refused",
 	    "refused by rule 'nobody'"));
 	/* ...while the session admitted before keeps its grant. */
-	sync_signal(h.go[1]);
-	ck_assert_int_eq(reap(holder), 0);
-	close(h.go[1]);
-	close(h.done[0]);
+	holder_finish(&h, holder);
 	broker_stop();
 }
 END_TEST
@@ -470,19 +487,11 @@ START_TEST(test_policy_session_quota)
 	pid_t holder;
 
 	start_with_policy("[rule one]\nuid = 65534\nmax_sessions_per_uid = 1\n");
-	ck_assert_int_eq(pipe2(h.go, O_CLOEXEC), 0);
-	ck_assert_int_eq(pipe2(h.done, O_CLOEXEC), 0);
-	holder = spawn(hold_then_create, &h, true);
-	close(h.go[0]);
-	close(h.done[1]);
-	sync_wait(h.done[0]);
+	holder = holder_start(&h);
 	ck_assert_int_eq(run_client(client_expect, &refused, true), 0);
 	ck_assert(log_wait(1000, "event=quota_hit", "rule=one what=sessions"));
 	ck_assert(log_wait(0, "event=quota_hit", "limit 1 of rule 'one'"));
-	sync_signal(h.go[1]);
-	ck_assert_int_eq(reap(holder), 0);
-	close(h.go[1]);
-	close(h.done[0]);
+	holder_finish(&h, holder);
 	broker_stop();
 }
 END_TEST
@@ -491,28 +500,14 @@ START_TEST(test_policy_bad_file_refuses_start)
 {
 	const char *argv[] = { brokerd_path(), "--socket", "/nonexistent/s",
 	    "--policy", write_file("bad.conf", "[rule x]\nbogus = 1\n"), NULL };
-	char out[PATH_MAX];
-	int status, fd;
-	pid_t pid;
+	char out[PATH_MAX], *log;
 
 	snprintf(out, sizeof(out), "%s/bad.log", getenv("UFFD_TEST_DIR"));
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		dup2(fd, 2);
-		execv(argv[0], (char **)argv);
-		_exit(127);
-	}
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 1);
-	{
-		char *log = read_whole(out);
-
-		ck_assert_ptr_nonnull(strstr(log, "bad.conf:2: unknown key "
-		    "'bogus' in [rule x]"));
-		free(log);
-	}
+	ck_assert_int_eq(run_program(out, false, argv), 1);
+	log = read_whole(out);
+	ck_assert_ptr_nonnull(strstr(log, "bad.conf:2: unknown key 'bogus' in "
+	    "[rule x]"));
+	free(log);
 	unlink(out);
 }
 END_TEST

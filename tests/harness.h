@@ -53,6 +53,12 @@ int	run_client(int (*fn)(void *), void *arg, bool drop);
 	}								\
 } while (0)
 
+/*
+ * Run a program (argv[0] a path), as nobody if drop, its stdout and stderr
+ * into the file out. Returns its exit code, or 128+signal.
+ */
+int	run_program(const char *out, bool drop, const char *const *argv);
+
 /* Raw protocol, for playing a misbehaving client. */
 int	raw_connect(void);
 /* Send bytes (+fd); read the reply's status and reason. Returns 0, or -errno
