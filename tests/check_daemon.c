@@ -134,6 +134,20 @@ START_TEST(test_broker_keeps_ptrace_for_exe_rules)
 }
 END_TEST
 
+/*
+ * Logging to syslog from inside the jail: socket, connect and send to
+ * /dev/log are in the allow-list (whether a syslog daemon listens or not).
+ */
+START_TEST(test_broker_jailed_syslog)
+{
+	broker_start("--allow-uid", "65534", "--syslog", "--user", "64000", NULL);
+	ck_assert_int_eq(run_client(client_gets_uffd, NULL, true), 0);
+	ck_assert_int_eq(run_client(client_gets_uffd, NULL, true), 0);
+	/* broker_stop() checks that it is alive and exits 0 on SIGTERM. */
+	broker_stop();
+}
+END_TEST
+
 /* A system call outside the allow-list kills the broker (test build hook). */
 START_TEST(test_broker_jail_kills_forbidden_syscall)
 {
@@ -165,6 +179,7 @@ make_daemon_suite(void)
 	tcase_add_test(tc, test_sigterm_stops_cleanly);
 	tcase_add_test(tc, test_broker_jailed_still_serves);
 	tcase_add_test(tc, test_broker_keeps_ptrace_for_exe_rules);
+	tcase_add_test(tc, test_broker_jailed_syslog);
 	tcase_add_test(tc, test_broker_jail_kills_forbidden_syscall);
 	suite_add_tcase(s, tc);
 	return s;
