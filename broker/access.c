@@ -5,6 +5,7 @@
  */
 #include <cap-ng.h>
 #include <errno.h>
+#include <nss.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -16,14 +17,37 @@
 #include "broker.h"
 #include "log.h"
 
-#define MAX_GROUPS	256
-
 struct peer_info {
 	struct peer	peer;
-	gid_t		groups[MAX_GROUPS];
+	gid_t		*groups;	/* malloc'd; NULL if unknown */
 	char		exe[PATH_MAX];
 	char		cgroup[PATH_MAX];
 };
+
+/* The peer's supplementary groups, however many (NGROUPS_MAX is 65536). */
+static bool
+read_groups(int sock, struct peer_info *pi)
+{
+	socklen_t len = 64 * sizeof(gid_t);
+
+	for (;;) {
+		free(pi->groups);
+		if ((pi->groups = malloc(len ? len : sizeof(gid_t))) == NULL)
+			return false;
+		if (getsockopt(sock, SOL_SOCKET, SO_PEERGROUPS, pi->groups,
+		    &len) == 0)
+			break;
+		if (errno != ERANGE) {
+			free(pi->groups);
+			pi->groups = NULL;
+			return false;
+		}
+		/* len now says how much is needed. */
+	}
+	pi->peer.groups = pi->groups;
+	pi->peer.ngroups = len / sizeof(gid_t);
+	return true;
+}
 
 /*
  * The peer's cgroup v2 path (the "0::/path" line), or false. A path too long
@@ -61,17 +85,14 @@ read_cgroup(pid_t pid, char *buf, size_t len)
 static bool
 peer_read(const struct session *s, struct peer_info *pi)
 {
-	socklen_t len = sizeof(pi->groups);
 	char path[64];
 	ssize_t n;
 
 	memset(&pi->peer, 0, sizeof(pi->peer));
+	pi->groups = NULL;
 	pi->peer.uid = s->uid;
 	pi->peer.gid = s->gid;
-	if (getsockopt(s->sock, SOL_SOCKET, SO_PEERGROUPS, pi->groups, &len) == 0) {
-		pi->peer.groups = pi->groups;
-		pi->peer.ngroups = len / sizeof(gid_t);
-	}
+	(void)read_groups(s->sock, pi);
 	if (policy_needs_exe(s->b->policy)) {
 		snprintf(path, sizeof(path), "/proc/%d/exe", (int)s->pid);
 		n = readlink(path, pi->exe, sizeof(pi->exe) - 1);
@@ -85,11 +106,12 @@ peer_read(const struct session *s, struct peer_info *pi)
 	return proc_pidfd_alive(s->pidfd);
 }
 
+/* Sessions of a uid, and its processes whose session ended (spent). */
 static unsigned int
-sessions_of_uid(const struct broker *b, uid_t uid)
+sessions_of_uid(struct broker *b, uid_t uid)
 {
 	const struct session *s;
-	unsigned int n = 0;
+	unsigned int n = session_spent_of_uid(b, uid);
 
 	TAILQ_FOREACH(s, &b->sessions, entry)
 		if (s->uid == uid && s->refusal == NULL)
@@ -107,15 +129,31 @@ access_admit(struct session *s)
 	struct broker *b = s->b;
 	struct peer_info pi;
 	struct rule *r;
-	unsigned int n;
+	const char *unknown = NULL;
+	unsigned int n, keys;
 	int rc = 0;
 
 	snprintf(s->rule_name, sizeof(s->rule_name), "(none)");
 	if (!peer_read(s, &pi)) {
+		free(pi.groups);
 		s->refusal = strdup("the peer exited during admission");
 		return;
 	}
-	if ((r = policy_match(b->policy, &pi.peer)) == NULL) {
+	/*
+	 * What the rules match on but could not be read refuses the peer: a
+	 * deny rule must not be skipped for want of a value (fail closed).
+	 */
+	keys = policy_keys(b->policy);
+	if ((keys & MATCH_EXE) && pi.peer.exe == NULL)
+		unknown = "executable";
+	else if ((keys & MATCH_CGROUP) && pi.peer.cgroup == NULL)
+		unknown = "cgroup";
+	else if ((keys & MATCH_GID) && pi.peer.groups == NULL)
+		unknown = "supplementary groups";
+	if (unknown != NULL)
+		rc = asprintf(&s->refusal, "the policy matches on the peer's %s, "
+		    "which the broker could not read", unknown);
+	else if ((r = policy_match(b->policy, &pi.peer)) == NULL) {
 		rc = asprintf(&s->refusal, "no rule of the policy matches uid %u "
 		    "gid %u exe %s cgroup %s", (unsigned)s->uid,
 		    (unsigned)s->gid, pi.peer.exe ? pi.peer.exe : "(not read)",
@@ -140,6 +178,7 @@ access_admit(struct session *s)
 	}
 	if (rc < 0)
 		s->refusal = strdup("refused");
+	free(pi.groups);
 }
 
 /*
@@ -171,6 +210,14 @@ int
 access_load(struct broker *b)
 {
 	char err[600];
+
+	/*
+	 * Names in the policy come from /etc/passwd and /etc/group, at start-up
+	 * and at every reload alike: NSS modules that reach other services
+	 * (systemd-userdb, sssd, LDAP) make system calls the jail forbids.
+	 */
+	__nss_configure_lookup("passwd", "files");
+	__nss_configure_lookup("group", "files");
 
 	if (b->cfg.policy_path == NULL) {
 		b->policy = policy_single("command-line", b->cfg.allow_uids,
@@ -239,18 +286,14 @@ bool
 access_is_admin(const struct session *s)
 {
 	struct peer_info pi;
+	bool yes;
 
-	memset(&pi, 0, sizeof(pi));
+	memset(&pi, 0, sizeof(pi.peer));
+	pi.groups = NULL;
 	pi.peer.uid = s->uid;
 	pi.peer.gid = s->gid;
-	{
-		socklen_t len = sizeof(pi.groups);
-
-		if (getsockopt(s->sock, SOL_SOCKET, SO_PEERGROUPS, pi.groups,
-		    &len) == 0) {
-			pi.peer.groups = pi.groups;
-			pi.peer.ngroups = len / sizeof(gid_t);
-		}
-	}
-	return policy_is_admin(s->b->policy, &pi.peer);
+	(void)read_groups(s->sock, &pi);
+	yes = policy_is_admin(s->b->policy, &pi.peer);
+	free(pi.groups);
+	return yes;
 }

@@ -142,6 +142,7 @@ broker_setup(struct broker *b)
 	TAILQ_INIT(&b->graveyard);
 	TAILQ_INIT(&b->listeners);
 	TAILQ_INIT(&b->dead_listeners);
+	TAILQ_INIT(&b->spent);
 	if (access_load(b) < 0)
 		fatalx("no policy: refusing to start");
 
@@ -321,6 +322,7 @@ broker_run(struct broker *b)
 		session_kill(s, "broker stopping");
 	while ((l = TAILQ_FIRST(&b->listeners)) != NULL)
 		listener_close(l);
+	session_spent_prune(b, true);
 	session_reap(b);
 	listener_reap(b);
 	if (!b->cfg.socket_activated)

@@ -91,6 +91,21 @@ struct listener {
 
 TAILQ_HEAD(listener_list, listener);
 
+/*
+ * A process whose ready session ended while the process lived on. It may
+ * still hold uffds the broker no longer counts, so it gets no second session
+ * for its life (its pidfd says when that ends), and it still counts against
+ * its uid's session limit.
+ */
+struct spent {
+	TAILQ_ENTRY(spent) entry;
+	pid_t		pid;
+	uid_t		uid;
+	int		pidfd;
+};
+
+TAILQ_HEAD(spent_list, spent);
+
 struct session {
 	TAILQ_ENTRY(session) entry;
 	struct broker	*b;
@@ -145,6 +160,7 @@ struct broker {
 	struct session_list graveyard;
 	struct listener_list listeners;
 	struct listener_list dead_listeners;
+	struct spent_list spent;
 	unsigned int	nsessions;
 	uint64_t	next_id;
 	bool		stopping;
@@ -157,7 +173,11 @@ void	session_kill(struct session *s, const char *why);
 void	session_reap(struct broker *b);
 void	session_readable(struct session *s);
 void	session_hangup(struct session *s);
-unsigned int session_live_uffds(const struct session *s);
+/* Live uffds of the session, or -1 if they cannot be counted (fail closed). */
+int	session_live_uffds(const struct session *s);
+bool	session_pid_spent(struct broker *b, pid_t pid);
+unsigned int session_spent_of_uid(struct broker *b, uid_t uid);
+void	session_spent_prune(struct broker *b, bool all);
 int	session_reply(struct session *s, WireStatus status,
 	    WireReply *body, const char *fmt, ...)
 	    __attribute__((format(printf, 4, 5)));
@@ -199,6 +219,8 @@ void	*broker_jail_filter(void);		/* scmp_filter_ctx, for dumps */
 pid_t	proc_tgid(pid_t tid);
 int	proc_threads(pid_t pid);
 bool	proc_has_cap(pid_t pid, int cap);	/* in its effective set */
+/* The task is in the initial user namespace. */
+bool	proc_init_userns(pid_t tid);
 /* The pidfd's process has not exited (so its pid was not reused). */
 bool	proc_pidfd_alive(int pidfd);
 int	proc_sysctl_int(const char *path);	/* -1 if unreadable */

@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <termios.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -62,6 +63,7 @@ static const unsigned long allowed_ioctls[] = {
 	SECCOMP_IOCTL_NOTIF_RECV, SECCOMP_IOCTL_NOTIF_SEND,
 	SECCOMP_IOCTL_NOTIF_ID_VALID, SECCOMP_IOCTL_NOTIF_ADDFD,
 	UFFDIO_API, UFFDIO_REGISTER, UFFDIO_ZEROPAGE,
+	TCGETS,		/* stdio's isatty() on a log stream */
 };
 
 static scmp_filter_ctx

@@ -72,6 +72,7 @@ liveness_tick(struct broker *b)
 		    b->cfg.handshake_timeout_ms)
 			session_kill(s, "handshake timed out");
 	}
+	session_spent_prune(b, false);
 	for (l = TAILQ_FIRST(&b->listeners); l != NULL; l = lnext) {
 		lnext = TAILQ_NEXT(l, entry);
 		if (l->refs == 0 && broker_elapsed_ms(&l->orphaned) >

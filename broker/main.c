@@ -24,13 +24,14 @@ main(int argc, char **argv)
 	}
 	log_init(b.cfg.log_syslog);
 	broker_setup(&b);
-	broker_jail(&b);
 	log_event("start", "socket=%s activated=%s creation=%s policy=%s "
 	    "rules=%zu", b.cfg.socket_activated ? "(systemd)" :
 	    b.cfg.socket_path, b.cfg.socket_activated ? "yes" : "no",
 	    b.via_syscall ? "syscall" : "device",
 	    b.cfg.policy_path ? b.cfg.policy_path : "(command line)",
 	    b.policy->nrules);
+	/* stdio's first use (it may ask isatty) before the jail forbids it. */
+	broker_jail(&b);
 	if (policy_grants_fork(b.policy))
 		log_warnx("EVENT_FORK may be granted: a client's forks will hand "
 		    "it uffds the broker does not count");

@@ -566,6 +566,8 @@ cgroup_matches(const char *pattern, const char *path)
 		return false;
 	memcpy(prefix, pattern, plen - 3);
 	prefix[plen - 3] = '\0';
+	if (prefix[0] == '\0')
+		return true;		/* the root's subtree: every cgroup */
 	/* The path itself, or any of its ancestors, matches the prefix. */
 	snprintf(sub, sizeof(sub), "%s", path);
 	for (i = strlen(sub); i > 0; i--) {
@@ -773,6 +775,12 @@ policy_check(const struct policy *p, void (*warn)(void *, const char *),
 			warnf(warn, arg, &n, "rule '%s' (line %d) grants kernel "
 			    "faults to every uid%s", r->name, r->line,
 			    r->keys ? " (it matches on exe or cgroup only)" : "");
+		if (r->grant.kernel_faults && (r->keys & (MATCH_UID | MATCH_GID)) &&
+		    !(r->keys & (MATCH_EXE | MATCH_CGROUP)))
+			warnf(warn, arg, &n, "rule '%s' (line %d) grants kernel "
+			    "faults on uid/gid alone: any program of those users "
+			    "can open a session; match exe or cgroup too (see "
+			    "docs/security.md)", r->name, r->line);
 		if (r->grant.features & UFFD_FEATURE_EVENT_FORK)
 			warnf(warn, arg, &n, "rule '%s' (line %d) grants "
 			    "EVENT_FORK: a client's forks hand it uffds the "
@@ -819,6 +827,17 @@ policy_explain(const struct policy *p, const struct peer *peer, FILE *f)
 		return;
 	}
 	fprintf(f, "result: refused: no rule matches (default deny)\n");
+}
+
+unsigned int
+policy_keys(const struct policy *p)
+{
+	unsigned int keys = 0;
+	size_t i;
+
+	for (i = 0; i < p->nrules; i++)
+		keys |= p->rules[i].keys;
+	return keys;
 }
 
 bool

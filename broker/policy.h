@@ -104,6 +104,9 @@ unsigned int policy_check(const struct policy *p,
 /* Why each rule before the match does not match, and what the match grants. */
 void	policy_explain(const struct policy *p, const struct peer *peer, FILE *f);
 
+/* The MATCH_* keys any rule uses. */
+unsigned int policy_keys(const struct policy *p);
+
 /* Whether any rule matches on the executable (the broker then needs ptrace
  * access to read /proc/PID/exe of other users' processes). */
 bool	policy_needs_exe(const struct policy *p);

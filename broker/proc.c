@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "broker.h"
@@ -58,6 +59,29 @@ proc_pidfd_alive(int pidfd)
 
 	/* A pidfd becomes readable when its process exits. */
 	return poll(&pfd, 1, 0) == 0;
+}
+
+/*
+ * In the initial user namespace, a task's uid_map is the identity over the
+ * whole range. (The ns/user link would need ptrace access to the task.)
+ */
+bool
+proc_init_userns(pid_t tid)
+{
+	char path[64], line[128];
+	unsigned long inside, outside, count;
+	bool yes = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/uid_map", (int)tid);
+	if ((f = fopen(path, "re")) == NULL)
+		return false;
+	if (fgets(line, sizeof(line), f) != NULL &&
+	    sscanf(line, "%lu %lu %lu", &inside, &outside, &count) == 3)
+		yes = inside == 0 && outside == 0 && count == 4294967295UL &&
+		    fgets(line, sizeof(line), f) == NULL;
+	fclose(f);
+	return yes;
 }
 
 bool

@@ -117,6 +117,8 @@ session_new(struct broker *b, int sock)
 	return s;
 }
 
+static void session_spend(struct session *);
+
 static void
 close_watched(struct broker *b, int *fd)
 {
@@ -141,6 +143,7 @@ session_kill(struct session *s, const char *why)
 		    s->rule_name, state_names[s->state], s->forked ? "yes" : "no",
 		    (unsigned long long)s->granted,
 		    (unsigned long long)s->refused, why);
+	session_spend(s);
 	s->state = SESSION_DEAD;
 	close_watched(b, &s->sock);
 	close_watched(b, &s->pidfd);
@@ -170,12 +173,71 @@ session_reap(struct broker *b)
 	}
 }
 
-unsigned int
+int
 session_live_uffds(const struct session *s)
 {
-	int n = proc_epoll_count(s->tracker);
+	return proc_epoll_count(s->tracker) < 0 ? -1 :
+	    proc_epoll_count(s->tracker);
+}
 
-	return n < 0 ? 0 : (unsigned int)n;
+/*
+ * The session ends while its process lives on (it closed the session, or
+ * hung up): keep its pidfd, so that it cannot start over with a fresh quota.
+ */
+static void
+session_spend(struct session *s)
+{
+	struct spent *sp;
+	const char *why;
+
+	if (s->state != SESSION_READY || s->b->stopping ||
+	    !liveness_probe(s, &why) || (sp = calloc(1, sizeof(*sp))) == NULL)
+		return;
+	sp->pid = s->pid;
+	sp->uid = s->uid;
+	sp->pidfd = s->pidfd;
+	broker_unwatch(s->b, s->pidfd);
+	s->pidfd = -1;
+	TAILQ_INSERT_TAIL(&s->b->spent, sp, entry);
+}
+
+bool
+session_pid_spent(struct broker *b, pid_t pid)
+{
+	struct spent *sp;
+
+	TAILQ_FOREACH(sp, &b->spent, entry)
+		if (sp->pid == pid && proc_pidfd_alive(sp->pidfd))
+			return true;
+	return false;
+}
+
+unsigned int
+session_spent_of_uid(struct broker *b, uid_t uid)
+{
+	struct spent *sp;
+	unsigned int n = 0;
+
+	TAILQ_FOREACH(sp, &b->spent, entry)
+		if (sp->uid == uid && proc_pidfd_alive(sp->pidfd))
+			n++;
+	return n;
+}
+
+/* Forget spent processes that have exited (all of them at shut-down). */
+void
+session_spent_prune(struct broker *b, bool all)
+{
+	struct spent *sp, *next;
+
+	for (sp = TAILQ_FIRST(&b->spent); sp != NULL; sp = next) {
+		next = TAILQ_NEXT(sp, entry);
+		if (!all && proc_pidfd_alive(sp->pidfd))
+			continue;
+		TAILQ_REMOVE(&b->spent, sp, entry);
+		close(sp->pidfd);
+		free(sp);
+	}
 }
 
 int
@@ -207,7 +269,8 @@ static void
 fill_status(const struct session *s, WireReply *reply,
     UffdBroker__V1__StatusReply *st)
 {
-	st->live_uffds = session_live_uffds(s);
+	st->live_uffds = session_live_uffds(s) < 0 ? 0 :
+	    (uint32_t)session_live_uffds(s);
 	st->max_uffds = s->grant.max_uffds;
 	st->pending = s->pending;
 	st->granted_total = s->granted;
@@ -273,6 +336,23 @@ hello_reply(struct session *s, const char *text)
 	session_reply(s, UFFD_BROKER__V1__STATUS__OK, &reply, "%s", text);
 }
 
+/*
+ * One session per process, for the process's life: one it has now, or one
+ * that ended while it lived on (it may still hold uffds).
+ */
+static bool
+pid_has_session(const struct session *s)
+{
+	const struct session *o;
+
+	/* A connection that has not said Hello yet is not a session. */
+	TAILQ_FOREACH(o, &s->b->sessions, entry)
+		if (o != s && o->pid == s->pid && o->refusal == NULL &&
+		    o->state > SESSION_HELLO)
+			return true;
+	return session_pid_spent(s->b, s->pid);
+}
+
 static void
 handle_hello(struct session *s, const WireRequest *req, int fd)
 {
@@ -287,6 +367,14 @@ handle_hello(struct session *s, const WireRequest *req, int fd)
 		session_reply(s, UFFD_BROKER__V1__STATUS__BAD_FD, NULL,
 		    "this listener already belongs to another session");
 		session_kill(s, "listener shared with another session");
+		return;
+	}
+	if (pid_has_session(s)) {
+		close(fd);
+		session_reply(s, UFFD_BROKER__V1__STATUS__OUT_OF_ORDER, NULL,
+		    "process %d has or had a session: one per process",
+		    (int)s->pid);
+		session_kill(s, "second session for one process");
 		return;
 	}
 	if ((s->lis = listener_new(s->b, fd, s->id, s->uid,
@@ -309,17 +397,6 @@ handle_hello(struct session *s, const WireRequest *req, int fd)
 	}
 }
 
-/* A process with a session already: it cannot be a new member of a family. */
-static bool
-pid_has_session(const struct session *s)
-{
-	const struct session *o;
-
-	TAILQ_FOREACH(o, &s->b->sessions, entry)
-		if (o != s && o->pid == s->pid && o->refusal == NULL)
-			return true;
-	return false;
-}
 
 static void
 handle_fork_hello(struct session *s, const WireRequest *req, int fd)
@@ -335,7 +412,8 @@ handle_fork_hello(struct session *s, const WireRequest *req, int fd)
 	}
 	if (pid_has_session(s)) {
 		session_reply(s, UFFD_BROKER__V1__STATUS__OUT_OF_ORDER, NULL,
-		    "process %d already has a session", (int)s->pid);
+		    "process %d has or had a session: one per process",
+		    (int)s->pid);
 		session_kill(s, "second session for one process");
 		return;
 	}
@@ -468,7 +546,8 @@ handle_attach(struct session *s, const WireRequest *req, int fd)
 	log_event("uffd_granted", "session=%llu pid=%d uid=%u rule=%s "
 	    "features=0x%llx live=%u max=%u", (unsigned long long)s->id,
 	    (int)s->pid, (unsigned)s->uid, s->rule_name,
-	    (unsigned long long)features, session_live_uffds(s),
+	    (unsigned long long)features, session_live_uffds(s) < 0 ? 0 :
+	    (unsigned int)session_live_uffds(s),
 	    s->grant.max_uffds);
 	/* UFFDIO_API reports every feature the kernel has; the uffd has these. */
 	ar.features = features;
@@ -542,7 +621,8 @@ session_handle_datagram(struct session *s, const uint8_t *buf, size_t len,
 	 * A refused peer gets its refusal whatever it sends, and nothing else
 	 * (an administrator's status query aside).
 	 */
-	if (s->refusal != NULL && !admin_query(buf, len, recv_flags)) {
+	if (s->refusal != NULL &&
+	    !(admin_query(buf, len, recv_flags) && access_is_admin(s))) {
 		if (fd >= 0)
 			close(fd);
 		log_event(s->quota_hit ? "quota_hit" : "session_refused",

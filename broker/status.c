@@ -92,7 +92,8 @@ walk(struct broker *b, struct page *pg)
 		    (int)s->pid, (unsigned)s->uid, (unsigned)s->gid, s->rule_name,
 		    state_names[s->state], s->forked ? "yes" : "no",
 		    s->lis ? (unsigned long long)s->lis->id : 0ULL,
-		    s->state == SESSION_READY ? session_live_uffds(s) : 0,
+		    s->state == SESSION_READY && session_live_uffds(s) > 0 ?
+		    (unsigned int)session_live_uffds(s) : 0,
 		    s->pending, s->grant.max_uffds,
 		    (unsigned long long)s->granted,
 		    (unsigned long long)s->refused);

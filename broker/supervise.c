@@ -262,10 +262,11 @@ verify(struct session *s, const struct seccomp_notif *n,
  * end; asking first gives the refusal a reason in the log.
  */
 static bool
-kernel_allows_kernel_faults(pid_t pid)
+kernel_allows_kernel_faults(pid_t tid)
 {
+	/* The kernel asks the calling thread, in the initial user namespace. */
 	return proc_sysctl_int(SYSCTL_UNPRIVILEGED) == 1 ||
-	    proc_has_cap(pid, CAP_SYS_PTRACE_BIT);
+	    (proc_init_userns(tid) && proc_has_cap(tid, CAP_SYS_PTRACE_BIT));
 }
 
 /* The probe creation: the broker's own liveness handle needs no kernel faults. */
@@ -314,14 +315,19 @@ decide(struct session *s, const struct seccomp_notif *n,
 			refuse(l, s, n, c, EPERM, "kernel faults not granted");
 			return;
 		}
-		if (c->path == VIA_SYSCALL && !kernel_allows_kernel_faults(s->pid)) {
+		if (c->path == VIA_SYSCALL && !kernel_allows_kernel_faults(c->tid)) {
 			refuse(l, s, n, c, EPERM, "the kernel allows this process "
 			    "only user-mode faults through userfaultfd(2) "
 			    "(vm.unprivileged_userfaultfd=0, no CAP_SYS_PTRACE)");
 			return;
 		}
 	}
-	live = session_live_uffds(s) + s->pending;
+	if (session_live_uffds(s) < 0) {
+		refuse(l, s, n, c, EAGAIN, "cannot count the session's live "
+		    "uffds just now");
+		return;
+	}
+	live = (unsigned int)session_live_uffds(s) + s->pending;
 	if (live >= g->max_uffds) {
 		snprintf(why, sizeof(why), "quota reached: %u of %u uffds live",
 		    live, g->max_uffds);

@@ -24,6 +24,7 @@
 #include <getopt.h>
 #include <grp.h>
 #include <limits.h>
+#include <nss.h>
 #include <pwd.h>
 #include <seccomp.h>
 #include <stdio.h>
@@ -322,8 +323,10 @@ collect_pid(void *arg, const char *line)
 	struct known *k = arg;
 	const char *p = strstr(line, " pid=");
 
+	/* Only a ready session has proven itself; a connection may be idle. */
 	if ((strncmp(line, "broker ", 7) == 0 ||
-	    strncmp(line, "session ", 8) == 0) && p != NULL &&
+	    (strncmp(line, "session ", 8) == 0 &&
+	    strstr(line, " state=ready ") != NULL)) && p != NULL &&
 	    k->n < sizeof(k->pids) / sizeof(k->pids[0]))
 		k->pids[k->n++] = (pid_t)atoi(p + 5);
 }
@@ -414,6 +417,9 @@ main(int argc, char **argv)
 {
 	if (argc < 2)
 		usage();
+	/* Names resolve as the broker resolves them (broker/access.c). */
+	__nss_configure_lookup("passwd", "files");
+	__nss_configure_lookup("group", "files");
 	if (strcmp(argv[1], "policy") == 0 && argc >= 3) {
 		if (strcmp(argv[2], "check") == 0 && argc == 4)
 			return cmd_check(argv[3]);

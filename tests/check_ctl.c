@@ -257,6 +257,9 @@ START_TEST(test_ctl_status_and_holders)
 	if (leaker == 0) {
 		close(leak[1]);
 		dev = open("/dev/userfaultfd", O_RDONLY | O_CLOEXEC);
+		/* An idle connection to the broker is no cover. */
+		if (raw_connect() < 0)
+			_exit(3);
 		sync_signal(opened[1]);
 		if (read(leak[0], &c, 1) < 0)
 			_exit(2);
@@ -280,6 +283,18 @@ START_TEST(test_ctl_status_and_holders)
 	close(p[1]);
 	ck_assert_int_eq(reap(client), 0);
 	close(p[2]);
+	unlink(out_path);
+	broker_stop();
+}
+END_TEST
+
+/* A refused peer asking for status gets its refusal, not the status. */
+START_TEST(test_ctl_status_refused_peer)
+{
+	broker_start("--allow-uid", "0", NULL);
+	ck_assert_int_eq(ctl(true, "status", "--socket", tb.sock, NULL), 1);
+	ck_assert(out_has("no rule of the policy matches uid 65534", NULL));
+	ck_assert(log_wait(1000, "event=session_refused", "uid=65534"));
 	unlink(out_path);
 	broker_stop();
 }
@@ -311,6 +326,7 @@ make_ctl_suite(void)
 	tcase_add_test(tc, test_ctl_dump_bpf);
 	tcase_add_test(tc, test_ctl_status_and_holders);
 	tcase_add_test(tc, test_ctl_status_admin_group);
+	tcase_add_test(tc, test_ctl_status_refused_peer);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -148,6 +148,41 @@ START_TEST(test_broker_jailed_syslog)
 }
 END_TEST
 
+/*
+ * stderr on a character device (here /dev/null): stdio asks isatty() when
+ * it first writes, which must not be the jail's first surprise.
+ */
+START_TEST(test_broker_jailed_stderr_devnull)
+{
+	char dir[] = "/tmp/uffd-devnull.XXXXXX", sock[64];
+	const char *argv[] = { brokerd_path(), "--socket", sock,
+	    "--allow-uid", "65534", NULL };
+	int status, null, i;
+	pid_t pid;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(sock, sizeof(sock), "%s/s", dir);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		null = open("/dev/null", O_WRONLY);
+		dup2(null, 2);
+		execv(argv[0], (char **)argv);
+		_exit(127);
+	}
+	for (i = 0; i < 200 && access(sock, F_OK) != 0; i++)
+		usleep(10000);
+	usleep(50000);
+	ck_assert_int_eq(waitpid(pid, &status, WNOHANG), 0);	/* alive */
+	kill(pid, SIGTERM);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "status 0x%x", status);
+	unlink(sock);
+	rmdir(dir);
+}
+END_TEST
+
 /* A system call outside the allow-list kills the broker (test build hook). */
 START_TEST(test_broker_jail_kills_forbidden_syscall)
 {
@@ -180,6 +215,7 @@ make_daemon_suite(void)
 	tcase_add_test(tc, test_broker_jailed_still_serves);
 	tcase_add_test(tc, test_broker_keeps_ptrace_for_exe_rules);
 	tcase_add_test(tc, test_broker_jailed_syslog);
+	tcase_add_test(tc, test_broker_jailed_stderr_devnull);
 	tcase_add_test(tc, test_broker_jail_kills_forbidden_syscall);
 	suite_add_tcase(s, tc);
 	return s;

@@ -10,6 +10,7 @@
 #include <linux/userfaultfd.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -303,6 +304,88 @@ START_TEST(test_second_session_same_process)
 END_TEST
 
 /*
+ * A process whose session ended while it lives on keeps what it was given:
+ * it cannot start over with a fresh quota, and it still counts against its
+ * uid's session limit until it exits.
+ */
+struct rejoin {
+	int	to_child[2], to_parent[2];
+	int	want;		/* what its attempt to rejoin returns */
+};
+
+static int
+closes_then_rejoins(void *arg)
+{
+	struct rejoin *r = arg;
+	struct uffdc_session *s, *t;
+	struct uffdc_uffd *u;
+	char c;
+
+	CHILD_CHECK(uffdc_session_open(tb.sock, &s) == 0);
+	CHILD_CHECK(uffdc_create(s, 0, 0, &u) == 0);
+	/* Hang up, keeping the uffd and what a fork would need. */
+	close(s->sock);
+	s->sock = -1;
+	usleep(100000);
+	CHILD_CHECK(uffdc_session_fork(s, &t) == r->want);
+	CHILD_CHECK(write(r->to_parent[1], "s", 1) == 1);
+	CHILD_CHECK(read(r->to_child[0], &c, 1) == 1);	/* until told to exit */
+	return 0;
+}
+
+static pid_t
+rejoin_start(struct rejoin *r)
+{
+	pid_t child;
+	char c;
+
+	ck_assert_int_eq(pipe2(r->to_child, O_CLOEXEC), 0);
+	ck_assert_int_eq(pipe2(r->to_parent, O_CLOEXEC), 0);
+	child = spawn(closes_then_rejoins, r, true);
+	close(r->to_parent[1]);	/* a child that fails is seen as EOF */
+	close(r->to_child[0]);
+	ck_assert_int_eq(read(r->to_parent[0], &c, 1), 1);
+	return child;
+}
+
+static void
+rejoin_end(struct rejoin *r, pid_t child)
+{
+	ck_assert_int_eq(write(r->to_child[1], "x", 1), 1);
+	ck_assert_int_eq(reap(child), 0);
+	close(r->to_child[1]);
+	close(r->to_parent[0]);
+}
+
+START_TEST(test_no_fresh_quota_after_close)
+{
+	struct rejoin r = { .want = -EPROTO };
+	pid_t child;
+
+	/* Room for two sessions: the process itself is refused a second. */
+	broker_start("--allow-uid", "65534", "--max-uffds", "1",
+	    "--max-sessions-per-uid", "2", NULL);
+	child = rejoin_start(&r);
+	ck_assert(log_wait(1000, "event=session_end",
+	    "second session for one process"));
+	rejoin_end(&r, child);
+	broker_stop();
+
+	/* Room for one: the spent session holds it until the process exits. */
+	r.want = -EACCES;
+	broker_start("--allow-uid", "65534", "--max-uffds", "1",
+	    "--max-sessions-per-uid", "1", "--probe-interval-ms", "100", NULL);
+	child = rejoin_start(&r);
+	ck_assert(log_wait(1000, "event=quota_hit", "what=sessions"));
+	ck_assert_int_eq(run_client(client_open_refused, NULL, true), 0);
+	rejoin_end(&r, child);
+	usleep(300000);		/* the next tick forgets the exited process */
+	ck_assert_int_eq(run_client(client_gets_uffd, NULL, true), 0);
+	broker_stop();
+}
+END_TEST
+
+/*
  * A creation continued but never attached does not hold its slot for ever.
  */
 static int
@@ -394,6 +477,34 @@ START_TEST(test_syscall_path_forced)
 }
 END_TEST
 
+/*
+ * Capabilities count only in the initial user namespace: root of a user
+ * namespace of its own gets user-mode faults only on the syscall path.
+ */
+static int
+userns_client(void *arg)
+{
+	struct uffdc_session *s;
+	struct uffdc_uffd *u;
+
+	CHILD_CHECK(unshare(CLONE_NEWUSER) == 0);
+	CHILD_CHECK(uffdc_session_open(tb.sock, &s) == 0);
+	CHILD_CHECK(uffdc_create(s, 0, UFFDC_USER_MODE_ONLY, &u) == 0);
+	CHILD_CHECK(uffdc_create(s, 0, 0, &u) == -EPERM);
+	uffdc_session_close(s);
+	return 0;
+}
+
+START_TEST(test_syscall_path_user_namespace)
+{
+	broker_start("--allow-uid", "0", "--creation", "syscall", NULL);
+	ck_assert_int_eq(run_client(userns_client, NULL, false), 0);
+	ck_assert(log_wait(1000, "event=uffd_refused",
+	    "only user-mode faults through userfaultfd(2)"));
+	broker_stop();
+}
+END_TEST
+
 START_TEST(test_missing_device_falls_back)
 {
 	broker_start("--allow-uid", "65534", "--device",
@@ -458,9 +569,11 @@ make_family_suite(void)
 	tcase_add_test(fork, test_fork_hello_unproven);
 	tcase_add_test(fork, test_second_session_same_process);
 	tcase_add_test(fork, test_pending_creation_expires);
+	tcase_add_test(fork, test_no_fresh_quota_after_close);
 	suite_add_tcase(s, fork);
 	tcase_set_timeout(sys, 20);
 	tcase_add_test(sys, test_syscall_path_forced);
+	tcase_add_test(sys, test_syscall_path_user_namespace);
 	tcase_add_test(sys, test_missing_device_falls_back);
 	tcase_add_test(sys, test_missing_device_forced_fails);
 	tcase_add_test(sys, test_syscall_path_forked_session);

@@ -42,15 +42,6 @@ hold_session(void *arg)
 	return 0;
 }
 
-static int
-open_refused(void *arg)
-{
-	struct uffdc_session *s;
-
-	CHILD_CHECK(uffdc_session_open(tb.sock, &s) == -EACCES);
-	return 0;
-}
-
 static double
 now_ms(void)
 {
@@ -76,7 +67,7 @@ check_gone_within_a_second(struct holder *h, const char *reason)
 	snprintf(pidstr, sizeof(pidstr), " pid=%d ", (int)child);
 	ck_assert(log_wait(1000, "event=session_open", pidstr));
 	/* The slot is taken: a second session of the same uid is refused. */
-	ck_assert_int_eq(run_client(open_refused, NULL, true), 0);
+	ck_assert_int_eq(run_client(client_open_refused, NULL, true), 0);
 
 	t0 = now_ms();
 	if (!h->exec)

@@ -178,7 +178,8 @@ static const char match_policy[] =
 	"[rule by-group]\ngid = 4\nfeatures = THREAD_ID\n"
 	"[rule by-cgroup]\ncgroup = /system.slice/vmm@*.service\n"
 	"max_uffds = 3\n"
-	"[rule root]\nuid = 0\n";
+	"[rule root]\nuid = 0\n"
+	"[rule any-cgroup]\ncgroup = /**\n";
 
 static const struct {
 	struct peer peer;
@@ -196,9 +197,13 @@ static const struct {
 	    "by-group" },
 	{ { .uid = 7, .gid = 7, .cgroup = "/system.slice/vmm@a.service" },
 	    "by-cgroup" },
-	/* '*' does not cross '/': a child cgroup needs the subtree form. */
+	/* '*' does not cross '/': by-cgroup does not take a child cgroup. */
 	{ { .uid = 7, .gid = 7, .cgroup = "/system.slice/vmm@a.service/dev" },
-	    NULL },
+	    "any-cgroup" },
+	/* The root's subtree is every cgroup, the root included. */
+	{ { .uid = 7, .gid = 7, .cgroup = "/" }, "any-cgroup" },
+	{ { .uid = 7, .gid = 7, .cgroup = "/a/b/c" }, "any-cgroup" },
+	{ { .uid = 7, .gid = 7, .cgroup = NULL }, NULL },
 	{ { .uid = 0, .gid = 0 }, "root" },
 	{ { .uid = 0, .gid = 0, .cgroup = "/user.slice" }, "deny-user-slice" },
 };
@@ -445,6 +450,13 @@ START_TEST(test_policy_reload)
 	    "reload.conf:3: mode: expected 'kernel' or 'user', got 'sideways'"));
 	ck_assert_int_eq(run_client(client_gets_uffd_user_mode, NULL, true), 0);
 
+	/* Names come from /etc/passwd: an unknown one fails the reload only. */
+	write_file("reload.conf", "[rule nobody]\nuid = no-such-user-xyz\n");
+	ck_assert_int_eq(kill(tb.pid, SIGHUP), 0);
+	ck_assert(log_wait(2000, "event=policy_reload result=failed",
+	    "uid: no such user 'no-such-user-xyz'"));
+	ck_assert_int_eq(run_client(client_gets_uffd_user_mode, NULL, true), 0);
+
 	/* A good file that denies nobody: new sessions refused at once... */
 	write_file("reload.conf", "[rule nobody]\nuid = 65534\naction = deny\n");
 	ck_assert_int_eq(kill(tb.pid, SIGHUP), 0);
@@ -454,6 +466,30 @@ START_TEST(test_policy_reload)
 	    "refused by rule 'nobody'"));
 	/* ...while the session admitted before keeps its grant. */
 	holder_finish(&h, holder);
+	broker_stop();
+}
+END_TEST
+
+/*
+ * A reload that adds an exe rule to a broker jailed without CAP_SYS_PTRACE:
+ * the executable cannot be read, so every peer is refused (fail closed),
+ * and the log says why.
+ */
+START_TEST(test_policy_unreadable_exe_fails_closed)
+{
+	const char *path = write_file("exe.conf", "[rule all]\nuid = 65534\n");
+	struct expect refused = { -EACCES, 0, 0 };
+
+	broker_start("--policy", path, "--user", "64000", NULL);
+	ck_assert_int_eq(run_client(client_gets_uffd_user_mode, NULL, true), 0);
+	write_file("exe.conf", "[rule not-this]\nexe = /usr/bin/evil\n"
+	    "action = deny\n[rule all]\nuid = 65534\n");
+	ck_assert_int_eq(kill(tb.pid, SIGHUP), 0);
+	ck_assert(log_wait(2000, "event=policy_reload result=ok", NULL));
+	ck_assert(log_wait(1000, "need CAP_SYS_PTRACE", "fail closed"));
+	ck_assert_int_eq(run_client(client_expect, &refused, true), 0);
+	ck_assert(log_wait(1000, "event=session_refused", "the policy matches "
+	    "on the peer's executable, which the broker could not read"));
 	broker_stop();
 }
 END_TEST
@@ -531,6 +567,7 @@ make_policy_suite(void)
 	tcase_add_test(live, test_policy_refusals_end_to_end);
 	tcase_add_test(live, test_policy_reload);
 	tcase_add_test(live, test_policy_audit_lines);
+	tcase_add_test(live, test_policy_unreadable_exe_fails_closed);
 	tcase_add_test(live, test_policy_session_quota);
 	tcase_add_test(live, test_policy_bad_file_refuses_start);
 	suite_add_tcase(s, live);

@@ -247,6 +247,16 @@ sync_wait(int fd)
 }
 
 int
+client_open_refused(void *arg)
+{
+	struct uffdc_session *s;
+
+	(void)arg;
+	CHILD_CHECK(uffdc_session_open(tb.sock, &s) == -EACCES);
+	return 0;
+}
+
+int
 client_gets_uffd(void *arg)
 {
 	struct uffdc_session *s;

@@ -41,6 +41,8 @@ pid_t	spawn(int (*fn)(void *), void *arg, bool drop);
 int	reap(pid_t pid);
 /* A client's whole ordinary life: session, one uffd, release. For run_client(). */
 int	client_gets_uffd(void *arg);
+/* A client the broker refuses a session (-EACCES). For run_client(). */
+int	client_open_refused(void *arg);
 /* spawn() and reap() in one. */
 int	run_client(int (*fn)(void *), void *arg, bool drop);
 
