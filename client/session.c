@@ -375,6 +375,12 @@ out:
 	return rc;
 }
 
+int
+uffdc_create_default(struct uffdc_session *s, struct uffdc_uffd **out)
+{
+	return uffdc_create(s, UFFDC_FEATURES_DEFAULT, 0, out);
+}
+
 static int
 session_simple_call(struct uffdc_session *s, WireRequest *req,
     unsigned int *live, unsigned int *max)

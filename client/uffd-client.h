@@ -137,6 +137,13 @@ UFFDC_API const char *uffdc_session_reason(const struct uffdc_session *s);
 UFFDC_API int	uffdc_create(struct uffdc_session *s, uint64_t features,
 		    unsigned int flags, struct uffdc_uffd **out);
 
+/*
+ * What crosvm's Factory::create() does: a uffd with UFFDC_FEATURES_DEFAULT
+ * (MISSING_SHMEM | EVENT_REMOVE), kernel faults handled. As uffdc_create().
+ */
+UFFDC_API int	uffdc_create_default(struct uffdc_session *s,
+		    struct uffdc_uffd **out);
+
 /* Live uffds of this session as the broker counts them, and its limit. */
 UFFDC_API int	uffdc_session_usage(struct uffdc_session *s,
 		    unsigned int *live, unsigned int *max);

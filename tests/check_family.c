@@ -100,7 +100,10 @@ child_gets_uffd(struct uffdc_session *parent)
 
 	CHILD_CHECK(uffdc_session_fork(parent, &s) == 0);
 	uffdc_session_close(parent);
-	CHILD_CHECK(uffdc_create(s, UFFDC_FEATURES_DEFAULT, 0, &u) == 0);
+	/* As crosvm's Factory::create(): the reference's features, kernel faults. */
+	CHILD_CHECK(uffdc_create_default(s, &u) == 0);
+	CHILD_CHECK(uffdc_features(u) == (UFFD_FEATURE_MISSING_SHMEM |
+	    UFFD_FEATURE_EVENT_REMOVE));
 	CHILD_CHECK(uffd_serves_own_memory(u) == 0);
 	CHILD_CHECK(uffdc_release(u) == 0);
 	uffdc_session_close(s);
