@@ -50,7 +50,8 @@ JAIL_RULES := $(B)/gen/jail-rules.h
 CLIENT_SRCS := client/session.c client/uffd.c client/monitor.c client/jail.c proto/wire.c
 BROKER_SRCS := broker/main.c broker/broker.c broker/config.c broker/session.c \
 	broker/supervise.c broker/liveness.c broker/proc.c broker/log.c \
-	broker/policy.c broker/access.c broker/jail.c broker/status.c proto/wire.c
+	broker/policy.c broker/access.c broker/jail.c broker/status.c \
+	broker/closer.c proto/wire.c
 TEST_SRCS := $(wildcard tests/*.c)
 
 # The library: position-independent, every symbol hidden unless UFFDC_API.
@@ -71,7 +72,7 @@ TESTBIN := $(B)/check-uffd-broker
 BROKERD_HOOKS := $(B)/uffd-brokerd-hooks
 
 LIB_LIBS := -lseccomp -lprotobuf-c -lpthread
-BROKER_LIBS := -lprotobuf-c -linih -lseccomp -lcap-ng
+BROKER_LIBS := -lprotobuf-c -linih -lseccomp -lcap-ng -lpthread
 
 .PHONY: all check demo example install clean deps
 all: $(BROKERD) $(CTL) $(LIB_SO) $(LIB_A) $(DEMO) $(VMM_SWAP)

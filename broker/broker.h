@@ -165,6 +165,8 @@ struct broker {
 	uint64_t	next_id;
 	bool		stopping;
 	bool		accept_paused;	/* out of fds: listen socket unwatched */
+	int		closer_rfd, closer_wfd;	/* fds to the closer thread */
+	uint64_t	fds_leaked;	/* left open: the closer was stuck */
 };
 
 /* session.c */
@@ -210,6 +212,10 @@ void	listener_hangup(struct listener *l, const char *why);
 /* liveness.c */
 bool	liveness_probe(struct session *s, const char **why);
 void	liveness_tick(struct broker *b);
+
+/* closer.c */
+void	closer_start(struct broker *b);		/* fatal on failure */
+void	closer_discard(struct broker *b, int fd);
 
 /* jail.c */
 void	broker_jail(struct broker *b);		/* fatal on failure */

@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
+#include <sched.h>
 #include <seccomp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,9 +52,10 @@ static const char *const allowed[] = {
 	"readlinkat", "getdents64", "pread64",
 	/* syslog(3) and NSS reach unix sockets only (see socket below) */
 	"connect",
-	/* memory and threads of libc */
+	/* memory and threads of libc (the closer thread: closer.c) */
 	"brk", "mmap", "munmap", "mremap", "madvise", "mprotect", "futex",
-	"getrandom", "exit", "exit_group",
+	"getrandom", "exit", "exit_group", "set_robust_list", "rseq", "pipe2",
+	"sched_getaffinity", "rt_sigaction",
 	/* identity queries of libc and NSS */
 	"getuid", "geteuid", "getgid", "getegid", "uname",
 };
@@ -94,6 +96,17 @@ broker_jail_build(void)
 	if (rc == 0)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
 		    SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
+	/*
+	 * Threads, never processes: clone3's flags are out of a filter's
+	 * reach, so it says ENOSYS and glibc falls back to clone, allowed
+	 * with CLONE_THREAD only.
+	 */
+	if (rc == 0)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS),
+		    SCMP_SYS(clone3), 0);
+	if (rc == 0)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
+		    SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD));
 	if (rc != 0) {
 		seccomp_release(ctx);
 		return NULL;

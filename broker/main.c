@@ -11,7 +11,7 @@
 int
 main(int argc, char **argv)
 {
-	struct broker b = { 0 };
+	struct broker b = { .closer_rfd = -1, .closer_wfd = -1 };
 	char err[256];
 	int rc;
 
@@ -32,6 +32,7 @@ main(int argc, char **argv)
 	    b.policy->nrules);
 	/* stdio's first use (it may ask isatty) before the jail forbids it. */
 	broker_jail(&b);
+	closer_start(&b);
 	if (policy_grants_fork(b.policy))
 		log_warnx("EVENT_FORK may be granted: a client's forks will hand "
 		    "it uffds the broker does not count");

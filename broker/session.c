@@ -145,7 +145,10 @@ session_kill(struct session *s, const char *why)
 		    (unsigned long long)s->refused, why);
 	session_spend(s);
 	s->state = SESSION_DEAD;
-	close_watched(b, &s->sock);
+	/* Datagrams still queued may carry fds: closing releases them. */
+	broker_unwatch(b, s->sock);
+	closer_discard(b, s->sock);
+	s->sock = -1;
 	close_watched(b, &s->pidfd);
 	if (s->lis != NULL)
 		listener_unref(s->lis);
@@ -623,8 +626,7 @@ session_handle_datagram(struct session *s, const uint8_t *buf, size_t len,
 	 */
 	if (s->refusal != NULL &&
 	    !(admin_query(buf, len, recv_flags) && access_is_admin(s))) {
-		if (fd >= 0)
-			close(fd);
+		closer_discard(s->b, fd);
 		log_event(s->quota_hit ? "quota_hit" : "session_refused",
 		    "session=%llu pid=%d uid=%u gid=%u rule=%s%s reason=\"%s\"",
 		    (unsigned long long)s->id, (int)s->pid, (unsigned)s->uid,
@@ -638,8 +640,7 @@ session_handle_datagram(struct session *s, const uint8_t *buf, size_t len,
 	}
 	if (recv_flags & (WIRE_TRUNCATED | WIRE_FDS_LOST | WIRE_TOO_MANY_FDS |
 	    WIRE_FOREIGN_CMSG)) {
-		if (fd >= 0)
-			close(fd);
+		closer_discard(s->b, fd);
 		if (recv_flags & WIRE_TRUNCATED)
 			session_reply(s, UFFD_BROKER__V1__STATUS__BAD_MESSAGE,
 			    NULL, "datagram longer than %d bytes",
@@ -652,16 +653,14 @@ session_handle_datagram(struct session *s, const uint8_t *buf, size_t len,
 	}
 	req = uffd_broker__v1__request__unpack(NULL, len, buf);
 	if (req == NULL) {
-		if (fd >= 0)
-			close(fd);
+		closer_discard(s->b, fd);
 		session_reply(s, UFFD_BROKER__V1__STATUS__BAD_MESSAGE, NULL,
 		    "undecodable request (%zu bytes)", len);
 		return;
 	}
 	/* Status for administrators, whatever the session's state. */
 	if (req->body_case == UFFD_BROKER__V1__REQUEST__BODY_ADMIN_STATUS) {
-		if (fd >= 0)
-			close(fd);
+		closer_discard(s->b, fd);
 		status_admin(s, req->admin_status->offset);
 		uffd_broker__v1__request__free_unpacked(req, NULL);
 		return;
@@ -670,24 +669,21 @@ session_handle_datagram(struct session *s, const uint8_t *buf, size_t len,
 		if (request_types[i].body == req->body_case)
 			rt = &request_types[i];
 	if (rt == NULL) {
-		if (fd >= 0)
-			close(fd);
+		closer_discard(s->b, fd);
 		session_reply(s, UFFD_BROKER__V1__STATUS__BAD_MESSAGE, NULL,
 		    "unknown request type %d", (int)req->body_case);
 	} else if (!(rt->states & IN(s->state))) {
-		if (fd >= 0)
-			close(fd);
+		closer_discard(s->b, fd);
 		session_reply(s, UFFD_BROKER__V1__STATUS__OUT_OF_ORDER, NULL,
 		    "%s is not allowed in session state %s", rt->name,
 		    state_names[s->state]);
 	} else if (rt->fd_kind == NULL && fd >= 0) {
-		close(fd);
+		closer_discard(s->b, fd);
 		session_reply(s, UFFD_BROKER__V1__STATUS__BAD_FD, NULL,
 		    "%s takes no fd", rt->name);
 	} else if (rt->fd_kind != NULL && (fd < 0 ||
 	    !proc_fd_is(fd, rt->fd_kind))) {
-		if (fd >= 0)
-			close(fd);
+		closer_discard(s->b, fd);
 		session_reply(s, UFFD_BROKER__V1__STATUS__BAD_FD, NULL,
 		    "%s needs one fd of kind %s", rt->name, rt->fd_kind);
 	} else
@@ -699,19 +695,25 @@ void
 session_readable(struct session *s)
 {
 	uint8_t buf[WIRE_MAX_DATAGRAM];
-	int fd, flags;
+	int fds[WIRE_SCM_MAX_FD], flags;
+	size_t nfds, i;
 	ssize_t n;
 
-	n = wire_recv(s->sock, buf, sizeof(buf), &fd, &flags);
+	n = wire_recv_fds(s->sock, buf, sizeof(buf), fds, WIRE_SCM_MAX_FD,
+	    &nfds, &flags);
 	if (n == -EAGAIN)
 		return;
+	/* A stranger's fds are closed off the loop's thread (closer.c). */
+	for (i = 1; i < nfds; i++)
+		closer_discard(s->b, fds[i]);
 	if (n <= 0) {
-		if (fd >= 0)
-			close(fd);
+		if (nfds > 0)
+			closer_discard(s->b, fds[0]);
 		session_hangup(s);
 		return;
 	}
-	session_handle_datagram(s, buf, (size_t)n, fd, flags);
+	session_handle_datagram(s, buf, (size_t)n, nfds > 0 ? fds[0] : -1,
+	    flags);
 }
 
 void

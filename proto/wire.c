@@ -8,14 +8,13 @@
 
 #include "wire.h"
 
-/* Room for a few more fds than allowed, so extras are seen and closed. */
-#define WIRE_CMSG_FDS	8
-
 ssize_t
-wire_recv(int sock, void *buf, size_t cap, int *fd, int *flags)
+wire_recv_fds(int sock, void *buf, size_t cap, int *fds, size_t maxfds,
+    size_t *nfds, int *flags)
 {
+	/* Room for every fd one datagram can carry: none is dropped unseen. */
 	union {
-		char buf[CMSG_SPACE(sizeof(int) * WIRE_CMSG_FDS)];
+		char buf[CMSG_SPACE(sizeof(int) * WIRE_SCM_MAX_FD)];
 		struct cmsghdr align;
 	} control;
 	struct iovec iov = { .iov_base = buf, .iov_len = cap };
@@ -26,7 +25,7 @@ wire_recv(int sock, void *buf, size_t cap, int *fd, int *flags)
 	struct cmsghdr *cmsg;
 	ssize_t n;
 
-	*fd = -1;
+	*nfds = 0;
 	*flags = 0;
 	do {
 		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
@@ -39,28 +38,42 @@ wire_recv(int sock, void *buf, size_t cap, int *fd, int *flags)
 		*flags |= WIRE_FDS_LOST;
 
 	for (cmsg = CMSG_FIRSTHDR(&msg); cmsg; cmsg = CMSG_NXTHDR(&msg, cmsg)) {
-		size_t i, nfds;
-		int *fds;
+		size_t i, count;
+		int *p;
 
 		if (cmsg->cmsg_level != SOL_SOCKET ||
 		    cmsg->cmsg_type != SCM_RIGHTS) {
 			*flags |= WIRE_FOREIGN_CMSG;
 			continue;
 		}
-		nfds = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		fds = (int *)(void *)CMSG_DATA(cmsg);
-		for (i = 0; i < nfds; i++) {
+		count = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		p = (int *)(void *)CMSG_DATA(cmsg);
+		for (i = 0; i < count; i++) {
 			int one;
 
-			memcpy(&one, &fds[i], sizeof(one));
-			if (*fd < 0) {
-				*fd = one;
-				continue;
-			}
-			close(one);
-			*flags |= WIRE_TOO_MANY_FDS;
+			memcpy(&one, &p[i], sizeof(one));
+			if (*nfds < maxfds)
+				fds[(*nfds)++] = one;
+			else
+				close(one);	/* maxfds is too small: caller's choice */
 		}
 	}
+	if (*nfds > WIRE_MAX_FDS)
+		*flags |= WIRE_TOO_MANY_FDS;
+	return n;
+}
+
+ssize_t
+wire_recv(int sock, void *buf, size_t cap, int *fd, int *flags)
+{
+	int fds[WIRE_SCM_MAX_FD];
+	size_t nfds, i;
+	ssize_t n;
+
+	n = wire_recv_fds(sock, buf, cap, fds, WIRE_SCM_MAX_FD, &nfds, flags);
+	*fd = n >= 0 && nfds > 0 ? fds[0] : -1;
+	for (i = 1; n >= 0 && i < nfds; i++)
+		close(fds[i]);
 	return n;
 }
 

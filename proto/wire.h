@@ -17,6 +17,8 @@
 #define WIRE_MAX_DATAGRAM	1024
 /* fds accepted per datagram; more are a protocol error (and closed). */
 #define WIRE_MAX_FDS		1
+/* The kernel's limit of fds in one datagram (SCM_MAX_FD). */
+#define WIRE_SCM_MAX_FD		253
 
 typedef UffdBroker__V1__Request		WireRequest;
 typedef UffdBroker__V1__Reply		WireReply;
@@ -36,6 +38,15 @@ enum wire_recv_flags {
  * Returns the datagram length (0 on orderly hang-up) or a negative errno.
  */
 ssize_t	wire_recv(int sock, void *buf, size_t cap, int *fd, int *flags);
+
+/*
+ * As wire_recv(), handing every fd received to the caller (up to maxfds;
+ * pass WIRE_SCM_MAX_FD to be given all): a caller that must not close a
+ * stranger's fd in its own thread (closing may block) disposes of them.
+ * More than WIRE_MAX_FDS sets WIRE_TOO_MANY_FDS.
+ */
+ssize_t	wire_recv_fds(int sock, void *buf, size_t cap, int *fds,
+	    size_t maxfds, size_t *nfds, int *flags);
 
 /*
  * Send one datagram with an optional fd (-1 for none). Never raises SIGPIPE
