@@ -136,45 +136,45 @@ session_hello_reply(struct uffdc_session *s, WireReply *reply)
 	return rc;
 }
 
+/*
+ * Hello with the filter's listener (a process opening its session), or
+ * ForkHello without one (listener -1: a child under its parent's filter).
+ * The two carry the same fields.
+ */
 static int
-session_hello(struct uffdc_session *s)
+session_greet(struct uffdc_session *s, int listener)
 {
 	UffdBroker__V1__Hello hello = UFFD_BROKER__V1__HELLO__INIT;
+	UffdBroker__V1__ForkHello fork = UFFD_BROKER__V1__FORK_HELLO__INIT;
 	WireRequest req = UFFD_BROKER__V1__REQUEST__INIT;
 	WireReply *reply;
-	int listener, rc;
+	int rc;
 
-	if ((listener = client_jail_install()) < 0)
-		return listener;
-	hello.version = WIRE_VERSION;
-	hello.dummy_page = (uintptr_t)s->dummy;
-	hello.page_size = s->page_size;
-	req.body_case = UFFD_BROKER__V1__REQUEST__BODY_HELLO;
-	req.hello = &hello;
+	hello.version = fork.version = WIRE_VERSION;
+	hello.dummy_page = fork.dummy_page = (uintptr_t)s->dummy;
+	hello.page_size = fork.page_size = s->page_size;
+	if (listener >= 0) {
+		req.body_case = UFFD_BROKER__V1__REQUEST__BODY_HELLO;
+		req.hello = &hello;
+	} else {
+		req.body_case = UFFD_BROKER__V1__REQUEST__BODY_FORK_HELLO;
+		req.fork_hello = &fork;
+	}
 	rc = client_call(s, &req, listener, &reply);
 	/* Only the broker may answer this filter's notifications. */
-	close(listener);
+	if (listener >= 0)
+		close(listener);
 	if (rc < 0)
 		return rc;
 	return session_hello_reply(s, reply);
 }
 
 static int
-session_fork_hello(struct uffdc_session *s)
+session_hello(struct uffdc_session *s)
 {
-	UffdBroker__V1__ForkHello hello = UFFD_BROKER__V1__FORK_HELLO__INIT;
-	WireRequest req = UFFD_BROKER__V1__REQUEST__INIT;
-	WireReply *reply;
-	int rc;
+	int listener = client_jail_install();
 
-	hello.version = WIRE_VERSION;
-	hello.dummy_page = (uintptr_t)s->dummy;
-	hello.page_size = s->page_size;
-	req.body_case = UFFD_BROKER__V1__REQUEST__BODY_FORK_HELLO;
-	req.fork_hello = &hello;
-	if ((rc = client_call(s, &req, -1, &reply)) < 0)
-		return rc;
-	return session_hello_reply(s, reply);
+	return listener < 0 ? listener : session_greet(s, listener);
 }
 
 static int
@@ -268,7 +268,7 @@ uffdc_session_fork(struct uffdc_session *parent, struct uffdc_session **out)
 		rc = -errno;
 		goto fail;
 	}
-	if ((rc = session_fork_hello(s)) < 0)
+	if ((rc = session_greet(s, -1)) < 0)
 		goto fail;
 	/* The broker's answer, not the parent's, says how to create. */
 	if (!s->via_syscall && s->devfd < 0) {
