@@ -102,6 +102,10 @@ struct spent {
 	pid_t		pid;
 	uid_t		uid;
 	int		pidfd;
+	/* The session's probe: ESRCH on it means its mm is gone (exec'd). */
+	int		probe_uffd;
+	uint64_t	dummy_page;
+	uint32_t	page_size;
 };
 
 TAILQ_HEAD(spent_list, spent);
@@ -166,7 +170,9 @@ struct broker {
 	bool		stopping;
 	bool		accept_paused;	/* out of fds: listen socket unwatched */
 	int		closer_rfd, closer_wfd;	/* fds to the closer thread */
-	uint64_t	fds_leaked;	/* left open: the closer was stuck */
+	bool		closer_dead;	/* set by the closer if it ever stops */
+	int		*waiting;	/* fds that did not fit in its pipe */
+	size_t		nwaiting, waiting_cap;
 };
 
 /* session.c */
@@ -211,11 +217,14 @@ void	listener_hangup(struct listener *l, const char *why);
 
 /* liveness.c */
 bool	liveness_probe(struct session *s, const char **why);
+/* UFFDIO_ZEROPAGE on a probe: 0 (alive), -ESRCH (gone) or another -errno. */
+int	liveness_zeropage(int probe_uffd, uint64_t page, uint32_t page_size);
 void	liveness_tick(struct broker *b);
 
 /* closer.c */
 void	closer_start(struct broker *b);		/* fatal on failure */
 void	closer_discard(struct broker *b, int fd);
+void	closer_flush(struct broker *b);
 
 /* jail.c */
 void	broker_jail(struct broker *b);		/* fatal on failure */

@@ -11,11 +11,19 @@
  * The thread is started after the jail, inherits its seccomp filter, blocks
  * every signal (SIGALRM bounds the loop's notification reads and must reach
  * the loop's thread), and does nothing but read(2) and close(2).
+ *
+ * Sockets get SO_LINGER {1, 0} before they go: their close is then an
+ * abort, never a wait, so a lingering socket cannot wedge the closer.
+ * What still can: a file whose flush waits on a process the client
+ * controls (a FUSE daemon). Fds that do not fit in the pipe meanwhile are
+ * kept on a list and offered again at every tick; none is lost.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdlib.h>
+#include <sys/socket.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -25,18 +33,22 @@
 static void *
 closer_main(void *arg)
 {
-	int rfd = *(int *)arg, fds[64];
+	struct broker *b = arg;
+	int fds[64];
 	ssize_t n, i;
 
 	for (;;) {
-		n = read(rfd, fds, sizeof(fds));
+		n = read(b->closer_rfd, fds, sizeof(fds));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
-			return NULL;
+			break;
 		for (i = 0; i < n / (ssize_t)sizeof(int); i++)
 			close(fds[i]);
 	}
+	/* Cannot happen with a pipe we own; if it does, the loop closes. */
+	__atomic_store_n(&b->closer_dead, true, __ATOMIC_RELEASE);
+	return NULL;
 }
 
 void
@@ -55,7 +67,7 @@ closer_start(struct broker *b)
 	b->closer_wfd = p[1];
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	rc = pthread_create(&tid, NULL, closer_main, &b->closer_rfd);
+	rc = pthread_create(&tid, NULL, closer_main, b);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0) {
 		errno = rc;
@@ -64,27 +76,64 @@ closer_start(struct broker *b)
 	pthread_detach(tid);
 }
 
+static bool
+closer_queue(struct broker *b, int fd)
+{
+	return write(b->closer_wfd, &fd, sizeof(fd)) == sizeof(fd);
+}
+
 /*
  * Close fd without blocking the loop. Without a closer (tests that drive
- * sessions without a loop), close here.
+ * sessions without a loop, or a closer gone), close here.
  */
 void
 closer_discard(struct broker *b, int fd)
 {
+	struct linger abort_close = { .l_onoff = 1, .l_linger = 0 };
+	int type, *more;
+	socklen_t len = sizeof(type);
+
 	if (fd < 0)
 		return;
-	if (b->closer_wfd < 0) {
+	if (b->closer_wfd < 0 ||
+	    __atomic_load_n(&b->closer_dead, __ATOMIC_ACQUIRE)) {
 		close(fd);
 		return;
 	}
-	if (write(b->closer_wfd, &fd, sizeof(fd)) == sizeof(fd))
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0)
+		(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &abort_close,
+		    sizeof(abort_close));
+	if (b->nwaiting == 0 && closer_queue(b, fd))
 		return;
 	/*
 	 * The closer has 16k fds queued and is stuck on one: keep this one
-	 * open rather than stall every session (it counts against the fd
-	 * limit, which pauses new sessions before the broker runs out).
+	 * for later rather than stall every session. It counts against the
+	 * fd limit, which pauses new sessions before the broker runs out.
 	 */
-	b->fds_leaked++;
-	log_warnx("closer is stuck: fd %d left open (%llu so far)", fd,
-	    (unsigned long long)b->fds_leaked);
+	if (b->nwaiting == b->waiting_cap) {
+		size_t cap = b->waiting_cap ? 2 * b->waiting_cap : 256;
+
+		if ((more = realloc(b->waiting, cap * sizeof(int))) == NULL) {
+			log_warn("closer: fd %d left open", fd);
+			return;
+		}
+		b->waiting = more;
+		b->waiting_cap = cap;
+	}
+	b->waiting[b->nwaiting++] = fd;
+	if (b->nwaiting == 1)
+		log_warnx("closer is behind: fds wait to be closed");
+}
+
+/* Offer the waiting fds again (each tick). */
+void
+closer_flush(struct broker *b)
+{
+	size_t done = 0;
+
+	while (done < b->nwaiting && closer_queue(b, b->waiting[done]))
+		done++;
+	memmove(b->waiting, b->waiting + done,
+	    (b->nwaiting - done) * sizeof(int));
+	b->nwaiting -= done;
 }

@@ -44,7 +44,7 @@ static const char *const allowed[] = {
 	/* the loop */
 	"epoll_wait", "epoll_pwait", "epoll_pwait2", "epoll_ctl", "epoll_create1",
 	"accept4", "recvmsg", "sendmsg", "sendto", "recvfrom", "read", "write",
-	"writev", "close", "getsockopt", "fcntl", "kcmp", "pidfd_open", "poll",
+	"writev", "close", "getsockopt", "setsockopt", "fcntl", "kcmp", "pidfd_open", "poll",
 	"ppoll", "setitimer", "rt_sigreturn", "rt_sigprocmask", "clock_gettime",
 	"gettimeofday", "getpid", "gettid", "unlink", "restart_syscall",
 	/* /proc, the policy file, NSS (openat: read-only, below) */

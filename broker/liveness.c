@@ -7,27 +7,41 @@
 #include <errno.h>
 #include <linux/userfaultfd.h>
 #include <string.h>
+#include <stdint.h>
 #include <sys/ioctl.h>
 
 #include "broker.h"
 #include "log.h"
 
-bool
-liveness_probe(struct session *s, const char **why)
+int
+liveness_zeropage(int probe_uffd, uint64_t page, uint32_t page_size)
 {
 	struct uffdio_zeropage zero = {
-		.range = { .start = s->dummy_page, .len = s->page_size },
+		.range = { .start = page, .len = page_size },
 		.mode = UFFDIO_ZEROPAGE_MODE_DONTWAKE,
 	};
 
-	if (s->probe_uffd < 0) {
-		*why = "no probe uffd";
-		return false;
-	}
-	if (ioctl(s->probe_uffd, UFFDIO_ZEROPAGE, &zero) == 0 || errno == EEXIST)
+	if (probe_uffd < 0)
+		return -EBADF;
+	if (ioctl(probe_uffd, UFFDIO_ZEROPAGE, &zero) == 0 || errno == EEXIST)
+		return 0;
+	return -errno;
+}
+
+/*
+ * Is the session's process alive? Only ESRCH says it is gone (exited or
+ * exec'd); any other failure (the client unmapped its dummy page, say) is
+ * a misbehaving client, which also ends the session, but alive.
+ */
+bool
+liveness_probe(struct session *s, const char **why)
+{
+	int rc = liveness_zeropage(s->probe_uffd, s->dummy_page, s->page_size);
+
+	if (rc == 0)
 		return true;
-	*why = errno == ESRCH ? "process exited or exec'd" :
-	    "liveness probe failed";
+	*why = rc == -ESRCH ? "process exited or exec'd" :
+	    "liveness probe failed (dummy page unusable)";
 	return false;
 }
 
@@ -73,6 +87,7 @@ liveness_tick(struct broker *b)
 			session_kill(s, "handshake timed out");
 	}
 	session_spent_prune(b, false);
+	closer_flush(b);
 	for (l = TAILQ_FIRST(&b->listeners); l != NULL; l = lnext) {
 		lnext = TAILQ_NEXT(l, entry);
 		if (l->refs == 0 && broker_elapsed_ms(&l->orphaned) >

@@ -184,24 +184,38 @@ session_live_uffds(const struct session *s)
 }
 
 /*
- * The session ends while its process lives on (it closed the session, or
- * hung up): keep its pidfd, so that it cannot start over with a fresh quota.
+ * The session ends while its process may live on (it closed the session,
+ * hung up, or broke its dummy page): keep its pidfd and probe, so that it
+ * cannot start over with a fresh quota. Only a dead pidfd or ESRCH on the
+ * probe (exit, exec) proves its uffds gone.
  */
 static void
 session_spend(struct session *s)
 {
 	struct spent *sp;
-	const char *why;
 
 	if (s->state != SESSION_READY || s->b->stopping ||
-	    !liveness_probe(s, &why) || (sp = calloc(1, sizeof(*sp))) == NULL)
+	    !proc_pidfd_alive(s->pidfd) ||
+	    liveness_zeropage(s->probe_uffd, s->dummy_page, s->page_size) ==
+	    -ESRCH || (sp = calloc(1, sizeof(*sp))) == NULL)
 		return;
 	sp->pid = s->pid;
 	sp->uid = s->uid;
 	sp->pidfd = s->pidfd;
+	sp->probe_uffd = s->probe_uffd;
+	sp->dummy_page = s->dummy_page;
+	sp->page_size = s->page_size;
 	broker_unwatch(s->b, s->pidfd);
-	s->pidfd = -1;
+	s->pidfd = s->probe_uffd = -1;
 	TAILQ_INSERT_TAIL(&s->b->spent, sp, entry);
+}
+
+/* The spent process is still the one that had the session. */
+static bool
+spent_alive(const struct spent *sp)
+{
+	return proc_pidfd_alive(sp->pidfd) && liveness_zeropage(sp->probe_uffd,
+	    sp->dummy_page, sp->page_size) != -ESRCH;
 }
 
 bool
@@ -210,7 +224,7 @@ session_pid_spent(struct broker *b, pid_t pid)
 	struct spent *sp;
 
 	TAILQ_FOREACH(sp, &b->spent, entry)
-		if (sp->pid == pid && proc_pidfd_alive(sp->pidfd))
+		if (sp->pid == pid && spent_alive(sp))
 			return true;
 	return false;
 }
@@ -222,7 +236,7 @@ session_spent_of_uid(struct broker *b, uid_t uid)
 	unsigned int n = 0;
 
 	TAILQ_FOREACH(sp, &b->spent, entry)
-		if (sp->uid == uid && proc_pidfd_alive(sp->pidfd))
+		if (sp->uid == uid && spent_alive(sp))
 			n++;
 	return n;
 }
@@ -235,10 +249,11 @@ session_spent_prune(struct broker *b, bool all)
 
 	for (sp = TAILQ_FIRST(&b->spent); sp != NULL; sp = next) {
 		next = TAILQ_NEXT(sp, entry);
-		if (!all && proc_pidfd_alive(sp->pidfd))
+		if (!all && spent_alive(sp))
 			continue;
 		TAILQ_REMOVE(&b->spent, sp, entry);
 		close(sp->pidfd);
+		close(sp->probe_uffd);
 		free(sp);
 	}
 }

@@ -314,6 +314,7 @@ END_TEST
 struct rejoin {
 	int	to_child[2], to_parent[2];
 	int	want;		/* what its attempt to rejoin returns */
+	bool	unmap;		/* end it by breaking the dummy page instead */
 };
 
 static int
@@ -326,10 +327,19 @@ closes_then_rejoins(void *arg)
 
 	CHILD_CHECK(uffdc_session_open(tb.sock, &s) == 0);
 	CHILD_CHECK(uffdc_create(s, 0, 0, &u) == 0);
-	/* Hang up, keeping the uffd and what a fork would need. */
-	close(s->sock);
-	s->sock = -1;
-	usleep(100000);
+	if (r->unmap) {
+		/* The broker's probe fails (not ESRCH): it ends the session. */
+		CHILD_CHECK(munmap(s->dummy, s->page_size) == 0);
+		s->dummy = mmap(NULL, s->page_size, PROT_READ | PROT_WRITE,
+		    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		CHILD_CHECK(s->dummy != MAP_FAILED);
+		usleep(400000);
+	} else {
+		/* Hang up, keeping the uffd and what a fork would need. */
+		close(s->sock);
+		s->sock = -1;
+		usleep(100000);
+	}
 	CHILD_CHECK(uffdc_session_fork(s, &t) == r->want);
 	CHILD_CHECK(write(r->to_parent[1], "s", 1) == 1);
 	CHILD_CHECK(read(r->to_child[0], &c, 1) == 1);	/* until told to exit */
@@ -373,6 +383,18 @@ START_TEST(test_no_fresh_quota_after_close)
 	    "second session for one process"));
 	rejoin_end(&r, child);
 	broker_stop();
+
+	/* Ended by the broker for a broken dummy page: the same. */
+	r.unmap = true;
+	broker_start("--allow-uid", "65534", "--max-uffds", "1",
+	    "--max-sessions-per-uid", "2", "--probe-interval-ms", "100", NULL);
+	child = rejoin_start(&r);
+	ck_assert(log_wait(1000, "event=session_end", "liveness probe failed"));
+	ck_assert(log_wait(1000, "event=session_end",
+	    "second session for one process"));
+	rejoin_end(&r, child);
+	broker_stop();
+	r.unmap = false;
 
 	/* Room for one: the spent session holds it until the process exits. */
 	r.want = -EACCES;
