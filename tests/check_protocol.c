@@ -283,7 +283,11 @@ START_TEST(test_blocking_close_does_not_stall)
 	close(tcp);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	ck_assert_int_eq(kill(tb.pid, SIGCONT), 0);
-	ck_assert_int_gt(recv(sock, reason, sizeof(reason), 0), 0);
+	/*
+	 * The refusal, or ECONNRESET: closing a socket with a datagram unread
+	 * sets that error on the peer, and it is reported before the queue.
+	 */
+	ck_assert(recv(sock, reason, sizeof(reason), 0) > 0 || errno == ECONNRESET);
 	ck_assert_int_eq(run_client(client_gets_uffd, NULL, true), 0);
 	ck_assert_msg(ms_since(&t0) < 3000, "a client waited %.0f ms", ms_since(&t0));
 	close(sock);
