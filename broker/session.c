@@ -62,6 +62,21 @@ peer_pidfd(int sock, pid_t pid)
 	return pidfd;
 }
 
+/* Refused connections of one uid that may wait for their first request. */
+#define REFUSED_PER_UID		8
+
+static unsigned int
+refused_of_uid(const struct broker *b, uid_t uid)
+{
+	const struct session *s;
+	unsigned int n = 0;
+
+	TAILQ_FOREACH(s, &b->sessions, entry)
+		if (s->uid == uid && s->refusal != NULL)
+			n++;
+	return n;
+}
+
 /* Takes sock, which is closed on failure. */
 struct session *
 session_new(struct broker *b, int sock)
@@ -114,6 +129,21 @@ session_new(struct broker *b, int sock)
 	log_event("session_connect", "session=%llu pid=%d uid=%u gid=%u",
 	    (unsigned long long)s->id, (int)s->pid, (unsigned)s->uid,
 	    (unsigned)s->gid);
+	/*
+	 * A refused peer keeps its connection until it asks for something
+	 * (and reads why) or the handshake times out; one uid's refused
+	 * connections may not crowd out everyone's session slots.
+	 */
+	if (s->refusal != NULL && refused_of_uid(b, s->uid) > REFUSED_PER_UID) {
+		log_event("session_refused", "session=%llu pid=%d uid=%u gid=%u "
+		    "rule=%s reason=\"%u refused connections of this uid are "
+		    "pending: hung up at once\"", (unsigned long long)s->id,
+		    (int)s->pid, (unsigned)s->uid, (unsigned)s->gid,
+		    s->rule_name, REFUSED_PER_UID);
+		access_count_refusal(s);
+		session_kill(s, "refused");
+		return NULL;
+	}
 	return s;
 }
 

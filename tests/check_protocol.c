@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -174,6 +175,36 @@ START_TEST(test_fd_flood_and_slow_reader)
 }
 END_TEST
 
+/* One uid's refused connections cannot fill the broker's session slots. */
+START_TEST(test_refused_flood_bounded)
+{
+	int socks[40], i, hung = 0;
+	char c;
+
+	broker_start("--allow-uid", "65534", "--max-sessions", "32", NULL);
+	for (i = 0; i < 40; i++) {
+		socks[i] = raw_connect();
+		ck_assert_int_ge(socks[i], 0);
+	}
+	/* Beyond eight pending, root's refused connections are hung up. */
+	for (i = 0; i < 40; i++) {
+		struct timeval tv = { .tv_usec = 200000 };
+
+		setsockopt(socks[i], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		if (recv(socks[i], &c, 1, 0) == 0)
+			hung++;
+	}
+	ck_assert_int_ge(hung, 40 - 8);
+	ck_assert(log_wait(1000, "event=session_refused", "refused connections "
+	    "of this uid are pending"));
+	/* Everyone else is still served. */
+	ck_assert_int_eq(run_client(client_gets_uffd, NULL, true), 0);
+	for (i = 0; i < 40; i++)
+		close(socks[i]);
+	broker_stop();
+}
+END_TEST
+
 #define LINGER_S	10
 
 /*
@@ -307,6 +338,7 @@ make_protocol_suite(void)
 	tcase_add_test(tc, test_bad_datagrams);
 	tcase_add_test(tc, test_fd_flood_and_slow_reader);
 	tcase_add_test(tc, test_blocking_close_does_not_stall);
+	tcase_add_test(tc, test_refused_flood_bounded);
 	suite_add_tcase(s, tc);
 	return s;
 }
