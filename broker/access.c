@@ -110,13 +110,7 @@ peer_read(const struct session *s, struct peer_info *pi)
 static unsigned int
 sessions_of_uid(struct broker *b, uid_t uid)
 {
-	const struct session *s;
-	unsigned int n = session_spent_of_uid(b, uid);
-
-	TAILQ_FOREACH(s, &b->sessions, entry)
-		if (s->uid == uid && s->refusal == NULL)
-			n++;
-	return n;
+	return session_count_uid(b, uid, false) + session_spent_of_uid(b, uid);
 }
 
 /*

@@ -181,8 +181,11 @@ void	session_kill(struct session *s, const char *why);
 void	session_reap(struct broker *b);
 void	session_readable(struct session *s);
 void	session_hangup(struct session *s);
-/* Live uffds of the session, or -1 if they cannot be counted (fail closed). */
+/* Live uffds of the session, or a negative errno if they cannot be counted. */
 int	session_live_uffds(const struct session *s);
+const char *session_state_name(enum session_state state);
+/* Sessions of a uid: admitted ones, or refused ones waiting for a request. */
+unsigned int session_count_uid(const struct broker *b, uid_t uid, bool refused);
 bool	session_pid_spent(struct broker *b, pid_t pid);
 unsigned int session_spent_of_uid(struct broker *b, uid_t uid);
 void	session_spent_prune(struct broker *b, bool all);

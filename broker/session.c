@@ -65,14 +65,14 @@ peer_pidfd(int sock, pid_t pid)
 /* Refused connections of one uid that may wait for their first request. */
 #define REFUSED_PER_UID		8
 
-static unsigned int
-refused_of_uid(const struct broker *b, uid_t uid)
+unsigned int
+session_count_uid(const struct broker *b, uid_t uid, bool refused)
 {
 	const struct session *s;
 	unsigned int n = 0;
 
 	TAILQ_FOREACH(s, &b->sessions, entry)
-		if (s->uid == uid && s->refusal != NULL)
+		if (s->uid == uid && (s->refusal != NULL) == refused)
 			n++;
 	return n;
 }
@@ -134,7 +134,7 @@ session_new(struct broker *b, int sock)
 	 * (and reads why) or the handshake times out; one uid's refused
 	 * connections may not crowd out everyone's session slots.
 	 */
-	if (s->refusal != NULL && refused_of_uid(b, s->uid) > REFUSED_PER_UID) {
+	if (s->refusal != NULL && session_count_uid(b, s->uid, true) > REFUSED_PER_UID) {
 		log_event("session_refused", "session=%llu pid=%d uid=%u gid=%u "
 		    "rule=%s reason=\"%u refused connections of this uid are "
 		    "pending: hung up at once\"", (unsigned long long)s->id,
@@ -206,11 +206,16 @@ session_reap(struct broker *b)
 	}
 }
 
+const char *
+session_state_name(enum session_state state)
+{
+	return state_names[state];
+}
+
 int
 session_live_uffds(const struct session *s)
 {
-	return proc_epoll_count(s->tracker) < 0 ? -1 :
-	    proc_epoll_count(s->tracker);
+	return proc_epoll_count(s->tracker);
 }
 
 /*
@@ -317,8 +322,9 @@ static void
 fill_status(const struct session *s, WireReply *reply,
     UffdBroker__V1__StatusReply *st)
 {
-	st->live_uffds = session_live_uffds(s) < 0 ? 0 :
-	    (uint32_t)session_live_uffds(s);
+	int live = session_live_uffds(s);
+
+	st->live_uffds = live < 0 ? 0 : (uint32_t)live;
 	st->max_uffds = s->grant.max_uffds;
 	st->pending = s->pending;
 	st->granted_total = s->granted;
@@ -542,7 +548,7 @@ handle_attach(struct session *s, const WireRequest *req, int fd)
 	WireReply reply = UFFD_BROKER__V1__REPLY__INIT;
 	struct epoll_event ev = { .events = 0 };
 	struct uffdio_api api;
-	int rc;
+	int rc, live;
 
 	if (s->pending == 0) {
 		close(fd);
@@ -591,11 +597,11 @@ handle_attach(struct session *s, const WireRequest *req, int fd)
 	s->granted++;
 	if (s->rule != NULL)
 		s->rule->granted++;
+	live = session_live_uffds(s);
 	log_event("uffd_granted", "session=%llu pid=%d uid=%u rule=%s "
 	    "features=0x%llx live=%u max=%u", (unsigned long long)s->id,
 	    (int)s->pid, (unsigned)s->uid, s->rule_name,
-	    (unsigned long long)features, session_live_uffds(s) < 0 ? 0 :
-	    (unsigned int)session_live_uffds(s),
+	    (unsigned long long)features, live < 0 ? 0 : (unsigned int)live,
 	    s->grant.max_uffds);
 	/* UFFDIO_API reports every feature the kernel has; the uffd has these. */
 	ar.features = features;

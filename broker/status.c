@@ -53,10 +53,6 @@ emit(struct page *pg, const char *fmt, ...)
 	pg->next = pg->index;
 }
 
-static const char *const state_names[] = {
-	"hello", "verify", "probe-create", "probe-attach", "ready", "dead",
-};
-
 static void
 walk(struct broker *b, struct page *pg)
 {
@@ -65,6 +61,7 @@ walk(struct broker *b, struct page *pg)
 	const struct listener *l;
 	unsigned int listeners = 0, admitted = 0;
 	size_t i;
+	int live;
 
 	TAILQ_FOREACH(l, &b->listeners, entry)
 		listeners++;
@@ -86,14 +83,14 @@ walk(struct broker *b, struct page *pg)
 	TAILQ_FOREACH(s, &b->sessions, entry) {
 		if (s->refusal != NULL)
 			continue;
+		live = s->state == SESSION_READY ? session_live_uffds(s) : 0;
 		emit(pg, "session id=%llu pid=%d uid=%u gid=%u rule=%s state=%s "
 		    "forked=%s listener=%llu live=%u pending=%u max=%u "
 		    "granted=%llu refused=%llu", (unsigned long long)s->id,
 		    (int)s->pid, (unsigned)s->uid, (unsigned)s->gid, s->rule_name,
-		    state_names[s->state], s->forked ? "yes" : "no",
+		    session_state_name(s->state), s->forked ? "yes" : "no",
 		    s->lis ? (unsigned long long)s->lis->id : 0ULL,
-		    s->state == SESSION_READY && session_live_uffds(s) > 0 ?
-		    (unsigned int)session_live_uffds(s) : 0,
+		    live > 0 ? (unsigned int)live : 0,
 		    s->pending, s->grant.max_uffds,
 		    (unsigned long long)s->granted,
 		    (unsigned long long)s->refused);

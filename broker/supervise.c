@@ -294,6 +294,7 @@ decide(struct session *s, const struct seccomp_notif *n,
 	const struct grant *g = &s->grant;
 	struct listener *l = s->lis;
 	unsigned int live;
+	int counted;
 	char why[128];
 
 	if (c->path == VIA_SYSCALL && !s->b->via_syscall) {
@@ -322,12 +323,12 @@ decide(struct session *s, const struct seccomp_notif *n,
 			return;
 		}
 	}
-	if (session_live_uffds(s) < 0) {
+	if ((counted = session_live_uffds(s)) < 0) {
 		refuse(l, s, n, c, EAGAIN, "cannot count the session's live "
 		    "uffds just now");
 		return;
 	}
-	live = (unsigned int)session_live_uffds(s) + s->pending;
+	live = (unsigned int)counted + s->pending;
 	if (live >= g->max_uffds) {
 		snprintf(why, sizeof(why), "quota reached: %u of %u uffds live",
 		    live, g->max_uffds);

@@ -83,19 +83,6 @@ out_lacks(const char *needle)
 	return !out_scan(needle, NULL, true);
 }
 
-static const char *
-policy_file(const char *name, const char *text)
-{
-	static char path[PATH_MAX];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", getenv("UFFD_TEST_DIR"), name);
-	ck_assert_ptr_nonnull(f = fopen(path, "w"));
-	fputs(text, f);
-	fclose(f);
-	chmod(path, 0644);
-	return path;
-}
 
 START_TEST(test_ctl_policy_check)
 {
@@ -105,11 +92,11 @@ START_TEST(test_ctl_policy_check)
 	    NULL), 0);
 	ck_assert(out_has("policy/policy.conf: ok: 3 rules, 0 warnings", NULL));
 
-	bad = policy_file("bad.conf", "[rule a]\nmode = kernel\nfeatures = X\n");
+	bad = test_file("bad.conf", "[rule a]\nmode = kernel\nfeatures = X\n");
 	ck_assert_int_eq(ctl(false, "policy", "check", bad, NULL), 1);
 	ck_assert(out_has("bad.conf:3: features: unknown feature 'X'", NULL));
 
-	warn = policy_file("warn.conf", "[rule everyone]\nmode = kernel\n");
+	warn = test_file("warn.conf", "[rule everyone]\nmode = kernel\n");
 	ck_assert_int_eq(ctl(false, "policy", "check", warn, NULL), 0);
 	ck_assert(out_has("warning: rule 'everyone' (line 1) grants kernel "
 	    "faults to every uid", NULL));
@@ -303,7 +290,7 @@ END_TEST
 /* The policy's admin group may ask too. */
 START_TEST(test_ctl_status_admin_group)
 {
-	const char *path = policy_file("admin.conf", "[broker]\n"
+	const char *path = test_file("admin.conf", "[broker]\n"
 	    "admin_group = nogroup\n[rule n]\nuid = 65534\n");
 
 	broker_start("--policy", path, NULL);

@@ -118,13 +118,10 @@ END_TEST
 /* A policy that matches on exe keeps CAP_SYS_PTRACE, and only that. */
 START_TEST(test_broker_keeps_ptrace_for_exe_rules)
 {
-	char path[256], v[128];
-	FILE *f;
+	const char *path = test_file("exe.conf",
+	    "[rule x]\nuid = 65534\nexe = /usr/bin/true\n");
+	char v[128];
 
-	snprintf(path, sizeof(path), "%s/exe.conf", getenv("UFFD_TEST_DIR"));
-	ck_assert_ptr_nonnull(f = fopen(path, "w"));
-	fprintf(f, "[rule x]\nuid = 65534\nexe = /usr/bin/true\n");
-	fclose(f);
 	broker_start("--policy", path, NULL);
 	ck_assert(log_wait(2000, "event=jailed", "caps=cap_sys_ptrace"));
 	status_field(tb.pid, "CapEff", v, sizeof(v));

@@ -20,21 +20,6 @@
 #define GOLDEN		"tests/golden/policy.conf.printed"
 #define EXAMPLE		"policy/policy.conf"
 
-/* Write text to a file under the test directory; returns its path. */
-static const char *
-write_file(const char *name, const char *text)
-{
-	static char path[PATH_MAX];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", getenv("UFFD_TEST_DIR"), name);
-	f = fopen(path, "w");
-	ck_assert_ptr_nonnull(f);
-	fputs(text, f);
-	ck_assert_int_eq(fclose(f), 0);
-	chmod(path, 0644);
-	return path;
-}
 
 static const struct {
 	const char *text;
@@ -92,7 +77,7 @@ static const struct {
 
 START_TEST(test_policy_parse_table)
 {
-	const char *path = write_file("p.conf", parse_cases[_i].text);
+	const char *path = test_file("p.conf", parse_cases[_i].text);
 	struct policy *p;
 	char err[600], want[600];
 	int rc;
@@ -160,7 +145,7 @@ START_TEST(test_policy_golden_print)
 	printed = print_to_string(p);
 	golden = read_whole(GOLDEN);
 	ck_assert_str_eq(printed, golden);
-	ck_assert_msg(policy_load(write_file("printed.conf", printed), &q, err,
+	ck_assert_msg(policy_load(test_file("printed.conf", printed), &q, err,
 	    sizeof(err)) == 0, "%s", err);
 	again = print_to_string(q);
 	ck_assert_str_eq(again, printed);
@@ -214,7 +199,7 @@ START_TEST(test_policy_matching)
 	struct rule *r;
 	char err[600];
 
-	ck_assert_msg(policy_load(write_file("m.conf", match_policy), &p, err,
+	ck_assert_msg(policy_load(test_file("m.conf", match_policy), &p, err,
 	    sizeof(err)) == 0, "%s", err);
 	r = policy_match(p, &match_cases[_i].peer);
 	if (match_cases[_i].rule == NULL)
@@ -241,7 +226,7 @@ START_TEST(test_policy_warnings)
 	struct policy *p;
 	char err[600], warnings[4096] = "";
 
-	ck_assert(policy_load(write_file("w.conf",
+	ck_assert(policy_load(test_file("w.conf",
 	    "[rule all-kernel]\nmode = kernel\n[rule late]\nuid = 0\n"
 	    "[rule forky]\nuid = 5\nfeatures = EVENT_FORK\n"), &p, err,
 	    sizeof(err)) == 0);
@@ -255,7 +240,7 @@ START_TEST(test_policy_warnings)
 	policy_free(p);
 
 	warnings[0] = '\0';
-	ck_assert(policy_load(write_file("w2.conf",
+	ck_assert(policy_load(test_file("w2.conf",
 	    "[rule forky]\nuid = 5\nfeatures = EVENT_FORK\n"), &p, err,
 	    sizeof(err)) == 0);
 	ck_assert_uint_eq(policy_check(p, collect, warnings), 1);
@@ -310,7 +295,7 @@ client_expect(void *arg)
 static void
 start_with_policy(const char *text)
 {
-	broker_start("--policy", write_file("broker.conf", text), NULL);
+	broker_start("--policy", test_file("broker.conf", text), NULL);
 }
 
 START_TEST(test_policy_refusals_end_to_end)
@@ -439,26 +424,26 @@ START_TEST(test_policy_reload)
 	const char *path;
 	pid_t holder;
 
-	path = write_file("reload.conf", "[rule nobody]\nuid = 65534\n");
+	path = test_file("reload.conf", "[rule nobody]\nuid = 65534\n");
 	broker_start("--policy", path, "--probe-interval-ms", "100", NULL);
 	holder = holder_start(&h);
 
 	/* A bad file: the old policy stays, the log says why. */
-	write_file("reload.conf", "[rule nobody]\nuid = 65534\nmode = sideways\n");
+	test_file("reload.conf", "[rule nobody]\nuid = 65534\nmode = sideways\n");
 	ck_assert_int_eq(kill(tb.pid, SIGHUP), 0);
 	ck_assert(log_wait(2000, "event=policy_reload result=failed",
 	    "reload.conf:3: mode: expected 'kernel' or 'user', got 'sideways'"));
 	ck_assert_int_eq(run_client(client_gets_uffd_user_mode, NULL, true), 0);
 
 	/* Names come from /etc/passwd: an unknown one fails the reload only. */
-	write_file("reload.conf", "[rule nobody]\nuid = no-such-user-xyz\n");
+	test_file("reload.conf", "[rule nobody]\nuid = no-such-user-xyz\n");
 	ck_assert_int_eq(kill(tb.pid, SIGHUP), 0);
 	ck_assert(log_wait(2000, "event=policy_reload result=failed",
 	    "uid: no such user 'no-such-user-xyz'"));
 	ck_assert_int_eq(run_client(client_gets_uffd_user_mode, NULL, true), 0);
 
 	/* A good file that denies nobody: new sessions refused at once... */
-	write_file("reload.conf", "[rule nobody]\nuid = 65534\naction = deny\n");
+	test_file("reload.conf", "[rule nobody]\nuid = 65534\naction = deny\n");
 	ck_assert_int_eq(kill(tb.pid, SIGHUP), 0);
 	ck_assert(log_wait(2000, "event=policy_reload result=ok", "rules=1"));
 	ck_assert_int_eq(run_client(client_expect, &refused, true), 0);
@@ -477,12 +462,12 @@ END_TEST
  */
 START_TEST(test_policy_unreadable_exe_fails_closed)
 {
-	const char *path = write_file("exe.conf", "[rule all]\nuid = 65534\n");
+	const char *path = test_file("exe.conf", "[rule all]\nuid = 65534\n");
 	struct expect refused = { -EACCES, 0, 0 };
 
 	broker_start("--policy", path, "--user", "64000", NULL);
 	ck_assert_int_eq(run_client(client_gets_uffd_user_mode, NULL, true), 0);
-	write_file("exe.conf", "[rule not-this]\nexe = /usr/bin/evil\n"
+	test_file("exe.conf", "[rule not-this]\nexe = /usr/bin/evil\n"
 	    "action = deny\n[rule all]\nuid = 65534\n");
 	ck_assert_int_eq(kill(tb.pid, SIGHUP), 0);
 	ck_assert(log_wait(2000, "event=policy_reload result=ok", NULL));
@@ -535,7 +520,7 @@ END_TEST
 START_TEST(test_policy_bad_file_refuses_start)
 {
 	const char *argv[] = { brokerd_path(), "--socket", "/nonexistent/s",
-	    "--policy", write_file("bad.conf", "[rule x]\nbogus = 1\n"), NULL };
+	    "--policy", test_file("bad.conf", "[rule x]\nbogus = 1\n"), NULL };
 	char out[PATH_MAX], *log;
 
 	snprintf(out, sizeof(out), "%s/bad.log", getenv("UFFD_TEST_DIR"));

@@ -61,6 +61,12 @@ int	run_client(int (*fn)(void *), void *arg, bool drop);
  */
 int	run_program(const char *out, bool drop, const char *const *argv);
 
+/*
+ * Write text to a file under the run's directory (readable by the broker
+ * after its uid change). Returns its path, valid until the next call.
+ */
+const char *test_file(const char *name, const char *text);
+
 /* Raw protocol, for playing a misbehaving client. */
 int	raw_connect(void);
 /* Send bytes (+fd); read the reply's status and reason. Returns 0, or -errno
