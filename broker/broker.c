@@ -23,6 +23,16 @@
 #define SD_LISTEN_FDS_START	3
 #define LISTEN_BACKLOG		128
 #define EVENTS_PER_TURN		64
+/* Fds a session holds at most: socket, pidfd, tracker, probe, listener. */
+#define FDS_PER_SESSION		5
+/*
+ * Free fds kept at all times. When a datagram's fds cannot be installed
+ * (the table is full) the kernel releases them inside recvmsg(), in the
+ * loop's thread, where their close may block: room for the closer's waiting
+ * list (which leaves room for one more datagram's fds before any is read)
+ * and the broker's own.
+ */
+#define FD_RESERVE		(CLOSER_WAITING_MAX + 64)
 
 static void
 interrupt(int sig)
@@ -109,6 +119,54 @@ listen_socket(const char *path)
 }
 
 /*
+ * No fd reaches the broker from a peer it has not admitted: accepted sockets
+ * inherit SO_PASSRIGHTS off from the listening socket, and a peer's
+ * SCM_RIGHTS then fails with EPERM in the sender (session.c turns it on
+ * while an fd is due). Older kernels (before 6.16) lack the switch: peers'
+ * fds arrive, and the closer process disposes of them.
+ */
+static void
+refuse_fds(struct broker *b)
+{
+	int off = 0;
+
+	if (setsockopt(b->listen_fd, SOL_SOCKET, SO_PASSRIGHTS, &off,
+	    sizeof(off)) == 0) {
+		b->passrights = true;
+		return;
+	}
+	if (errno != ENOPROTOOPT)
+		fatal("setsockopt(SO_PASSRIGHTS)");
+	log_warnx("this kernel has no SO_PASSRIGHTS (Linux 6.16+): any peer "
+	    "can send fds, which the closer process disposes of");
+}
+
+/* Fds the broker holds, counted from what it owns (for the reserve). */
+static size_t
+fds_in_use(const struct broker *b)
+{
+	const struct session *s;
+	const struct listener *l;
+	const struct spent *sp;
+	size_t n = 16 + b->closer.nwaiting;	/* device, sockets, closer... */
+
+	TAILQ_FOREACH(s, &b->sessions, entry)
+		n += 4;
+	TAILQ_FOREACH(l, &b->listeners, entry)
+		n++;
+	TAILQ_FOREACH(sp, &b->spent, entry)
+		n += 2;
+	return n;
+}
+
+/* Is there room for another session, the reserve kept? */
+static bool
+fds_for_session(const struct broker *b)
+{
+	return fds_in_use(b) + FDS_PER_SESSION + FD_RESERVE <= b->nofile;
+}
+
+/*
  * The device, or the supervised userfaultfd(2) path when it is missing (as
  * crosvm's Factory falls back) or when the configuration asks for it.
  */
@@ -146,13 +204,20 @@ broker_setup(struct broker *b)
 	if (access_load(b) < 0)
 		fatalx("no policy: refusing to start");
 
-	/* Each session holds up to five fds; take all the fds we may. */
-	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0) {
-		nofile.rlim_cur = nofile.rlim_max;
-		(void)setrlimit(RLIMIT_NOFILE, &nofile);
-		if (b->cfg.max_sessions > (nofile.rlim_cur - 32) / 5)
-			b->cfg.max_sessions = (nofile.rlim_cur - 32) / 5;
-	}
+	/* Take all the fds we may; the reserve is never given to sessions. */
+	if (getrlimit(RLIMIT_NOFILE, &nofile) < 0)
+		fatal("getrlimit");
+	nofile.rlim_cur = nofile.rlim_max;
+	(void)setrlimit(RLIMIT_NOFILE, &nofile);
+	if (getrlimit(RLIMIT_NOFILE, &nofile) < 0)
+		fatal("getrlimit");
+	b->nofile = nofile.rlim_cur;
+	if (b->nofile < FD_RESERVE + 64 + 4 * FDS_PER_SESSION)
+		fatalx("RLIMIT_NOFILE %zu is too low: the broker needs %d",
+		    b->nofile, FD_RESERVE + 64 + 4 * FDS_PER_SESSION);
+	if (b->cfg.max_sessions > (b->nofile - FD_RESERVE - 64) / FDS_PER_SESSION)
+		b->cfg.max_sessions = (b->nofile - FD_RESERVE - 64) /
+		    FDS_PER_SESSION;
 	/* No SA_RESTART: SIGALRM interrupts a blocking notification read. */
 	if (sigaction(SIGALRM, &sa, NULL) < 0)
 		fatal("sigaction");
@@ -166,6 +231,7 @@ broker_setup(struct broker *b)
 	b->cfg.socket_activated = b->listen_fd >= 0;
 	if (b->listen_fd < 0)
 		b->listen_fd = listen_socket(b->cfg.socket_path);
+	refuse_fds(b);
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
@@ -204,6 +270,13 @@ accept_clients(struct broker *b)
 
 	/* Bounded, so that a flood of connections cannot starve the others. */
 	for (i = 0; i < 16; i++) {
+		if (!fds_for_session(b)) {
+			log_warnx("fds running short of the reserve; pausing "
+			    "new sessions");
+			broker_unwatch(b, b->listen_fd);
+			b->accept_paused = true;
+			return;
+		}
 		fd = accept4(b->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (fd < 0) {
 			if (errno == EMFILE || errno == ENFILE) {
@@ -246,6 +319,28 @@ read_signals(struct broker *b)
 	}
 }
 
+/*
+ * A stuck closer (or a dead one) is replaced; the session whose fds it was
+ * stuck on, if it is still there, ends: it sent what cannot be closed.
+ */
+static void
+replace_closer(struct broker *b, bool exited)
+{
+	struct session *s;
+	struct batch blame;
+
+	if (!closer_check(b, &blame, exited))
+		return;
+	log_event("closer_replaced", "reason=\"%s\" uid=%u session=%llu",
+	    exited ? "closer exited" : "no progress closing fds",
+	    (unsigned)blame.uid, (unsigned long long)blame.session);
+	TAILQ_FOREACH(s, &b->sessions, entry)
+		if (blame.session != 0 && s->id == blame.session) {
+			session_kill(s, "its fds stalled the closer");
+			break;
+		}
+}
+
 static void
 dispatch(struct broker *b, const struct epoll_event *ev)
 {
@@ -264,6 +359,12 @@ dispatch(struct broker *b, const struct epoll_event *ev)
 		return;
 	case WATCH_SIGNAL:
 		read_signals(b);
+		return;
+	case WATCH_CLOSER:
+		closer_readable(b);
+		return;
+	case WATCH_CLOSER_EXIT:
+		replace_closer(b, true);
 		return;
 	case WATCH_NOTIFY:
 		if (l->fd < 0)
@@ -303,7 +404,8 @@ broker_run(struct broker *b)
 	int i, n;
 
 	while (!b->stopping) {
-		n = epoll_wait(b->epfd, events, EVENTS_PER_TURN, -1);
+		n = epoll_wait(b->epfd, events, EVENTS_PER_TURN,
+		    closer_timeout_ms(b));
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -311,7 +413,10 @@ broker_run(struct broker *b)
 		}
 		for (i = 0; i < n; i++)
 			dispatch(b, &events[i]);
-		if (b->accept_paused && !TAILQ_EMPTY(&b->graveyard) &&
+		/* Sessions that ended this turn handed their fds over. */
+		closer_flush(b);
+		replace_closer(b, false);
+		if (b->accept_paused && fds_for_session(b) &&
 		    broker_watch(b, b->listen_fd, &b->w_listen, EPOLLIN) == 0)
 			b->accept_paused = false;
 		session_reap(b);
@@ -325,6 +430,7 @@ broker_run(struct broker *b)
 	session_spent_prune(b, true);
 	session_reap(b);
 	listener_reap(b);
+	closer_stop(b);
 	if (!b->cfg.socket_activated)
 		unlink(b->cfg.socket_path);
 }

@@ -17,6 +17,11 @@
 
 #define BROKER_MAX_UIDS		64
 
+/* Linux 6.16's per-socket switch for receiving SCM_RIGHTS (asm-generic). */
+#ifndef SO_PASSRIGHTS
+#define SO_PASSRIGHTS		83
+#endif
+
 /* How clients create uffds (DESIGN §3). */
 enum creation_mode {
 	CREATION_AUTO,		/* the device if it opens, else userfaultfd(2) */
@@ -57,6 +62,7 @@ enum session_state {
 enum watch_kind {
 	WATCH_LISTEN, WATCH_TIMER, WATCH_SIGNAL,
 	WATCH_SOCK, WATCH_PIDFD, WATCH_NOTIFY,
+	WATCH_CLOSER, WATCH_CLOSER_EXIT,
 };
 
 struct session;
@@ -132,7 +138,10 @@ struct session {
 	pid_t		pid;
 	uid_t		uid;
 	gid_t		gid;
-	char		*refusal;	/* set: the peer is refused at Hello */
+	char		*refusal;	/* set: the peer is refused on connect */
+	bool		fds_on;		/* SO_PASSRIGHTS: the peer may send fds */
+	unsigned int	unwanted_fds;	/* sent where none was due */
+	const char	*doom;		/* ended after this datagram, for this */
 	bool		quota_hit;	/* refused by a limit, not by the rules */
 	struct grant	grant;		/* as admitted; a reload does not revoke it */
 	struct rule	*rule;		/* that admitted or refused it, for counters;
@@ -149,6 +158,39 @@ struct session {
 };
 
 TAILQ_HEAD(session_list, session);
+
+/* The closer process (closer.c). */
+#define CLOSER_DEADLINE_MS	1000	/* without progress: replaced */
+#define CLOSER_INFLIGHT		64	/* batches sent, not yet acknowledged */
+#define CLOSER_WAITING_MAX	512	/* fds kept back before a replacement */
+
+/* An fd to be closed, and whose it was: session 0 is the broker's own. */
+struct discard {
+	int		fd;
+	uid_t		uid;
+	uint64_t	session;
+};
+
+/* A batch sent to the closer: whose fds it carries. */
+struct batch {
+	uint64_t	seq;
+	uid_t		uid;
+	uint64_t	session;
+};
+
+struct closer {
+	pid_t		pid;
+	int		pidfd;		/* -1: no closer */
+	int		sock;		/* our end of the socketpair */
+	struct watch	w_sock, w_exit;
+	uint64_t	sent, acked;	/* batch numbers */
+	bool		go_pending;	/* the last batch's GO is not sent yet */
+	struct timespec	progress;	/* last ack, or first send after idle */
+	struct batch	inflight[CLOSER_INFLIGHT];
+	size_t		ninflight;
+	struct discard	*waiting;	/* not yet sent */
+	size_t		nwaiting, waiting_cap;
+};
 
 struct broker {
 	struct broker_config cfg;
@@ -169,10 +211,10 @@ struct broker {
 	uint64_t	next_id;
 	bool		stopping;
 	bool		accept_paused;	/* out of fds: listen socket unwatched */
-	int		closer_rfd, closer_wfd;	/* fds to the closer thread */
-	bool		closer_dead;	/* set by the closer if it ever stops */
-	int		*waiting;	/* fds that did not fit in its pipe */
-	size_t		nwaiting, waiting_cap;
+	bool		passrights;	/* the kernel has SO_PASSRIGHTS */
+	size_t		nofile;		/* RLIMIT_NOFILE */
+	struct closer	closer;
+	uint64_t	closer_replaced;
 };
 
 /* session.c */
@@ -181,6 +223,8 @@ void	session_kill(struct session *s, const char *why);
 void	session_reap(struct broker *b);
 void	session_readable(struct session *s);
 void	session_hangup(struct session *s);
+/* Let the peer send fds exactly while one is due (SO_PASSRIGHTS). */
+void	session_sync_fds(struct session *s);
 /* Live uffds of the session, or a negative errno if they cannot be counted. */
 int	session_live_uffds(const struct session *s);
 const char *session_state_name(enum session_state state);
@@ -226,8 +270,16 @@ void	liveness_tick(struct broker *b);
 
 /* closer.c */
 void	closer_start(struct broker *b);		/* fatal on failure */
-void	closer_discard(struct broker *b, int fd);
-void	closer_flush(struct broker *b);
+void	closer_stop(struct broker *b);
+/* Hand fd to the closer, on behalf of a session (0: the broker itself). */
+void	closer_discard(struct broker *b, int fd, uid_t uid, uint64_t session);
+/* Room on the waiting list for one more datagram's fds. */
+bool	closer_has_room(const struct broker *b);
+void	closer_flush(struct broker *b);		/* send what waits */
+void	closer_readable(struct broker *b);	/* acknowledgements */
+/* ms until the closer's deadline, or -1: for epoll_wait. */
+int	closer_timeout_ms(const struct broker *b);
+bool	closer_check(struct broker *b, struct batch *blame, bool exited);
 
 /* jail.c */
 void	broker_jail(struct broker *b);		/* fatal on failure */

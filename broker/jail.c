@@ -13,7 +13,9 @@
  *
  * Nothing else is needed: listeners, uffds and pidfds are fds the broker
  * already holds, /proc/PID/status and /proc/PID/cgroup are world-readable,
- * and liveness is a poll on the pidfd, not a signal.
+ * and liveness is a poll on the pidfd, not a signal. The one process the
+ * broker makes is its closer (closer.c), forked under this filter: fork(2)'s
+ * exact clone flags are allowed, threads are not.
  */
 #include <errno.h>
 #include <linux/seccomp.h>
@@ -24,6 +26,7 @@
 #include <pwd.h>
 #include <sched.h>
 #include <seccomp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +48,8 @@ static const char *const allowed[] = {
 	"epoll_wait", "epoll_pwait", "epoll_pwait2", "epoll_ctl", "epoll_create1",
 	"accept4", "recvmsg", "sendmsg", "sendto", "recvfrom", "read", "write",
 	"writev", "close", "getsockopt", "setsockopt", "fcntl", "kcmp", "pidfd_open", "poll",
+	/* the closer process: made, killed (by pidfd, so only it), and its life */
+	"socketpair", "pidfd_send_signal", "close_range", "getppid",
 	"ppoll", "setitimer", "rt_sigreturn", "rt_sigprocmask", "clock_gettime",
 	"gettimeofday", "getpid", "gettid", "unlink", "restart_syscall",
 	/* /proc, the policy file, NSS (openat: read-only, below) */
@@ -52,7 +57,7 @@ static const char *const allowed[] = {
 	"readlinkat", "getdents64", "pread64",
 	/* syslog(3) and NSS reach unix sockets only (see socket below) */
 	"connect",
-	/* memory and threads of libc (the closer thread: closer.c) */
+	/* memory of libc */
 	"brk", "mmap", "munmap", "mremap", "madvise", "mprotect", "futex",
 	"getrandom", "exit", "exit_group", "set_robust_list", "rseq", "pipe2",
 	"sched_getaffinity", "rt_sigaction",
@@ -97,16 +102,21 @@ broker_jail_build(void)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
 		    SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
 	/*
-	 * Threads, never processes: clone3's flags are out of a filter's
-	 * reach, so it says ENOSYS and glibc falls back to clone, allowed
-	 * with CLONE_THREAD only.
+	 * fork(2) for the closer, nothing else: clone3's flags are out of a
+	 * filter's reach, so it says ENOSYS; clone is allowed with exactly
+	 * the flags glibc's fork() passes. The closer asks to die with the
+	 * broker, and prctl allows nothing more.
 	 */
 	if (rc == 0)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS),
 		    SCMP_SYS(clone3), 0);
 	if (rc == 0)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
-		    SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD));
+		    SCMP_A0(SCMP_CMP_EQ, CLONE_CHILD_SETTID |
+		    CLONE_CHILD_CLEARTID | SIGCHLD));
+	if (rc == 0)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
+		    SCMP_A0(SCMP_CMP_EQ, PR_SET_PDEATHSIG));
 	if (rc != 0) {
 		seccomp_release(ctx);
 		return NULL;

@@ -62,6 +62,7 @@ expire_pending(struct session *s)
 	    (unsigned long long)s->id, (int)s->pid, (unsigned)s->uid,
 	    s->pending);
 	s->pending = 0;
+	session_sync_fds(s);
 }
 
 /*
@@ -87,7 +88,6 @@ liveness_tick(struct broker *b)
 			session_kill(s, "handshake timed out");
 	}
 	session_spent_prune(b, false);
-	closer_flush(b);
 	for (l = TAILQ_FIRST(&b->listeners); l != NULL; l = lnext) {
 		lnext = TAILQ_NEXT(l, entry);
 		if (l->refs == 0 && broker_elapsed_ms(&l->orphaned) >

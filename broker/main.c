@@ -11,7 +11,7 @@
 int
 main(int argc, char **argv)
 {
-	struct broker b = { .closer_rfd = -1, .closer_wfd = -1 };
+	struct broker b = { .closer = { .pidfd = -1, .sock = -1 } };
 	char err[256];
 	int rc;
 

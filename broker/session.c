@@ -39,6 +39,8 @@ static const char *const state_names[] = {
 	[SESSION_DEAD] = "dead",
 };
 
+static int session_welcome(struct session *);
+
 static int
 peer_pidfd(int sock, pid_t pid)
 {
@@ -62,7 +64,7 @@ peer_pidfd(int sock, pid_t pid)
 	return pidfd;
 }
 
-/* Refused connections of one uid that may wait for their first request. */
+/* Refused administrators' connections of one uid that may stay open. */
 #define REFUSED_PER_UID		8
 
 unsigned int
@@ -129,22 +131,53 @@ session_new(struct broker *b, int sock)
 	log_event("session_connect", "session=%llu pid=%d uid=%u gid=%u",
 	    (unsigned long long)s->id, (int)s->pid, (unsigned)s->uid,
 	    (unsigned)s->gid);
-	/*
-	 * A refused peer keeps its connection until it asks for something
-	 * (and reads why) or the handshake times out; one uid's refused
-	 * connections may not crowd out everyone's session slots.
-	 */
-	if (s->refusal != NULL && session_count_uid(b, s->uid, true) > REFUSED_PER_UID) {
-		log_event("session_refused", "session=%llu pid=%d uid=%u gid=%u "
-		    "rule=%s reason=\"%u refused connections of this uid are "
-		    "pending: hung up at once\"", (unsigned long long)s->id,
-		    (int)s->pid, (unsigned)s->uid, (unsigned)s->gid,
-		    s->rule_name, REFUSED_PER_UID);
-		access_count_refusal(s);
-		session_kill(s, "refused");
-		return NULL;
+	return session_welcome(s) == 0 ? s : NULL;
+}
+
+/*
+ * The broker speaks first (DESIGN §5): a peer it admits may then send its
+ * listener; a refused one reads why and is hung up. Until this point its
+ * socket refused every fd (SO_PASSRIGHTS is off on the listening socket and
+ * inherited), so no fd of a refused peer ever reaches the broker. An
+ * administrator that no rule admits keeps the connection for AdminStatus;
+ * one uid's such connections may not crowd out everyone's session slots.
+ * Returns 0, or -1 when the session ended.
+ */
+static int
+session_welcome(struct session *s)
+{
+	UffdBroker__V1__Welcome w = UFFD_BROKER__V1__WELCOME__INIT;
+	WireReply reply = UFFD_BROKER__V1__REPLY__INIT;
+
+	if (s->refusal == NULL) {
+		w.version = WIRE_VERSION;
+		reply.body_case = UFFD_BROKER__V1__REPLY__BODY_WELCOME;
+		reply.welcome = &w;
+		return session_reply(s, UFFD_BROKER__V1__STATUS__OK, &reply,
+		    "welcome: send Hello with your listener") < 0 ? -1 : 0;
 	}
-	return s;
+	log_event(s->quota_hit ? "quota_hit" : "session_refused",
+	    "session=%llu pid=%d uid=%u gid=%u rule=%s%s reason=\"%s\"",
+	    (unsigned long long)s->id, (int)s->pid, (unsigned)s->uid,
+	    (unsigned)s->gid, s->rule_name,
+	    s->quota_hit ? " what=sessions" : "", s->refusal);
+	access_count_refusal(s);
+	if (session_reply(s, UFFD_BROKER__V1__STATUS__DENIED, NULL, "%s",
+	    s->refusal) < 0)
+		return -1;
+	if (!access_is_admin(s)) {
+		session_kill(s, "refused");
+		return -1;
+	}
+	if (session_count_uid(s->b, s->uid, true) > REFUSED_PER_UID) {
+		log_event("session_refused", "session=%llu pid=%d uid=%u "
+		    "reason=\"%u refused connections of this uid are pending: "
+		    "hung up at once\"", (unsigned long long)s->id, (int)s->pid,
+		    (unsigned)s->uid, REFUSED_PER_UID);
+		session_kill(s, "refused");
+		return -1;
+	}
+	return 0;
 }
 
 static void session_spend(struct session *);
@@ -177,7 +210,7 @@ session_kill(struct session *s, const char *why)
 	s->state = SESSION_DEAD;
 	/* Datagrams still queued may carry fds: closing releases them. */
 	broker_unwatch(b, s->sock);
-	closer_discard(b, s->sock);
+	(void)closer_discard(b, s->sock, s->uid, s->id);
 	s->sock = -1;
 	close_watched(b, &s->pidfd);
 	if (s->lis != NULL)
@@ -308,6 +341,8 @@ session_reply(struct session *s, WireStatus status, WireReply *body,
 	va_end(ap);
 	reply->status = status;
 	reply->reason = reason;
+	/* The peer acts on the reply at once: fds flow (or not) before it. */
+	session_sync_fds(s);
 	/* A client that does not read its replies loses its session. */
 	if ((rc = wire_send_msg(s->sock, &reply->base, -1)) < 0) {
 		errno = -rc;
@@ -405,6 +440,23 @@ pid_has_session(const struct session *s)
 		    o->state > SESSION_HELLO)
 			return true;
 	return session_pid_spent(s->b, s->pid);
+}
+
+/*
+ * An fd the peer sent where none was due goes to the closer. A peer that
+ * keeps sending them loses its session once the datagram is answered: a
+ * session's budget of fds the broker must dispose of.
+ */
+#define SESSION_UNWANTED_FDS	16
+
+static void
+unwanted_fd(struct session *s, int fd)
+{
+	if (fd < 0)
+		return;
+	closer_discard(s->b, fd, s->uid, s->id);
+	if (++s->unwanted_fds > SESSION_UNWANTED_FDS)
+		s->doom = "sent too many fds where none was due";
 }
 
 static void
@@ -677,13 +729,7 @@ session_handle_datagram(struct session *s, const uint8_t *buf, size_t len,
 	 */
 	if (s->refusal != NULL &&
 	    !(admin_query(buf, len, recv_flags) && access_is_admin(s))) {
-		closer_discard(s->b, fd);
-		log_event(s->quota_hit ? "quota_hit" : "session_refused",
-		    "session=%llu pid=%d uid=%u gid=%u rule=%s%s reason=\"%s\"",
-		    (unsigned long long)s->id, (int)s->pid, (unsigned)s->uid,
-		    (unsigned)s->gid, s->rule_name,
-		    s->quota_hit ? " what=sessions" : "", s->refusal);
-		access_count_refusal(s);
+		unwanted_fd(s, fd);
 		if (session_reply(s, UFFD_BROKER__V1__STATUS__DENIED, NULL, "%s",
 		    s->refusal) == 0)
 			session_kill(s, "refused");
@@ -691,7 +737,7 @@ session_handle_datagram(struct session *s, const uint8_t *buf, size_t len,
 	}
 	if (recv_flags & (WIRE_TRUNCATED | WIRE_FDS_LOST | WIRE_TOO_MANY_FDS |
 	    WIRE_FOREIGN_CMSG)) {
-		closer_discard(s->b, fd);
+		unwanted_fd(s, fd);
 		if (recv_flags & WIRE_TRUNCATED)
 			session_reply(s, UFFD_BROKER__V1__STATUS__BAD_MESSAGE,
 			    NULL, "datagram longer than %d bytes",
@@ -704,14 +750,14 @@ session_handle_datagram(struct session *s, const uint8_t *buf, size_t len,
 	}
 	req = uffd_broker__v1__request__unpack(NULL, len, buf);
 	if (req == NULL) {
-		closer_discard(s->b, fd);
+		unwanted_fd(s, fd);
 		session_reply(s, UFFD_BROKER__V1__STATUS__BAD_MESSAGE, NULL,
 		    "undecodable request (%zu bytes)", len);
 		return;
 	}
 	/* Status for administrators, whatever the session's state. */
 	if (req->body_case == UFFD_BROKER__V1__REQUEST__BODY_ADMIN_STATUS) {
-		closer_discard(s->b, fd);
+		unwanted_fd(s, fd);
 		status_admin(s, req->admin_status->offset);
 		uffd_broker__v1__request__free_unpacked(req, NULL);
 		return;
@@ -720,21 +766,21 @@ session_handle_datagram(struct session *s, const uint8_t *buf, size_t len,
 		if (request_types[i].body == req->body_case)
 			rt = &request_types[i];
 	if (rt == NULL) {
-		closer_discard(s->b, fd);
+		unwanted_fd(s, fd);
 		session_reply(s, UFFD_BROKER__V1__STATUS__BAD_MESSAGE, NULL,
 		    "unknown request type %d", (int)req->body_case);
 	} else if (!(rt->states & IN(s->state))) {
-		closer_discard(s->b, fd);
+		unwanted_fd(s, fd);
 		session_reply(s, UFFD_BROKER__V1__STATUS__OUT_OF_ORDER, NULL,
 		    "%s is not allowed in session state %s", rt->name,
 		    state_names[s->state]);
 	} else if (rt->fd_kind == NULL && fd >= 0) {
-		closer_discard(s->b, fd);
+		unwanted_fd(s, fd);
 		session_reply(s, UFFD_BROKER__V1__STATUS__BAD_FD, NULL,
 		    "%s takes no fd", rt->name);
 	} else if (rt->fd_kind != NULL && (fd < 0 ||
 	    !proc_fd_is(fd, rt->fd_kind))) {
-		closer_discard(s->b, fd);
+		unwanted_fd(s, fd);
 		session_reply(s, UFFD_BROKER__V1__STATUS__BAD_FD, NULL,
 		    "%s needs one fd of kind %s", rt->name, rt->fd_kind);
 	} else
@@ -750,21 +796,66 @@ session_readable(struct session *s)
 	size_t nfds, i;
 	ssize_t n;
 
+	/*
+	 * Fds that may come with the datagram need room on the closer's
+	 * waiting list; without it, the datagram waits for the closer's
+	 * replacement at the end of this turn.
+	 */
+	if (s->fds_on && !closer_has_room(s->b))
+		return;
 	n = wire_recv_fds(s->sock, buf, sizeof(buf), fds, WIRE_SCM_MAX_FD,
 	    &nfds, &flags);
 	if (n == -EAGAIN)
 		return;
 	/* A stranger's fds are closed off the loop's thread (closer.c). */
 	for (i = 1; i < nfds; i++)
-		closer_discard(s->b, fds[i]);
+		unwanted_fd(s, fds[i]);
 	if (n <= 0) {
 		if (nfds > 0)
-			closer_discard(s->b, fds[0]);
+			unwanted_fd(s, fds[0]);
 		session_hangup(s);
 		return;
 	}
 	session_handle_datagram(s, buf, (size_t)n, nfds > 0 ? fds[0] : -1,
 	    flags);
+	if (s->state != SESSION_DEAD && s->doom != NULL)
+		session_kill(s, s->doom);
+	if (nfds > 0)
+		closer_flush(s->b);
+}
+
+/*
+ * Fds are due in the handshake's Hello (the listener) and Probe (the probe
+ * uffd), and while a supervised creation awaits its Attach. Elsewhere the
+ * kernel refuses the peer's fds (EPERM) before they are queued.
+ */
+static bool
+fds_due(const struct session *s)
+{
+	if (s->refusal != NULL)
+		return false;
+	switch (s->state) {
+	case SESSION_HELLO:
+	case SESSION_PROBE_ATTACH:
+		return true;
+	case SESSION_READY:
+		return s->pending > 0;
+	default:
+		return false;
+	}
+}
+
+void
+session_sync_fds(struct session *s)
+{
+	int on = fds_due(s);
+
+	if (!s->b->passrights || s->sock < 0 || s->fds_on == on)
+		return;
+	if (setsockopt(s->sock, SOL_SOCKET, SO_PASSRIGHTS, &on, sizeof(on)) < 0)
+		log_warn("session=%llu: SO_PASSRIGHTS", (unsigned long long)s->id);
+	else
+		s->fds_on = on;
 }
 
 void

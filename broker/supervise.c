@@ -282,6 +282,7 @@ probe_create(struct session *s, const struct seccomp_notif *n,
 		session_kill(s, "bad probe creation");
 	} else if (still_pending(s->lis, n)) {
 		s->state = SESSION_PROBE_ATTACH;
+		session_sync_fds(s);	/* before the probe can be sent */
 		respond(s->lis, n, 0, true);
 	}
 }
@@ -339,6 +340,7 @@ decide(struct session *s, const struct seccomp_notif *n,
 		return;
 	s->pending++;
 	clock_gettime(CLOCK_MONOTONIC, &s->last_continue);
+	session_sync_fds(s);	/* before the new uffd can be sent */
 	respond(l, n, 0, true);
 }
 

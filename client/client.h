@@ -56,6 +56,11 @@ int	client_jail_export_bpf(int fd);
 
 /* Connect to the broker. Returns the socket or a negative errno. */
 int	client_connect(const char *path);
+/*
+ * Read the broker's first datagram: 0 when it admits us (fds may flow from
+ * then on), -EACCES with its reason in s->reason when it refuses.
+ */
+int	client_welcome(struct uffdc_session *s);
 
 /*
  * Send req (with fd, or -1) and wait for the reply. Stores the broker's

@@ -58,19 +58,17 @@ client_status_errno(WireStatus status)
 	}
 }
 
-int
-client_call(struct uffdc_session *s, const WireRequest *req, int fd,
-    WireReply **reply)
+/* Read one reply; its reason goes to s->reason. */
+static int
+client_receive(struct uffdc_session *s, WireReply **reply)
 {
 	uint8_t buf[WIRE_MAX_DATAGRAM];
 	WireReply *r;
 	ssize_t n;
-	int rc, rfd, flags, err;
+	int rfd, flags, err;
 
 	*reply = NULL;
 	s->reason[0] = '\0';
-	if ((rc = wire_send_msg(s->sock, &req->base, fd)) < 0)
-		return rc;
 	do {
 		n = recv(s->sock, buf, 0, MSG_PEEK);	/* wait, honouring SO_RCVTIMEO */
 	} while (n < 0 && errno == EINTR);
@@ -95,6 +93,35 @@ client_call(struct uffdc_session *s, const WireRequest *req, int fd,
 	}
 	*reply = r;
 	return 0;
+}
+
+int
+client_call(struct uffdc_session *s, const WireRequest *req, int fd,
+    WireReply **reply)
+{
+	int rc;
+
+	*reply = NULL;
+	s->reason[0] = '\0';
+	if ((rc = wire_send_msg(s->sock, &req->base, fd)) < 0)
+		return rc;
+	return client_receive(s, reply);
+}
+
+int
+client_welcome(struct uffdc_session *s)
+{
+	WireReply *reply;
+	int rc;
+
+	if ((rc = client_receive(s, &reply)) < 0)
+		return rc;
+	if (reply->body_case != UFFD_BROKER__V1__REPLY__BODY_WELCOME)
+		rc = -EPROTO;
+	else if (reply->welcome->version != WIRE_VERSION)
+		rc = -EPROTONOSUPPORT;
+	uffd_broker__v1__reply__free_unpacked(reply, NULL);
+	return rc;
 }
 
 int
@@ -220,8 +247,9 @@ session_alloc(const char *path, struct uffdc_session **out)
 		s->dummy = NULL;
 		return -errno;
 	}
-	s->sock = client_connect(path);
-	return s->sock < 0 ? s->sock : 0;
+	if ((s->sock = client_connect(path)) < 0)
+		return s->sock;
+	return client_welcome(s);
 }
 
 int

@@ -246,6 +246,7 @@ fetch_status(const char *sock_path, void (*fn)(void *, const char *),
 	WireRequest req = UFFD_BROKER__V1__REQUEST__INIT;
 	struct uffdc_session s;
 	WireReply *reply;
+	char refusal[sizeof(s.reason)];
 	uint32_t offset = 0, total = 1;
 	size_t i;
 	int rc = 0;
@@ -253,13 +254,21 @@ fetch_status(const char *sock_path, void (*fn)(void *, const char *),
 	memset(&s, 0, sizeof(s));
 	if ((s.sock = client_connect(sock_path)) < 0)
 		return s.sock;
+	/* No rule need admit an administrator: a refusal is no answer yet. */
+	if ((rc = client_welcome(&s)) < 0 && rc != -EACCES) {
+		close(s.sock);
+		return rc;
+	}
+	snprintf(refusal, sizeof(refusal), "%s", rc < 0 ? s.reason : "");
+	rc = 0;
 	req.body_case = UFFD_BROKER__V1__REQUEST__BODY_ADMIN_STATUS;
 	req.admin_status = &as;
 	while (offset < total) {
 		as.offset = offset;
 		if ((rc = client_call(&s, &req, -1, &reply)) < 0) {
-			if (s.reason[0] != '\0')
-				fprintf(stderr, "uffd-brokerctl: %s\n", s.reason);
+			if (s.reason[0] != '\0' || refusal[0] != '\0')
+				fprintf(stderr, "uffd-brokerctl: %s\n",
+				    s.reason[0] != '\0' ? s.reason : refusal);
 			break;
 		}
 		if (reply->body_case !=

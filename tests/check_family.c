@@ -262,9 +262,13 @@ unproven_fork_hello(void *arg)
 	/* A uffd made without supervision is no probe. */
 	ufd = syscall(SYS_userfaultfd, O_CLOEXEC | UFFD_USER_MODE_ONLY);
 	CHILD_CHECK(ufd >= 0);
+	/* No fd is due before a probe creation: the kernel refuses it. */
 	req.body_case = UFFD_BROKER__V1__REQUEST__BODY_PROBE;
 	req.probe = &probe;
-	CHILD_CHECK(raw_call(sock, &req, ufd, &st, reason, sizeof(reason)) == 0);
+	CHILD_CHECK(raw_call(sock, &req, ufd, &st, reason, sizeof(reason)) ==
+	    -EPERM);
+	/* Without it, the Probe is out of order. */
+	CHILD_CHECK(raw_call(sock, &req, -1, &st, reason, sizeof(reason)) == 0);
 	CHILD_CHECK(st == UFFD_BROKER__V1__STATUS__OUT_OF_ORDER);
 	close(ufd);
 	/* The handshake then runs out of time: the broker hangs up. */

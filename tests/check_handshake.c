@@ -157,7 +157,7 @@ threaded_handshake(void *arg)
 	int listener;
 
 	s.sock = client_connect(tb.sock);
-	CHILD_CHECK(s.sock >= 0);
+	CHILD_CHECK(s.sock >= 0 && client_welcome(&s) == 0);
 	listener = client_jail_install();
 	CHILD_CHECK(listener >= 0);
 	CHILD_CHECK(pthread_create(&thr, NULL, idle_thread, NULL) == 0);

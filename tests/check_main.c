@@ -53,6 +53,7 @@ main(void)
 	srunner_add_suite(sr, make_parity_suite());
 	srunner_add_suite(sr, make_policy_suite());
 	srunner_add_suite(sr, make_ctl_suite());
+	srunner_add_suite(sr, make_hostile_suite());
 	srunner_set_fork_status(sr, CK_FORK);
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);

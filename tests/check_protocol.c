@@ -205,129 +205,6 @@ START_TEST(test_refused_flood_bounded)
 }
 END_TEST
 
-#define LINGER_S	10
-
-/*
- * A TCP socket whose last close blocks for LINGER_S seconds: SO_LINGER on,
- * and a full send queue its peer (*server, kept by the caller) never reads.
- */
-static int
-lingering_socket(int *server)
-{
-	struct sockaddr_in sin = { .sin_family = AF_INET,
-	    .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	struct linger lg = { .l_onoff = 1, .l_linger = LINGER_S };
-	socklen_t len = sizeof(sin);
-	char junk[65536];
-	int lsn, fd;
-
-	memset(junk, 'j', sizeof(junk));
-	lsn = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	ck_assert_int_ge(lsn, 0);
-	ck_assert_int_eq(bind(lsn, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	ck_assert_int_eq(listen(lsn, 1), 0);
-	ck_assert_int_eq(getsockname(lsn, (struct sockaddr *)&sin, &len), 0);
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	ck_assert_int_ge(fd, 0);
-	ck_assert(connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0 ||
-	    errno == EINPROGRESS);
-	*server = accept4(lsn, NULL, NULL, SOCK_CLOEXEC);
-	ck_assert_int_ge(*server, 0);
-	close(lsn);
-	usleep(10000);
-	while (write(fd, junk, sizeof(junk)) > 0)
-		;
-	ck_assert_int_eq(setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg,
-	    sizeof(lg)), 0);
-	return fd;
-}
-
-static double
-ms_since(const struct timespec *t0)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (t.tv_sec - t0->tv_sec) * 1e3 + (t.tv_nsec - t0->tv_nsec) / 1e6;
-}
-
-/*
- * Closing an fd a stranger sent can block (here a lingering TCP socket;
- * a FUSE file's flush is another). The broker closes them off its loop, so
- * other clients are served meanwhile: the fd sent with a datagram, and one
- * left queued in a session socket the broker closes.
- */
-START_TEST(test_blocking_close_does_not_stall)
-{
-	struct timespec t0;
-	char reason[256];
-	int sock, tcp, server, server2, baseline, null, i;
-
-	broker_start("--allow-uid", "65534", NULL);
-
-	/*
-	 * An fd beside a datagram. Our copy is closed while the broker is
-	 * stopped, so that the broker's close is the last one (and ours does
-	 * not block).
-	 */
-	sock = raw_connect();
-	tcp = lingering_socket(&server);
-	ck_assert_int_eq(kill(tb.pid, SIGSTOP), 0);
-	ck_assert_int_eq(wire_send(sock, "x", 1, tcp), 0);
-	close(tcp);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	ck_assert_int_eq(kill(tb.pid, SIGCONT), 0);
-	/* The refusal comes back; the broker has the socket to close. */
-	ck_assert_int_gt(recv(sock, reason, sizeof(reason), 0), 0);
-	ck_assert_int_eq(run_client(client_gets_uffd, NULL, true), 0);
-	ck_assert_msg(ms_since(&t0) < 3000, "a client waited %.0f ms while the "
-	    "broker closed a lingering socket", ms_since(&t0));
-	close(sock);
-
-	/*
-	 * Nor is the closer wedged by it (the socket was made to abort): fds
-	 * sent after it are closed at once.
-	 */
-	baseline = count_fds(tb.pid);
-	null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	for (i = 0; i < 20; i++) {
-		sock = raw_connect();
-		ck_assert_int_eq(wire_send(sock, "n", 1, null), 0);
-		ck_assert_int_gt(recv(sock, reason, sizeof(reason), 0), 0);
-		close(sock);
-	}
-	close(null);
-	for (i = 0; i < 100 && count_fds(tb.pid) > baseline; i++)
-		usleep(10000);
-	ck_assert_int_le(count_fds(tb.pid), baseline);
-
-	/*
-	 * An fd still queued when the broker closes the session socket: both
-	 * datagrams are in before the broker (stopped meanwhile) reads the
-	 * first, which gets this refused peer its refusal and its hang-up.
-	 */
-	tcp = lingering_socket(&server2);
-	ck_assert_int_eq(kill(tb.pid, SIGSTOP), 0);
-	sock = raw_connect();
-	ck_assert_int_eq(wire_send(sock, "y", 1, -1), 0);
-	ck_assert_int_eq(wire_send(sock, "z", 1, tcp), 0);
-	close(tcp);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	ck_assert_int_eq(kill(tb.pid, SIGCONT), 0);
-	/*
-	 * The refusal, or ECONNRESET: closing a socket with a datagram unread
-	 * sets that error on the peer, and it is reported before the queue.
-	 */
-	ck_assert(recv(sock, reason, sizeof(reason), 0) > 0 || errno == ECONNRESET);
-	ck_assert_int_eq(run_client(client_gets_uffd, NULL, true), 0);
-	ck_assert_msg(ms_since(&t0) < 3000, "a client waited %.0f ms", ms_since(&t0));
-	close(sock);
-	close(server);
-	close(server2);
-	broker_stop();
-}
-END_TEST
-
 Suite *
 make_protocol_suite(void)
 {
@@ -337,7 +214,6 @@ make_protocol_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_bad_datagrams);
 	tcase_add_test(tc, test_fd_flood_and_slow_reader);
-	tcase_add_test(tc, test_blocking_close_does_not_stall);
 	tcase_add_test(tc, test_refused_flood_bounded);
 	suite_add_tcase(s, tc);
 	return s;

@@ -3,6 +3,7 @@
  * protocol raw.
  */
 #include <errno.h>
+#include <netinet/in.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -11,6 +12,7 @@
 #include <stdarg.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -22,6 +24,7 @@
 #include "uffd-client.h"
 
 struct broker_proc tb;
+unsigned long broker_nofile;
 
 const char *
 brokerd_path(void)
@@ -61,8 +64,11 @@ broker_start(const char *arg, ...)
 		int fd = open(tb.log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 
 		/* A test that fails half-way takes its broker down with it. */
+		struct rlimit nofile = { broker_nofile, broker_nofile };
+
 		if (fd < 0 || dup2(fd, 2) < 0 ||
-		    prctl(PR_SET_PDEATHSIG, SIGTERM) < 0)
+		    prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 ||
+		    (broker_nofile && setrlimit(RLIMIT_NOFILE, &nofile) < 0))
 			_exit(127);
 		execv(argv[0], (char **)argv);
 		_exit(127);
@@ -182,14 +188,53 @@ run_client(int (*fn)(void *), void *arg, bool drop)
 }
 
 int
-raw_connect(void)
+raw_connect_quiet(void)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	int sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", tb.sock);
-	if (sock < 0 || connect(sock, (struct sockaddr *)&sun, sizeof(sun)) < 0)
+	if (sock < 0 || connect(sock, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		if (sock >= 0)
+			close(sock);
 		return -1;
+	}
+	return sock;
+}
+
+int
+raw_welcome(int sock, WireStatus *status, char *reason, size_t reasonlen)
+{
+	uint8_t in[WIRE_MAX_DATAGRAM];
+	struct timeval tv = { .tv_sec = 5 };
+	WireReply *r;
+	ssize_t n;
+
+	setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	n = recv(sock, in, sizeof(in), 0);
+	if (n < 0)
+		return -errno;
+	if (n == 0)
+		return -ECONNRESET;
+	if ((r = uffd_broker__v1__reply__unpack(NULL, n, in)) == NULL)
+		return -EPROTO;
+	*status = r->status;
+	snprintf(reason, reasonlen, "%s", r->reason);
+	uffd_broker__v1__reply__free_unpacked(r, NULL);
+	return 0;
+}
+
+int
+raw_connect(void)
+{
+	char reason[256];
+	WireStatus st;
+	int sock = raw_connect_quiet();
+
+	if (sock >= 0 && raw_welcome(sock, &st, reason, sizeof(reason)) < 0) {
+		close(sock);
+		return -1;
+	}
 	return sock;
 }
 
@@ -303,4 +348,95 @@ test_file(const char *name, const char *text)
 	ck_assert_int_eq(fclose(f), 0);
 	ck_assert_int_eq(chmod(path, 0644), 0);
 	return path;
+}
+
+int
+lingering_socket(int linger_s, int *server)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET,
+	    .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct linger lg = { .l_onoff = 1, .l_linger = linger_s };
+	socklen_t len = sizeof(sin);
+	char junk[65536];
+	int lsn, fd;
+
+	memset(junk, 'j', sizeof(junk));
+	lsn = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(lsn, 0);
+	ck_assert_int_eq(bind(lsn, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	ck_assert_int_eq(listen(lsn, 1), 0);
+	ck_assert_int_eq(getsockname(lsn, (struct sockaddr *)&sin, &len), 0);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	ck_assert_int_ge(fd, 0);
+	ck_assert(connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0 ||
+	    errno == EINPROGRESS);
+	*server = accept4(lsn, NULL, NULL, SOCK_CLOEXEC);
+	ck_assert_int_ge(*server, 0);
+	close(lsn);
+	usleep(10000);
+	while (write(fd, junk, sizeof(junk)) > 0)
+		;
+	ck_assert_int_eq(setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg,
+	    sizeof(lg)), 0);
+	return fd;
+}
+
+int
+nest_in_unix_socket(int fd)
+{
+	int sv[2];
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
+	    sv), 0);
+	ck_assert_int_eq(wire_send(sv[0], "n", 1, fd), 0);
+	close(fd);
+	close(sv[0]);
+	return sv[1];
+}
+
+double
+ms_since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (t.tv_sec - t0->tv_sec) * 1e3 + (t.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+double
+timed_client_ms(bool drop)
+{
+	struct timespec t0;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ck_assert_int_eq(run_client(client_gets_uffd, NULL, drop), 0);
+	return ms_since(&t0);
+}
+
+int
+count_children(pid_t parent)
+{
+	char path[300], line[256];
+	struct dirent *d;
+	DIR *dir;
+	FILE *f;
+	int n = 0;
+
+	ck_assert_ptr_nonnull(dir = opendir("/proc"));
+	while ((d = readdir(dir)) != NULL) {
+		if (d->d_name[0] < '1' || d->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/status", d->d_name);
+		if ((f = fopen(path, "re")) == NULL)
+			continue;
+		while (fgets(line, sizeof(line), f) != NULL)
+			if (strncmp(line, "PPid:", 5) == 0) {
+				if (atoi(line + 5) == (int)parent)
+					n++;
+				break;
+			}
+		fclose(f);
+	}
+	closedir(dir);
+	return n;
 }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "wire.h"
 
@@ -23,6 +24,8 @@ struct broker_proc {
 
 /* The broker of the running test (set up by broker_start). */
 extern struct broker_proc tb;
+/* Nonzero: the next broker_start()s' RLIMIT_NOFILE, soft and hard. */
+extern unsigned long broker_nofile;
 
 /* The uffd-brokerd under test ($UFFD_BROKERD, or build/uffd-brokerd). */
 const char *brokerd_path(void);
@@ -68,13 +71,32 @@ int	run_program(const char *out, bool drop, const char *const *argv);
 const char *test_file(const char *name, const char *text);
 
 /* Raw protocol, for playing a misbehaving client. */
+/* Connect to tb's broker and read its welcome (or refusal); -1 on failure. */
 int	raw_connect(void);
+/* Connect without reading anything. */
+int	raw_connect_quiet(void);
+/* Read the broker's first datagram. Returns 0 or -errno. */
+int	raw_welcome(int sock, WireStatus *status, char *reason,
+	    size_t reasonlen);
 /* Send bytes (+fd); read the reply's status and reason. Returns 0, or -errno
  * (-ECONNRESET when the broker closed the session). */
 int	raw_exchange(int sock, const void *buf, size_t len, int fd,
 	    WireStatus *status, char *reason, size_t reasonlen);
 int	raw_call(int sock, const WireRequest *req, int fd, WireStatus *status,
 	    char *reason, size_t reasonlen);
+
+/*
+ * A TCP socket whose last close blocks for linger_s seconds: SO_LINGER on,
+ * and a full send queue its peer (*server, kept by the caller) never reads.
+ */
+int	lingering_socket(int linger_s, int *server);
+/* Queue fd in a fresh unix socket (closing ours); returns that socket. */
+int	nest_in_unix_socket(int fd);
+double	ms_since(const struct timespec *t0);
+/* A well-behaved client's whole life (client_gets_uffd), in ms. */
+double	timed_client_ms(bool drop);
+/* Processes whose parent is parent. */
+int	count_children(pid_t parent);
 
 /* Pipes for ordering a parent and a child: one byte each way. */
 void	sync_signal(int fd);
@@ -92,5 +114,6 @@ Suite	*make_example_suite(void);
 Suite	*make_parity_suite(void);
 Suite	*make_policy_suite(void);
 Suite	*make_ctl_suite(void);
+Suite	*make_hostile_suite(void);
 
 #endif

@@ -1,0 +1,397 @@
+/*
+ * check_hostile.c - nothing a local user sends can block or starve the
+ * broker (issue 8): refused peers' fds never reach it (SO_PASSRIGHTS), an fd
+ * whose close blocks — directly or nested in unix sockets — stalls only a
+ * disposable closer process, which is replaced, and the fd table keeps a
+ * reserve. While each attack runs, a well-behaved client of another uid
+ * gets a uffd within 100 ms, and the broker's fd count returns to its
+ * baseline afterwards.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "uffd-client.h"
+
+/* What a well-behaved client may wait for while an attack runs. */
+#define SERVED_WITHIN_MS	100.0
+#define LINGER_S		30
+
+static size_t
+pack_hello(uint8_t *buf)
+{
+	UffdBroker__V1__Hello hello = UFFD_BROKER__V1__HELLO__INIT;
+	WireRequest req = UFFD_BROKER__V1__REQUEST__INIT;
+
+	hello.version = WIRE_VERSION;
+	hello.dummy_page = 0x100000;
+	hello.page_size = 4096;
+	req.body_case = UFFD_BROKER__V1__REQUEST__BODY_HELLO;
+	req.hello = &hello;
+	return uffd_broker__v1__request__pack(&req, buf);
+}
+
+static void
+assert_served(bool drop)
+{
+	double ms = timed_client_ms(drop);
+
+	ck_assert_msg(ms < SERVED_WITHIN_MS, "a well-behaved client waited "
+	    "%.1f ms during the attack", ms);
+}
+
+static void
+wait_fds(int baseline)
+{
+	int i;
+
+	for (i = 0; i < 300 && count_fds(tb.pid) != baseline; i++)
+		usleep(10000);
+	ck_assert_int_eq(count_fds(tb.pid), baseline);
+}
+
+/* Send a datagram with n copies of fd. */
+static int
+send_fds(int sock, const void *buf, size_t len, int fd, int n)
+{
+	union {
+		char buf[CMSG_SPACE(WIRE_SCM_MAX_FD * sizeof(int))];
+		struct cmsghdr align;
+	} control;
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+	struct msghdr msg = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = control.buf,
+		.msg_controllen = CMSG_SPACE(n * sizeof(int)),
+	};
+	struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+	int i;
+
+	memset(&control, 0, sizeof(control));
+	cmsg->cmsg_level = SOL_SOCKET;
+	cmsg->cmsg_type = SCM_RIGHTS;
+	cmsg->cmsg_len = CMSG_LEN(n * sizeof(int));
+	for (i = 0; i < n; i++)
+		memcpy(CMSG_DATA(cmsg) + i * sizeof(int), &fd, sizeof(int));
+	return sendmsg(sock, &msg, MSG_NOSIGNAL) < 0 ? -errno : 0;
+}
+
+/*
+ * A refused uid's fd flood: 200 connections, each trying to send three fds
+ * before and after the broker's refusal. The kernel refuses every one to
+ * the sender (EPERM) — the broker never holds them.
+ */
+static int
+refused_fd_flood(void *arg)
+{
+	uint8_t buf[64];
+	char reason[256];
+	WireStatus st;
+	int i, sock, null = open("/dev/null", O_RDONLY | O_CLOEXEC), rc;
+
+	(void)arg;
+	for (i = 0; i < 200; i++) {
+		CHILD_CHECK((sock = raw_connect_quiet()) >= 0);
+		rc = send_fds(sock, "x", 1, null, 3);
+		CHILD_CHECK(rc == -EPERM);
+		CHILD_CHECK(raw_welcome(sock, &st, reason, sizeof(reason)) == 0);
+		CHILD_CHECK(st == UFFD_BROKER__V1__STATUS__DENIED);
+		rc = send_fds(sock, buf, pack_hello(buf), null, 1);
+		CHILD_CHECK(rc == -EPERM || rc == -EPIPE || rc == -ECONNRESET);
+		close(sock);
+	}
+	close(null);
+	return 0;
+}
+
+START_TEST(test_refused_peer_fds_never_arrive)
+{
+	int baseline, i;
+	pid_t flood;
+
+	broker_start("--allow-uid", "0", "--probe-interval-ms", "100", NULL);
+	baseline = count_fds(tb.pid);
+	flood = spawn(refused_fd_flood, NULL, true);
+	for (i = 0; i < 5; i++)
+		assert_served(false);
+	ck_assert_int_eq(reap(flood), 0);
+	wait_fds(baseline);
+	ck_assert(log_wait(0, "event=session_refused", "uid=65534"));
+	broker_stop();
+}
+END_TEST
+
+/*
+ * An administrator no rule admits keeps its connection for AdminStatus,
+ * but no fd: the kernel refuses them while no fd is due.
+ */
+START_TEST(test_refused_admin_sends_no_fds)
+{
+	UffdBroker__V1__AdminStatus as = UFFD_BROKER__V1__ADMIN_STATUS__INIT;
+	WireRequest req = UFFD_BROKER__V1__REQUEST__INIT;
+	char reason[256];
+	WireStatus st;
+	int sock, null;
+
+	broker_start("--allow-uid", "65534", NULL);
+	null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	sock = raw_connect_quiet();
+	ck_assert_int_eq(raw_welcome(sock, &st, reason, sizeof(reason)), 0);
+	ck_assert_int_eq(st, UFFD_BROKER__V1__STATUS__DENIED);
+	ck_assert_int_eq(send_fds(sock, "x", 1, null, 1), -EPERM);
+	req.body_case = UFFD_BROKER__V1__REQUEST__BODY_ADMIN_STATUS;
+	req.admin_status = &as;
+	ck_assert_int_eq(raw_call(sock, &req, -1, &st, reason, sizeof(reason)), 0);
+	ck_assert_int_eq(st, UFFD_BROKER__V1__STATUS__OK);
+	close(sock);
+	close(null);
+	broker_stop();
+}
+END_TEST
+
+/*
+ * An admitted peer may send fds while one is due; in no other state. Here
+ * Hello's listener is due at once, the probe uffd is not until its creation.
+ */
+START_TEST(test_fds_only_when_due)
+{
+	uint8_t buf[64];
+	char reason[256];
+	WireStatus st;
+	int sock, null;
+
+	broker_start("--allow-uid", "0", "--allow-uid", "65534", NULL);
+	null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	sock = raw_connect();
+	ck_assert_int_ge(sock, 0);
+	/* Due: it arrives, and is refused for its kind. */
+	ck_assert_int_eq(raw_exchange(sock, buf, pack_hello(buf), null, &st,
+	    reason, sizeof(reason)), 0);
+	ck_assert_int_eq(st, UFFD_BROKER__V1__STATUS__BAD_FD);
+	close(sock);
+	/* The library's own path: its session ends in the ready state. */
+	ck_assert_int_eq(run_client(client_gets_uffd, NULL, true), 0);
+	close(null);
+	broker_stop();
+}
+END_TEST
+
+/*
+ * The attack of issue 8: a lingering TCP socket, nested _i times in unix
+ * sockets that hold it in flight, sent by an admitted peer where an fd is
+ * due. Closing it would wait LINGER_S seconds; the closer that does so is
+ * replaced within its deadline, the sender's session ends, and no one else
+ * waits.
+ */
+START_TEST(test_nested_lingering_socket)
+{
+	struct timespec t0;
+	uint8_t buf[64];
+	char reason[256];
+	int sock, fd, server, baseline, depth = _i, i;
+
+	broker_start("--allow-uid", "0", "--allow-uid", "65534", NULL);
+	baseline = count_fds(tb.pid);
+	sock = raw_connect();
+	ck_assert_int_ge(sock, 0);
+	fd = lingering_socket(LINGER_S, &server);
+	for (i = 0; i < depth; i++)
+		fd = nest_in_unix_socket(fd);
+	/*
+	 * Ours is closed while the broker is stopped, so that the broker's
+	 * copy is the last one (and our close does not block).
+	 */
+	ck_assert_int_eq(kill(tb.pid, SIGSTOP), 0);
+	ck_assert_int_eq(wire_send(sock, buf, pack_hello(buf), fd), 0);
+	close(fd);
+	ck_assert_int_eq(kill(tb.pid, SIGCONT), 0);
+	ck_assert_int_eq(recv(sock, reason, sizeof(reason), 0) > 0, 1);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (i = 0; i < 5; i++)
+		assert_served(true);
+	if (depth == 0) {
+		/* A socket the closer sees is aborted, not waited for. */
+		ck_assert(!log_wait(1500, "event=closer_replaced", NULL));
+		close(sock);
+	} else {
+		ck_assert(log_wait(3000, "event=closer_replaced",
+		    "reason=\"no progress closing fds\" uid=0"));
+		ck_assert(log_wait(1000, "event=session_end",
+		    "its fds stalled the closer"));
+		/* The broker hung up on the sender. */
+		ck_assert_int_eq(recv(sock, reason, sizeof(reason), 0), 0);
+		close(sock);
+		ck_assert_msg(ms_since(&t0) < 5000, "closer replaced after "
+		    "%.0f ms", ms_since(&t0));
+		assert_served(true);
+	}
+	wait_fds(baseline);
+	/* The stuck closer is gone; its replacement is the only child. */
+	for (i = 0; i < 100 && count_children(tb.pid) != 1; i++)
+		usleep(10000);
+	ck_assert_int_eq(count_children(tb.pid), 1);
+	close(server);
+	broker_stop();
+}
+END_TEST
+
+/*
+ * A lingering socket still queued in the session socket when the broker
+ * ends the session: closing the session socket would release it. The peer
+ * sends unwanted fds until it is cut off, with the lingering one behind.
+ */
+START_TEST(test_lingering_socket_queued_at_close)
+{
+	uint8_t buf[64];
+	size_t len = pack_hello(buf);
+	int sock, fd, server, baseline, null, i;
+
+	broker_start("--allow-uid", "0", "--allow-uid", "65534", NULL);
+	baseline = count_fds(tb.pid);
+	null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	sock = raw_connect();
+	fd = nest_in_unix_socket(lingering_socket(LINGER_S, &server));
+	ck_assert_int_eq(kill(tb.pid, SIGSTOP), 0);
+	for (i = 0; i < 17; i++)
+		ck_assert_int_eq(send_fds(sock, buf, len, null, 1), 0);
+	ck_assert_int_eq(send_fds(sock, buf, len, fd, 1), 0);
+	close(fd);
+	close(null);
+	ck_assert_int_eq(kill(tb.pid, SIGCONT), 0);
+	ck_assert(log_wait(2000, "event=session_end",
+	    "sent too many fds where none was due"));
+	assert_served(true);
+	ck_assert(log_wait(3000, "event=closer_replaced", NULL));
+	assert_served(true);
+	close(sock);
+	wait_fds(baseline);
+	close(server);
+	broker_stop();
+}
+END_TEST
+
+/*
+ * A client that holds its session until its release pipe closes. It says
+ * on the report pipe whether it got one: its pid, negated if not.
+ */
+static int
+holder(void *arg)
+{
+	int *p = arg;
+	struct uffdc_session *s;
+	pid_t me = getpid();
+	char c;
+
+	if (uffdc_session_open(tb.sock, &s) < 0)
+		me = -me;
+	close(p[1]);
+	CHILD_CHECK(write(p[3], &me, sizeof(me)) == sizeof(me));
+	/* Until the test closes the release pipe: end of file. */
+	return read(p[0], &c, 1) == 0 ? 0 : 1;
+}
+
+/*
+ * The fd table keeps a reserve. Sessions hold up to five fds; a datagram can
+ * carry 253. With a small RLIMIT_NOFILE, the broker admits no more sessions
+ * than leave room for one such datagram: otherwise the kernel could not
+ * install them, and would release the rest — here a lingering socket, last
+ * in the datagram — inside the broker's recvmsg(), stalling everyone.
+ */
+START_TEST(test_fd_reserve)
+{
+	enum { HOLDERS = 110 };
+	pid_t holders[HOLDERS], who, gone[2];
+	int p[4], fds[WIRE_SCM_MAX_FD], baseline, sock, server, i, held = 0;
+	uint8_t buf[64];
+
+	broker_nofile = 660;
+	broker_start("--allow-uid", "0", "--allow-uid", "65534",
+	    "--max-sessions-per-uid", "1000", NULL);
+	broker_nofile = 0;
+	baseline = count_fds(tb.pid);
+	ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+	ck_assert_int_eq(pipe2(p + 2, O_CLOEXEC), 0);
+	for (i = 0; i < HOLDERS; i++)
+		holders[i] = spawn(holder, p, true);
+	for (i = 0; i < HOLDERS; i++) {
+		ck_assert_int_eq(read(p[2], &who, sizeof(who)), sizeof(who));
+		if (who > 0 && held < 2)
+			gone[held] = who;
+		held += who > 0;
+	}
+	/* Two leave: a slot for the attacker, one for a good client. */
+	ck_assert_int_ge(held, 2);
+	for (i = 0; i < 2; i++) {
+		ck_assert_int_eq(kill(gone[i], SIGKILL), 0);
+		ck_assert_int_eq(reap(gone[i]), 128 + SIGKILL);
+	}
+	ck_assert(log_wait(2000, "event=session_end", NULL));
+	for (i = 0; i < 100 && !log_wait(0, "event=session_end",
+	    "process exited"); i++)
+		usleep(10000);
+	/* The attacker's datagram: 252 harmless fds, a lingering one last. */
+	for (i = 0; i < WIRE_SCM_MAX_FD - 1; i++)
+		fds[i] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	fds[i] = nest_in_unix_socket(lingering_socket(LINGER_S, &server));
+	sock = raw_connect();
+	ck_assert_int_ge(sock, 0);
+	ck_assert_int_eq(kill(tb.pid, SIGSTOP), 0);
+	{
+		union {
+			char buf[CMSG_SPACE(WIRE_SCM_MAX_FD * sizeof(int))];
+			struct cmsghdr align;
+		} control;
+		struct iovec iov = { .iov_base = buf,
+		    .iov_len = pack_hello(buf) };
+		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+		    .msg_control = control.buf,
+		    .msg_controllen = sizeof(control.buf) };
+		struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+
+		cmsg->cmsg_level = SOL_SOCKET;
+		cmsg->cmsg_type = SCM_RIGHTS;
+		cmsg->cmsg_len = CMSG_LEN(sizeof(fds));
+		memcpy(CMSG_DATA(cmsg), fds, sizeof(fds));
+		ck_assert_int_gt(sendmsg(sock, &msg, MSG_NOSIGNAL), 0);
+	}
+	for (i = 0; i < WIRE_SCM_MAX_FD; i++)
+		close(fds[i]);
+	ck_assert_int_eq(kill(tb.pid, SIGCONT), 0);
+	usleep(50000);
+	assert_served(true);
+	close(sock);
+	close(server);
+	close(p[1]);
+	close(p[0]);
+	for (i = 0; i < HOLDERS; i++)
+		if (holders[i] != gone[0] && holders[i] != gone[1])
+			ck_assert_int_eq(reap(holders[i]), 0);
+	close(p[2]);
+	close(p[3]);
+	wait_fds(baseline);
+	broker_stop();
+}
+END_TEST
+
+Suite *
+make_hostile_suite(void)
+{
+	Suite *s = suite_create("hostile");
+	TCase *tc = tcase_create("peers");
+
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_refused_peer_fds_never_arrive);
+	tcase_add_test(tc, test_refused_admin_sends_no_fds);
+	tcase_add_test(tc, test_fds_only_when_due);
+	tcase_add_loop_test(tc, test_nested_lingering_socket, 0, 4);
+	tcase_add_test(tc, test_lingering_socket_queued_at_close);
+	tcase_add_test(tc, test_fd_reserve);
+	suite_add_tcase(s, tc);
+	return s;
+}
