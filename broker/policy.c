@@ -5,7 +5,8 @@
  * [rule NAME] section per rule, in order. inih does the lexing; this file
  * checks every key and value and reports the first error as FILE:LINE. The
  * line count and the section headers come from our reader callback, which
- * sees each line as inih reads it.
+ * sees each line as inih reads it, and refuses the lines on which two
+ * readers could disagree (control characters, NUL).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -73,7 +74,15 @@ static const char *const rule_keys[] = {
 struct parse {
 	const char	*path;
 	FILE		*f;
+	char		*buf;		/* the line, as read (getline) */
+	size_t		bufsize;
 	int		line;		/* of the line inih is handling */
+	/*
+	 * A key line since the section header (inih's prev_name): to inih, an
+	 * indented line after one is more of that key's value.
+	 */
+	bool		after_key;
+	bool		cont;		/* this line is such a continuation */
 	struct policy	*p;
 	enum section	sec;
 	int		seen[16];	/* line each key of the section was seen on */
@@ -92,7 +101,8 @@ perr(struct parse *ps, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	snprintf(ps->err, sizeof(ps->err), "%s:%d: %s", ps->path, ps->line, msg);
+	snprintf(ps->err, sizeof(ps->err), "%s:%d: %s%s", ps->path, ps->line,
+	    msg, ps->cont ? " (an indented line continues the value above)" : "");
 }
 
 static int
@@ -188,27 +198,68 @@ section_begin(struct parse *ps, char *line)
 	ps->sec = SEC_RULE;
 }
 
-/* inih's reader: one line at a time, counted, section headers noted. */
+/*
+ * inih's reader: one line at a time, counted, checked, and seen as inih will
+ * see it. inih skips every isspace() character before a line's text, and
+ * reads an indented line after a key line as more of that key's value (even
+ * one that starts with '['): this reader must agree on where sections start,
+ * or a rule could merge silently into the one before.
+ */
 static char *
 reader(char *str, int num, void *stream)
 {
 	struct parse *ps = stream;
+	ssize_t n;
+	size_t len, i;
+	unsigned char c;
 	char *s;
-	size_t len;
 
-	if (ps->err[0] != '\0' || fgets(str, num, ps->f) == NULL)
+	ps->cont = false;
+	if (ps->err[0] != '\0' ||
+	    (n = getline(&ps->buf, &ps->bufsize, ps->f)) < 0)
 		return NULL;
 	ps->line++;
-	len = strlen(str);
-	if (len > 0 && str[len - 1] != '\n' && !feof(ps->f)) {
+	len = n;
+	if (ps->buf[len - 1] == '\n')
+		len--;
+	if (len > (size_t)num - 2) {
 		perr(ps, "line longer than %d characters", num - 2);
 		return NULL;
 	}
-	for (s = str; *s == ' ' || *s == '\t'; s++)
-		;
-	if (*s == '[') {
+	/*
+	 * No control characters but tabs (and the \r of a \r\n): inih takes
+	 * \v, \f and \r for blanks and ends a line at NUL, and a terminal
+	 * would show a reviewer something else than what the broker reads.
+	 */
+	if (len > 0 && len < (size_t)n && ps->buf[len - 1] == '\r')
+		len--;
+	for (i = 0; i < len; i++) {
+		c = ps->buf[i];
+		if ((c < 0x20 && c != '\t') || c == 0x7f) {
+			perr(ps, "control character 0x%02x: only spaces and tabs "
+			    "are allowed", c);
+			return NULL;
+		}
+	}
+	memcpy(str, ps->buf, n + 1);
+
+	s = str;
+	if (ps->line == 1 && strncmp(s, "\xef\xbb\xbf", 3) == 0)
+		s += 3;		/* inih skips a UTF-8 byte order mark */
+	while (isspace((unsigned char)*s))
+		s++;
+	if (*s == '\0' || *s == ';' || *s == '#')
+		return str;	/* blank, or a comment */
+	if (s > str && ps->after_key) {
+		ps->cont = true;
+		if (*s == '[') {
+			perr(ps, "a section header must start its line");
+			return NULL;
+		}
+	} else if (*s == '[') {
 		char copy[LINE_MAX_INI];
 
+		ps->after_key = false;
 		snprintf(copy, sizeof(copy), "%s", s);
 		section_begin(ps, copy);
 	}
@@ -446,6 +497,7 @@ handler(void *user, const char *section, const char *name, const char *value)
 		return 0;
 	}
 	ps->seen[k] = ps->line;
+	ps->after_key = true;
 	if (ps->sec == SEC_BROKER) {
 		ps->p->has_admin_group = group_id(ps, name, value,
 		    &ps->p->admin_gid);
@@ -481,6 +533,7 @@ policy_load(const char *path, struct policy **out, char *err, size_t errlen)
 	}
 	rc = ini_parse_stream(reader, &ps, handler, &ps);
 	fclose(ps.f);
+	free(ps.buf);
 	if (rc != 0 && ps.err[0] == '\0') {
 		ps.line = rc;
 		perr(&ps, "syntax error: expected 'key = value', '[section]' "

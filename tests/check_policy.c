@@ -20,6 +20,9 @@
 #define GOLDEN		"tests/golden/policy.conf.printed"
 #define EXAMPLE		"policy/policy.conf"
 
+/* The endings of messages about continuation lines and control characters. */
+#define CONT	" (an indented line continues the value above)"
+#define CNTRL	": only spaces and tabs are allowed"
 
 static const struct {
 	const char *text;
@@ -30,6 +33,33 @@ static const struct {
 	{ "[broker]\nadmin_group = 0\n\n[rule a]\nuid = 0, 65534 nobody\n"
 	    "mode = kernel\nfeatures = MISSING_SHMEM UFFD_FEATURE_EVENT_REMOVE\n",
 	    NULL },
+	/*
+	 * Whitespace. inih skips every isspace() character before a line's
+	 * text, and reads an indented line after a key as more of its value:
+	 * a section header seen by one reader and not the other would merge
+	 * two rules. \v, \f and \r (and other control characters) are refused
+	 * wherever they are; spaces and tabs mean what they mean to inih
+	 * (load_cases below).
+	 */
+	{ "[rule a]\n\v[rule x]\nuid = 5\n", "2: control character 0x0b" CNTRL },
+	{ "[rule a]\n\f[rule x]\nuid = 5\n", "2: control character 0x0c" CNTRL },
+	{ "[rule a]\n\r[rule x]\nuid = 5\n", "2: control character 0x0d" CNTRL },
+	{ "\v[rule a]\n", "1: control character 0x0b" CNTRL },
+	{ "[rule a]\nuid = 0\n\f[rule x]\n", "3: control character 0x0c" CNTRL },
+	{ "[rule a]\n\vuid = 0\n", "2: control character 0x0b" CNTRL },
+	{ "[rule a]\n\fuid = 0\n", "2: control character 0x0c" CNTRL },
+	{ "[rule a]\n\ruid = 0\n", "2: control character 0x0d" CNTRL },
+	{ "[rule a]\nuid = 0\v65534\n", "2: control character 0x0b" CNTRL },
+	{ "[rule a]\nexe = /usr/bin/a\fb\n", "2: control character 0x0c" CNTRL },
+	{ "[rule a]\ncgroup = /a\r/b\n", "2: control character 0x0d" CNTRL },
+	{ "[rule a]\nuid = 0 \x1b[2J\n", "2: control character 0x1b" CNTRL },
+	{ "[rule a]\nuid = 0\x7f\n", "2: control character 0x7f" CNTRL },
+	{ "[rule a]\n# a page\f\n", "2: control character 0x0c" CNTRL },
+	{ "[rule a]\nuid = 0\r\r\n", "2: control character 0x0d" CNTRL },
+	{ "[rule a]\nuid = 0\n  [rule x]\nuid = 5\n",
+	    "3: a section header must start its line" CONT },
+	{ "[rule a]\nuid = 0\n\t[rule x]\n",
+	    "3: a section header must start its line" CONT },
 	{ "[rule a]\nfoo = 1\n", "2: unknown key 'foo' in [rule a]" },
 	{ "[broker]\nfoo = 1\n", "2: unknown key 'foo' in [broker]" },
 	{ "[rule a]\nuid = 0\n\nuid = 1\n",
@@ -75,6 +105,18 @@ static const struct {
 	    "aaaaaaaaaaaaaaaaaaaaaa\n", "2: line longer than 198 characters" },
 };
 
+/* Files that load, and what they hold: no rule merged into another. */
+static const struct {
+	const char *text;
+	size_t	nrules;
+	size_t	nuids;		/* of the last rule */
+} load_cases[] = {
+	{ "[rule a]\r\nuid = 0 \r\n\r\n[rule b]\r\n", 2, 0 },
+	{ "\xef\xbb\xbf[rule a]\nuid = 0\n", 1, 1 },
+	{ "[rule a]\n  [rule x]\nuid = 5\n", 2, 1 },
+	{ "[rule a]\n\t[rule x]\n \t uid = 5\n", 2, 1 },
+};
+
 START_TEST(test_policy_parse_table)
 {
 	const char *path = test_file("p.conf", parse_cases[_i].text);
@@ -91,6 +133,38 @@ START_TEST(test_policy_parse_table)
 	ck_assert_msg(rc < 0, "case %d loaded", _i);
 	ck_assert_ptr_null(p);
 	snprintf(want, sizeof(want), "%s:%s", path, parse_cases[_i].err);
+	ck_assert_str_eq(err, want);
+}
+END_TEST
+
+START_TEST(test_policy_load_table)
+{
+	const char *path = test_file("l.conf", load_cases[_i].text);
+	struct policy *p;
+	char err[600];
+
+	ck_assert_msg(policy_load(path, &p, err, sizeof(err)) == 0, "case %d: %s",
+	    _i, err);
+	ck_assert_uint_eq(p->nrules, load_cases[_i].nrules);
+	ck_assert_uint_eq(p->rules[p->nrules - 1].nuids, load_cases[_i].nuids);
+	policy_free(p);
+}
+END_TEST
+
+/* A NUL byte: inih would ignore the rest of its line, unseen. */
+START_TEST(test_policy_nul_byte)
+{
+	static const char text[] = "[rule a]\nuid = 0\0, 65534\n";
+	const char *path = test_file("nul.conf", "");
+	struct policy *p;
+	char err[600], want[600];
+	FILE *f;
+
+	ck_assert_ptr_nonnull(f = fopen(path, "w"));
+	ck_assert_uint_eq(fwrite(text, 1, sizeof(text) - 1, f), sizeof(text) - 1);
+	ck_assert_int_eq(fclose(f), 0);
+	ck_assert_int_lt(policy_load(path, &p, err, sizeof(err)), 0);
+	snprintf(want, sizeof(want), "%s:2: control character 0x00" CNTRL, path);
 	ck_assert_str_eq(err, want);
 }
 END_TEST
@@ -542,6 +616,9 @@ make_policy_suite(void)
 
 	tcase_add_loop_test(parse, test_policy_parse_table, 0,
 	    sizeof(parse_cases) / sizeof(parse_cases[0]));
+	tcase_add_loop_test(parse, test_policy_load_table, 0,
+	    sizeof(load_cases) / sizeof(load_cases[0]));
+	tcase_add_test(parse, test_policy_nul_byte);
 	tcase_add_test(parse, test_policy_missing_file);
 	tcase_add_test(parse, test_policy_golden_print);
 	tcase_add_loop_test(parse, test_policy_matching, 0,
