@@ -60,6 +60,20 @@ static const struct {
 	    "3: a section header must start its line" CONT },
 	{ "[rule a]\nuid = 0\n\t[rule x]\n",
 	    "3: a section header must start its line" CONT },
+	{ "[rule a]\n\tuid = 0\n\tmode = kernel\n",
+	    "3: uid: no such user 'mode'" CONT },
+	{ "[rule a]\nuid = 0\n\tnobodyxyz\n",
+	    "3: uid: no such user 'nobodyxyz'" CONT },
+	{ "[rule a]\nmode = kernel\n  user\n",
+	    "3: mode: one value only, not a list" CONT },
+	{ "[broker]\nadmin_group = 0\n  4\n",
+	    "3: admin_group: one value only, not a list" CONT },
+	{ "[rule a]\nfeatures = none\n  MISSING_SHMEM\n",
+	    "3: features: 'none' stands alone" CONT },
+	{ "[rule a]\nexe = /a\n /bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+	    "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+	    "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\n",
+	    "3: exe: a path longer than 189 characters" CONT },
 	{ "[rule a]\nfoo = 1\n", "2: unknown key 'foo' in [rule a]" },
 	{ "[broker]\nfoo = 1\n", "2: unknown key 'foo' in [broker]" },
 	{ "[rule a]\nuid = 0\n\nuid = 1\n",
@@ -115,6 +129,9 @@ static const struct {
 	{ "\xef\xbb\xbf[rule a]\nuid = 0\n", 1, 1 },
 	{ "[rule a]\n  [rule x]\nuid = 5\n", 2, 1 },
 	{ "[rule a]\n\t[rule x]\n \t uid = 5\n", 2, 1 },
+	{ "[rule a]\nuid = 0\n  65534\t1, 2\n", 1, 4 },
+	{ "[rule a]\nuid = 0\n\n# between\n\t65534\n", 1, 2 },
+	{ "[rule a]\nfeatures = MISSING_SHMEM\n  EVENT_REMOVE\n", 1, 0 },
 };
 
 START_TEST(test_policy_parse_table)
@@ -225,6 +242,77 @@ START_TEST(test_policy_golden_print)
 	ck_assert_str_eq(again, printed);
 	free(printed);
 	free(golden);
+	free(again);
+	policy_free(p);
+	policy_free(q);
+}
+END_TEST
+
+/*
+ * The longest rule the reader takes: every list full, every item as long as
+ * it may be, on continuation lines. Its canonical form fits inih's lines,
+ * loads back, and prints the same again.
+ */
+START_TEST(test_policy_print_longest)
+{
+	char *text = NULL, *printed, *again, *line, *name, *save = NULL;
+	char err[600], features[512], item[POLICY_ITEM_MAX + 1];
+	struct policy *p, *q;
+	size_t len = 0, i, k;
+	FILE *f = open_memstream(&text, &len);
+
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "[broker]\nadmin_group = 4294967294\n\n[rule %.*s]\n",
+	    POLICY_NAME_MAX - 1, "rrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrr"
+	    "rrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrr");
+	for (i = 0; i < POLICY_MAX_ITEMS; i++)
+		fprintf(f, "%s%u\n", i == 0 ? "uid = " : "\t", (unsigned)(4294967294u - i));
+	for (i = 0; i < POLICY_MAX_ITEMS; i++)
+		fprintf(f, "%s%u\n", i == 0 ? "gid = " : "  ", (unsigned)(4294967294u - i));
+	for (k = 0; k < 2; k++)
+		for (i = 0; i < POLICY_MAX_ITEMS; i++) {
+			/* "/NN/xxx...", and a subtree glob for cgroups. */
+			memset(item, 'x', POLICY_ITEM_MAX);
+			item[POLICY_ITEM_MAX] = '\0';
+			snprintf(item, 4, "/%02zu", i);
+			item[3] = '/';
+			if (k == 1)
+				memcpy(item + POLICY_ITEM_MAX - 3, "/**", 3);
+			fprintf(f, "%s%s\n", i > 0 ? "\t" : k == 0 ? "exe = " :
+			    "cgroup = ", item);
+		}
+	/* Every feature this build knows by name, one a line. */
+	policy_feature_names(~0ULL, features, sizeof(features));
+	*strstr(features, " 0x") = '\0';
+	for (name = strtok_r(features, " ", &save); name != NULL;
+	    name = strtok_r(NULL, " ", &save))
+		fprintf(f, "%s%s\n", name == features ? "features = " : "\t",
+		    name);
+	fprintf(f, "mode = kernel\nmax_uffds = 1000000\n"
+	    "max_sessions_per_uid = 1000000\nforked_sessions = yes\n");
+	fprintf(f, "\n[rule deny-%.*s]\naction = deny\n", POLICY_NAME_MAX - 6,
+	    "dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd");
+	fclose(f);
+
+	ck_assert_msg(policy_load(test_file("longest.conf", text), &p, err,
+	    sizeof(err)) == 0, "%s", err);
+	ck_assert_uint_eq(p->nrules, 2);
+	ck_assert_uint_eq(p->rules[0].nuids, POLICY_MAX_ITEMS);
+	ck_assert_uint_eq(p->rules[0].ngids, POLICY_MAX_ITEMS);
+	ck_assert_uint_eq(p->rules[0].nexes, POLICY_MAX_ITEMS);
+	ck_assert_uint_eq(p->rules[0].ncgroups, POLICY_MAX_ITEMS);
+	ck_assert_uint_eq(strlen(p->rules[0].cgroups[31]), POLICY_ITEM_MAX);
+	printed = print_to_string(p);
+	ck_assert_msg(policy_load(test_file("printed.conf", printed), &q, err,
+	    sizeof(err)) == 0, "%s", err);
+	again = print_to_string(q);
+	ck_assert_str_eq(again, printed);
+	/* No line longer than inih's, whatever the reader's check says. */
+	for (line = strtok_r(printed, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save))
+		ck_assert_uint_le(strlen(line), 198);
+	free(text);
+	free(printed);
 	free(again);
 	policy_free(p);
 	policy_free(q);
@@ -621,6 +709,7 @@ make_policy_suite(void)
 	tcase_add_test(parse, test_policy_nul_byte);
 	tcase_add_test(parse, test_policy_missing_file);
 	tcase_add_test(parse, test_policy_golden_print);
+	tcase_add_test(parse, test_policy_print_longest);
 	tcase_add_loop_test(parse, test_policy_matching, 0,
 	    sizeof(match_cases) / sizeof(match_cases[0]));
 	tcase_add_test(parse, test_policy_warnings);
