@@ -423,4 +423,10 @@ broker_run(struct broker *b)
 	listener_reap(b);
 	if (!b->cfg.socket_activated)
 		unlink_socket(b);
+	/* Nothing allocated outlives the loop: leak checkers stay quiet. */
+	policy_free(b->policy);
+	b->policy = NULL;
+	free(b->waiting);
+	b->waiting = NULL;
+	b->nwaiting = b->waiting_cap = 0;
 }
