@@ -1,6 +1,7 @@
 /*
  * check_daemon.c - the daemon's frame: systemd socket activation, a clean
- * stop on SIGTERM, one broker per socket path, and the broker's own jail.
+ * stop on SIGTERM that frees what the broker allocated, one broker per socket
+ * path, and the broker's own jail.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -294,8 +295,9 @@ START_TEST(test_simultaneous_brokers_one_serves)
 			if (pids[i] <= 0 || waitpid(pids[i], &status, WNOHANG) !=
 			    pids[i])
 				continue;
-			ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 1,
-			    "broker %d: status 0x%x", i, status);
+			ck_assert_msg(WIFEXITED(status) &&
+			    WEXITSTATUS(status) == 1, "broker %d: status 0x%x",
+			    i, status);
 			ck_assert(file_has(logs[i], "refusing to start"));
 			pids[i] = 0;
 			exited++;

@@ -70,9 +70,9 @@ static const struct {
 	    "3: admin_group: one value only, not a list" CONT },
 	{ "[rule a]\nfeatures = none\n  MISSING_SHMEM\n",
 	    "3: features: 'none' stands alone" CONT },
-	{ "[rule a]\nexe = /a\n /bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
-	    "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
-	    "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\n",
+	{ "[rule a]\nexe = /a\n /bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+	    "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+	    "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\n",
 	    "3: exe: a path longer than 189 characters" CONT },
 	{ "[rule a]\nfoo = 1\n", "2: unknown key 'foo' in [rule a]" },
 	{ "[broker]\nfoo = 1\n", "2: unknown key 'foo' in [broker]" },
@@ -265,10 +265,10 @@ START_TEST(test_policy_print_longest)
 	fprintf(f, "[broker]\nadmin_group = 4294967294\n\n[rule %.*s]\n",
 	    POLICY_NAME_MAX - 1, "rrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrr"
 	    "rrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrr");
-	for (i = 0; i < POLICY_MAX_ITEMS; i++)
-		fprintf(f, "%s%u\n", i == 0 ? "uid = " : "\t", (unsigned)(4294967294u - i));
-	for (i = 0; i < POLICY_MAX_ITEMS; i++)
-		fprintf(f, "%s%u\n", i == 0 ? "gid = " : "  ", (unsigned)(4294967294u - i));
+	for (k = 0; k < 2; k++)
+		for (i = 0; i < POLICY_MAX_ITEMS; i++)
+			fprintf(f, "%s%u\n", i > 0 ? "\t" : k == 0 ? "uid = " :
+			    "gid = ", (unsigned)(4294967294u - i));
 	for (k = 0; k < 2; k++)
 		for (i = 0; i < POLICY_MAX_ITEMS; i++) {
 			/* "/NN/xxx...", and a subtree glob for cgroups. */
