@@ -4,11 +4,13 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -88,9 +90,73 @@ activated_socket(void)
 	return SD_LISTEN_FDS_START;
 }
 
-static int
-listen_socket(const char *path)
+/*
+ * One broker per socket path: an flock(2) on PATH.lock, held for the
+ * daemon's life and taken before anything at PATH is touched, so that of two
+ * brokers starting at once one stops here. The kernel drops the lock when
+ * its holder dies, so a file left by a crash is harmless. It is never
+ * removed: a broker that opened it but has yet to lock it would then lock a
+ * file no other broker sees. It holds the holder's pid, for the message.
+ */
+static void
+lock_socket_path(struct broker *b, const char *path)
 {
+	char lock[PATH_MAX], pid[16];
+	ssize_t n;
+	int fd;
+
+	snprintf(lock, sizeof(lock), "%s.lock", path);
+	fd = open(lock, O_RDWR | O_CREAT | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC,
+	    0644);
+	if (fd < 0)
+		fatal("open %s", lock);
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno != EWOULDBLOCK)
+			fatal("flock %s", lock);
+		n = pread(fd, pid, sizeof(pid) - 1, 0);
+		pid[n > 0 ? n : 0] = '\0';
+		pid[strspn(pid, "0123456789")] = '\0';
+		fatalx("another uffd-brokerd%s%s%s holds %s: refusing to start",
+		    pid[0] ? " (pid " : "", pid, pid[0] ? ")" : "", lock);
+	}
+	if (ftruncate(fd, 0) < 0 || dprintf(fd, "%d\n", (int)getpid()) < 0)
+		fatal("write %s", lock);
+	b->lock_fd = fd;
+}
+
+/*
+ * A socket at the path that someone listens on is not stale: another broker
+ * that holds no lock (an older one, or its lock file was removed). Only
+ * ECONNREFUSED says nobody listens; a full backlog (EAGAIN) or a socket of
+ * another type (EPROTOTYPE) say someone does.
+ */
+static void
+refuse_live_socket(const struct sockaddr_un *sun)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	int fd;
+
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		fatal("socket");
+	if (connect(fd, (const struct sockaddr *)sun, sizeof(*sun)) < 0) {
+		if (errno == ECONNREFUSED) {
+			close(fd);
+			return;
+		}
+		fatal("%s is in use: refusing to start", sun->sun_path);
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		fatal("getsockopt(SO_PEERCRED)");
+	fatalx("another uffd-brokerd (pid %d) answers on %s: refusing to start",
+	    (int)cred.pid, sun->sun_path);
+}
+
+static int
+listen_socket(struct broker *b)
+{
+	const char *path = b->cfg.socket_path;
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	struct stat st;
 	int fd;
@@ -98,10 +164,12 @@ listen_socket(const char *path)
 	if (strlen(path) >= sizeof(sun.sun_path))
 		fatalx("socket path too long: %s", path);
 	strcpy(sun.sun_path, path);
+	lock_socket_path(b, path);
 	/* A stale socket from an earlier run is replaced; nothing else is. */
 	if (lstat(path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode))
 			fatalx("%s exists and is not a socket", path);
+		refuse_live_socket(&sun);
 		if (unlink(path) < 0)
 			fatal("unlink %s", path);
 	}
@@ -113,6 +181,11 @@ listen_socket(const char *path)
 	/* Anyone may connect: the policy, by kernel credentials, decides. */
 	if (chmod(path, 0666) < 0)
 		fatal("chmod %s", path);
+	/* What to compare at exit, so as to unlink only our own socket. */
+	if (lstat(path, &st) < 0)
+		fatal("lstat %s", path);
+	b->sock_dev = st.st_dev;
+	b->sock_ino = st.st_ino;
 	if (listen(fd, LISTEN_BACKLOG) < 0)
 		fatal("listen %s", path);
 	return fd;
@@ -164,6 +237,29 @@ static bool
 fds_for_session(const struct broker *b)
 {
 	return fds_in_use(b) + FDS_PER_SESSION + FD_RESERVE <= b->nofile;
+}
+
+/*
+ * At exit, unlink the path only if it is still the socket this broker bound:
+ * someone may have put another there since (a broker started by hand after
+ * removing ours, say), and that one is not ours to remove.
+ */
+static void
+unlink_socket(struct broker *b)
+{
+	const char *path = b->cfg.socket_path;
+	struct stat st;
+
+	if (lstat(path, &st) < 0)
+		return;
+	if (st.st_dev != b->sock_dev || st.st_ino != b->sock_ino) {
+		log_warnx("%s is not this broker's socket any more: left in place",
+		    path);
+		return;
+	}
+	if (unlink(path) < 0)
+		log_warn("unlink %s: left, stale, for the next start to replace",
+		    path);
 }
 
 /*
@@ -230,7 +326,7 @@ broker_setup(struct broker *b)
 	b->listen_fd = activated_socket();
 	b->cfg.socket_activated = b->listen_fd >= 0;
 	if (b->listen_fd < 0)
-		b->listen_fd = listen_socket(b->cfg.socket_path);
+		b->listen_fd = listen_socket(b);
 	refuse_fds(b);
 
 	sigemptyset(&mask);
@@ -432,5 +528,8 @@ broker_run(struct broker *b)
 	listener_reap(b);
 	closer_stop(b);
 	if (!b->cfg.socket_activated)
-		unlink(b->cfg.socket_path);
+		unlink_socket(b);
+	/* Nothing allocated outlives the loop: leak checkers stay quiet. */
+	policy_free(b->policy);
+	b->policy = NULL;
 }

@@ -197,6 +197,9 @@ struct broker {
 	struct policy	*policy;
 	int		epfd;
 	int		listen_fd;
+	int		lock_fd;	/* PATH.lock, flock'd for the broker's life */
+	dev_t		sock_dev;	/* the socket file it bound, to unlink */
+	ino_t		sock_ino;	/* only that one at exit */
 	int		devfd;		/* -1 when creation is by userfaultfd(2) */
 	bool		via_syscall;
 	int		timerfd;

@@ -5,7 +5,10 @@
  * [rule NAME] section per rule, in order. inih does the lexing; this file
  * checks every key and value and reports the first error as FILE:LINE. The
  * line count and the section headers come from our reader callback, which
- * sees each line as inih reads it.
+ * sees each line as inih reads it, and refuses the lines on which two
+ * readers could disagree (control characters, NUL). A list key may go on
+ * over indented lines, which inih hands over as more of its value: that is
+ * how policy_print() keeps every line within inih's limit.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -28,6 +31,11 @@
 
 /* inih's line buffer (INI_MAX_LINE); a longer line would be split. */
 #define LINE_MAX_INI		200
+/* Where policy_print() wraps lists; a tab counts 8. */
+#define PRINT_WIDTH		78
+
+_Static_assert(sizeof("cgroup = ") - 1 + POLICY_ITEM_MAX <= LINE_MAX_INI - 2,
+    "a printed exe or cgroup must fit on a line inih reads");
 
 static const struct feature_name {
 	const char	*name;
@@ -73,7 +81,15 @@ static const char *const rule_keys[] = {
 struct parse {
 	const char	*path;
 	FILE		*f;
+	char		*buf;		/* the line, as read (getline) */
+	size_t		bufsize;
 	int		line;		/* of the line inih is handling */
+	/*
+	 * A key line since the section header (inih's prev_name): to inih, an
+	 * indented line after one is more of that key's value.
+	 */
+	bool		after_key;
+	bool		cont;		/* this line is such a continuation */
 	struct policy	*p;
 	enum section	sec;
 	int		seen[16];	/* line each key of the section was seen on */
@@ -92,7 +108,8 @@ perr(struct parse *ps, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	snprintf(ps->err, sizeof(ps->err), "%s:%d: %s", ps->path, ps->line, msg);
+	snprintf(ps->err, sizeof(ps->err), "%s:%d: %s%s", ps->path, ps->line,
+	    msg, ps->cont ? " (an indented line continues the value above)" : "");
 }
 
 static int
@@ -188,27 +205,68 @@ section_begin(struct parse *ps, char *line)
 	ps->sec = SEC_RULE;
 }
 
-/* inih's reader: one line at a time, counted, section headers noted. */
+/*
+ * inih's reader: one line at a time, counted, checked, and seen as inih will
+ * see it. inih skips every isspace() character before a line's text, and
+ * reads an indented line after a key line as more of that key's value (even
+ * one that starts with '['): this reader must agree on where sections start,
+ * or a rule could merge silently into the one before.
+ */
 static char *
 reader(char *str, int num, void *stream)
 {
 	struct parse *ps = stream;
+	ssize_t n;
+	size_t len, i;
+	unsigned char c;
 	char *s;
-	size_t len;
 
-	if (ps->err[0] != '\0' || fgets(str, num, ps->f) == NULL)
+	ps->cont = false;
+	if (ps->err[0] != '\0' ||
+	    (n = getline(&ps->buf, &ps->bufsize, ps->f)) < 0)
 		return NULL;
 	ps->line++;
-	len = strlen(str);
-	if (len > 0 && str[len - 1] != '\n' && !feof(ps->f)) {
+	len = n;
+	if (ps->buf[len - 1] == '\n')
+		len--;
+	if (len > (size_t)num - 2) {
 		perr(ps, "line longer than %d characters", num - 2);
 		return NULL;
 	}
-	for (s = str; *s == ' ' || *s == '\t'; s++)
-		;
-	if (*s == '[') {
+	/*
+	 * No control characters but tabs (and the \r of a \r\n): inih takes
+	 * \v, \f and \r for blanks and ends a line at NUL, and a terminal
+	 * would show a reviewer something else than what the broker reads.
+	 */
+	if (len > 0 && len < (size_t)n && ps->buf[len - 1] == '\r')
+		len--;
+	for (i = 0; i < len; i++) {
+		c = ps->buf[i];
+		if ((c < 0x20 && c != '\t') || c == 0x7f) {
+			perr(ps, "control character 0x%02x: only spaces and tabs "
+			    "are allowed", c);
+			return NULL;
+		}
+	}
+	memcpy(str, ps->buf, n + 1);
+
+	s = str;
+	if (ps->line == 1 && strncmp(s, "\xef\xbb\xbf", 3) == 0)
+		s += 3;		/* inih skips a UTF-8 byte order mark */
+	while (isspace((unsigned char)*s))
+		s++;
+	if (*s == '\0' || *s == ';' || *s == '#')
+		return str;	/* blank, or a comment */
+	if (s > str && ps->after_key) {
+		ps->cont = true;
+		if (*s == '[') {
+			perr(ps, "a section header must start its line");
+			return NULL;
+		}
+	} else if (*s == '[') {
 		char copy[LINE_MAX_INI];
 
+		ps->after_key = false;
 		snprintf(copy, sizeof(copy), "%s", s);
 		section_begin(ps, copy);
 	}
@@ -311,6 +369,11 @@ item_path(struct parse *ps, const char *key, const char *tok, void *arg)
 		perr(ps, "%s: '%s' is not an absolute path", key, tok);
 		return false;
 	}
+	if (strlen(tok) > POLICY_ITEM_MAX) {
+		perr(ps, "%s: a path longer than %d characters", key,
+		    POLICY_ITEM_MAX);
+		return false;
+	}
 	if (*n == POLICY_MAX_ITEMS) {
 		perr(ps, "%s: more than %d entries", key, POLICY_MAX_ITEMS);
 		return false;
@@ -326,7 +389,7 @@ item_path(struct parse *ps, const char *key, const char *tok, void *arg)
 static bool
 item_feature(struct parse *ps, const char *key, const char *tok, void *arg)
 {
-	uint64_t *features = arg;
+	struct rule *r = arg;
 	const char *name = tok;
 	size_t i;
 
@@ -335,7 +398,7 @@ item_feature(struct parse *ps, const char *key, const char *tok, void *arg)
 		name += 13;
 	for (i = 0; i < NFEATURES; i++)
 		if (strcmp(feature_names[i].name, name) == 0) {
-			*features |= feature_names[i].bit;
+			r->grant.features |= feature_names[i].bit;
 			return true;
 		}
 	perr(ps, "%s: unknown feature '%s'", key, tok);
@@ -373,38 +436,49 @@ parse_limit(struct parse *ps, const char *key, const char *value,
 	return true;
 }
 
+/* The keys whose value is a list: indented lines after them add items. */
+static const struct list_key {
+	const char	*name;
+	unsigned int	match;		/* MATCH_*; 0 for features */
+	bool		(*item)(struct parse *, const char *, const char *,
+			    void *);
+} list_keys[] = {
+	{ "uid",	MATCH_UID,	item_uid },
+	{ "gid",	MATCH_GID,	item_gid },
+	{ "exe",	MATCH_EXE,	item_path },
+	{ "cgroup",	MATCH_CGROUP,	item_path },
+	{ "features",	0,		item_feature },
+};
+
+static const struct list_key *
+list_key(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(list_keys) / sizeof(list_keys[0]); i++)
+		if (strcmp(list_keys[i].name, name) == 0)
+			return &list_keys[i];
+	return NULL;
+}
+
 static bool
 rule_key(struct parse *ps, struct rule *r, const char *name, const char *value)
 {
+	const struct list_key *lk = list_key(name);
 	struct grant *g = &r->grant;
 
-	if (strcmp(name, "uid") == 0) {
-		r->keys |= MATCH_UID;
-		return each_item(ps, name, value, item_uid, r);
-	}
-	if (strcmp(name, "gid") == 0) {
-		r->keys |= MATCH_GID;
-		return each_item(ps, name, value, item_gid, r);
-	}
-	if (strcmp(name, "exe") == 0) {
-		r->keys |= MATCH_EXE;
-		return each_item(ps, name, value, item_path, r);
-	}
-	if (strcmp(name, "cgroup") == 0) {
-		r->keys |= MATCH_CGROUP;
-		return each_item(ps, name, value, item_path, r);
+	if (lk != NULL) {
+		r->keys |= lk->match;
+		/* "none" is the empty set of features, said explicitly. */
+		if (lk->match == 0 && strcmp(value, "none") == 0)
+			return true;
+		return each_item(ps, name, value, lk->item, r);
 	}
 	if (strcmp(name, "action") == 0)
 		return parse_choice(ps, name, value, "deny", "allow", &g->deny);
 	if (strcmp(name, "mode") == 0)
 		return parse_choice(ps, name, value, "kernel", "user",
 		    &g->kernel_faults);
-	if (strcmp(name, "features") == 0) {
-		/* "none" is the empty set, said explicitly. */
-		if (strcmp(value, "none") == 0)
-			return true;
-		return each_item(ps, name, value, item_feature, &g->features);
-	}
 	if (strcmp(name, "max_uffds") == 0)
 		return parse_limit(ps, name, value, &g->max_uffds);
 	if (strcmp(name, "max_sessions_per_uid") == 0)
@@ -413,6 +487,29 @@ rule_key(struct parse *ps, struct rule *r, const char *name, const char *value)
 		return parse_choice(ps, name, value, "yes", "no",
 		    &g->forked_sessions);
 	return false;
+}
+
+/*
+ * An indented line after a key line: inih hands it over as more of that
+ * key's value. A list takes more items; any other value is complete.
+ */
+static int
+continuation(struct parse *ps, const char *name, const char *value)
+{
+	const struct list_key *lk = list_key(name);
+	struct rule *r;
+
+	if (ps->sec != SEC_RULE || lk == NULL) {
+		perr(ps, "%s: one value only, not a list", name);
+		return 0;
+	}
+	r = &ps->p->rules[ps->p->nrules - 1];
+	/* Only "none" leaves a features line without a bit set. */
+	if (lk->match == 0 && r->grant.features == 0) {
+		perr(ps, "features: 'none' stands alone");
+		return 0;
+	}
+	return each_item(ps, name, value, lk->item, r);
 }
 
 /* inih's handler: one key of the current section. */
@@ -431,6 +528,8 @@ handler(void *user, const char *section, const char *name, const char *value)
 		perr(ps, "key '%s' outside a section", name);
 		return 0;
 	}
+	if (ps->cont)
+		return continuation(ps, name, value);
 	keys = ps->sec == SEC_BROKER ? broker_keys : rule_keys;
 	if ((k = key_index(keys, name)) < 0) {
 		if (ps->sec == SEC_RULE)
@@ -446,6 +545,7 @@ handler(void *user, const char *section, const char *name, const char *value)
 		return 0;
 	}
 	ps->seen[k] = ps->line;
+	ps->after_key = true;
 	if (ps->sec == SEC_BROKER) {
 		ps->p->has_admin_group = group_id(ps, name, value,
 		    &ps->p->admin_gid);
@@ -481,6 +581,7 @@ policy_load(const char *path, struct policy **out, char *err, size_t errlen)
 	}
 	rc = ini_parse_stream(reader, &ps, handler, &ps);
 	fclose(ps.f);
+	free(ps.buf);
 	if (rc != 0 && ps.err[0] == '\0') {
 		ps.line = rc;
 		perr(&ps, "syntax error: expected 'key = value', '[section]' "
@@ -684,12 +785,76 @@ policy_grant_text(const struct grant *g, char *buf, size_t len)
 	    g->max_sessions_per_uid, g->forked_sessions ? "yes" : "no");
 }
 
+/* A list key being printed: where its current line has got to. */
+struct list_out {
+	FILE		*f;
+	size_t		col;
+	bool		any;	/* an item printed */
+};
+
+static void
+list_start(struct list_out *o, FILE *f, const char *key)
+{
+	o->f = f;
+	o->col = strlen(key) + 2;
+	o->any = false;
+	fprintf(f, "%s =", key);
+}
+
+/*
+ * The first item goes on the key's line; the others follow while the line
+ * stays within PRINT_WIDTH, else start an indented line, on which any item
+ * fits (POLICY_ITEM_MAX): every line loads back.
+ */
+static void
+list_item(struct list_out *o, const char *item)
+{
+	size_t len = strlen(item);
+
+	if (o->any && o->col + 1 + len > PRINT_WIDTH) {
+		fprintf(o->f, "\n\t%s", item);
+		o->col = 8 + len;
+	} else {
+		fprintf(o->f, " %s", item);
+		o->col += 1 + len;
+	}
+	o->any = true;
+}
+
+static void
+list_ids(FILE *f, const char *key, const unsigned int *ids, size_t n)
+{
+	struct list_out o;
+	char num[16];
+	size_t i;
+
+	list_start(&o, f, key);
+	for (i = 0; i < n; i++) {
+		snprintf(num, sizeof(num), "%u", ids[i]);
+		list_item(&o, num);
+	}
+	fputc('\n', f);
+}
+
+static void
+list_strings(FILE *f, const char *key, char *const *items, size_t n)
+{
+	struct list_out o;
+	size_t i;
+
+	list_start(&o, f, key);
+	for (i = 0; i < n; i++)
+		list_item(&o, items[i]);
+	fputc('\n', f);
+}
+
 void
 policy_print(const struct policy *p, FILE *f)
 {
 	const struct rule *r;
-	char features[512];
-	size_t i, j;
+	struct list_out o;
+	char features[512], *name, *save;
+	size_t i;
 
 	fprintf(f, "# uffd-broker policy (canonical form)\n");
 	if (p->has_admin_group)
@@ -698,39 +863,29 @@ policy_print(const struct policy *p, FILE *f)
 	for (i = 0; i < p->nrules; i++) {
 		r = &p->rules[i];
 		fprintf(f, "\n[rule %s]\n", r->name);
-		if (r->keys & MATCH_UID) {
-			fprintf(f, "uid =");
-			for (j = 0; j < r->nuids; j++)
-				fprintf(f, " %u", (unsigned)r->uids[j]);
-			fputc('\n', f);
-		}
-		if (r->keys & MATCH_GID) {
-			fprintf(f, "gid =");
-			for (j = 0; j < r->ngids; j++)
-				fprintf(f, " %u", (unsigned)r->gids[j]);
-			fputc('\n', f);
-		}
-		if (r->keys & MATCH_EXE) {
-			fprintf(f, "exe =");
-			for (j = 0; j < r->nexes; j++)
-				fprintf(f, " %s", r->exes[j]);
-			fputc('\n', f);
-		}
-		if (r->keys & MATCH_CGROUP) {
-			fprintf(f, "cgroup =");
-			for (j = 0; j < r->ncgroups; j++)
-				fprintf(f, " %s", r->cgroups[j]);
-			fputc('\n', f);
-		}
+		if (r->keys & MATCH_UID)
+			list_ids(f, "uid", r->uids, r->nuids);
+		if (r->keys & MATCH_GID)
+			list_ids(f, "gid", r->gids, r->ngids);
+		if (r->keys & MATCH_EXE)
+			list_strings(f, "exe", r->exes, r->nexes);
+		if (r->keys & MATCH_CGROUP)
+			list_strings(f, "cgroup", r->cgroups, r->ncgroups);
 		fprintf(f, "action = %s\n", r->grant.deny ? "deny" : "allow");
 		if (r->grant.deny)
 			continue;
+		fprintf(f, "mode = %s\n", r->grant.kernel_faults ? "kernel" :
+		    "user");
 		policy_feature_names(r->grant.features, features,
 		    sizeof(features));
-		fprintf(f, "mode = %s\nfeatures = %s\nmax_uffds = %u\n"
-		    "max_sessions_per_uid = %u\nforked_sessions = %s\n",
-		    r->grant.kernel_faults ? "kernel" : "user", features,
-		    r->grant.max_uffds, r->grant.max_sessions_per_uid,
+		list_start(&o, f, "features");
+		save = NULL;
+		for (name = strtok_r(features, " ", &save); name != NULL;
+		    name = strtok_r(NULL, " ", &save))
+			list_item(&o, name);
+		fprintf(f, "\nmax_uffds = %u\nmax_sessions_per_uid = %u\n"
+		    "forked_sessions = %s\n", r->grant.max_uffds,
+		    r->grant.max_sessions_per_uid,
 		    r->grant.forked_sessions ? "yes" : "no");
 	}
 }

@@ -14,6 +14,11 @@
 #define POLICY_DEFAULT_PATH	"/etc/uffd-broker/policy.conf"
 #define POLICY_NAME_MAX		64
 #define POLICY_MAX_ITEMS	32	/* entries of one match key */
+/*
+ * The longest exe path or cgroup pattern: one fits on a printed line after
+ * "cgroup = " within inih's 198 characters, so that policy_print() loads back.
+ */
+#define POLICY_ITEM_MAX		189
 #define POLICY_MAX_RULES	256
 #define POLICY_MAX_LIMIT	1000000
 
@@ -90,7 +95,10 @@ struct rule *policy_match(const struct policy *p, const struct peer *peer);
 /* Whether the peer is in the policy's admin group. */
 bool	policy_is_admin(const struct policy *p, const struct peer *peer);
 
-/* The policy in canonical form; loading the output gives the same policy. */
+/*
+ * The policy in canonical form; loading the output gives the same policy.
+ * Long lists go on over indented continuation lines.
+ */
 void	policy_print(const struct policy *p, FILE *f);
 
 /*

@@ -1,12 +1,15 @@
 /*
  * check_daemon.c - the daemon's frame: systemd socket activation, a clean
- * stop on SIGTERM, and the broker's own jail.
+ * stop on SIGTERM that frees what the broker allocated, one broker per socket
+ * path, and the broker's own jail.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -70,6 +73,252 @@ START_TEST(test_sigterm_stops_cleanly)
 	/* broker_stop() checks exit status 0; the socket is gone. */
 	broker_stop();
 	ck_assert_int_eq(access(tb.sock, F_OK), -1);
+}
+END_TEST
+
+/*
+ * uffd-brokerd on a path the test prepared, output to log (as broker_start()
+ * does, without waiting for the socket). Returns its pid.
+ */
+static pid_t
+exec_broker(const char *sock, const char *log)
+{
+	pid_t pid = fork();
+	int fd;
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0 ||
+		    prctl(PR_SET_PDEATHSIG, SIGTERM) < 0)
+			_exit(127);
+		execl(brokerd_path(), "uffd-brokerd", "--socket", sock,
+		    "--allow-uid", "65534", (char *)NULL);
+		_exit(127);
+	}
+	return pid;
+}
+
+/*
+ * Wait for a broker that must refuse to start: its exit code, or -1 if it
+ * still runs after two seconds (it is killed then, without its clean-up).
+ */
+static int
+wait_refused(pid_t pid)
+{
+	int status, i;
+
+	for (i = 0; i < 200; i++) {
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			return WIFEXITED(status) ? WEXITSTATUS(status) :
+			    128 + WTERMSIG(status);
+		usleep(10000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	return -1;
+}
+
+static bool
+file_has(const char *path, const char *needle)
+{
+	char buf[4096];
+	size_t n;
+	FILE *f;
+
+	if ((f = fopen(path, "r")) == NULL)
+		return false;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	return strstr(buf, needle) != NULL;
+}
+
+static bool
+same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
+}
+
+/* A socket bound at path by the test; closed, it is a stale one. */
+static int
+bind_at(const char *path)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+	ck_assert_int_ge(fd, 0);
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	return fd;
+}
+
+/*
+ * A second broker on a live broker's path refuses to start, names the
+ * first, and leaves its socket alone: the first still serves. lock: the
+ * first one's lock file is there (else it was removed: the second must
+ * find the first by connecting).
+ */
+static void
+second_broker_refused(bool lock)
+{
+	char out[192], path[192], want[256];
+	struct stat before, after;
+
+	broker_start("--allow-uid", "65534", NULL);
+	ck_assert_int_eq(lstat(tb.sock, &before), 0);
+	snprintf(path, sizeof(path), "%s.lock", tb.sock);
+	if (lock)
+		snprintf(want, sizeof(want), "another uffd-brokerd (pid %d) "
+		    "holds %s", (int)tb.pid, path);
+	else {
+		(void)unlink(path);
+		snprintf(want, sizeof(want), "another uffd-brokerd (pid %d) "
+		    "answers on %s", (int)tb.pid, tb.sock);
+	}
+	snprintf(out, sizeof(out), "%s/second.log", tb.dir);
+	ck_assert_int_eq(wait_refused(exec_broker(tb.sock, out)), 1);
+	ck_assert_msg(file_has(out, want), "no \"%s\" in its output", want);
+	ck_assert_int_eq(lstat(tb.sock, &after), 0);
+	ck_assert(same_file(&before, &after));
+	ck_assert_int_eq(run_client(client_gets_uffd, NULL, true), 0);
+	unlink(out);
+	broker_stop();
+}
+
+START_TEST(test_second_broker_refused_by_lock)
+{
+	second_broker_refused(true);
+}
+END_TEST
+
+START_TEST(test_second_broker_refused_by_answer)
+{
+	second_broker_refused(false);
+}
+END_TEST
+
+/* The path now names someone else's socket: the broker leaves it at exit. */
+START_TEST(test_replaced_socket_left_alone)
+{
+	struct stat theirs, after;
+	int fd, status;
+
+	broker_start("--allow-uid", "65534", NULL);
+	ck_assert_int_eq(unlink(tb.sock), 0);
+	fd = bind_at(tb.sock);
+	ck_assert_int_eq(lstat(tb.sock, &theirs), 0);
+	kill(tb.pid, SIGTERM);
+	ck_assert_int_eq(waitpid(tb.pid, &status, 0), tb.pid);
+	tb.pid = 0;
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ck_assert_int_eq(lstat(tb.sock, &after), 0);
+	ck_assert(same_file(&theirs, &after));
+	ck_assert(log_wait(0, "left in place", tb.sock));
+	close(fd);
+	broker_stop();
+}
+END_TEST
+
+/*
+ * What a crashed broker leaves, a socket nobody listens on and an unlocked
+ * lock file, does not keep the next one from starting.
+ */
+START_TEST(test_stale_socket_replaced)
+{
+	char lock[192];
+	FILE *f;
+
+	/* Borrow the harness's directory and paths. */
+	broker_start("--allow-uid", "65534", NULL);
+	broker_stop();
+	ck_assert_int_eq(mkdir(tb.dir, 0755), 0);
+	close(bind_at(tb.sock));
+	snprintf(lock, sizeof(lock), "%s.lock", tb.sock);
+	ck_assert_ptr_nonnull(f = fopen(lock, "w"));
+	fputs("99999\n", f);
+	fclose(f);
+	tb.pid = exec_broker(tb.sock, tb.log);
+	ck_assert(log_wait(2000, "event=start", NULL));
+	ck_assert_int_eq(run_client(client_gets_uffd, NULL, true), 0);
+	broker_stop();
+}
+END_TEST
+
+/*
+ * A broker half-way through its start (lock taken, socket bound, not yet
+ * listening) looks stale from outside: another must stop at the lock before
+ * it touches the socket.
+ */
+START_TEST(test_lock_taken_before_unlink)
+{
+	char lock[192];
+	struct stat before, after;
+	int lockfd, fd;
+
+	broker_start("--allow-uid", "65534", NULL);
+	broker_stop();
+	ck_assert_int_eq(mkdir(tb.dir, 0755), 0);
+	snprintf(lock, sizeof(lock), "%s.lock", tb.sock);
+	lockfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	ck_assert_int_ge(lockfd, 0);
+	ck_assert_int_eq(flock(lockfd, LOCK_EX), 0);
+	fd = bind_at(tb.sock);
+	ck_assert_int_eq(lstat(tb.sock, &before), 0);
+	ck_assert_int_eq(wait_refused(exec_broker(tb.sock, tb.log)), 1);
+	ck_assert(log_wait(0, "holds", lock));
+	ck_assert_int_eq(lstat(tb.sock, &after), 0);
+	ck_assert(same_file(&before, &after));
+	close(fd);
+	close(lockfd);
+	broker_stop();
+}
+END_TEST
+
+/* Brokers started at the same moment on one path: one serves, the rest exit. */
+START_TEST(test_simultaneous_brokers_one_serves)
+{
+	enum { N = 4 };
+	char logs[N][192];
+	pid_t pids[N];
+	int status, i, t, exited = 0, winner = -1;
+
+	broker_start("--allow-uid", "65534", NULL);
+	broker_stop();
+	ck_assert_int_eq(mkdir(tb.dir, 0755), 0);
+	for (i = 0; i < N; i++) {
+		snprintf(logs[i], sizeof(logs[i]), "%s/broker%d.log", tb.dir, i);
+		pids[i] = exec_broker(tb.sock, logs[i]);
+	}
+	for (t = 0; t < 300 && exited < N - 1; t++) {
+		for (i = 0; i < N; i++) {
+			if (pids[i] <= 0 || waitpid(pids[i], &status, WNOHANG) !=
+			    pids[i])
+				continue;
+			ck_assert_msg(WIFEXITED(status) &&
+			    WEXITSTATUS(status) == 1, "broker %d: status 0x%x",
+			    i, status);
+			ck_assert(file_has(logs[i], "refusing to start"));
+			pids[i] = 0;
+			exited++;
+		}
+		usleep(10000);
+	}
+	for (i = 0; i < N; i++)
+		if (pids[i] > 0) {
+			ck_assert_msg(winner < 0, "brokers %d and %d both run",
+			    winner, i);
+			winner = i;
+		}
+	ck_assert_int_ge(winner, 0);
+	tb.pid = pids[winner];
+	snprintf(tb.log, sizeof(tb.log), "%s", logs[winner]);
+	ck_assert(log_wait(2000, "event=start", NULL));
+	ck_assert_int_eq(run_client(client_gets_uffd, NULL, true), 0);
+	for (i = 0; i < N; i++)
+		if (i != winner)
+			unlink(logs[i]);
+	broker_stop();
 }
 END_TEST
 
@@ -199,6 +448,33 @@ START_TEST(test_broker_jail_kills_forbidden_syscall)
 }
 END_TEST
 
+/*
+ * A clean stop frees what the broker allocated: the AddressSanitizer build's
+ * leak check at exit turns a leak (or a use after free on the way out) into
+ * a non-zero exit status, which broker_stop() reports with the log. Stacks
+ * are no roots: main()'s frame, which held the broker's state, is dead but
+ * still scanned then. Without the jail, which would kill the checker's
+ * ptrace.
+ */
+START_TEST(test_broker_frees_all_at_exit)
+{
+	const char *path = test_file("asan.conf", "[rule vmm]\nuid = 65534\n"
+	    "cgroup = /**\nmode = kernel\n[rule never]\nexe = /nonexistent/a "
+	    "/nonexistent/b\naction = deny\n");
+
+	ck_assert_int_eq(setenv("UFFD_BROKERD", "build/asan/uffd-brokerd", 1), 0);
+	ck_assert_int_eq(setenv("LSAN_OPTIONS", "use_stacks=0", 1), 0);
+	broker_start("--policy", path, "--no-jail", NULL);
+	unsetenv("UFFD_BROKERD");
+	unsetenv("LSAN_OPTIONS");
+	ck_assert_int_eq(run_client(client_gets_uffd, NULL, true), 0);
+	ck_assert(log_wait(1000, "event=session_end", NULL));
+	kill(tb.pid, SIGHUP);
+	ck_assert(log_wait(1000, "event=policy_reload result=ok", NULL));
+	broker_stop();
+}
+END_TEST
+
 Suite *
 make_daemon_suite(void)
 {
@@ -208,11 +484,18 @@ make_daemon_suite(void)
 	tcase_set_timeout(tc, 20);
 	tcase_add_test(tc, test_socket_activation);
 	tcase_add_test(tc, test_sigterm_stops_cleanly);
+	tcase_add_test(tc, test_second_broker_refused_by_lock);
+	tcase_add_test(tc, test_second_broker_refused_by_answer);
+	tcase_add_test(tc, test_replaced_socket_left_alone);
+	tcase_add_test(tc, test_stale_socket_replaced);
+	tcase_add_test(tc, test_lock_taken_before_unlink);
+	tcase_add_test(tc, test_simultaneous_brokers_one_serves);
 	tcase_add_test(tc, test_broker_jailed_still_serves);
 	tcase_add_test(tc, test_broker_keeps_ptrace_for_exe_rules);
 	tcase_add_test(tc, test_broker_jailed_syslog);
 	tcase_add_test(tc, test_broker_jailed_stderr_devnull);
 	tcase_add_test(tc, test_broker_jail_kills_forbidden_syscall);
+	tcase_add_test(tc, test_broker_frees_all_at_exit);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -123,7 +123,7 @@ refused_fd_flood(void *arg)
 
 START_TEST(test_refused_peer_fds_never_arrive)
 {
-	int baseline, i;
+	int baseline;
 	pid_t flood;
 
 	broker_start("--allow-uid", "0", "--probe-interval-ms", "100", NULL);

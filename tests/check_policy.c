@@ -20,6 +20,9 @@
 #define GOLDEN		"tests/golden/policy.conf.printed"
 #define EXAMPLE		"policy/policy.conf"
 
+/* The endings of messages about continuation lines and control characters. */
+#define CONT	" (an indented line continues the value above)"
+#define CNTRL	": only spaces and tabs are allowed"
 
 static const struct {
 	const char *text;
@@ -30,6 +33,47 @@ static const struct {
 	{ "[broker]\nadmin_group = 0\n\n[rule a]\nuid = 0, 65534 nobody\n"
 	    "mode = kernel\nfeatures = MISSING_SHMEM UFFD_FEATURE_EVENT_REMOVE\n",
 	    NULL },
+	/*
+	 * Whitespace. inih skips every isspace() character before a line's
+	 * text, and reads an indented line after a key as more of its value:
+	 * a section header seen by one reader and not the other would merge
+	 * two rules. \v, \f and \r (and other control characters) are refused
+	 * wherever they are; spaces and tabs mean what they mean to inih
+	 * (load_cases below).
+	 */
+	{ "[rule a]\n\v[rule x]\nuid = 5\n", "2: control character 0x0b" CNTRL },
+	{ "[rule a]\n\f[rule x]\nuid = 5\n", "2: control character 0x0c" CNTRL },
+	{ "[rule a]\n\r[rule x]\nuid = 5\n", "2: control character 0x0d" CNTRL },
+	{ "\v[rule a]\n", "1: control character 0x0b" CNTRL },
+	{ "[rule a]\nuid = 0\n\f[rule x]\n", "3: control character 0x0c" CNTRL },
+	{ "[rule a]\n\vuid = 0\n", "2: control character 0x0b" CNTRL },
+	{ "[rule a]\n\fuid = 0\n", "2: control character 0x0c" CNTRL },
+	{ "[rule a]\n\ruid = 0\n", "2: control character 0x0d" CNTRL },
+	{ "[rule a]\nuid = 0\v65534\n", "2: control character 0x0b" CNTRL },
+	{ "[rule a]\nexe = /usr/bin/a\fb\n", "2: control character 0x0c" CNTRL },
+	{ "[rule a]\ncgroup = /a\r/b\n", "2: control character 0x0d" CNTRL },
+	{ "[rule a]\nuid = 0 \x1b[2J\n", "2: control character 0x1b" CNTRL },
+	{ "[rule a]\nuid = 0\x7f\n", "2: control character 0x7f" CNTRL },
+	{ "[rule a]\n# a page\f\n", "2: control character 0x0c" CNTRL },
+	{ "[rule a]\nuid = 0\r\r\n", "2: control character 0x0d" CNTRL },
+	{ "[rule a]\nuid = 0\n  [rule x]\nuid = 5\n",
+	    "3: a section header must start its line" CONT },
+	{ "[rule a]\nuid = 0\n\t[rule x]\n",
+	    "3: a section header must start its line" CONT },
+	{ "[rule a]\n\tuid = 0\n\tmode = kernel\n",
+	    "3: uid: no such user 'mode'" CONT },
+	{ "[rule a]\nuid = 0\n\tnobodyxyz\n",
+	    "3: uid: no such user 'nobodyxyz'" CONT },
+	{ "[rule a]\nmode = kernel\n  user\n",
+	    "3: mode: one value only, not a list" CONT },
+	{ "[broker]\nadmin_group = 0\n  4\n",
+	    "3: admin_group: one value only, not a list" CONT },
+	{ "[rule a]\nfeatures = none\n  MISSING_SHMEM\n",
+	    "3: features: 'none' stands alone" CONT },
+	{ "[rule a]\nexe = /a\n /bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+	    "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+	    "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\n",
+	    "3: exe: a path longer than 189 characters" CONT },
 	{ "[rule a]\nfoo = 1\n", "2: unknown key 'foo' in [rule a]" },
 	{ "[broker]\nfoo = 1\n", "2: unknown key 'foo' in [broker]" },
 	{ "[rule a]\nuid = 0\n\nuid = 1\n",
@@ -75,6 +119,21 @@ static const struct {
 	    "aaaaaaaaaaaaaaaaaaaaaa\n", "2: line longer than 198 characters" },
 };
 
+/* Files that load, and what they hold: no rule merged into another. */
+static const struct {
+	const char *text;
+	size_t	nrules;
+	size_t	nuids;		/* of the last rule */
+} load_cases[] = {
+	{ "[rule a]\r\nuid = 0 \r\n\r\n[rule b]\r\n", 2, 0 },
+	{ "\xef\xbb\xbf[rule a]\nuid = 0\n", 1, 1 },
+	{ "[rule a]\n  [rule x]\nuid = 5\n", 2, 1 },
+	{ "[rule a]\n\t[rule x]\n \t uid = 5\n", 2, 1 },
+	{ "[rule a]\nuid = 0\n  65534\t1, 2\n", 1, 4 },
+	{ "[rule a]\nuid = 0\n\n# between\n\t65534\n", 1, 2 },
+	{ "[rule a]\nfeatures = MISSING_SHMEM\n  EVENT_REMOVE\n", 1, 0 },
+};
+
 START_TEST(test_policy_parse_table)
 {
 	const char *path = test_file("p.conf", parse_cases[_i].text);
@@ -91,6 +150,38 @@ START_TEST(test_policy_parse_table)
 	ck_assert_msg(rc < 0, "case %d loaded", _i);
 	ck_assert_ptr_null(p);
 	snprintf(want, sizeof(want), "%s:%s", path, parse_cases[_i].err);
+	ck_assert_str_eq(err, want);
+}
+END_TEST
+
+START_TEST(test_policy_load_table)
+{
+	const char *path = test_file("l.conf", load_cases[_i].text);
+	struct policy *p;
+	char err[600];
+
+	ck_assert_msg(policy_load(path, &p, err, sizeof(err)) == 0, "case %d: %s",
+	    _i, err);
+	ck_assert_uint_eq(p->nrules, load_cases[_i].nrules);
+	ck_assert_uint_eq(p->rules[p->nrules - 1].nuids, load_cases[_i].nuids);
+	policy_free(p);
+}
+END_TEST
+
+/* A NUL byte: inih would ignore the rest of its line, unseen. */
+START_TEST(test_policy_nul_byte)
+{
+	static const char text[] = "[rule a]\nuid = 0\0, 65534\n";
+	const char *path = test_file("nul.conf", "");
+	struct policy *p;
+	char err[600], want[600];
+	FILE *f;
+
+	ck_assert_ptr_nonnull(f = fopen(path, "w"));
+	ck_assert_uint_eq(fwrite(text, 1, sizeof(text) - 1, f), sizeof(text) - 1);
+	ck_assert_int_eq(fclose(f), 0);
+	ck_assert_int_lt(policy_load(path, &p, err, sizeof(err)), 0);
+	snprintf(want, sizeof(want), "%s:2: control character 0x00" CNTRL, path);
 	ck_assert_str_eq(err, want);
 }
 END_TEST
@@ -151,6 +242,77 @@ START_TEST(test_policy_golden_print)
 	ck_assert_str_eq(again, printed);
 	free(printed);
 	free(golden);
+	free(again);
+	policy_free(p);
+	policy_free(q);
+}
+END_TEST
+
+/*
+ * The longest rule the reader takes: every list full, every item as long as
+ * it may be, on continuation lines. Its canonical form fits inih's lines,
+ * loads back, and prints the same again.
+ */
+START_TEST(test_policy_print_longest)
+{
+	char *text = NULL, *printed, *again, *line, *name, *save = NULL;
+	char err[600], features[512], item[POLICY_ITEM_MAX + 1];
+	struct policy *p, *q;
+	size_t len = 0, i, k;
+	FILE *f = open_memstream(&text, &len);
+
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "[broker]\nadmin_group = 4294967294\n\n[rule %.*s]\n",
+	    POLICY_NAME_MAX - 1, "rrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrr"
+	    "rrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrr");
+	for (k = 0; k < 2; k++)
+		for (i = 0; i < POLICY_MAX_ITEMS; i++)
+			fprintf(f, "%s%u\n", i > 0 ? "\t" : k == 0 ? "uid = " :
+			    "gid = ", (unsigned)(4294967294u - i));
+	for (k = 0; k < 2; k++)
+		for (i = 0; i < POLICY_MAX_ITEMS; i++) {
+			/* "/NN/xxx...", and a subtree glob for cgroups. */
+			memset(item, 'x', POLICY_ITEM_MAX);
+			item[POLICY_ITEM_MAX] = '\0';
+			snprintf(item, 4, "/%02zu", i);
+			item[3] = '/';
+			if (k == 1)
+				memcpy(item + POLICY_ITEM_MAX - 3, "/**", 3);
+			fprintf(f, "%s%s\n", i > 0 ? "\t" : k == 0 ? "exe = " :
+			    "cgroup = ", item);
+		}
+	/* Every feature this build knows by name, one a line. */
+	policy_feature_names(~0ULL, features, sizeof(features));
+	*strstr(features, " 0x") = '\0';
+	for (name = strtok_r(features, " ", &save); name != NULL;
+	    name = strtok_r(NULL, " ", &save))
+		fprintf(f, "%s%s\n", name == features ? "features = " : "\t",
+		    name);
+	fprintf(f, "mode = kernel\nmax_uffds = 1000000\n"
+	    "max_sessions_per_uid = 1000000\nforked_sessions = yes\n");
+	fprintf(f, "\n[rule deny-%.*s]\naction = deny\n", POLICY_NAME_MAX - 6,
+	    "dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd");
+	fclose(f);
+
+	ck_assert_msg(policy_load(test_file("longest.conf", text), &p, err,
+	    sizeof(err)) == 0, "%s", err);
+	ck_assert_uint_eq(p->nrules, 2);
+	ck_assert_uint_eq(p->rules[0].nuids, POLICY_MAX_ITEMS);
+	ck_assert_uint_eq(p->rules[0].ngids, POLICY_MAX_ITEMS);
+	ck_assert_uint_eq(p->rules[0].nexes, POLICY_MAX_ITEMS);
+	ck_assert_uint_eq(p->rules[0].ncgroups, POLICY_MAX_ITEMS);
+	ck_assert_uint_eq(strlen(p->rules[0].cgroups[31]), POLICY_ITEM_MAX);
+	printed = print_to_string(p);
+	ck_assert_msg(policy_load(test_file("printed.conf", printed), &q, err,
+	    sizeof(err)) == 0, "%s", err);
+	again = print_to_string(q);
+	ck_assert_str_eq(again, printed);
+	/* No line longer than inih's, whatever the reader's check says. */
+	for (line = strtok_r(printed, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save))
+		ck_assert_uint_le(strlen(line), 198);
+	free(text);
+	free(printed);
 	free(again);
 	policy_free(p);
 	policy_free(q);
@@ -542,8 +704,12 @@ make_policy_suite(void)
 
 	tcase_add_loop_test(parse, test_policy_parse_table, 0,
 	    sizeof(parse_cases) / sizeof(parse_cases[0]));
+	tcase_add_loop_test(parse, test_policy_load_table, 0,
+	    sizeof(load_cases) / sizeof(load_cases[0]));
+	tcase_add_test(parse, test_policy_nul_byte);
 	tcase_add_test(parse, test_policy_missing_file);
 	tcase_add_test(parse, test_policy_golden_print);
+	tcase_add_test(parse, test_policy_print_longest);
 	tcase_add_loop_test(parse, test_policy_matching, 0,
 	    sizeof(match_cases) / sizeof(match_cases[0]));
 	tcase_add_test(parse, test_policy_warnings);

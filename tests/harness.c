@@ -106,6 +106,8 @@ broker_stop(void)
 		    "broker did not exit cleanly (status 0x%x)", status);
 	}
 	unlink(tb.sock);
+	snprintf(path, sizeof(path), "%s.lock", tb.sock);
+	unlink(path);
 	unlink(tb.log);
 	snprintf(path, sizeof(path), "%s", tb.dir);
 	rmdir(path);
