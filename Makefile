@@ -76,7 +76,14 @@ BROKERD_HOOKS := $(B)/uffd-brokerd-hooks
 # Never installed.
 BROKERD_ASAN := $(B)/asan/uffd-brokerd
 ASAN_FLAGS := -fsanitize=address -fno-omit-frame-pointer
-ASAN_OBJS := $(patsubst %.c,$(B)/asan/%.o,$(BROKER_SRCS)) $(B)/asan/proto/uffd_broker.pb-c.o
+# The broker with UndefinedBehaviorSanitizer in trap mode: undefined
+# behaviour is an illegal instruction, with no runtime that would need
+# system calls outside the jail, so it runs jailed. Built with clang, whose
+# UBSan also checks the arguments libc declares nonnull (memmove(NULL, ...)),
+# which GCC's does not. Never installed.
+BROKERD_UBSAN := $(B)/ubsan/uffd-brokerd
+UBSAN_CC ?= clang
+UBSAN_FLAGS := -fsanitize=undefined -fsanitize-trap=undefined
 
 LIB_LIBS := -lseccomp -lprotobuf-c -lpthread
 BROKER_LIBS := -lprotobuf-c -linih -lseccomp -lcap-ng -lpthread
@@ -127,14 +134,19 @@ $(B)/hooks/broker/broker.o: broker/broker.c $(PROTO_HDR)
 $(BROKERD_HOOKS): $(filter-out $(B)/pie/broker/broker.o,$(BROKER_OBJS)) $(B)/hooks/broker/broker.o
 	$(CC) -pie $(ALL_LDFLAGS) -o $@ $^ $(BROKER_LIBS)
 
-$(B)/asan/%.o: %.c $(PROTO_HDR) $(JAIL_RULES)
-	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(ASAN_FLAGS) -fPIE -MMD -MP -c -o $@ $<
-$(B)/asan/proto/uffd_broker.pb-c.o: $(PROTO_SRC)
-	@mkdir -p $(dir $@)
-	$(CC) $(filter-out -Wcast-align -Wmissing-prototypes,$(ALL_CFLAGS)) $(ASAN_FLAGS) -fPIE -c -o $@ $<
-$(BROKERD_ASAN): $(ASAN_OBJS)
-	$(CC) -pie $(ASAN_FLAGS) $(ALL_LDFLAGS) -o $@ $^ $(BROKER_LIBS)
+# A sanitized broker: $(call sanitized_broker,DIR,COMPILER,FLAGS)
+define sanitized_broker
+$(B)/$(1)/%.o: %.c $(PROTO_HDR) $(JAIL_RULES)
+	@mkdir -p $$(dir $$@)
+	$(2) $$(ALL_CFLAGS) $(3) -fPIE -MMD -MP -c -o $$@ $$<
+$(B)/$(1)/proto/uffd_broker.pb-c.o: $(PROTO_SRC)
+	@mkdir -p $$(dir $$@)
+	$(2) $$(filter-out -Wcast-align -Wmissing-prototypes,$$(ALL_CFLAGS)) $(3) -fPIE -c -o $$@ $$<
+$(B)/$(1)/uffd-brokerd: $(patsubst %.c,$(B)/$(1)/%.o,$(BROKER_SRCS)) $(B)/$(1)/proto/uffd_broker.pb-c.o
+	$(2) -pie $(3) $$(ALL_LDFLAGS) -o $$@ $$^ $$(BROKER_LIBS)
+endef
+$(eval $(call sanitized_broker,asan,$(CC),$(ASAN_FLAGS)))
+$(eval $(call sanitized_broker,ubsan,$(UBSAN_CC),$(UBSAN_FLAGS)))
 
 $(DEMO): $(B)/pie/demo/restore-demo.o $(LIB_SO)
 	$(CC) -pie $(ALL_LDFLAGS) -o $@ $< -L$(B) -luffd-client \
@@ -158,7 +170,7 @@ deps:
 	@sh mk/ensure-deps.sh
 
 check: deps
-	@$(MAKE) --no-print-directory all $(TESTBIN) $(BROKERD_HOOKS) $(BROKERD_ASAN)
+	@$(MAKE) --no-print-directory all $(TESTBIN) $(BROKERD_HOOKS) $(BROKERD_ASAN) $(BROKERD_UBSAN)
 	$(TESTBIN)
 
 demo: deps

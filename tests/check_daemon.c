@@ -475,6 +475,49 @@ START_TEST(test_broker_frees_all_at_exit)
 }
 END_TEST
 
+/*
+ * Undefined behaviour in the broker's loop, its ticks and its closer is an
+ * illegal instruction in the UBSan build (trap mode, so it runs jailed):
+ * many ticks, sessions, unwanted fds and a closer replacement, then a clean
+ * stop. (memmove(NULL, NULL, 0) at every tick killed such a broker once.)
+ */
+START_TEST(test_broker_ubsan_jailed)
+{
+	int sock, null, server, fd, i;
+	char reason[256];
+
+	ck_assert_int_eq(setenv("UFFD_BROKERD", "build/ubsan/uffd-brokerd", 1), 0);
+	broker_start("--allow-uid", "0", "--allow-uid", "65534",
+	    "--probe-interval-ms", "20", NULL);
+	unsetenv("UFFD_BROKERD");
+	ck_assert(log_wait(1000, "event=jailed", NULL));
+	/* Ticks of a broker that has had no client yet, then of a busy one. */
+	usleep(100000);
+	null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	for (i = 0; i < 5; i++) {
+		ck_assert_int_eq(run_client(client_gets_uffd, NULL, true), 0);
+		sock = raw_connect();
+		ck_assert_int_ge(sock, 0);
+		ck_assert_int_eq(wire_send(sock, "x", 1, null), 0);
+		ck_assert_int_gt(recv(sock, reason, sizeof(reason), 0), 0);
+		close(sock);
+	}
+	/* A closer stuck on a lingering socket is replaced. */
+	sock = raw_connect();
+	fd = nest_in_unix_socket(lingering_socket(30, &server));
+	ck_assert_int_eq(kill(tb.pid, SIGSTOP), 0);
+	ck_assert_int_eq(wire_send(sock, "y", 1, fd), 0);
+	close(fd);
+	ck_assert_int_eq(kill(tb.pid, SIGCONT), 0);
+	ck_assert(log_wait(3000, "event=closer_replaced", NULL));
+	ck_assert_int_eq(run_client(client_gets_uffd, NULL, true), 0);
+	close(sock);
+	close(server);
+	close(null);
+	broker_stop();
+}
+END_TEST
+
 Suite *
 make_daemon_suite(void)
 {
@@ -496,6 +539,7 @@ make_daemon_suite(void)
 	tcase_add_test(tc, test_broker_jailed_stderr_devnull);
 	tcase_add_test(tc, test_broker_jail_kills_forbidden_syscall);
 	tcase_add_test(tc, test_broker_frees_all_at_exit);
+	tcase_add_test(tc, test_broker_ubsan_jailed);
 	suite_add_tcase(s, tc);
 	return s;
 }
