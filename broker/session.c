@@ -668,6 +668,7 @@ session_handle_datagram(struct session *s, const uint8_t *buf, size_t len,
     int fd, int recv_flags)
 {
 	const struct request_type *rt = NULL;
+	char reason[LOG_QUOTED_MAX];
 	WireRequest *req;
 	size_t i;
 
@@ -678,11 +679,13 @@ session_handle_datagram(struct session *s, const uint8_t *buf, size_t len,
 	if (s->refusal != NULL &&
 	    !(admin_query(buf, len, recv_flags) && access_is_admin(s))) {
 		closer_discard(s->b, fd);
+		/* The refusal quotes the peer's executable and cgroup. */
 		log_event(s->quota_hit ? "quota_hit" : "session_refused",
-		    "session=%llu pid=%d uid=%u gid=%u rule=%s%s reason=\"%s\"",
+		    "session=%llu pid=%d uid=%u gid=%u rule=%s%s reason=%s",
 		    (unsigned long long)s->id, (int)s->pid, (unsigned)s->uid,
 		    (unsigned)s->gid, s->rule_name,
-		    s->quota_hit ? " what=sessions" : "", s->refusal);
+		    s->quota_hit ? " what=sessions" : "",
+		    log_quote(reason, sizeof(reason), s->refusal));
 		access_count_refusal(s);
 		if (session_reply(s, UFFD_BROKER__V1__STATUS__DENIED, NULL, "%s",
 		    s->refusal) == 0)

@@ -92,5 +92,9 @@ Suite	*make_example_suite(void);
 Suite	*make_parity_suite(void);
 Suite	*make_policy_suite(void);
 Suite	*make_ctl_suite(void);
+Suite	*make_audit_suite(void);
+
+/* The test binary run as a refused client of the broker at sock. */
+int	audit_client_main(const char *sock);
 
 #endif

@@ -1,0 +1,378 @@
+/*
+ * check_audit.c - the audit log against hostile peers: values a peer
+ * controls (its executable's path, its cgroup) cannot forge a line or a
+ * field.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "log.h"
+#include "uffd-client.h"
+
+#define LOG_PREFIX	"uffd-brokerd: event="
+
+/*
+ * A name that, written raw, closes the reason's quotes, adds a uid=0 field,
+ * and starts a line that reads as root's grant.
+ */
+#define FORGED_LINE	"uffd-brokerd: event=uffd_granted session=1 pid=1 " \
+			"uid=0 rule=x features=0x28 live=1 max=16"
+#define EVIL_DIR	"evil\" uid=0 \\ \n" FORGED_LINE " x=\""
+#define EVIL_DIR_ESC	"evil\\\" uid=0 \\\\ \\n" FORGED_LINE " x=\\\""
+
+/* cgroup names cannot hold '\n' (EINVAL): CR, NEL, TAB and a bad byte instead. */
+#define EVIL_CGROUP	"evil\" uid=0 \\ \r\xc2\x85\t\xff" FORGED_LINE " x=\""
+#define EVIL_CGROUP_ESC	"evil\\\" uid=0 \\\\ \\r\\xc2\\x85\\t\\xff" FORGED_LINE \
+			" x=\\\""
+
+static const struct {
+	const char *value;
+	size_t len;		/* of the buffer; 0: LOG_QUOTED_MAX */
+	const char *quoted;
+} quote_cases[] = {
+	{ "", 0, "\"\"" },
+	{ "/usr/bin/crosvm --flag=1", 0, "\"/usr/bin/crosvm --flag=1\"" },
+	{ "a\"b", 0, "\"a\\\"b\"" },
+	{ "a\\b\\", 0, "\"a\\\\b\\\\\"" },
+	{ "a\nb\rc\td", 0, "\"a\\nb\\rc\\td\"" },
+	{ "\x01\x1b[31m\x7f\x1f", 0, "\"\\x01\\x1b[31m\\x7f\\x1f\"" },
+	/* UTF-8 passes: é, €, an emoji, NBSP (U+00A0), U+2027. */
+	{ "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xc2\xa0\xe2\x80\xa7", 0,
+	    "\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xc2\xa0\xe2\x80\xa7\"" },
+	/* C1 controls (NEL, CSI) and the line and paragraph separators. */
+	{ "\xc2\x85\xc2\x9b\xc2\x80", 0,
+	    "\"\\xc2\\x85\\xc2\\x9b\\xc2\\x80\"" },
+	{ "\xe2\x80\xa8\xe2\x80\xa9", 0,
+	    "\"\\xe2\\x80\\xa8\\xe2\\x80\\xa9\"" },
+	/* Not UTF-8: stray bytes, overlongs, a surrogate, beyond U+10FFFF, cut. */
+	{ "\xff\xfe\x80", 0, "\"\\xff\\xfe\\x80\"" },
+	{ "\xc0\xaf\xe0\x80\xaf", 0,
+	    "\"\\xc0\\xaf\\xe0\\x80\\xaf\"" },
+	{ "\xed\xa0\x80", 0, "\"\\xed\\xa0\\x80\"" },
+	{ "\xf4\x90\x80\x80", 0, "\"\\xf4\\x90\\x80\\x80\"" },
+	{ "a\xe2\x82", 0, "\"a\\xe2\\x82\"" },
+	{ "\xc3(", 0, "\"\\xc3(\"" },
+	/* What fits; what does not is cut at a character and marked. */
+	{ "abcdefg", 10, "\"abcdefg\"" },
+	{ "abcdefgh", 10, "\"abcd...\"" },
+	{ "abcd\"efgh", 10, "\"abcd...\"" },
+	{ "ab\nc", 8, "\"ab\\nc\"" },
+	{ "abc\xff", 9, "\"abc...\"" },
+	{ "\xe2\x82\xac\xe2\x82\xac", 9, "\"\xe2\x82\xac\xe2\x82\xac\"" },
+	{ "\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac", 9, "\"\xe2\x82\xac...\"" },
+	{ "\xe2\x82\xac\xe2\x82\xac", 8, "\"...\"" },
+};
+
+START_TEST(test_audit_quote_table)
+{
+	char buf[LOG_QUOTED_MAX];
+	size_t len = quote_cases[_i].len ? quote_cases[_i].len : sizeof(buf);
+
+	memset(buf, 'Z', sizeof(buf));
+	ck_assert_str_eq(log_quote(buf, len, quote_cases[_i].value),
+	    quote_cases[_i].quoted);
+	ck_assert_uint_le(strlen(buf) + 1, len);
+}
+END_TEST
+
+/* The longest value a peer may have (a PATH_MAX path of escapes) still fits. */
+START_TEST(test_audit_quote_long)
+{
+	char value[PATH_MAX], buf[LOG_QUOTED_MAX];
+
+	memset(value, '\n', sizeof(value) - 1);
+	value[sizeof(value) - 1] = '\0';
+	log_quote(buf, sizeof(buf), value);
+	ck_assert_uint_eq(strlen(buf), sizeof(buf) - 1);
+	ck_assert_str_eq(buf + strlen(buf) - 6, "\\n...\"");
+}
+END_TEST
+
+/* A raw control byte that reached the line writer does not end the line. */
+START_TEST(test_audit_line_writer_controls)
+{
+	const char *path = test_file("line.log", "");
+	char line[256];
+	FILE *f;
+	int fd;
+
+	ck_assert_int_ge(fd = open(path, O_WRONLY | O_CLOEXEC), 0);
+	ck_assert_int_eq(dup2(fd, 2), 2);
+	log_init(false);
+	log_event("test", "v=%s w=1", "a\nb\rc\x7f\x1b");
+	ck_assert_ptr_nonnull(f = fopen(path, "r"));
+	ck_assert_ptr_nonnull(fgets(line, sizeof(line), f));
+	ck_assert_str_eq(line, "uffd-brokerd: event=test v=a?b?c?? w=1\n");
+	ck_assert_ptr_null(fgets(line, sizeof(line), f));
+	fclose(f);
+	close(fd);
+}
+END_TEST
+
+/* The log, whole; free() it. */
+static char *
+log_read(void)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *in = fopen(tb.log, "r"), *out = open_memstream(&buf, &len);
+	int c;
+
+	ck_assert_ptr_nonnull(in);
+	ck_assert_ptr_nonnull(out);
+	while ((c = fgetc(in)) != EOF)
+		fputc(c, out);
+	fclose(in);
+	fclose(out);
+	return buf;
+}
+
+/*
+ * Walk a line's fields after the prefix: key=value, the value bare or quoted
+ * (a backslash escapes the next byte). Returns the number of fields named
+ * key, with the first one's raw value in val; -1 if the line is not made of
+ * such fields, or holds a control byte.
+ */
+static int
+field(const char *line, const char *key, char *val, size_t vallen)
+{
+	const char *p = line + strlen("uffd-brokerd: "), *k, *v;
+	size_t klen;
+	int n = 0;
+
+	for (;;) {
+		for (k = p; (*p >= 'a' && *p <= 'z') || *p == '_'; p++)
+			;
+		if (p == k || *p++ != '=')
+			return -1;
+		klen = p - 1 - k;
+		v = p;
+		if (*p == '"') {
+			for (p++; *p != '"'; p++)
+				if (*p == '\0' || (*p == '\\' && *++p == '\0'))
+					return -1;
+			p++;
+		} else
+			while (*p != ' ' && *p != '\0' && *p != '"')
+				p++;
+		if (klen == strlen(key) && strncmp(k, key, klen) == 0 &&
+		    n++ == 0)
+			snprintf(val, vallen, "%.*s", (int)(p - v), v);
+		if (*p == '\0')
+			break;
+		if (*p++ != ' ')
+			return -1;
+	}
+	for (p = line; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return -1;
+	return n;
+}
+
+/*
+ * Every line of the log is one event: it starts with the prefix, is made of
+ * key=value fields, with one event and at most one uid; no line is a grant
+ * to root; and want (the escaped peer value) is there.
+ */
+static void
+assert_log_unforged(const char *want)
+{
+	char *log = log_read(), *line, *save = NULL, val[64];
+	int lines = 0;
+
+	for (line = strtok_r(log, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save), lines++) {
+		ck_assert_msg(strncmp(line, LOG_PREFIX, strlen(LOG_PREFIX)) == 0,
+		    "line without the prefix: %s", line);
+		ck_assert_msg(field(line, "event", val, sizeof(val)) == 1,
+		    "not one event of key=value fields: %s", line);
+		ck_assert_msg(field(line, "uid", val, sizeof(val)) <= 1,
+		    "a second uid field: %s", line);
+		ck_assert_msg(!(strstr(line, "event=uffd_granted") != NULL &&
+		    field(line, "uid", val, sizeof(val)) == 1 &&
+		    strcmp(val, "0") == 0), "a forged grant to root: %s", line);
+	}
+	ck_assert_int_gt(lines, 2);
+	free(log);
+	log = log_read();
+	ck_assert_msg(strstr(log, want) != NULL, "escaped value missing:\n%s",
+	    log);
+	free(log);
+}
+
+/* The test binary re-exec'd as a client: a session the broker refuses. */
+int
+audit_client_main(const char *sock)
+{
+	struct uffdc_session *s;
+	int rc = uffdc_session_open(sock, &s);
+
+	if (rc != -EACCES) {
+		fprintf(stderr, "session open: %d, expected -EACCES\n", rc);
+		return 1;
+	}
+	return 0;
+}
+
+/* Copy this test binary to path, executable by anyone. */
+static void
+copy_self(const char *path)
+{
+	char buf[65536];
+	ssize_t n;
+	int in, out;
+
+	ck_assert_int_ge(in = open("/proc/self/exe", O_RDONLY | O_CLOEXEC), 0);
+	ck_assert_int_ge(out = open(path, O_WRONLY | O_CREAT | O_EXCL |
+	    O_CLOEXEC, 0755), 0);
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		ck_assert_int_eq(write(out, buf, n), n);
+	ck_assert_int_eq(n, 0);
+	close(in);
+	ck_assert_int_eq(close(out), 0);
+}
+
+/*
+ * A client run from a directory whose name forges a grant to root: the
+ * refusal that quotes its executable is logged escaped.
+ */
+START_TEST(test_audit_exe_path_escaped)
+{
+	char dir[PATH_MAX], exe[PATH_MAX + 16], out[PATH_MAX];
+	const char *argv[] = { exe, "--audit-client", tb.sock, NULL };
+
+	snprintf(dir, sizeof(dir), "%s/" EVIL_DIR, getenv("UFFD_TEST_DIR"));
+	snprintf(exe, sizeof(exe), "%s/client", dir);
+	snprintf(out, sizeof(out), "%s/client.out", getenv("UFFD_TEST_DIR"));
+	ck_assert_int_eq(mkdir(dir, 0755), 0);
+	copy_self(exe);
+	broker_start("--policy", test_file("exe.conf",
+	    "[rule crosvm]\nexe = /usr/bin/crosvm\n"), NULL);
+	ck_assert_int_eq(run_program(out, true, argv), 0);
+	ck_assert(log_wait(1000, "event=session_refused", "exe "));
+	assert_log_unforged("/" EVIL_DIR_ESC "/client cgroup /\"");
+	broker_stop();
+	ck_assert_int_eq(unlink(exe), 0);
+	ck_assert_int_eq(rmdir(dir), 0);
+	unlink(out);
+}
+END_TEST
+
+/* The test's cgroup, under the cgroup v2 hierarchy's mount point; or false. */
+static bool
+evil_cgroup(char *buf, size_t len)
+{
+	char line[1024], mnt[512], *sep;
+	bool found = false;
+	FILE *f = fopen("/proc/self/mountinfo", "r");
+
+	while (f != NULL && !found && fgets(line, sizeof(line), f) != NULL) {
+		/* "ID PARENT MAJ:MIN ROOT MOUNT OPTS ... - TYPE SOURCE SUPER" */
+		sep = strstr(line, " - ");
+		if (sep != NULL && strncmp(sep, " - cgroup2 ", 11) == 0 &&
+		    sscanf(line, "%*s %*s %*s %*s %511s", mnt) == 1) {
+			snprintf(buf, len, "%s/" EVIL_CGROUP, mnt);
+			found = true;
+		}
+	}
+	if (f != NULL)
+		fclose(f);
+	return found;
+}
+
+/* Remove the test's cgroup once its client is gone (EBUSY till then). */
+static bool
+cgroup_remove(const char *path)
+{
+	int i;
+
+	for (i = 0; i < 100 && rmdir(path) < 0 && errno == EBUSY; i++)
+		usleep(10000);
+	return access(path, F_OK) != 0;
+}
+
+/* In the runner, after the tests: the cgroup goes even if its test failed. */
+static void
+cgroup_teardown(void)
+{
+	char cg[PATH_MAX];
+
+	if (evil_cgroup(cg, sizeof(cg)) && !cgroup_remove(cg))
+		fprintf(stderr, "audit: cgroup %s left behind\n", cg);
+}
+
+struct in_cgroup {
+	int	go[2];
+};
+
+static int
+client_refused_after_go(void *arg)
+{
+	struct in_cgroup *c = arg;
+
+	close(c->go[1]);
+	sync_wait(c->go[0]);
+	return client_open_refused(NULL);
+}
+
+/*
+ * A client in a cgroup whose name closes the reason's quotes and adds
+ * fields and terminal controls: the refusal quoting its cgroup is escaped.
+ */
+START_TEST(test_audit_cgroup_escaped)
+{
+	char cg[PATH_MAX], procs[PATH_MAX + 16], pid[16];
+	struct in_cgroup c;
+	pid_t client;
+	int fd;
+
+	if (!evil_cgroup(cg, sizeof(cg))) {
+		fprintf(stderr, "audit: no cgroup2 mount; cgroup test skipped\n");
+		return;
+	}
+	snprintf(procs, sizeof(procs), "%s/cgroup.procs", cg);
+	ck_assert_int_eq(mkdir(cg, 0755), 0);
+	broker_start("--policy", test_file("cgroup.conf",
+	    "[rule vmm]\ncgroup = /system.slice/vmm@*.service\n"), NULL);
+	ck_assert_int_eq(pipe2(c.go, O_CLOEXEC), 0);
+	client = spawn(client_refused_after_go, &c, true);
+	close(c.go[0]);
+	snprintf(pid, sizeof(pid), "%d", (int)client);
+	ck_assert_int_ge(fd = open(procs, O_WRONLY | O_CLOEXEC), 0);
+	ck_assert_int_eq(write(fd, pid, strlen(pid)), (ssize_t)strlen(pid));
+	close(fd);
+	sync_signal(c.go[1]);
+	close(c.go[1]);
+	ck_assert_int_eq(reap(client), 0);
+	ck_assert(cgroup_remove(cg));
+	ck_assert(log_wait(1000, "event=session_refused", "cgroup /"));
+	assert_log_unforged("cgroup /" EVIL_CGROUP_ESC "\"");
+	broker_stop();
+}
+END_TEST
+
+Suite *
+make_audit_suite(void)
+{
+	Suite *s = suite_create("audit");
+	TCase *quote = tcase_create("quote");
+	TCase *forge = tcase_create("forgery");
+
+	tcase_add_loop_test(quote, test_audit_quote_table, 0,
+	    sizeof(quote_cases) / sizeof(quote_cases[0]));
+	tcase_add_test(quote, test_audit_quote_long);
+	tcase_add_test(quote, test_audit_line_writer_controls);
+	suite_add_tcase(s, quote);
+	tcase_set_timeout(forge, 20);
+	tcase_add_unchecked_fixture(forge, NULL, cgroup_teardown);
+	tcase_add_test(forge, test_audit_exe_path_escaped);
+	tcase_add_test(forge, test_audit_cgroup_escaped);
+	suite_add_tcase(s, forge);
+	return s;
+}
