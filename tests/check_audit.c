@@ -1,7 +1,7 @@
 /*
  * check_audit.c - the audit log against hostile peers: values a peer
  * controls (its executable's path, its cgroup) cannot forge a line or a
- * field.
+ * field, and floods of lines are limited.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -13,6 +13,7 @@
 
 #include "harness.h"
 #include "log.h"
+#include "ratelimit.h"
 #include "uffd-client.h"
 
 #define LOG_PREFIX	"uffd-brokerd: event="
@@ -112,6 +113,108 @@ START_TEST(test_audit_line_writer_controls)
 	ck_assert_ptr_null(fgets(line, sizeof(line), f));
 	fclose(f);
 	close(fd);
+}
+END_TEST
+
+/* ---- the limiter, on its own ---- */
+
+#define STEPS	12
+
+/* One limiter through time: is there room for a line at t? */
+static const struct {
+	unsigned int burst, interval_ms;
+	struct { uint64_t t; bool room; } steps[STEPS];	/* t 0 ends */
+} room_cases[] = {
+	{ 3, 10, { { 100, true }, { 101, true }, { 102, true }, { 103, false },
+	    { 109, false }, { 110, true }, { 111, true }, { 119, true },
+	    { 119, false }, { 500, true } } },
+	{ 1, 1000, { { 5000, true }, { 5000, false }, { 5999, false },
+	    { 6000, true }, { 6001, false } } },
+};
+
+START_TEST(test_ratelimit_room_table)
+{
+	struct ratelimit rl = { 0 };
+	bool room;
+	int i;
+
+	for (i = 0; i < STEPS && room_cases[_i].steps[i].t != 0; i++) {
+		room = ratelimit_room(&rl, room_cases[_i].burst,
+		    room_cases[_i].interval_ms, room_cases[_i].steps[i].t);
+		ck_assert_msg(room == room_cases[_i].steps[i].room,
+		    "case %d step %d", _i, i);
+		if (room)
+			rl.lines++;
+	}
+}
+END_TEST
+
+/*
+ * A table of two uids, interval 10: each step looks uid up at t (and, with
+ * line, writes a line for it, which may begin a new interval), then counts
+ * suppress lines against it. slot: the entry's index, -1 for none (the
+ * shared one); evicted: the uid that lost its entry, -1 none; owed: the
+ * summary the evicted entry still had.
+ */
+static const struct uid_step {
+	uid_t	uid;
+	uint64_t t;
+	bool	line;
+	unsigned int suppress;
+	int	slot, evicted;
+	uint64_t owed;
+} uid_steps[] = {
+	{ 1, 100, true, 0, 0, -1, 0 },		/* free entries first */
+	{ 2, 103, true, 5, 1, -1, 0 },
+	{ 1, 104, false, 0, 0, -1, 0 },		/* its own */
+	{ 3, 105, false, 0, -1, -1, 0 },	/* full, none idle: shared */
+	{ 3, 109, false, 0, -1, -1, 0 },
+	{ 1, 112, true, 0, 0, -1, 0 },		/* uid 1 begins a new interval */
+	{ 3, 113, false, 0, 1, 2, 5 },		/* so uid 2's is the oldest */
+	{ 2, 114, false, 0, -1, -1, 0 },	/* an evicted uid starts over */
+	{ 2, 122, false, 0, 0, 1, 0 },
+	{ 3, 122, false, 0, 1, -1, 0 },
+};
+
+START_TEST(test_ratelimit_uid_table)
+{
+	struct uid_rate tab[2] = { 0 }, evicted, *e;
+	const struct uid_step *st;
+	size_t i;
+
+	for (i = 0; i < sizeof(uid_steps) / sizeof(uid_steps[0]); i++) {
+		st = &uid_steps[i];
+		e = ratelimit_uid(tab, 2, st->uid, 10, st->t, &evicted);
+		ck_assert_msg(e == (st->slot < 0 ? NULL : &tab[st->slot]),
+		    "step %zu: entry %td", i, e ? e - tab : -1);
+		ck_assert_msg(evicted.used == (st->evicted >= 0), "step %zu", i);
+		if (st->evicted >= 0) {
+			ck_assert_uint_eq(evicted.uid, st->evicted);
+			ck_assert_uint_eq(evicted.suppressed, st->owed);
+		}
+		if (e == NULL)
+			continue;
+		ck_assert_uint_eq(e->uid, st->uid);
+		if (st->line && ratelimit_room(&e->rl, 5, 10, st->t))
+			e->rl.lines++;
+		e->suppressed += st->suppress;
+	}
+}
+END_TEST
+
+/* A summary is owed once the interval is over, once; at once at shut-down. */
+START_TEST(test_ratelimit_summary)
+{
+	struct uid_rate e = { .rl = { .start_ms = 100, .lines = 3 },
+	    .suppressed = 7, .used = true };
+
+	ck_assert_uint_eq(ratelimit_summary(&e, 10, 105), 0);
+	ck_assert_uint_eq(ratelimit_summary(&e, 10, 109), 0);
+	ck_assert_uint_eq(ratelimit_summary(&e, 10, 110), 7);
+	ck_assert_uint_eq(ratelimit_summary(&e, 10, 111), 0);
+	e.suppressed = 2;
+	ck_assert_uint_eq(ratelimit_summary(&e, 0, 100), 2);
+	ck_assert_uint_eq(ratelimit_summary(&e, 0, 100), 0);
 }
 END_TEST
 
@@ -362,6 +465,7 @@ make_audit_suite(void)
 {
 	Suite *s = suite_create("audit");
 	TCase *quote = tcase_create("quote");
+	TCase *limit = tcase_create("ratelimit");
 	TCase *forge = tcase_create("forgery");
 
 	tcase_add_loop_test(quote, test_audit_quote_table, 0,
@@ -369,6 +473,11 @@ make_audit_suite(void)
 	tcase_add_test(quote, test_audit_quote_long);
 	tcase_add_test(quote, test_audit_line_writer_controls);
 	suite_add_tcase(s, quote);
+	tcase_add_loop_test(limit, test_ratelimit_room_table, 0,
+	    sizeof(room_cases) / sizeof(room_cases[0]));
+	tcase_add_test(limit, test_ratelimit_uid_table);
+	tcase_add_test(limit, test_ratelimit_summary);
+	suite_add_tcase(s, limit);
 	tcase_set_timeout(forge, 20);
 	tcase_add_unchecked_fixture(forge, NULL, cgroup_teardown);
 	tcase_add_test(forge, test_audit_exe_path_escaped);
