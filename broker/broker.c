@@ -54,6 +54,15 @@ broker_elapsed_ms(const struct timespec *since)
 	    (now.tv_nsec - since->tv_nsec) / 1e6;
 }
 
+uint64_t
+broker_now_ms(void)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (uint64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
 /* The socket systemd passed, if any (sd_listen_fds(3) protocol). */
 static int
 activated_socket(void)
@@ -197,6 +206,19 @@ broker_setup(struct broker *b)
 		fatal("epoll_ctl");
 }
 
+/* No session slot is free: say so, limited by the peer's uid, and hang up. */
+static void
+refuse_full(struct broker *b, int fd)
+{
+	struct ucred cred = { .uid = (uid_t)-1 };
+	socklen_t len = sizeof(cred);
+
+	(void)getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len);
+	audit_uid(b, cred.uid, "session_refused", "uid=%u reason=\"broker "
+	    "full: %u sessions\"", (unsigned)cred.uid, b->nsessions);
+	close(fd);
+}
+
 static void
 accept_clients(struct broker *b)
 {
@@ -217,9 +239,7 @@ accept_clients(struct broker *b)
 			return;
 		}
 		if (b->nsessions >= b->cfg.max_sessions) {
-			log_event("session_refused", "reason=\"broker full: %u "
-			    "sessions\"", b->nsessions);
-			close(fd);
+			refuse_full(b, fd);
 			continue;
 		}
 		(void)session_new(b, fd);
@@ -325,6 +345,7 @@ broker_run(struct broker *b)
 	session_spent_prune(b, true);
 	session_reap(b);
 	listener_reap(b);
+	audit_flush(b, true);
 	if (!b->cfg.socket_activated)
 		unlink(b->cfg.socket_path);
 }

@@ -123,14 +123,23 @@ vlog(int pri, const char *prefix, const char *fmt, va_list ap, const char *tail)
 }
 
 void
-log_event(const char *event, const char *fmt, ...)
+log_vevent(const char *event, const char *fmt, va_list ap)
 {
 	char prefix[64];
-	va_list ap;
 
 	snprintf(prefix, sizeof(prefix), "event=%s ", event);
+	/* Warnings about a peer go to syslog as log_warn()'s do. */
+	vlog(strcmp(event, "warning") == 0 ? LOG_WARNING : LOG_NOTICE, prefix,
+	    fmt, ap, "");
+}
+
+void
+log_event(const char *event, const char *fmt, ...)
+{
+	va_list ap;
+
 	va_start(ap, fmt);
-	vlog(LOG_NOTICE, prefix, fmt, ap, "");
+	log_vevent(event, fmt, ap);
 	va_end(ap);
 }
 

@@ -5,6 +5,7 @@
 #ifndef UFFD_BROKER_LOG_H
 #define UFFD_BROKER_LOG_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -25,6 +26,9 @@ void	log_init(bool to_syslog);
 const char *log_quote(char *buf, size_t len, const char *value);
 /* An audit or lifecycle event: "event=NAME" followed by key=value pairs. */
 void	log_event(const char *event, const char *fmt, ...) PRINTF_LIKE(2, 3);
+/* As log_event(); event "warning" at log_warn()'s syslog priority. */
+void	log_vevent(const char *event, const char *fmt, va_list ap)
+	    PRINTF_LIKE(2, 0);
 void	log_warn(const char *fmt, ...) PRINTF_LIKE(1, 2);
 void	log_warnx(const char *fmt, ...) PRINTF_LIKE(1, 2);
 __attribute__((noreturn)) void fatal(const char *fmt, ...) PRINTF_LIKE(1, 2);

@@ -8,13 +8,16 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "client.h"
 #include "harness.h"
 #include "log.h"
 #include "ratelimit.h"
-#include "uffd-client.h"
 
 #define LOG_PREFIX	"uffd-brokerd: event="
 
@@ -460,6 +463,298 @@ START_TEST(test_audit_cgroup_escaped)
 }
 END_TEST
 
+/* ---- floods ---- */
+
+#define ATTEMPTS	100000
+#define GOOD_UID	64001	/* a second, well-behaved user */
+#define STORM_UID	64002	/* a user no rule admits */
+#define STORM		2000
+
+/* The limits the flood tests run with. */
+#define SESSION_BURST	10
+#define UID_BURST	50
+
+static const char flood_policy[] =
+	"[rule jailed]\nuid = 65534\nmode = kernel\nmax_uffds = 1\n"
+	"[rule good]\nuid = 64001\nmode = kernel\n";
+
+/* A broker limiting log lines per interval_ms; its tick every 100 ms. */
+static void
+flood_broker_start(int interval_ms)
+{
+	char interval[16];
+
+	snprintf(interval, sizeof(interval), "%d", interval_ms);
+	broker_start("--policy", test_file("flood.conf", flood_policy),
+	    "--log-session-burst", "10", "--log-burst", "50",
+	    "--log-interval-ms", interval, "--probe-interval-ms", "100", NULL);
+}
+
+static double
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/*
+ * Intervals a peer wrote in for ms: one, unless a slow run made its attack
+ * outlast it (each interval has its own burst).
+ */
+static unsigned long
+intervals(double ms, int interval_ms)
+{
+	return (unsigned long)(ms / interval_ms) + 1;
+}
+
+/*
+ * Lines of the log holding both needles (needle2 may be NULL); *sum (may be
+ * NULL) adds up their suppressed= counts.
+ */
+static unsigned long
+log_count(const char *needle1, const char *needle2, unsigned long long *sum)
+{
+	char *log = log_read(), *line, *save = NULL, val[32];
+	unsigned long n = 0;
+
+	if (sum != NULL)
+		*sum = 0;
+	for (line = strtok_r(log, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		if (strstr(line, needle1) == NULL ||
+		    (needle2 != NULL && strstr(line, needle2) == NULL))
+			continue;
+		n++;
+		if (sum != NULL && field(line, "suppressed", val, sizeof(val)) == 1)
+			*sum += strtoull(val, NULL, 10);
+	}
+	free(log);
+	return n;
+}
+
+/*
+ * Wait until the lines holding needle and the suppressed= counts of the
+ * summaries holding summary add up to want (or a timeout), then return
+ * both: the last summary comes from the tick an interval after the flood.
+ */
+static void
+log_wait_total(int timeout_ms, const char *needle, const char *summary,
+    unsigned long want, unsigned long *lines, unsigned long long *suppressed)
+{
+	int waited;
+
+	for (waited = 0;; waited += 50) {
+		*lines = log_count(needle, NULL, NULL);
+		log_count("event=log_suppressed", summary, suppressed);
+		if (*lines + *suppressed >= want || waited >= timeout_ms)
+			return;
+		usleep(50000);
+	}
+}
+
+/* What the attacker and the well-behaved client share with the test. */
+struct flood {
+	int		done[2], go[2];
+	unsigned long	attempts;	/* made so far by the attacker */
+	unsigned long	attempts_seen;	/* by the good client, when served */
+	double		loop_ms, served_ms;
+};
+
+/* The session's refusals as the broker counts them (its Status reply). */
+static uint64_t
+refused_total(struct uffdc_session *s)
+{
+	UffdBroker__V1__StatusRequest st = UFFD_BROKER__V1__STATUS_REQUEST__INIT;
+	WireRequest req = UFFD_BROKER__V1__REQUEST__INIT;
+	WireReply *reply;
+	uint64_t n;
+
+	req.body_case = UFFD_BROKER__V1__REQUEST__BODY_STATUS;
+	req.status = &st;
+	CHILD_CHECK(client_call(s, &req, -1, &reply) == 0);
+	CHILD_CHECK(reply->body_case ==
+	    UFFD_BROKER__V1__REPLY__BODY_STATUS_REPLY);
+	n = reply->status_reply->refused_total;
+	uffd_broker__v1__reply__free_unpacked(reply, NULL);
+	return n;
+}
+
+/* Hold the one uffd of the quota, then ask for more, ATTEMPTS times. */
+static int
+quota_attacker(void *arg)
+{
+	struct flood *f = arg;
+	struct uffdc_session *s;
+	struct uffdc_uffd *held, *u;
+	double t0;
+	unsigned long i;
+
+	close(f->done[0]);
+	close(f->go[1]);
+	CHILD_CHECK(uffdc_session_open(tb.sock, &s) == 0);
+	CHILD_CHECK(uffdc_create(s, 0, 0, &held) == 0);
+	t0 = now_ms();
+	for (i = 0; i < ATTEMPTS; i++) {
+		CHILD_CHECK(uffdc_create(s, 0, 0, &u) == -EDQUOT);
+		f->attempts = i + 1;
+	}
+	f->loop_ms = now_ms() - t0;
+	CHILD_CHECK(refused_total(s) == ATTEMPTS);
+	sync_signal(f->done[1]);
+	/* The session stays open, silent, while the test reads the log. */
+	sync_wait(f->go[0]);
+	uffdc_session_close(s);
+	return 0;
+}
+
+static int
+good_client(void *arg)
+{
+	struct flood *f = arg;
+	struct uffdc_session *s;
+	struct uffdc_uffd *u;
+	double t0 = now_ms();
+
+	CHILD_CHECK(uffdc_session_open(tb.sock, &s) == 0);
+	CHILD_CHECK(uffdc_create(s, 0, 0, &u) == 0);
+	f->served_ms = now_ms() - t0;
+	f->attempts_seen = f->attempts;
+	uffdc_session_close(s);
+	return 0;
+}
+
+/*
+ * A jailed client over its quota asks 10^5 times: the log holds its burst
+ * and a summary whose count makes up the rest exactly, its refusals are all
+ * counted, and another user is served meanwhile.
+ */
+START_TEST(test_audit_quota_flood)
+{
+	const int interval_ms = 4000;
+	struct flood *f = mmap(NULL, sizeof(*f), PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	unsigned long long suppressed;
+	unsigned long hits, lines, summaries, n;
+	char pid[32];
+	pid_t attacker;
+	double t0, flood_ms;
+	int i;
+
+	ck_assert_ptr_ne(f, MAP_FAILED);
+	ck_assert_int_eq(pipe2(f->done, O_CLOEXEC), 0);
+	ck_assert_int_eq(pipe2(f->go, O_CLOEXEC), 0);
+	flood_broker_start(interval_ms);
+	t0 = now_ms();
+	attacker = spawn(quota_attacker, f, true);
+	close(f->done[1]);
+	close(f->go[0]);
+	for (i = 0; i < 500 && f->attempts < ATTEMPTS / 20; i++)
+		usleep(10000);
+	ck_assert_uint_ge(f->attempts, ATTEMPTS / 20);
+	ck_assert_int_eq(run_client_as(good_client, f, GOOD_UID), 0);
+	fprintf(stderr, "audit: another user served in %.1f ms, at attempt "
+	    "%lu of the flood\n", f->served_ms, f->attempts_seen);
+	ck_assert_uint_lt(f->attempts_seen, ATTEMPTS);
+	ck_assert_msg(f->served_ms < 100, "served in %.1f ms", f->served_ms);
+	ck_assert(log_wait(0, "event=uffd_granted", "uid=64001"));
+
+	sync_wait(f->done[0]);
+	flood_ms = now_ms() - t0;
+	fprintf(stderr, "audit: %d refused creations in %.0f ms\n", ATTEMPTS,
+	    f->loop_ms);
+	/* The last summary comes from the tick: the attacker is now silent. */
+	log_wait_total(interval_ms + 1000, "event=quota_hit", "uid=65534",
+	    ATTEMPTS, &hits, &suppressed);
+	fprintf(stderr, "audit: summary %.0f ms after the flood ended\n",
+	    now_ms() - t0 - flood_ms);
+	summaries = log_count("event=log_suppressed", "uid=65534", NULL);
+	snprintf(pid, sizeof(pid), " pid=%d ", (int)attacker);
+	lines = log_count(pid, NULL, NULL);
+	n = intervals(flood_ms, interval_ms);
+	ck_assert_msg(hits + suppressed == ATTEMPTS, "%lu lines + %llu "
+	    "suppressed", hits, suppressed);
+	ck_assert_msg(lines <= n * SESSION_BURST, "%lu lines about the "
+	    "session in %lu intervals", lines, n);
+	ck_assert_uint_le(summaries, n);
+	ck_assert_uint_eq(log_count("uid=65534", NULL, NULL), lines + summaries);
+
+	sync_signal(f->go[1]);
+	ck_assert_int_eq(reap(attacker), 0);
+	broker_stop();
+	munmap(f, sizeof(*f));
+}
+END_TEST
+
+/* A full broker names the uid it hangs up on (its line counts against it). */
+START_TEST(test_audit_broker_full)
+{
+	int held, sock;
+	char c;
+
+	broker_start("--allow-uid", "65534", "--max-sessions", "1", NULL);
+	ck_assert_int_ge(held = raw_connect(), 0);
+	ck_assert(log_wait(1000, "event=session_connect", "uid=0"));
+	ck_assert_int_ge(sock = raw_connect(), 0);
+	ck_assert_int_eq(recv(sock, &c, 1, 0), 0);
+	ck_assert(log_wait(1000, "event=session_refused", "uid=0 "
+	    "reason=\"broker full: 1 sessions\""));
+	close(sock);
+	close(held);
+	broker_stop();
+}
+END_TEST
+
+/* A user no rule admits connects STORM times, each asking and reading why. */
+static int
+connect_storm(void *arg)
+{
+	WireStatus st;
+	char reason[256];
+	int i, sock;
+
+	for (i = 0; i < STORM; i++) {
+		CHILD_CHECK((sock = raw_connect()) >= 0);
+		CHILD_CHECK(raw_exchange(sock, "x", 1, -1, &st, reason,
+		    sizeof(reason)) == 0);
+		CHILD_CHECK(st == UFFD_BROKER__V1__STATUS__DENIED);
+		close(sock);
+	}
+	return 0;
+}
+
+START_TEST(test_audit_connect_storm)
+{
+	const int interval_ms = 1000;
+	unsigned long long suppressed;
+	unsigned long lines, summaries, n;
+	double t0, storm_ms;
+
+	flood_broker_start(interval_ms);
+	t0 = now_ms();
+	ck_assert_int_eq(run_client_as(connect_storm, NULL, STORM_UID), 0);
+	storm_ms = now_ms() - t0;
+	fprintf(stderr, "audit: %d refused connections in %.0f ms\n", STORM,
+	    storm_ms);
+	log_wait_total(interval_ms + 1000, " uid=64002 gid=", "uid=64002",
+	    2 * STORM, &lines, &suppressed);
+	summaries = log_count("event=log_suppressed", "uid=64002", NULL);
+	n = intervals(storm_ms, interval_ms);
+	/* Each connection is two events: session_connect, session_refused. */
+	ck_assert_msg(lines + suppressed == 2 * STORM, "%lu lines + %llu "
+	    "suppressed", lines, suppressed);
+	ck_assert_msg(lines <= n * UID_BURST, "%lu lines about uid 64002 in "
+	    "%lu intervals", lines, n);
+	ck_assert_uint_le(summaries, n);
+	/* Another user is not silenced by it. */
+	ck_assert_int_eq(run_client_as(good_client, &(struct flood){ 0 },
+	    GOOD_UID), 0);
+	ck_assert(log_wait(1000, "event=uffd_granted", "uid=64001"));
+	broker_stop();
+}
+END_TEST
+
 Suite *
 make_audit_suite(void)
 {
@@ -467,6 +762,7 @@ make_audit_suite(void)
 	TCase *quote = tcase_create("quote");
 	TCase *limit = tcase_create("ratelimit");
 	TCase *forge = tcase_create("forgery");
+	TCase *flood = tcase_create("flood");
 
 	tcase_add_loop_test(quote, test_audit_quote_table, 0,
 	    sizeof(quote_cases) / sizeof(quote_cases[0]));
@@ -483,5 +779,10 @@ make_audit_suite(void)
 	tcase_add_test(forge, test_audit_exe_path_escaped);
 	tcase_add_test(forge, test_audit_cgroup_escaped);
 	suite_add_tcase(s, forge);
+	tcase_set_timeout(flood, 30);
+	tcase_add_test(flood, test_audit_quota_flood);
+	tcase_add_test(flood, test_audit_connect_storm);
+	tcase_add_test(flood, test_audit_broker_full);
+	suite_add_tcase(s, flood);
 	return s;
 }

@@ -149,13 +149,19 @@ count_fds(pid_t pid)
 pid_t
 spawn(int (*fn)(void *), void *arg, bool drop)
 {
+	return spawn_as(fn, arg, drop ? NOBODY : 0);
+}
+
+pid_t
+spawn_as(int (*fn)(void *), void *arg, uid_t uid)
+{
 	pid_t pid = fork();
 
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
-		if (drop && (setgroups(0, NULL) < 0 ||
-		    setresgid(NOBODY, NOBODY, NOBODY) < 0 ||
-		    setresuid(NOBODY, NOBODY, NOBODY) < 0))
+		if (uid != 0 && (setgroups(0, NULL) < 0 ||
+		    setresgid(uid, uid, uid) < 0 ||
+		    setresuid(uid, uid, uid) < 0))
 			_exit(126);
 		/* Set after the uid change, which clears it. */
 		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
@@ -179,6 +185,12 @@ int
 run_client(int (*fn)(void *), void *arg, bool drop)
 {
 	return reap(spawn(fn, arg, drop));
+}
+
+int
+run_client_as(int (*fn)(void *), void *arg, uid_t uid)
+{
+	return reap(spawn_as(fn, arg, uid));
 }
 
 int

@@ -37,14 +37,17 @@ int	count_fds(pid_t pid);
 
 /* Run fn(arg) in a child, as nobody if drop. Returns its pid. */
 pid_t	spawn(int (*fn)(void *), void *arg, bool drop);
+/* The same as uid (its gid the same number, no groups); 0 stays root. */
+pid_t	spawn_as(int (*fn)(void *), void *arg, uid_t uid);
 /* Wait for a child; its exit code, or 128+signal. */
 int	reap(pid_t pid);
 /* A client's whole ordinary life: session, one uffd, release. For run_client(). */
 int	client_gets_uffd(void *arg);
 /* A client the broker refuses a session (-EACCES). For run_client(). */
 int	client_open_refused(void *arg);
-/* spawn() and reap() in one. */
+/* spawn() and reap() in one; spawn_as() and reap(). */
 int	run_client(int (*fn)(void *), void *arg, bool drop);
+int	run_client_as(int (*fn)(void *), void *arg, uid_t uid);
 
 /* In a child: fail with the line number when cond is false. */
 #define CHILD_CHECK(cond) do {						\
