@@ -632,7 +632,7 @@ good_client(void *arg)
  */
 START_TEST(test_audit_quota_flood)
 {
-	const int interval_ms = 4000;
+	const int interval_ms = 3000;
 	struct flood *f = mmap(NULL, sizeof(*f), PROT_READ | PROT_WRITE,
 	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	unsigned long long suppressed;
