@@ -303,6 +303,23 @@ run_program(const char *out, bool drop, const char *const *argv)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+char *
+read_whole(const char *path)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *in = fopen(path, "r"), *out = open_memstream(&buf, &len);
+	int c;
+
+	ck_assert_ptr_nonnull(in);
+	ck_assert_ptr_nonnull(out);
+	while ((c = fgetc(in)) != EOF)
+		fputc(c, out);
+	fclose(in);
+	fclose(out);
+	return buf;
+}
+
 const char *
 test_file(const char *name, const char *text)
 {

@@ -64,6 +64,9 @@ int	run_client_as(int (*fn)(void *), void *arg, uid_t uid);
  */
 int	run_program(const char *out, bool drop, const char *const *argv);
 
+/* A file's whole text; free() it. */
+char	*read_whole(const char *path);
+
 /*
  * Write text to a file under the run's directory (readable by the broker
  * after its uid change). Returns its path, valid until the next call.
