@@ -236,7 +236,7 @@ access_reload(struct broker *b)
 	struct policy *np, *old = b->policy;
 	struct session *s;
 	struct rule *r, *o;
-	char err[600];
+	char err[600], quoted[LOG_QUOTED_MAX];
 	size_t i;
 
 	if (b->cfg.policy_path == NULL) {
@@ -245,8 +245,9 @@ access_reload(struct broker *b)
 		return;
 	}
 	if (policy_load(b->cfg.policy_path, &np, err, sizeof(err)) < 0) {
+		/* The error quotes the file's text. */
 		log_event("policy_reload", "result=failed rules_in_force=%zu "
-		    "error=\"%s\"", old->nrules, err);
+		    "error=%s", old->nrules, log_quote(quoted, sizeof(quoted), err));
 		return;
 	}
 	for (i = 0; i < np->nrules; i++) {

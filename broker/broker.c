@@ -66,6 +66,15 @@ broker_elapsed_ms(const struct timespec *since)
 	    (now.tv_nsec - since->tv_nsec) / 1e6;
 }
 
+uint64_t
+broker_now_ms(void)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (uint64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
 /* The socket systemd passed, if any (sd_listen_fds(3) protocol). */
 static int
 activated_socket(void)
@@ -359,6 +368,30 @@ broker_setup(struct broker *b)
 		fatal("epoll_ctl");
 }
 
+/*
+ * No session slot is free: tell the peer (the broker speaks first), log it,
+ * limited by the peer's uid, and hang up. Without SO_PASSRIGHTS the peer may
+ * have queued fds: the closer takes the socket.
+ */
+static void
+refuse_full(struct broker *b, int fd)
+{
+	WireReply reply = UFFD_BROKER__V1__REPLY__INIT;
+	struct ucred cred = { .uid = (uid_t)-1 };
+	socklen_t len = sizeof(cred);
+	char reason[64];
+
+	(void)getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len);
+	snprintf(reason, sizeof(reason), "broker full: %u sessions",
+	    b->nsessions);
+	reply.status = UFFD_BROKER__V1__STATUS__DENIED;
+	reply.reason = reason;
+	(void)wire_send_msg(fd, &reply.base, -1);
+	audit_uid(b, cred.uid, "session_refused", "uid=%u reason=\"%s\"",
+	    (unsigned)cred.uid, reason);
+	closer_discard(b, fd, cred.uid, 0);
+}
+
 static void
 accept_clients(struct broker *b)
 {
@@ -386,9 +419,7 @@ accept_clients(struct broker *b)
 			return;
 		}
 		if (b->nsessions >= b->cfg.max_sessions) {
-			log_event("session_refused", "reason=\"broker full: %u "
-			    "sessions\"", b->nsessions);
-			close(fd);
+			refuse_full(b, fd);
 			continue;
 		}
 		(void)session_new(b, fd);
@@ -427,9 +458,13 @@ replace_closer(struct broker *b, bool exited)
 
 	if (!closer_check(b, &blame, exited))
 		return;
-	log_event("closer_replaced", "reason=\"%s\" uid=%u session=%llu",
-	    exited ? "closer exited" : "no progress closing fds",
-	    (unsigned)blame.uid, (unsigned long long)blame.session);
+	if (blame.session == 0)
+		log_event("closer_replaced", "reason=\"%s\"", exited ?
+		    "closer exited" : "no progress closing fds");
+	else
+		audit_uid(b, blame.uid, "closer_replaced", "reason=\"no "
+		    "progress closing fds\" uid=%u session=%llu",
+		    (unsigned)blame.uid, (unsigned long long)blame.session);
 	TAILQ_FOREACH(s, &b->sessions, entry)
 		if (blame.session != 0 && s->id == blame.session) {
 			session_kill(s, "its fds stalled the closer");
@@ -526,6 +561,7 @@ broker_run(struct broker *b)
 	session_spent_prune(b, true);
 	session_reap(b);
 	listener_reap(b);
+	audit_flush(b, true);
 	closer_stop(b);
 	if (!b->cfg.socket_activated)
 		unlink_socket(b);

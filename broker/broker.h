@@ -13,9 +13,12 @@
 #include <time.h>
 
 #include "policy.h"
+#include "ratelimit.h"
 #include "wire.h"
 
 #define BROKER_MAX_UIDS		64
+/* Uids whose log lines are limited each on its own; the others share one. */
+#define BROKER_LOG_UIDS		128
 
 /* Linux 6.16's per-socket switch for receiving SCM_RIGHTS (asm-generic). */
 #ifndef SO_PASSRIGHTS
@@ -46,6 +49,10 @@ struct broker_config {
 	enum creation_mode creation;
 	bool		jail;			/* the self-jail after start-up */
 	const char	*user;			/* run as this user once jailed */
+	/* Log lines about peers, per interval: per uid, per session. */
+	unsigned int	log_burst;
+	unsigned int	log_session_burst;
+	unsigned int	log_interval_ms;
 };
 
 /* A session only moves forward through these states. */
@@ -155,6 +162,7 @@ struct session {
 	struct timespec	last_continue;	/* pending ones expire after the timeout */
 	uint64_t	granted;
 	uint64_t	refused;
+	struct ratelimit log_rate;	/* its log lines (audit.c) */
 };
 
 TAILQ_HEAD(session_list, session);
@@ -218,6 +226,9 @@ struct broker {
 	size_t		nofile;		/* RLIMIT_NOFILE */
 	struct closer	closer;
 	uint64_t	closer_replaced;
+	/* Log lines about peers, by uid: a fixed table, as any user may connect. */
+	struct uid_rate	log_uids[BROKER_LOG_UIDS];
+	struct uid_rate	log_others;	/* uids that found no entry free */
 };
 
 /* session.c */
@@ -252,6 +263,14 @@ void	access_admit(struct session *s);
 void	access_reload(struct broker *b);
 bool	access_is_admin(const struct session *s);
 void	access_count_refusal(struct session *s);
+
+/* audit.c: a line about a peer, unless over its limits; summaries. */
+void	audit_session(struct session *s, const char *event, const char *fmt,
+	    ...) __attribute__((format(printf, 3, 4)));
+void	audit_uid(struct broker *b, uid_t uid, const char *event,
+	    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Summaries whose interval is over (all: every one, at shut-down). */
+void	audit_flush(struct broker *b, bool all);
 
 /* status.c */
 void	status_admin(struct session *s, uint32_t offset);
@@ -306,5 +325,6 @@ void	broker_run(struct broker *b);	/* until SIGTERM or SIGINT */
 int	broker_watch(struct broker *b, int fd, struct watch *w, uint32_t events);
 void	broker_unwatch(struct broker *b, int fd);
 double	broker_elapsed_ms(const struct timespec *since);
+uint64_t broker_now_ms(void);		/* CLOCK_MONOTONIC */
 
 #endif

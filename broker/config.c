@@ -45,6 +45,9 @@ static const struct option long_options[] = {
 	{ "user",		required_argument, NULL, 'W' },
 	{ "no-jail",		no_argument,	   NULL, 'J' },
 	{ "no-forked-sessions",	no_argument,	   NULL, 'F' },
+	{ "log-burst",		required_argument, NULL, 'b' },
+	{ "log-session-burst",	required_argument, NULL, 'B' },
+	{ "log-interval-ms",	required_argument, NULL, 'i' },
 	{ "help",		no_argument,	   NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -70,6 +73,11 @@ const char config_usage[] =
 "  --creation MODE             auto (the device if it exists, else userfaultfd(2)),\n"
 "                              device, or syscall (default auto)\n"
 "  --syslog                    log to syslog instead of stderr\n"
+"  --log-burst N               log lines about the peers of one uid per\n"
+"                              interval (default 100); the rest are counted\n"
+"                              and summed up in one line per interval\n"
+"  --log-session-burst N       the same per session (default 20)\n"
+"  --log-interval-ms N         the interval of both (default 10000)\n"
 "  --user NAME|UID[:GID]       run as this user once started (the self-jail)\n"
 "  --no-jail                   skip the self-jail (no-new-privs, capabilities,\n"
 "                              seccomp allow-list): for debugging only\n";
@@ -99,7 +107,7 @@ parse_uint(const char *arg, unsigned long long max, unsigned long long *out)
 	return 0;
 }
 
-static int
+static int __attribute__((format(printf, 3, 4)))
 bad(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
@@ -132,6 +140,9 @@ config_parse(int argc, char **argv, struct broker_config *cfg, char *err,
 		.device_path = "/dev/userfaultfd",
 		.creation = CREATION_AUTO,
 		.jail = true,
+		.log_burst = 100,
+		.log_session_burst = 20,
+		.log_interval_ms = 10000,
 	};
 	optind = 1;
 	opterr = 0;
@@ -192,6 +203,7 @@ config_parse(int argc, char **argv, struct broker_config *cfg, char *err,
 			cfg->cli_rule = true;
 			break;
 		case 'm': case 'S': case 'M': case 'p': case 't':
+		case 'b': case 'B': case 'i':
 			if (parse_uint(optarg, 1000000, &v) < 0 || v == 0)
 				return bad(err, errlen, "--%s: expected a number from 1 "
 				    "to 1000000, got '%s'", option_name(opt), optarg);
@@ -205,8 +217,14 @@ config_parse(int argc, char **argv, struct broker_config *cfg, char *err,
 				cfg->max_sessions = v;
 			else if (opt == 'p')
 				cfg->probe_interval_ms = v;
-			else
+			else if (opt == 't')
 				cfg->handshake_timeout_ms = v;
+			else if (opt == 'b')
+				cfg->log_burst = v;
+			else if (opt == 'B')
+				cfg->log_session_burst = v;
+			else
+				cfg->log_interval_ms = v;
 			break;
 		default:
 			return bad(err, errlen, "unknown option, or option without "

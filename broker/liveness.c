@@ -57,8 +57,8 @@ expire_pending(struct session *s)
 	if (s->pending == 0 ||
 	    broker_elapsed_ms(&s->last_continue) <= s->b->cfg.handshake_timeout_ms)
 		return;
-	log_event("pending_expired", "session=%llu pid=%d uid=%u pending=%u "
-	    "reason=\"creation continued but never attached\"",
+	audit_session(s, "pending_expired", "session=%llu pid=%d uid=%u "
+	    "pending=%u reason=\"creation continued but never attached\"",
 	    (unsigned long long)s->id, (int)s->pid, (unsigned)s->uid,
 	    s->pending);
 	s->pending = 0;
@@ -88,12 +88,14 @@ liveness_tick(struct broker *b)
 			session_kill(s, "handshake timed out");
 	}
 	session_spent_prune(b, false);
+	/* Even when the peer has gone quiet, its summary is written. */
+	audit_flush(b, false);
 	for (l = TAILQ_FIRST(&b->listeners); l != NULL; l = lnext) {
 		lnext = TAILQ_NEXT(l, entry);
 		if (l->refs == 0 && broker_elapsed_ms(&l->orphaned) >
 		    b->cfg.handshake_timeout_ms) {
-			log_event("listener_closed", "listener=%llu uid=%u "
-			    "reason=\"no session joined its processes\"",
+			audit_uid(b, l->uid, "listener_closed", "listener=%llu "
+			    "uid=%u reason=\"no session joined its processes\"",
 			    (unsigned long long)l->id, (unsigned)l->uid);
 			listener_close(l);
 		}

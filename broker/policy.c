@@ -97,7 +97,7 @@ struct parse {
 	char		err[512];
 };
 
-static void
+static void __attribute__((format(printf, 2, 3)))
 perr(struct parse *ps, const char *fmt, ...)
 {
 	char msg[384];
@@ -890,7 +890,7 @@ policy_print(const struct policy *p, FILE *f)
 	}
 }
 
-static void
+static void __attribute__((format(printf, 4, 5)))
 warnf(void (*warn)(void *, const char *), void *arg, unsigned int *n,
     const char *fmt, ...)
 {

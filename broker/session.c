@@ -110,8 +110,10 @@ session_new(struct broker *b, int sock)
 	s->pidfd = peer_pidfd(sock, s->pid);
 	s->tracker = epoll_create1(EPOLL_CLOEXEC);
 	if (s->pidfd < 0 || s->tracker < 0) {
-		log_warn("session=%llu pid=%d: pidfd or tracker",
-		    (unsigned long long)s->id, (int)s->pid);
+		/* A peer that exits as it connects gets here: limited by uid. */
+		audit_uid(b, s->uid, "warning", "session=%llu pid=%d: pidfd or "
+		    "tracker error=\"%s\"", (unsigned long long)s->id,
+		    (int)s->pid, strerror(errno));
 		if (s->pidfd >= 0)
 			close(s->pidfd);
 		if (s->tracker >= 0)
@@ -128,7 +130,7 @@ session_new(struct broker *b, int sock)
 		session_kill(s, "epoll_ctl failed");
 		return NULL;
 	}
-	log_event("session_connect", "session=%llu pid=%d uid=%u gid=%u",
+	audit_session(s, "session_connect", "session=%llu pid=%d uid=%u gid=%u",
 	    (unsigned long long)s->id, (int)s->pid, (unsigned)s->uid,
 	    (unsigned)s->gid);
 	return session_welcome(s) == 0 ? s : NULL;
@@ -148,6 +150,7 @@ session_welcome(struct session *s)
 {
 	UffdBroker__V1__Welcome w = UFFD_BROKER__V1__WELCOME__INIT;
 	WireReply reply = UFFD_BROKER__V1__REPLY__INIT;
+	char reason[LOG_QUOTED_MAX];
 
 	if (s->refusal == NULL) {
 		w.version = WIRE_VERSION;
@@ -156,11 +159,13 @@ session_welcome(struct session *s)
 		return session_reply(s, UFFD_BROKER__V1__STATUS__OK, &reply,
 		    "welcome: send Hello with your listener") < 0 ? -1 : 0;
 	}
-	log_event(s->quota_hit ? "quota_hit" : "session_refused",
-	    "session=%llu pid=%d uid=%u gid=%u rule=%s%s reason=\"%s\"",
+	/* The refusal quotes the peer's executable and cgroup. */
+	audit_session(s, s->quota_hit ? "quota_hit" : "session_refused",
+	    "session=%llu pid=%d uid=%u gid=%u rule=%s%s reason=%s",
 	    (unsigned long long)s->id, (int)s->pid, (unsigned)s->uid,
 	    (unsigned)s->gid, s->rule_name,
-	    s->quota_hit ? " what=sessions" : "", s->refusal);
+	    s->quota_hit ? " what=sessions" : "",
+	    log_quote(reason, sizeof(reason), s->refusal));
 	access_count_refusal(s);
 	if (session_reply(s, UFFD_BROKER__V1__STATUS__DENIED, NULL, "%s",
 	    s->refusal) < 0)
@@ -170,7 +175,7 @@ session_welcome(struct session *s)
 		return -1;
 	}
 	if (session_count_uid(s->b, s->uid, true) > REFUSED_PER_UID) {
-		log_event("session_refused", "session=%llu pid=%d uid=%u "
+		audit_session(s, "session_refused", "session=%llu pid=%d uid=%u "
 		    "reason=\"%u refused connections of this uid are pending: "
 		    "hung up at once\"", (unsigned long long)s->id, (int)s->pid,
 		    (unsigned)s->uid, REFUSED_PER_UID);
@@ -200,8 +205,9 @@ session_kill(struct session *s, const char *why)
 	if (s->state == SESSION_DEAD)
 		return;
 	if (s->refusal == NULL || s->state != SESSION_HELLO)
-		log_event("session_end", "session=%llu pid=%d uid=%u rule=%s "
-		    "state=%s forked=%s granted=%llu refused=%llu reason=\"%s\"",
+		audit_session(s, "session_end", "session=%llu pid=%d uid=%u "
+		    "rule=%s state=%s forked=%s granted=%llu refused=%llu "
+		    "reason=\"%s\"",
 		    (unsigned long long)s->id, (int)s->pid, (unsigned)s->uid,
 		    s->rule_name, state_names[s->state], s->forked ? "yes" : "no",
 		    (unsigned long long)s->granted,
@@ -210,7 +216,7 @@ session_kill(struct session *s, const char *why)
 	s->state = SESSION_DEAD;
 	/* Datagrams still queued may carry fds: closing releases them. */
 	broker_unwatch(b, s->sock);
-	(void)closer_discard(b, s->sock, s->uid, s->id);
+	closer_discard(b, s->sock, s->uid, s->id);
 	s->sock = -1;
 	close_watched(b, &s->pidfd);
 	if (s->lis != NULL)
@@ -345,9 +351,9 @@ session_reply(struct session *s, WireStatus status, WireReply *body,
 	session_sync_fds(s);
 	/* A client that does not read its replies loses its session. */
 	if ((rc = wire_send_msg(s->sock, &reply->base, -1)) < 0) {
-		errno = -rc;
-		log_warn("session=%llu pid=%d: reply not sent",
-		    (unsigned long long)s->id, (int)s->pid);
+		audit_session(s, "warning", "session=%llu pid=%d: reply not "
+		    "sent error=\"%s\"", (unsigned long long)s->id,
+		    (int)s->pid, strerror(-rc));
 		session_kill(s, "reply could not be sent");
 	}
 	return rc;
@@ -581,8 +587,8 @@ handle_probe(struct session *s, const WireRequest *req, int fd)
 	}
 	s->state = SESSION_READY;
 	policy_grant_text(&s->grant, grant, sizeof(grant));
-	log_event("session_open", "session=%llu pid=%d uid=%u gid=%u rule=%s "
-	    "forked=%s listener=%llu creation=%s %s handshake_ms=%.3f",
+	audit_session(s, "session_open", "session=%llu pid=%d uid=%u gid=%u "
+	    "rule=%s forked=%s listener=%llu creation=%s %s handshake_ms=%.3f",
 	    (unsigned long long)s->id, (int)s->pid, (unsigned)s->uid,
 	    (unsigned)s->gid, s->rule_name, s->forked ? "yes" : "no",
 	    (unsigned long long)s->lis->id,
@@ -614,8 +620,8 @@ handle_attach(struct session *s, const WireRequest *req, int fd)
 		s->refused++;
 		if (s->rule != NULL)
 			s->rule->refused++;
-		log_event("uffd_refused", "session=%llu pid=%d uid=%u rule=%s "
-		    "reason=\"features not granted\" requested=0x%llx "
+		audit_session(s, "uffd_refused", "session=%llu pid=%d uid=%u "
+		    "rule=%s reason=\"features not granted\" requested=0x%llx "
 		    "allowed=0x%llx", (unsigned long long)s->id, (int)s->pid,
 		    (unsigned)s->uid, s->rule_name, (unsigned long long)features,
 		    (unsigned long long)allowed);
@@ -639,8 +645,9 @@ handle_attach(struct session *s, const WireRequest *req, int fd)
 	rc = epoll_ctl(s->tracker, EPOLL_CTL_ADD, fd, &ev);
 	close(fd);
 	if (rc < 0) {
-		log_warn("session=%llu: tracking a granted uffd",
-		    (unsigned long long)s->id);
+		audit_session(s, "warning", "session=%llu: tracking a granted "
+		    "uffd error=\"%s\"", (unsigned long long)s->id,
+		    strerror(errno));
 		session_reply(s, UFFD_BROKER__V1__STATUS__FAILED, NULL,
 		    "broker could not track the uffd");
 		session_kill(s, "uffd tracking failed");
@@ -650,8 +657,8 @@ handle_attach(struct session *s, const WireRequest *req, int fd)
 	if (s->rule != NULL)
 		s->rule->granted++;
 	live = session_live_uffds(s);
-	log_event("uffd_granted", "session=%llu pid=%d uid=%u rule=%s "
-	    "features=0x%llx live=%u max=%u", (unsigned long long)s->id,
+	audit_session(s, "uffd_granted", "session=%llu pid=%d uid=%u "
+	    "rule=%s features=0x%llx live=%u max=%u", (unsigned long long)s->id,
 	    (int)s->pid, (unsigned)s->uid, s->rule_name,
 	    (unsigned long long)features, live < 0 ? 0 : (unsigned int)live,
 	    s->grant.max_uffds);

@@ -26,7 +26,7 @@ struct page {
 	bool		full;
 };
 
-static void
+static void __attribute__((format(printf, 2, 3)))
 emit(struct page *pg, const char *fmt, ...)
 {
 	va_list ap;
@@ -107,14 +107,14 @@ status_admin(struct session *s, uint32_t offset)
 	size_t i;
 
 	if (!access_is_admin(s)) {
-		log_event("admin_refused", "session=%llu pid=%d uid=%u",
+		audit_session(s, "admin_refused", "session=%llu pid=%d uid=%u",
 		    (unsigned long long)s->id, (int)s->pid, (unsigned)s->uid);
 		session_reply(s, UFFD_BROKER__V1__STATUS__DENIED, NULL,
 		    "status is for root and the policy's admin group");
 		return;
 	}
 	if (offset == 0)
-		log_event("admin_status", "session=%llu pid=%d uid=%u",
+		audit_session(s, "admin_status", "session=%llu pid=%d uid=%u",
 		    (unsigned long long)s->id, (int)s->pid, (unsigned)s->uid);
 	walk(s->b, &pg);
 	ar.n_lines = pg.n;

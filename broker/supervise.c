@@ -171,8 +171,9 @@ respond(struct listener *l, const struct seccomp_notif *n, int error,
 
 	if (ioctl(l->fd, SECCOMP_IOCTL_NOTIF_SEND, &resp) < 0 &&
 	    errno != ENOENT)
-		log_warn("listener=%llu: answering notification",
-		    (unsigned long long)l->id);
+		audit_uid(l->b, l->uid, "warning", "listener=%llu: answering "
+		    "notification error=\"%s\"", (unsigned long long)l->id,
+		    strerror(errno));
 }
 
 static bool
@@ -192,16 +193,17 @@ refuse(struct listener *l, struct session *s, const struct seccomp_notif *n,
 		s->refused++;
 		if (s->rule != NULL)
 			s->rule->refused++;
-		log_event(error == EDQUOT ? "quota_hit" : "uffd_refused",
+		audit_session(s, error == EDQUOT ? "quota_hit" : "uffd_refused",
 		    "session=%llu pid=%d tid=%d uid=%u rule=%s%s flags=0x%x "
 		    "errno=%d reason=\"%s\"", (unsigned long long)s->id,
 		    (int)s->pid, (int)c->tid, (unsigned)s->uid, s->rule_name,
 		    error == EDQUOT ? " what=uffds" : "", (unsigned)c->flags,
 		    error, why);
 	} else
-		log_event("uffd_refused", "listener=%llu pid=%d tid=%d "
-		    "flags=0x%x errno=%d reason=\"%s\"", (unsigned long long)l->id,
-		    (int)c->tgid, (int)c->tid, (unsigned)c->flags, error, why);
+		audit_uid(l->b, l->uid, "uffd_refused", "listener=%llu pid=%d "
+		    "tid=%d flags=0x%x errno=%d reason=\"%s\"",
+		    (unsigned long long)l->id, (int)c->tgid, (int)c->tid,
+		    (unsigned)c->flags, error, why);
 	respond(l, n, error, false);
 }
 
@@ -246,14 +248,16 @@ verify(struct session *s, const struct seccomp_notif *n,
 	}
 	fd = ioctl(l->fd, SECCOMP_IOCTL_NOTIF_ADDFD, &addfd);
 	if (fd < 0) {
-		log_warn("session=%llu: installing the device fd",
-		    (unsigned long long)s->id);
+		audit_session(s, "warning", "session=%llu: installing the device "
+		    "fd error=\"%s\"", (unsigned long long)s->id,
+		    strerror(errno));
 		session_kill(s, "device fd not installed");
 		return;
 	}
 	s->state = SESSION_PROBE_CREATE;
-	log_event("session_verified", "session=%llu pid=%d uid=%u device_fd=%d",
-	    (unsigned long long)s->id, (int)s->pid, (unsigned)s->uid, fd);
+	audit_session(s, "session_verified", "session=%llu pid=%d uid=%u "
+	    "device_fd=%d", (unsigned long long)s->id, (int)s->pid,
+	    (unsigned)s->uid, fd);
 }
 
 /*
@@ -381,8 +385,9 @@ session_of(struct listener *l, pid_t tgid)
 		    s->state == SESSION_PROBE_CREATE) {
 			s->lis = l;
 			l->refs++;
-			log_event("session_joined", "session=%llu pid=%d uid=%u "
-			    "listener=%llu", (unsigned long long)s->id,
+			audit_session(s, "session_joined", "session=%llu "
+			    "pid=%d uid=%u listener=%llu",
+			    (unsigned long long)s->id,
 			    (int)s->pid, (unsigned)s->uid,
 			    (unsigned long long)l->id);
 			return s;
@@ -413,8 +418,9 @@ supervise_notification(struct listener *l)
 	if (rc < 0) {
 		if (errno == ENOENT || errno == EINTR)
 			return;		/* the caller went away first */
-		log_warn("listener=%llu: receiving notification",
-		    (unsigned long long)l->id);
+		audit_uid(l->b, l->uid, "warning", "listener=%llu: receiving "
+		    "notification error=\"%s\"", (unsigned long long)l->id,
+		    strerror(errno));
 		listener_hangup(l, "listener failed");
 		return;
 	}

@@ -32,6 +32,12 @@ static const struct {
 	    "--policy excludes --allow-uid" },
 	{ { "--creation", "magic", NULL }, -EINVAL,
 	    "--creation: expected auto, device or syscall, got 'magic'" },
+	{ { "--log-burst", "0", NULL }, -EINVAL,
+	    "--log-burst: expected a number from 1 to 1000000, got '0'" },
+	{ { "--log-session-burst", "x", NULL }, -EINVAL,
+	    "--log-session-burst: expected a number from 1 to 1000000" },
+	{ { "--log-interval-ms", "1000001", NULL }, -EINVAL,
+	    "--log-interval-ms: expected a number from 1 to 1000000" },
 };
 
 START_TEST(test_config_table)
@@ -68,6 +74,23 @@ START_TEST(test_config_values)
 	ck_assert_str_eq(cfg.socket_path, "/x/y");
 	/* The default grant never includes EVENT_FORK. */
 	ck_assert_uint_eq(cfg.cli_grant.features & 2, 0);
+	/* Log limits: per uid, per session, per 10 s. */
+	ck_assert_uint_eq(cfg.log_burst, 100);
+	ck_assert_uint_eq(cfg.log_session_burst, 20);
+	ck_assert_uint_eq(cfg.log_interval_ms, 10000);
+}
+
+START_TEST(test_config_log_limits)
+{
+	const char *argv[] = { "uffd-brokerd", "--log-burst", "7",
+	    "--log-session-burst", "3", "--log-interval-ms", "500", NULL };
+	struct broker_config cfg;
+	char err[256];
+
+	ck_assert_int_eq(config_parse(7, (char **)argv, &cfg, err, sizeof(err)), 0);
+	ck_assert_uint_eq(cfg.log_burst, 7);
+	ck_assert_uint_eq(cfg.log_session_burst, 3);
+	ck_assert_uint_eq(cfg.log_interval_ms, 500);
 }
 END_TEST
 
@@ -80,6 +103,7 @@ make_config_suite(void)
 	tcase_add_loop_test(tc, test_config_table, 0,
 	    sizeof(cases) / sizeof(cases[0]));
 	tcase_add_test(tc, test_config_values);
+	tcase_add_test(tc, test_config_log_limits);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -321,7 +321,8 @@ START_TEST(test_fd_reserve)
 
 	broker_nofile = 660;
 	broker_start("--allow-uid", "0", "--allow-uid", "65534",
-	    "--max-sessions-per-uid", "1000", NULL);
+	    "--max-sessions-per-uid", "1000", "--log-burst", "100000",
+	    "--log-session-burst", "100000", NULL);
 	broker_nofile = 0;
 	baseline = count_fds(tb.pid);
 	ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -17,12 +18,15 @@ remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
 	char dir[] = "/tmp/uffd-tests.XXXXXX";
 	SRunner *sr;
 	int failed;
 
+	/* Re-exec'd from a path of a test's choosing, as a client (check_audit.c). */
+	if (argc == 3 && strcmp(argv[1], "--audit-client") == 0)
+		return audit_client_main(argv[2]);
 	setvbuf(stdout, NULL, _IONBF, 0);
 	if (geteuid() != 0) {
 		fprintf(stderr, "check-uffd-broker: run as root: the tests start "
@@ -54,6 +58,7 @@ main(void)
 	srunner_add_suite(sr, make_policy_suite());
 	srunner_add_suite(sr, make_ctl_suite());
 	srunner_add_suite(sr, make_hostile_suite());
+	srunner_add_suite(sr, make_audit_suite());
 	srunner_set_fork_status(sr, CK_FORK);
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);

@@ -210,22 +210,6 @@ print_to_string(const struct policy *p)
 	return buf;
 }
 
-static char *
-read_whole(const char *path)
-{
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *in = fopen(path, "r"), *out = open_memstream(&buf, &len);
-	int c;
-
-	ck_assert_ptr_nonnull(in);
-	while ((c = fgetc(in)) != EOF)
-		fputc(c, out);
-	fclose(in);
-	fclose(out);
-	return buf;
-}
-
 /* The shipped example loads, prints as the golden file, and reloads to itself. */
 START_TEST(test_policy_golden_print)
 {

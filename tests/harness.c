@@ -157,13 +157,19 @@ count_fds(pid_t pid)
 pid_t
 spawn(int (*fn)(void *), void *arg, bool drop)
 {
+	return spawn_as(fn, arg, drop ? NOBODY : 0);
+}
+
+pid_t
+spawn_as(int (*fn)(void *), void *arg, uid_t uid)
+{
 	pid_t pid = fork();
 
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
-		if (drop && (setgroups(0, NULL) < 0 ||
-		    setresgid(NOBODY, NOBODY, NOBODY) < 0 ||
-		    setresuid(NOBODY, NOBODY, NOBODY) < 0))
+		if (uid != 0 && (setgroups(0, NULL) < 0 ||
+		    setresgid(uid, uid, uid) < 0 ||
+		    setresuid(uid, uid, uid) < 0))
 			_exit(126);
 		/* Set after the uid change, which clears it. */
 		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
@@ -187,6 +193,12 @@ int
 run_client(int (*fn)(void *), void *arg, bool drop)
 {
 	return reap(spawn(fn, arg, drop));
+}
+
+int
+run_client_as(int (*fn)(void *), void *arg, uid_t uid)
+{
+	return reap(spawn_as(fn, arg, uid));
 }
 
 int
@@ -336,6 +348,23 @@ run_program(const char *out, bool drop, const char *const *argv)
 	}
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+char *
+read_whole(const char *path)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *in = fopen(path, "r"), *out = open_memstream(&buf, &len);
+	int c;
+
+	ck_assert_ptr_nonnull(in);
+	ck_assert_ptr_nonnull(out);
+	while ((c = fgetc(in)) != EOF)
+		fputc(c, out);
+	fclose(in);
+	fclose(out);
+	return buf;
 }
 
 const char *

@@ -40,14 +40,17 @@ int	count_fds(pid_t pid);
 
 /* Run fn(arg) in a child, as nobody if drop. Returns its pid. */
 pid_t	spawn(int (*fn)(void *), void *arg, bool drop);
+/* The same as uid (its gid the same number, no groups); 0 stays root. */
+pid_t	spawn_as(int (*fn)(void *), void *arg, uid_t uid);
 /* Wait for a child; its exit code, or 128+signal. */
 int	reap(pid_t pid);
 /* A client's whole ordinary life: session, one uffd, release. For run_client(). */
 int	client_gets_uffd(void *arg);
 /* A client the broker refuses a session (-EACCES). For run_client(). */
 int	client_open_refused(void *arg);
-/* spawn() and reap() in one. */
+/* spawn() and reap() in one; spawn_as() and reap(). */
 int	run_client(int (*fn)(void *), void *arg, bool drop);
+int	run_client_as(int (*fn)(void *), void *arg, uid_t uid);
 
 /* In a child: fail with the line number when cond is false. */
 #define CHILD_CHECK(cond) do {						\
@@ -63,6 +66,9 @@ int	run_client(int (*fn)(void *), void *arg, bool drop);
  * into the file out. Returns its exit code, or 128+signal.
  */
 int	run_program(const char *out, bool drop, const char *const *argv);
+
+/* A file's whole text; free() it. */
+char	*read_whole(const char *path);
 
 /*
  * Write text to a file under the run's directory (readable by the broker
@@ -115,5 +121,9 @@ Suite	*make_parity_suite(void);
 Suite	*make_policy_suite(void);
 Suite	*make_ctl_suite(void);
 Suite	*make_hostile_suite(void);
+Suite	*make_audit_suite(void);
+
+/* The test binary run as a refused client of the broker at sock. */
+int	audit_client_main(const char *sock);
 
 #endif
