@@ -1,7 +1,8 @@
 /*
- * access.c - who may have a session, by the access policy (DESIGN §6): the
- * peer's identity as the kernel reports it, the first matching rule, the
- * per-uid session limit; and the policy's reload on SIGHUP.
+ * access.c - who may have a session, by the access policy
+ * (docs/design.md §6): the peer's identity as the kernel reports it, the
+ * first matching rule, the per-uid session limit; and the policy's reload
+ * on SIGHUP.
  */
 #include <cap-ng.h>
 #include <errno.h>

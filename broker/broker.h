@@ -25,7 +25,7 @@
 #define SO_PASSRIGHTS		83
 #endif
 
-/* How clients create uffds (DESIGN §3). */
+/* How clients create uffds (docs/design.md §3). */
 enum creation_mode {
 	CREATION_AUTO,		/* the device if it opens, else userfaultfd(2) */
 	CREATION_DEVICE,	/* the device, or fail at start-up */

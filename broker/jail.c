@@ -1,6 +1,6 @@
 /*
- * jail.c - the broker's own jail (DESIGN §6), entered once start-up is done:
- * the device is open, the socket bound, the policy loaded.
+ * jail.c - the broker's own jail (docs/design.md §6), entered once start-up
+ * is done: the device is open, the socket bound, the policy loaded.
  *
  *   user          --user NAME|UID[:GID]; otherwise the broker keeps its uid
  *   capabilities  none, but CAP_SYS_PTRACE when the policy needs it: to read

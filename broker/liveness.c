@@ -1,8 +1,8 @@
 /*
- * liveness.c - the dummy-page check (DESIGN §4). The probe uffd is bound to
- * the client's mm; UFFDIO_ZEROPAGE on the registered dummy page succeeds (first
- * time) or fails with EEXIST while the mm lives, and fails with ESRCH once the
- * process has exited or exec'd.
+ * liveness.c - the dummy-page check (docs/design.md §4). The probe uffd is
+ * bound to the client's mm; UFFDIO_ZEROPAGE on the registered dummy page
+ * succeeds (first time) or fails with EEXIST while the mm lives, and fails
+ * with ESRCH once the process has exited or exec'd.
  */
 #include <errno.h>
 #include <linux/userfaultfd.h>

@@ -1,7 +1,7 @@
 /*
- * policy.h - the broker's access policy (DESIGN §6): ordered rules matching
- * a peer to what it is granted. The first rule that matches decides; no
- * match is a refusal. Shared by uffd-brokerd and uffd-brokerctl.
+ * policy.h - the broker's access policy (docs/design.md §6): ordered rules
+ * matching a peer to what it is granted. The first rule that matches
+ * decides; no match is a refusal. Shared by uffd-brokerd and uffd-brokerctl.
  */
 #ifndef UFFD_BROKER_POLICY_H
 #define UFFD_BROKER_POLICY_H

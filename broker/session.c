@@ -1,7 +1,8 @@
 /*
  * session.c - one connected client: its credentials, its state machine and
- * the requests it may send (DESIGN §5). Every request gets exactly one reply;
- * a request the session's state does not permit is refused, loudly.
+ * the requests it may send (docs/design.md §5). Every request gets exactly
+ * one reply; a request the session's state does not permit is refused,
+ * loudly.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -137,12 +138,13 @@ session_new(struct broker *b, int sock)
 }
 
 /*
- * The broker speaks first (DESIGN §5): a peer it admits may then send its
- * listener; a refused one reads why and is hung up. Until this point its
- * socket refused every fd (SO_PASSRIGHTS is off on the listening socket and
- * inherited), so no fd of a refused peer ever reaches the broker. An
- * administrator that no rule admits keeps the connection for AdminStatus;
- * one uid's such connections may not crowd out everyone's session slots.
+ * The broker speaks first (docs/design.md §5): a peer it admits may then
+ * send its listener; a refused one reads why and is hung up. Until this
+ * point its socket refused every fd (SO_PASSRIGHTS is off on the listening
+ * socket and inherited), so no fd of a refused peer ever reaches the broker.
+ * An administrator that no rule admits keeps the connection for
+ * AdminStatus; one uid's such connections may not crowd out everyone's
+ * session slots.
  * Returns 0, or -1 when the session ended.
  */
 static int

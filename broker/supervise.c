@@ -1,7 +1,7 @@
 /*
  * supervise.c - the broker's side of each client's seccomp listener
- * (DESIGN §3): the verification that earns the device fd, the probe creation,
- * and the grant decision for every later creation.
+ * (docs/design.md §3): the verification that earns the device fd, the probe
+ * creation, and the grant decision for every later creation.
  *
  * One listener serves a family of processes: a client and the processes it
  * forks after jailing itself share its filter. A notification goes to the
@@ -66,7 +66,10 @@ classify(const struct seccomp_notif *n)
 
 	if (n->data.arch != NATIVE_AUDIT_ARCH)
 		return c;
-	/* The kernel's ioctl command is an unsigned int (DESIGN fact 10). */
+	/*
+	 * The kernel's ioctl command is an unsigned int (docs/design.md
+	 * fact 10).
+	 */
 	if (n->data.nr == __NR_ioctl &&
 	    (unsigned int)n->data.args[1] == USERFAULTFD_IOC_NEW) {
 		c.path = VIA_DEVICE;

@@ -36,8 +36,8 @@ struct uffdc_uffd {
 };
 
 /*
- * Build the client's seccomp fragment (DESIGN §3) and install it on every
- * thread with a listener, after setting no-new-privs.
+ * Build the client's seccomp fragment (docs/design.md §3) and install it on
+ * every thread with a listener, after setting no-new-privs.
  * Returns the listener fd or a negative errno.
  */
 int	client_jail_install(void);

@@ -1,5 +1,5 @@
 /*
- * jail.c - the client's seccomp fragment (DESIGN §3).
+ * jail.c - the client's seccomp fragment (docs/design.md §3).
  *
  * The rules are data: policy/uffd-client.seccomp, turned into the table
  * jail_rules[] at build time, so what an auditor reads there is what the
@@ -95,8 +95,8 @@ client_jail_export_bpf(int fd)
 
 /*
  * The filter is loaded with seccomp(2) directly rather than seccomp_load():
- * libseccomp caches one listener per process (DESIGN fact 11), and this fd
- * must leave the process right after, never to be seen again here.
+ * libseccomp caches one listener per process (docs/design.md fact 11), and
+ * this fd must leave the process right after, never to be seen again here.
  */
 int
 client_jail_install(void)

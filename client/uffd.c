@@ -96,7 +96,7 @@ uffdc_adopt(int fd, uint64_t features, struct uffdc_uffd **out)
 	return 0;
 }
 
-/* ENOMEM from (un)register means the uffd's mm is gone (DESIGN fact 4). */
+/* ENOMEM from (un)register: the uffd's mm is gone (docs/design.md fact 4). */
 static int
 register_errno(int err)
 {

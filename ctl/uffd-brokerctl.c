@@ -14,7 +14,7 @@
  *                                policy's admin group)
  *   holders [--socket PATH]      every process holding /dev/userfaultfd that
  *                                is neither the broker nor a live session
- *                                (DESIGN §7: a leaked device fd)
+ *                                (docs/design.md §7: a leaked device fd)
  *
  * Exit status: 0 fine, 1 a finding or an error, 2 bad usage.
  */

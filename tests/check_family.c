@@ -1,9 +1,9 @@
 /*
- * check_family.c - forked sessions (DESIGN §3): a client jails itself, then
- * forks; each child opens its own session, proven by its probe arriving on
- * the parent's listener, and gets uffds bound to its own address space under
- * its own quota. Also the supervised userfaultfd(2) path, which a broker uses
- * without the device node or when told to.
+ * check_family.c - forked sessions (docs/design.md §3): a client jails
+ * itself, then forks; each child opens its own session, proven by its probe
+ * arriving on the parent's listener, and gets uffds bound to its own address
+ * space under its own quota. Also the supervised userfaultfd(2) path, which
+ * a broker uses without the device node or when told to.
  */
 #include <errno.h>
 #include <fcntl.h>
