@@ -237,7 +237,7 @@ fds_in_use(const struct broker *b)
 	TAILQ_FOREACH(l, &b->listeners, entry)
 		n++;
 	TAILQ_FOREACH(sp, &b->spent, entry)
-		n += 2;
+		n += 3;
 	return n;
 }
 

@@ -105,18 +105,24 @@ struct listener {
 TAILQ_HEAD(listener_list, listener);
 
 /*
- * A process whose ready session ended while the process lived on. It may
- * still hold uffds the broker no longer counts, so it gets no second session
- * for its life (its pidfd says when that ends), and it still counts against
- * its uid's session limit.
+ * What is left of a ready session that ended while its process or its
+ * address space lives on. Its uffds are the address space's, not the
+ * process's: they work as long as it does (a CLONE_VM child may hold them
+ * after the process exited), so they count against its quota until the
+ * probe says ESRCH. And the process gets no second session for its life
+ * (its pidfd says when that ends): after exec it may hold uffds of its old
+ * session in its new address space. Both count against the uid's sessions.
  */
 struct spent {
 	TAILQ_ENTRY(spent) entry;
+	uint64_t	id;		/* the session's */
 	pid_t		pid;
 	uid_t		uid;
-	int		pidfd;
-	/* The session's probe: ESRCH on it means its mm is gone (exec'd). */
+	int		pidfd;		/* -1 once the process exited */
+	/* -1 once the address space is gone (ESRCH on the probe) */
 	int		probe_uffd;
+	int		tracker;	/* the address space's live uffds */
+	uint64_t	mm_id;
 	uint64_t	dummy_page;
 	uint32_t	page_size;
 };
@@ -141,6 +147,11 @@ struct session {
 	 * session's live uffds, wherever they are held.
 	 */
 	int		tracker;
+	/*
+	 * Sessions of one address space (a process and its CLONE_VM children)
+	 * share one tracker and one quota: mm_id is the first one's id.
+	 */
+	uint64_t	mm_id;
 
 	pid_t		pid;
 	uid_t		uid;
@@ -247,6 +258,8 @@ unsigned int session_count_uid(const struct broker *b, uid_t uid, bool refused);
 bool	session_pid_spent(struct broker *b, pid_t pid);
 unsigned int session_spent_of_uid(struct broker *b, uid_t uid);
 void	session_spent_prune(struct broker *b, bool all);
+/* Creations continued for the session's address space, not yet attached. */
+unsigned int session_pending_of_mm(const struct session *s);
 int	session_reply(struct session *s, WireStatus status,
 	    WireReply *body, const char *fmt, ...)
 	    __attribute__((format(printf, 4, 5)));
@@ -313,6 +326,11 @@ int	proc_threads(pid_t pid);
 bool	proc_has_cap(pid_t pid, int cap);	/* in its effective set */
 /* The task is in the initial user namespace. */
 bool	proc_init_userns(pid_t tid);
+/*
+ * Another process of its user may take its fds (not root's: a root peer
+ * gives away nothing root could not take). Unreadable counts as dumpable.
+ */
+bool	proc_dumpable(pid_t pid);
 /* The pidfd's process has not exited (so its pid was not reused). */
 bool	proc_pidfd_alive(int pidfd);
 int	proc_sysctl_int(const char *path);	/* -1 if unreadable */

@@ -53,6 +53,20 @@ proc_threads(pid_t pid)
 }
 
 bool
+proc_dumpable(pid_t pid)
+{
+	char path[32];
+	struct stat st;
+
+	/*
+	 * A non-dumpable process's /proc files are root's (not its directory,
+	 * which the kernel leaves to its euid, for ps).
+	 */
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	return stat(path, &st) < 0 || st.st_uid != 0;
+}
+
+bool
 proc_pidfd_alive(int pidfd)
 {
 	struct pollfd pfd = { .fd = pidfd, .events = POLLIN };

@@ -260,38 +260,66 @@ session_live_uffds(const struct session *s)
 }
 
 /*
- * The session ends while its process may live on (it closed the session,
- * hung up, or broke its dummy page): keep its pidfd and probe, so that it
- * cannot start over with a fresh quota. Only a dead pidfd or ESRCH on the
- * probe (exit, exec) proves its uffds gone.
+ * The session ends. Unless both its process and its address space are gone,
+ * keep what is left (see struct spent): the probe and the tracker while the
+ * address space lives, the pidfd while the process does.
  */
 static void
 session_spend(struct session *s)
 {
 	struct spent *sp;
+	bool alive, mm_alive;
 
-	if (s->state != SESSION_READY || s->b->stopping ||
-	    !proc_pidfd_alive(s->pidfd) ||
-	    liveness_zeropage(s->probe_uffd, s->dummy_page, s->page_size) ==
-	    -ESRCH || (sp = calloc(1, sizeof(*sp))) == NULL)
+	if (s->state != SESSION_READY || s->b->stopping)
 		return;
+	alive = proc_pidfd_alive(s->pidfd);
+	mm_alive = liveness_zeropage(s->probe_uffd, s->dummy_page,
+	    s->page_size) != -ESRCH;
+	if ((!alive && !mm_alive) || (sp = calloc(1, sizeof(*sp))) == NULL)
+		return;
+	sp->id = s->id;
 	sp->pid = s->pid;
 	sp->uid = s->uid;
-	sp->pidfd = s->pidfd;
-	sp->probe_uffd = s->probe_uffd;
+	sp->pidfd = sp->probe_uffd = sp->tracker = -1;
+	sp->mm_id = s->mm_id;
 	sp->dummy_page = s->dummy_page;
 	sp->page_size = s->page_size;
-	broker_unwatch(s->b, s->pidfd);
-	s->pidfd = s->probe_uffd = -1;
+	if (alive) {
+		broker_unwatch(s->b, s->pidfd);
+		sp->pidfd = s->pidfd;
+		s->pidfd = -1;
+	}
+	if (mm_alive) {
+		sp->probe_uffd = s->probe_uffd;
+		sp->tracker = s->tracker;
+		s->probe_uffd = s->tracker = -1;
+	}
 	TAILQ_INSERT_TAIL(&s->b->spent, sp, entry);
 }
 
-/* The spent process is still the one that had the session. */
+/*
+ * Let go of what is gone: the pidfd once the process exited, the probe and
+ * the tracker once the address space is gone. True while anything is left.
+ */
 static bool
-spent_alive(const struct spent *sp)
+spent_update(struct spent *sp, bool all)
 {
-	return proc_pidfd_alive(sp->pidfd) && liveness_zeropage(sp->probe_uffd,
-	    sp->dummy_page, sp->page_size) != -ESRCH;
+	if (sp->pidfd >= 0 && (all || !proc_pidfd_alive(sp->pidfd))) {
+		close(sp->pidfd);
+		sp->pidfd = -1;
+	}
+	if (sp->probe_uffd >= 0 && (all || liveness_zeropage(sp->probe_uffd,
+	    sp->dummy_page, sp->page_size) == -ESRCH)) {
+		if (!all)
+			log_event("session_released", "session=%llu pid=%d "
+			    "uid=%u live=%d reason=\"address space gone\"",
+			    (unsigned long long)sp->id, (int)sp->pid,
+			    (unsigned)sp->uid, proc_epoll_count(sp->tracker));
+		close(sp->probe_uffd);
+		close(sp->tracker);
+		sp->probe_uffd = sp->tracker = -1;
+	}
+	return sp->pidfd >= 0 || sp->probe_uffd >= 0;
 }
 
 bool
@@ -300,7 +328,8 @@ session_pid_spent(struct broker *b, pid_t pid)
 	struct spent *sp;
 
 	TAILQ_FOREACH(sp, &b->spent, entry)
-		if (sp->pid == pid && spent_alive(sp))
+		if (sp->pid == pid && sp->pidfd >= 0 &&
+		    proc_pidfd_alive(sp->pidfd))
 			return true;
 	return false;
 }
@@ -312,12 +341,12 @@ session_spent_of_uid(struct broker *b, uid_t uid)
 	unsigned int n = 0;
 
 	TAILQ_FOREACH(sp, &b->spent, entry)
-		if (sp->uid == uid && spent_alive(sp))
+		if (sp->uid == uid && spent_update(sp, false))
 			n++;
 	return n;
 }
 
-/* Forget spent processes that have exited (all of them at shut-down). */
+/* Forget what is gone (everything at shut-down). */
 void
 session_spent_prune(struct broker *b, bool all)
 {
@@ -325,13 +354,92 @@ session_spent_prune(struct broker *b, bool all)
 
 	for (sp = TAILQ_FIRST(&b->spent); sp != NULL; sp = next) {
 		next = TAILQ_NEXT(sp, entry);
-		if (!all && spent_alive(sp))
+		if (spent_update(sp, all))
 			continue;
 		TAILQ_REMOVE(&b->spent, sp, entry);
-		close(sp->pidfd);
-		close(sp->probe_uffd);
 		free(sp);
 	}
+}
+
+/*
+ * Is the probe's address space the one of another session, whose dummy page
+ * is at page? Registering that page on this probe fails with EBUSY exactly
+ * when it is mapped in this address space and registered on another uffd:
+ * that session's probe, in the same address space (CLONE_VM). A peer could
+ * fake it only with a page at that address registered on a uffd of its own,
+ * which would make it share its quota, never get more.
+ */
+static bool
+same_address_space(const struct session *s, uint64_t page, uint32_t page_size)
+{
+	struct uffdio_register reg = {
+		.range = { .start = page, .len = page_size },
+		.mode = UFFDIO_REGISTER_MODE_MISSING,
+	};
+
+	/*
+	 * Our own dummy page is registered on this probe already: the other
+	 * session's at the same address is in another address space (in
+	 * ours, this probe's registration would have failed).
+	 */
+	if (page == s->dummy_page)
+		return false;
+	if (ioctl(s->probe_uffd, UFFDIO_REGISTER, &reg) == 0) {
+		/* A page of this process's own: not ours to watch. */
+		(void)ioctl(s->probe_uffd, UFFDIO_UNREGISTER, &reg.range);
+		return false;
+	}
+	return errno == EBUSY;
+}
+
+/*
+ * A new probe joins the address space of a live or spent session of its
+ * uid, if it shares one: it then counts on that tracker. Returns 0 or -errno.
+ */
+static int
+join_address_space(struct session *s)
+{
+	const struct session *o;
+	const struct spent *sp;
+	int tracker = -1;
+
+	s->mm_id = s->id;
+	TAILQ_FOREACH(o, &s->b->sessions, entry)
+		if (o != s && o->uid == s->uid && o->state == SESSION_READY &&
+		    same_address_space(s, o->dummy_page, o->page_size)) {
+			tracker = o->tracker;
+			s->mm_id = o->mm_id;
+			break;
+		}
+	if (tracker < 0)
+		TAILQ_FOREACH(sp, &s->b->spent, entry)
+			if (sp->uid == s->uid && sp->probe_uffd >= 0 &&
+			    same_address_space(s, sp->dummy_page,
+			    sp->page_size)) {
+				tracker = sp->tracker;
+				s->mm_id = sp->mm_id;
+				break;
+			}
+	if (tracker < 0)
+		return 0;
+	if ((tracker = fcntl(tracker, F_DUPFD_CLOEXEC, 0)) < 0)
+		return -errno;
+	close(s->tracker);
+	s->tracker = tracker;
+	return 0;
+}
+
+/* Creations continued for the session's address space, not yet attached. */
+unsigned int
+session_pending_of_mm(const struct session *s)
+{
+	const struct session *o;
+	unsigned int n = 0;
+
+	TAILQ_FOREACH(o, &s->b->sessions, entry)
+		if (o->mm_id == s->mm_id && o->state == SESSION_READY)
+			n += o->pending;
+	return n;
 }
 
 int
@@ -581,6 +689,13 @@ handle_probe(struct session *s, const WireRequest *req, int fd)
 		return;
 	}
 	s->probe_uffd = fd;
+	if ((rc = join_address_space(s)) < 0) {
+		session_reply(s, UFFD_BROKER__V1__STATUS__FAILED, NULL,
+		    "broker could not share the address space's tracker: %s",
+		    strerror(-rc));
+		session_kill(s, "tracker not shared");
+		return;
+	}
 	if (!liveness_probe(s, &why)) {
 		session_reply(s, UFFD_BROKER__V1__STATUS__FAILED, NULL,
 		    "liveness probe failed: %s", why);
@@ -590,10 +705,11 @@ handle_probe(struct session *s, const WireRequest *req, int fd)
 	s->state = SESSION_READY;
 	policy_grant_text(&s->grant, grant, sizeof(grant));
 	audit_session(s, "session_open", "session=%llu pid=%d uid=%u gid=%u "
-	    "rule=%s forked=%s listener=%llu creation=%s %s handshake_ms=%.3f",
+	    "rule=%s forked=%s listener=%llu address_space=%llu creation=%s %s "
+	    "handshake_ms=%.3f",
 	    (unsigned long long)s->id, (int)s->pid, (unsigned)s->uid,
 	    (unsigned)s->gid, s->rule_name, s->forked ? "yes" : "no",
-	    (unsigned long long)s->lis->id,
+	    (unsigned long long)s->lis->id, (unsigned long long)s->mm_id,
 	    s->b->via_syscall ? "syscall" : "device", grant,
 	    broker_elapsed_ms(&s->started));
 	session_reply(s, UFFD_BROKER__V1__STATUS__OK, NULL, "session ready");

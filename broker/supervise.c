@@ -240,6 +240,13 @@ verify(struct session *s, const struct seccomp_notif *n,
 		session_kill(s, "peer not single-threaded at verification");
 		return;
 	}
+	/* Its fds would be anyone's of its user (pidfd_getfd(2)). */
+	if (proc_dumpable(s->pid)) {
+		refuse(l, s, n, c, EPERM, "peer is dumpable: another process of "
+		    "its user could take the device fd");
+		session_kill(s, "peer dumpable at verification");
+		return;
+	}
 	/*
 	 * The pid read from /proc is still the peer's: its pidfd is live.
 	 * (A poll, not pidfd_send_signal(0): the jailed broker may not signal
@@ -302,7 +309,7 @@ decide(struct session *s, const struct seccomp_notif *n,
 	const struct grant *g = &s->grant;
 	struct listener *l = s->lis;
 	unsigned int live;
-	int counted;
+	int counted, rc;
 	char why[128];
 
 	if (c->path == VIA_SYSCALL && !s->b->via_syscall) {
@@ -331,12 +338,26 @@ decide(struct session *s, const struct seccomp_notif *n,
 			return;
 		}
 	}
+	/*
+	 * The creation runs in the caller's address space: it must be the
+	 * session's, alive. A thread group whose probe says ESRCH has exec'd
+	 * (or is exiting): its session is over.
+	 */
+	if ((rc = liveness_zeropage(s->probe_uffd, s->dummy_page,
+	    s->page_size)) < 0) {
+		refuse(l, s, n, c, EPERM, rc == -ESRCH ? "address space gone: "
+		    "the process exec'd" : "dummy page unusable");
+		session_kill(s, rc == -ESRCH ? "address space gone (exec)" :
+		    "liveness probe failed (dummy page unusable)");
+		return;
+	}
 	if ((counted = session_live_uffds(s)) < 0) {
 		refuse(l, s, n, c, EAGAIN, "cannot count the session's live "
 		    "uffds just now");
 		return;
 	}
-	live = (unsigned int)counted + s->pending;
+	/* The quota is the address space's: CLONE_VM children share it. */
+	live = (unsigned int)counted + session_pending_of_mm(s);
 	if (live >= g->max_uffds) {
 		snprintf(why, sizeof(why), "quota reached: %u of %u uffds live",
 		    live, g->max_uffds);

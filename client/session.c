@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
@@ -255,10 +256,25 @@ session_alloc(const char *path, struct uffdc_session **out)
 int
 uffdc_session_open(const char *socket_path, struct uffdc_session **out)
 {
+	return uffdc_session_open_flags(socket_path, 0, out);
+}
+
+int
+uffdc_session_open_flags(const char *socket_path, unsigned int flags,
+    struct uffdc_session **out)
+{
 	struct uffdc_session *s;
 	int rc;
 
 	*out = NULL;
+	if (flags & ~UFFDC_KEEP_DUMPABLE)
+		return -EINVAL;
+	/*
+	 * Before the device fd arrives: a dumpable process's fds are anyone's
+	 * of its user (pidfd_getfd(2)). The broker checks.
+	 */
+	if (!(flags & UFFDC_KEEP_DUMPABLE) && prctl(PR_SET_DUMPABLE, 0) < 0)
+		return -errno;
 	if ((rc = session_alloc(socket_path ? socket_path :
 	    UFFDC_DEFAULT_SOCKET, &s)) < 0)
 		goto fail;

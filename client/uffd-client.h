@@ -112,6 +112,18 @@ UFFDC_API int	uffdc_session_open(const char *socket_path,
 		    struct uffdc_session **out);
 
 /*
+ * uffdc_session_open() makes the process non-dumpable first (prctl
+ * PR_SET_DUMPABLE 0): another process of its user could otherwise copy its
+ * fds, the device fd among them, with pidfd_getfd(2) or ptrace. The broker
+ * refuses the device fd to a dumpable process. UFFDC_KEEP_DUMPABLE leaves
+ * the process as it is: for sessions that create by userfaultfd(2) (no
+ * device fd: user-mode-only rules, or kernels without /dev/userfaultfd).
+ */
+#define UFFDC_KEEP_DUMPABLE	(1u << 0)
+UFFDC_API int	uffdc_session_open_flags(const char *socket_path,
+		    unsigned int flags, struct uffdc_session **out);
+
+/*
  * In a process forked from one that holds session parent (a VMM's device
  * process), open the child's own session with the same broker. Call in the
  * child, before it starts threads. The child is already under the parent's

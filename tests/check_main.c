@@ -27,6 +27,9 @@ main(int argc, char **argv)
 	/* Re-exec'd from a path of a test's choosing, as a client (check_audit.c). */
 	if (argc == 3 && strcmp(argv[1], "--audit-client") == 0)
 		return audit_client_main(argv[2]);
+	/* Exec'd by a client with its session's fds (check_integrity.c). */
+	if (argc == 3 && strcmp(argv[1], "--exec-relay") == 0)
+		return exec_relay_main(argv[2]);
 	setvbuf(stdout, NULL, _IONBF, 0);
 	if (geteuid() != 0) {
 		fprintf(stderr, "check-uffd-broker: run as root: the tests start "
@@ -59,6 +62,7 @@ main(int argc, char **argv)
 	srunner_add_suite(sr, make_ctl_suite());
 	srunner_add_suite(sr, make_hostile_suite());
 	srunner_add_suite(sr, make_audit_suite());
+	srunner_add_suite(sr, make_integrity_suite());
 	srunner_set_fork_status(sr, CK_FORK);
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);

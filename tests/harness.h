@@ -122,6 +122,9 @@ Suite	*make_policy_suite(void);
 Suite	*make_ctl_suite(void);
 Suite	*make_hostile_suite(void);
 Suite	*make_audit_suite(void);
+Suite	*make_integrity_suite(void);
+/* The test binary exec'd by a client keeping its session's fds. */
+int	exec_relay_main(const char *sock);
 
 /* The test binary run as a refused client of the broker at sock. */
 int	audit_client_main(const char *sock);
