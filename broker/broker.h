@@ -248,6 +248,8 @@ void	session_kill(struct session *s, const char *why);
 void	session_reap(struct broker *b);
 void	session_readable(struct session *s);
 void	session_hangup(struct session *s);
+/* By userfaultfd(2), without the device fd (user-mode grants, no device). */
+bool	session_via_syscall(const struct session *s);
 /* Let the peer send fds exactly while one is due (SO_PASSRIGHTS). */
 void	session_sync_fds(struct session *s);
 /* Live uffds of the session, or a negative errno if they cannot be counted. */

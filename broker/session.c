@@ -247,6 +247,18 @@ session_reap(struct broker *b)
 	}
 }
 
+/*
+ * The session creates by userfaultfd(2), supervised, and never holds the
+ * device fd: on a broker without the device, and for a user-mode grant,
+ * which needs none (any process may create a UFFD_USER_MODE_ONLY uffd
+ * since Linux 5.11, docs/design.md fact 19).
+ */
+bool
+session_via_syscall(const struct session *s)
+{
+	return s->b->via_syscall || !s->grant.kernel_faults;
+}
+
 const char *
 session_state_name(enum session_state state)
 {
@@ -534,7 +546,7 @@ hello_reply(struct session *s, const char *text)
 	hr.allowed_features = s->grant.features;
 	hr.max_uffds = s->grant.max_uffds;
 	hr.has_creation = true;
-	hr.creation = s->b->via_syscall ? UFFD_BROKER__V1__CREATION__SYSCALL :
+	hr.creation = session_via_syscall(s) ? UFFD_BROKER__V1__CREATION__SYSCALL :
 	    UFFD_BROKER__V1__CREATION__DEVICE;
 	reply.body_case = UFFD_BROKER__V1__REPLY__BODY_HELLO;
 	reply.hello = &hr;
@@ -608,7 +620,7 @@ handle_hello(struct session *s, const WireRequest *req, int fd)
 		return;
 	}
 	/* Without a device there is no fd to earn: go straight to the probe. */
-	if (s->b->via_syscall) {
+	if (session_via_syscall(s)) {
 		s->state = SESSION_PROBE_CREATE;
 		hello_reply(s, "listener received; create the probe with "
 		    "userfaultfd(2)");
@@ -644,7 +656,7 @@ handle_fork_hello(struct session *s, const WireRequest *req, int fd)
 	/* Bound to a listener when its probe creation arrives on one. */
 	s->forked = true;
 	s->state = SESSION_PROBE_CREATE;
-	hello_reply(s, s->b->via_syscall ?
+	hello_reply(s, session_via_syscall(s) ?
 	    "create the probe with userfaultfd(2) under the inherited filter" :
 	    "create the probe on the inherited device fd");
 }
@@ -710,7 +722,7 @@ handle_probe(struct session *s, const WireRequest *req, int fd)
 	    (unsigned long long)s->id, (int)s->pid, (unsigned)s->uid,
 	    (unsigned)s->gid, s->rule_name, s->forked ? "yes" : "no",
 	    (unsigned long long)s->lis->id, (unsigned long long)s->mm_id,
-	    s->b->via_syscall ? "syscall" : "device", grant,
+	    session_via_syscall(s) ? "syscall" : "device", grant,
 	    broker_elapsed_ms(&s->started));
 	session_reply(s, UFFD_BROKER__V1__STATUS__OK, NULL, "session ready");
 }

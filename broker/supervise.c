@@ -288,7 +288,8 @@ static void
 probe_create(struct session *s, const struct seccomp_notif *n,
     const struct creation *c)
 {
-	enum creation_path path = s->b->via_syscall ? VIA_SYSCALL : VIA_DEVICE;
+	enum creation_path path = session_via_syscall(s) ? VIA_SYSCALL :
+	    VIA_DEVICE;
 
 	if (c->path != path || (c->flags & ~CREATE_FLAGS) ||
 	    !(c->flags & UFFD_USER_MODE_ONLY)) {
@@ -312,14 +313,14 @@ decide(struct session *s, const struct seccomp_notif *n,
 	int counted, rc;
 	char why[128];
 
-	if (c->path == VIA_SYSCALL && !s->b->via_syscall) {
+	if (c->path == VIA_SYSCALL && !session_via_syscall(s)) {
 		refuse(l, s, n, c, EPERM,
 		    "userfaultfd(2) is not brokered here; use /dev/userfaultfd");
 		return;
 	}
-	if (c->path == VIA_DEVICE && s->b->via_syscall) {
-		refuse(l, s, n, c, EPERM, "this broker supervises userfaultfd(2); "
-		    "the device is not in use");
+	if (c->path == VIA_DEVICE && session_via_syscall(s)) {
+		refuse(l, s, n, c, EPERM, "this session creates by "
+		    "userfaultfd(2); it has no device");
 		return;
 	}
 	if (c->flags & ~CREATE_FLAGS) {

@@ -250,6 +250,60 @@ START_TEST(test_dumpable_peer_refused_device)
 }
 END_TEST
 
+/* Does this process hold an fd on path? */
+static bool
+holds_fd_on(const char *path)
+{
+	char link[64], target[256];
+	ssize_t n;
+	int fd;
+
+	for (fd = 0; fd < 1024; fd++) {
+		snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+		n = readlink(link, target, sizeof(target) - 1);
+		if (n <= 0)
+			continue;
+		target[n] = '\0';
+		if (strcmp(target, path) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * A user-mode grant needs no device fd (any process may create a user-mode
+ * uffd by userfaultfd(2)): the session creates through the supervised
+ * system call and never holds /dev/userfaultfd, and the device ioctl is no
+ * way to one.
+ */
+static int
+user_mode_client(void *arg)
+{
+	struct uffdc_session *s;
+	struct uffdc_uffd *u;
+
+	(void)arg;
+	CHILD_CHECK(uffdc_session_open(tb.sock, &s) == 0);
+	CHILD_CHECK(s->via_syscall && s->devfd < 0);
+	CHILD_CHECK(!holds_fd_on("/dev/userfaultfd"));
+	CHILD_CHECK(uffdc_create(s, 0, UFFDC_USER_MODE_ONLY, &u) == 0);
+	CHILD_CHECK(uffdc_create(s, 0, 0, &u) == -EPERM);
+	/* The verification ioctl earns nothing here. */
+	CHILD_CHECK(ioctl(-1, USERFAULTFD_IOC_NEW, 0) == -1 && errno == EPERM);
+	CHILD_CHECK(!holds_fd_on("/dev/userfaultfd"));
+	return 0;
+}
+
+START_TEST(test_user_mode_no_device_fd)
+{
+	broker_start("--allow-uid", "65534", "--user-mode-only", NULL);
+	ck_assert_int_eq(run_client(user_mode_client, NULL, true), 0);
+	ck_assert(log_wait(1000, "event=session_open", "creation=syscall"));
+	ck_assert(!log_wait(0, "event=session_verified", NULL));
+	broker_stop();
+}
+END_TEST
+
 Suite *
 make_integrity_suite(void)
 {
@@ -261,6 +315,7 @@ make_integrity_suite(void)
 	tcase_add_test(tc, test_exec_relay);
 	tcase_add_test(tc, test_device_fd_theft);
 	tcase_add_test(tc, test_dumpable_peer_refused_device);
+	tcase_add_test(tc, test_user_mode_no_device_fd);
 	suite_add_tcase(s, tc);
 	return s;
 }
