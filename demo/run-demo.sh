@@ -18,6 +18,10 @@ dir=$(mktemp -d /tmp/uffd-demo.XXXXXX)
 chmod 0755 "$dir"
 mkdir "$dir/work"
 chown 65534:65534 "$dir/work"
+# nobody runs the demo from here: the checkout may be where it cannot go
+# (a root user's clone in /root, 0700), and the library is found beside it.
+cp "$prog" "$build/libuffd-client.so.1" "$dir/"
+prog="$dir/${prog##*/}"
 broker=
 cleanup() {
 	[ -n "$broker" ] && kill "$broker" 2>/dev/null && wait "$broker"
