@@ -307,24 +307,6 @@ audit_client_main(const char *sock)
 	return 0;
 }
 
-/* Copy this test binary to path, executable by anyone. */
-static void
-copy_self(const char *path)
-{
-	char buf[65536];
-	ssize_t n;
-	int in, out;
-
-	ck_assert_int_ge(in = open("/proc/self/exe", O_RDONLY | O_CLOEXEC), 0);
-	ck_assert_int_ge(out = open(path, O_WRONLY | O_CREAT | O_EXCL |
-	    O_CLOEXEC, 0755), 0);
-	while ((n = read(in, buf, sizeof(buf))) > 0)
-		ck_assert_int_eq(write(out, buf, n), n);
-	ck_assert_int_eq(n, 0);
-	close(in);
-	ck_assert_int_eq(close(out), 0);
-}
-
 /*
  * A client run from a directory whose name forges a grant to root: the
  * refusal that quotes its executable is logged escaped.
@@ -338,7 +320,7 @@ START_TEST(test_audit_exe_path_escaped)
 	snprintf(exe, sizeof(exe), "%s/client", dir);
 	snprintf(out, sizeof(out), "%s/client.out", getenv("UFFD_TEST_DIR"));
 	ck_assert_int_eq(mkdir(dir, 0755), 0);
-	copy_self(exe);
+	copy_file("/proc/self/exe", exe);
 	broker_start("--policy", test_file("exe.conf",
 	    "[rule crosvm]\nexe = /usr/bin/crosvm\n"), NULL);
 	ck_assert_int_eq(run_program(out, true, argv), 0);

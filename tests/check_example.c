@@ -21,24 +21,6 @@ example_path(void)
 	return p ? p : "build/uffd-vmm-swap";
 }
 
-/* Copy a file into the broker's directory, where nobody may read it. */
-static void
-copy_to(const char *from, const char *to)
-{
-	char buf[65536];
-	ssize_t n;
-	int in, out;
-
-	ck_assert_int_ge(in = open(from, O_RDONLY | O_CLOEXEC), 0);
-	ck_assert_int_ge(out = open(to, O_WRONLY | O_CREAT | O_TRUNC |
-	    O_CLOEXEC, 0755), 0);
-	while ((n = read(in, buf, sizeof(buf))) > 0)
-		ck_assert_int_eq(write(out, buf, n), n);
-	ck_assert_int_eq(n, 0);
-	close(in);
-	ck_assert_int_eq(close(out), 0);
-}
-
 /*
  * Run the example as nobody; its stdout and stderr go to out. It runs from
  * a copy beside its library (its rpath is $ORIGIN): the checkout may be
@@ -54,8 +36,8 @@ run_example(const char *out, const char *devices)
 
 	snprintf(prog, sizeof(prog), "%s/uffd-vmm-swap", tb.dir);
 	snprintf(lib, sizeof(lib), "%s/libuffd-client.so.1", tb.dir);
-	copy_to(example_path(), prog);
-	copy_to("build/libuffd-client.so.1", lib);
+	copy_file(example_path(), prog);
+	copy_file("build/libuffd-client.so.1", lib);
 	rc = run_program(out, true, argv);
 	unlink(prog);
 	unlink(lib);

@@ -256,26 +256,11 @@ int
 raw_exchange(int sock, const void *buf, size_t len, int fd,
     WireStatus *status, char *reason, size_t reasonlen)
 {
-	uint8_t in[WIRE_MAX_DATAGRAM];
-	struct timeval tv = { .tv_sec = 5 };
-	WireReply *r;
-	ssize_t n;
 	int rc;
 
-	setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	if ((rc = wire_send(sock, buf, len, fd)) < 0)
 		return rc;
-	n = recv(sock, in, sizeof(in), 0);
-	if (n < 0)
-		return -errno;
-	if (n == 0)
-		return -ECONNRESET;
-	if ((r = uffd_broker__v1__reply__unpack(NULL, n, in)) == NULL)
-		return -EPROTO;
-	*status = r->status;
-	snprintf(reason, reasonlen, "%s", r->reason);
-	uffd_broker__v1__reply__free_unpacked(r, NULL);
-	return 0;
+	return raw_welcome(sock, status, reason, reasonlen);
 }
 
 int
@@ -379,6 +364,23 @@ test_file(const char *name, const char *text)
 	ck_assert_int_eq(fclose(f), 0);
 	ck_assert_int_eq(chmod(path, 0644), 0);
 	return path;
+}
+
+void
+copy_file(const char *from, const char *to)
+{
+	char buf[65536];
+	ssize_t n;
+	int in, out;
+
+	ck_assert_int_ge(in = open(from, O_RDONLY | O_CLOEXEC), 0);
+	ck_assert_int_ge(out = open(to, O_WRONLY | O_CREAT | O_TRUNC |
+	    O_CLOEXEC, 0755), 0);
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		ck_assert_int_eq(write(out, buf, n), n);
+	ck_assert_int_eq(n, 0);
+	close(in);
+	ck_assert_int_eq(close(out), 0);
 }
 
 int

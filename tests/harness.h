@@ -81,7 +81,10 @@ const char *test_file(const char *name, const char *text);
 int	raw_connect(void);
 /* Connect without reading anything. */
 int	raw_connect_quiet(void);
-/* Read the broker's first datagram. Returns 0 or -errno. */
+/*
+ * Read the broker's next reply (its welcome, first): status and reason.
+ * Returns 0 or -errno (-ECONNRESET when the broker hung up).
+ */
 int	raw_welcome(int sock, WireStatus *status, char *reason,
 	    size_t reasonlen);
 /* Send bytes (+fd); read the reply's status and reason. Returns 0, or -errno
@@ -96,6 +99,8 @@ int	raw_call(int sock, const WireRequest *req, int fd, WireStatus *status,
  * and a full send queue its peer (*server, kept by the caller) never reads.
  */
 int	lingering_socket(int linger_s, int *server);
+/* Copy a file, mode 0755 (a program nobody may run from the test dir). */
+void	copy_file(const char *from, const char *to);
 /* Queue fd in a fresh unix socket (closing ours); returns that socket. */
 int	nest_in_unix_socket(int fd);
 double	ms_since(const struct timespec *t0);
