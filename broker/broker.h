@@ -98,6 +98,8 @@ struct listener {
 	unsigned int	refs;
 	unsigned int	max_orphans;	/* the owner's max_sessions_per_uid */
 	bool		hung_up;	/* no process is left under the filter */
+	unsigned int	misses;		/* reads that found nothing (supervise.c) */
+	struct timespec	first_miss;
 	struct timespec	orphaned;	/* when refs fell to 0 */
 	struct watch	w;
 };
@@ -195,6 +197,7 @@ struct batch {
 	uint64_t	seq;
 	uid_t		uid;
 	uint64_t	session;
+	size_t		nfds;
 };
 
 struct closer {
@@ -207,6 +210,8 @@ struct closer {
 	struct timespec	progress;	/* last ack, or first send after idle */
 	struct batch	inflight[CLOSER_INFLIGHT];
 	size_t		ninflight;
+	size_t		inflight_fds;	/* in those batches */
+	bool		warned;		/* about a failed send, once a closer */
 	struct discard	*waiting;	/* not yet sent */
 	size_t		nwaiting, waiting_cap;
 };

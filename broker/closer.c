@@ -148,8 +148,8 @@ closer_spawn(struct broker *b)
 	c->pidfd = pidfd;
 	c->sock = sv[0];
 	c->sent = c->acked = 0;
-	c->ninflight = 0;
-	c->go_pending = false;
+	c->ninflight = c->inflight_fds = 0;
+	c->go_pending = c->warned = false;
 	return 0;
 }
 
@@ -168,7 +168,7 @@ closer_kill(struct broker *b)
 	close(c->sock);	/* only acknowledgements are queued on our end */
 	c->pidfd = c->sock = -1;
 	c->pid = 0;
-	c->ninflight = 0;
+	c->ninflight = c->inflight_fds = 0;
 }
 
 void
@@ -273,7 +273,9 @@ send_batch(struct closer *c)
 		clock_gettime(CLOCK_MONOTONIC, &c->progress);
 	c->sent = seq;
 	c->inflight[c->ninflight++] = (struct batch){ .seq = seq,
-	    .uid = c->waiting[0].uid, .session = c->waiting[0].session };
+	    .uid = c->waiting[0].uid, .session = c->waiting[0].session,
+	    .nfds = n };
+	c->inflight_fds += n;
 	/*
 	 * Each file is held by the datagram, or by the closer, which waits
 	 * for GO: ours is not the last close.
@@ -299,11 +301,19 @@ closer_flush(struct broker *b)
 	}
 	if (c->go_pending)
 		rc = send_go(c);
-	while (rc == 0 && c->nwaiting > 0 && c->ninflight < CLOSER_INFLIGHT)
+	/*
+	 * Fds in flight count against the sender's user: past RLIMIT_NOFILE
+	 * the kernel refuses more (ETOOMANYREFS). Half of it is ours to use.
+	 */
+	while (rc == 0 && c->nwaiting > 0 && c->ninflight < CLOSER_INFLIGHT &&
+	    c->inflight_fds + CLOSER_BATCH <= b->nofile / 2)
 		rc = send_batch(c);
-	if (rc < 0 && rc != -EAGAIN) {
+	if (rc < 0 && rc != -EAGAIN && !c->warned) {
+		c->warned = true;
 		errno = -rc;
-		log_warn("closer: sending fds");
+		log_warn("closer: sending fds (%s)", rc == -ETOOMANYREFS ?
+		    "other processes of the broker's user have fds in flight: "
+		    "run it as a user of its own" : "the closer is replaced");
 	}
 }
 
@@ -323,7 +333,7 @@ closer_readable(struct broker *b)
 	}
 	for (done = 0; done < c->ninflight && c->inflight[done].seq <= c->acked;
 	    done++)
-		;
+		c->inflight_fds -= c->inflight[done].nfds;
 	c->ninflight -= done;
 	memmove(c->inflight, c->inflight + done,
 	    c->ninflight * sizeof(c->inflight[0]));

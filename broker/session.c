@@ -936,9 +936,11 @@ session_readable(struct session *s)
 	/*
 	 * Fds that may come with the datagram need room on the closer's
 	 * waiting list; without it, the datagram waits for the closer's
-	 * replacement at the end of this turn.
+	 * replacement at the end of this turn. Whatever SO_PASSRIGHTS says
+	 * now: the kernel checks it at send time, and a datagram queued while
+	 * it was on carries its fds still.
 	 */
-	if (s->fds_on && !closer_has_room(s->b))
+	if (!closer_has_room(s->b))
 		return;
 	n = wire_recv_fds(s->sock, buf, sizeof(buf), fds, WIRE_SCM_MAX_FD,
 	    &nfds, &flags);

@@ -40,8 +40,16 @@
 #error "uffd-brokerd: unsupported architecture"
 #endif
 
-/* How long a notification read may wait before it is given up. */
-#define RECV_BOUND_US	100000
+/*
+ * How long a notification read may wait before it is given up. It waits
+ * only when another holder of the listener took the notification that epoll
+ * reported: the library keeps no copy, so a listener that misses
+ * LISTENER_MISSES within LISTENER_MISS_WINDOW_MS is shared, and hung up.
+ * (A caller interrupted between epoll and the read makes one miss, rarely.)
+ */
+#define RECV_BOUND_US		1000
+#define LISTENER_MISSES		3
+#define LISTENER_MISS_WINDOW_MS	10000
 
 /* Whether the kernel lets unprivileged processes have kernel-fault uffds. */
 #define SYSCTL_UNPRIVILEGED	"/proc/sys/vm/unprivileged_userfaultfd"
@@ -440,8 +448,19 @@ supervise_notification(struct listener *l)
 	setitimer(ITIMER_REAL, &bound, NULL);
 	rc = ioctl(l->fd, SECCOMP_IOCTL_NOTIF_RECV, &n);
 	setitimer(ITIMER_REAL, &off, NULL);
+	if (rc < 0 && errno == EINTR) {
+		if (l->misses == 0 || broker_elapsed_ms(&l->first_miss) >
+		    LISTENER_MISS_WINDOW_MS) {
+			l->misses = 0;
+			clock_gettime(CLOCK_MONOTONIC, &l->first_miss);
+		}
+		if (++l->misses >= LISTENER_MISSES)
+			listener_hangup(l, "listener shared: another process "
+			    "takes its notifications");
+		return;
+	}
 	if (rc < 0) {
-		if (errno == ENOENT || errno == EINTR)
+		if (errno == ENOENT)
 			return;		/* the caller went away first */
 		audit_uid(l->b, l->uid, "warning", "listener=%llu: receiving "
 		    "notification error=\"%s\"", (unsigned long long)l->id,
@@ -452,8 +471,11 @@ supervise_notification(struct listener *l)
 	c = classify(&n);
 	c.tgid = proc_tgid(c.tid);
 	s = c.path == NOT_A_CREATION ? NULL : session_of(l, c.tgid);
+	/* The library's fragment sends creations only. */
 	if (c.path == NOT_A_CREATION) {
 		refuse(l, s, &n, &c, ENOSYS, "not a uffd creation");
+		listener_hangup(l, "its filter sends other system calls: not "
+		    "the library's fragment");
 		return;
 	}
 	if (s == NULL) {

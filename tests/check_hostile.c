@@ -9,9 +9,18 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <linux/userfaultfd.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -393,6 +402,259 @@ START_TEST(test_fd_reserve)
 }
 END_TEST
 
+/* Send a datagram carrying fds[0..n-1]. */
+static int
+send_fd_list(int sock, const void *buf, size_t len, const int *fds, int n)
+{
+	union {
+		char buf[CMSG_SPACE(WIRE_SCM_MAX_FD * sizeof(int))];
+		struct cmsghdr align;
+	} control;
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+	struct msghdr msg = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = control.buf,
+		.msg_controllen = CMSG_SPACE(n * sizeof(int)),
+	};
+	struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+
+	memset(&control, 0, sizeof(control));
+	cmsg->cmsg_level = SOL_SOCKET;
+	cmsg->cmsg_type = SCM_RIGHTS;
+	cmsg->cmsg_len = CMSG_LEN(n * sizeof(int));
+	memcpy(CMSG_DATA(cmsg), fds, n * sizeof(int));
+	return sendmsg(sock, &msg, MSG_NOSIGNAL) < 0 ? -errno : 0;
+}
+
+/*
+ * One of the queued-fds attackers: welcomed (fds due), it queues a
+ * ForkHello, which turns fds off, and right behind it a datagram with the
+ * most fds one can carry, a lingering socket last. The kernel checks
+ * SO_PASSRIGHTS when a datagram is sent: the second arrives with its fds.
+ */
+static int
+queue_behind_switch(void *arg)
+{
+	int *p = arg, fds[WIRE_SCM_MAX_FD], server, sock, i;
+	UffdBroker__V1__ForkHello fh = UFFD_BROKER__V1__FORK_HELLO__INIT;
+	WireRequest req = UFFD_BROKER__V1__REQUEST__INIT;
+	uint8_t buf[64];
+	void *dummy = mmap(NULL, 4096, PROT_READ, MAP_SHARED | MAP_ANONYMOUS,
+	    -1, 0);
+	char c;
+
+	CHILD_CHECK(dummy != MAP_FAILED && (sock = raw_connect()) >= 0);
+	for (i = 0; i < WIRE_SCM_MAX_FD - 1; i++)
+		CHILD_CHECK((fds[i] = open("/dev/null", O_RDONLY)) >= 0);
+	fds[i] = nest_in_unix_socket(lingering_socket(LINGER_S, &server));
+	fh.version = WIRE_VERSION;
+	fh.dummy_page = (uintptr_t)dummy;
+	fh.page_size = 4096;
+	req.body_case = UFFD_BROKER__V1__REQUEST__BODY_FORK_HELLO;
+	req.fork_hello = &fh;
+	sync_signal(p[3]);
+	sync_wait(p[0]);		/* the broker is stopped now */
+	CHILD_CHECK(wire_send(sock, buf, uffd_broker__v1__request__pack(&req,
+	    buf), -1) == 0);
+	CHILD_CHECK(send_fd_list(sock, "junk", 4, fds, WIRE_SCM_MAX_FD) == 0);
+	for (i = 0; i < WIRE_SCM_MAX_FD; i++)
+		close(fds[i]);
+	sync_signal(p[3]);
+	/* Until the test is done: end of file. */
+	close(p[5]);
+	CHILD_CHECK(read(p[4], &c, 1) == 0);
+	close(server);
+	close(sock);
+	return 0;
+}
+
+/*
+ * Fds queued while they were due, read after the switch went off: the
+ * loop reads no datagram without room for its fds, whatever the switch
+ * says now. Without that, 30 such datagrams fill a table of 1500 and the
+ * kernel releases the rest — lingering sockets — inside recvmsg().
+ */
+START_TEST(test_fds_queued_before_switch_off)
+{
+	enum { ATTACKERS = 30 };
+	pid_t pids[ATTACKERS];
+	int p[6], baseline, i;
+	char go[ATTACKERS];
+
+	broker_nofile = 1500;
+	broker_start("--allow-uid", "0", "--allow-uid", "65534",
+	    "--max-sessions-per-uid", "1000", NULL);
+	broker_nofile = 0;
+	baseline = count_fds(tb.pid);
+	/* p[0..1]: go; p[2..3]: ready and sent; p[4..5]: done. */
+	ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+	ck_assert_int_eq(pipe2(p + 2, O_CLOEXEC), 0);
+	ck_assert_int_eq(pipe2(p + 4, O_CLOEXEC), 0);
+	for (i = 0; i < ATTACKERS; i++)
+		pids[i] = spawn(queue_behind_switch, p, true);
+	for (i = 0; i < ATTACKERS; i++)
+		sync_wait(p[2]);
+	ck_assert_int_eq(kill(tb.pid, SIGSTOP), 0);
+	memset(go, 1, sizeof(go));
+	ck_assert_int_eq(write(p[1], go, sizeof(go)), sizeof(go));
+	for (i = 0; i < ATTACKERS; i++)
+		sync_wait(p[2]);
+	ck_assert_int_eq(kill(tb.pid, SIGCONT), 0);
+	usleep(20000);
+	assert_served(true);
+	close(p[5]);
+	for (i = 0; i < ATTACKERS; i++)
+		ck_assert_int_eq(reap(pids[i]), 0);
+	assert_served(true);
+	for (i = 0; i < 5; i++)
+		close(p[i]);
+	wait_fds(baseline);
+	broker_stop();
+}
+END_TEST
+
+/* The stealer's thread: takes every notification on its copy first. */
+static void *
+steal(void *arg)
+{
+	int listener = *(int *)arg;
+	struct seccomp_notif n;
+	struct seccomp_notif_resp r;
+
+	for (;;) {
+		memset(&n, 0, sizeof(n));
+		if (ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, &n) < 0)
+			continue;
+		memset(&r, 0, sizeof(r));
+		r.id = n.id;
+		r.error = -EPERM;
+		(void)ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &r);
+	}
+	return NULL;
+}
+
+/*
+ * A peer that keeps a copy of the listener it hands over, and takes the
+ * notifications with it before the broker can: each one the broker misses
+ * would stall its loop for the read's bound. It is hung up.
+ */
+static int
+notification_stealer(void *arg)
+{
+	/* Only the creation ioctl: its own RECV and SEND must pass. */
+	struct sock_filter insns[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+		    offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_ioctl, 0, 3),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+		    offsetof(struct seccomp_data, args[1])),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, USERFAULTFD_IOC_NEW, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { .len = 6, .filter = insns };
+	UffdBroker__V1__Hello hello = UFFD_BROKER__V1__HELLO__INIT;
+	WireRequest req = UFFD_BROKER__V1__REQUEST__INIT;
+	void *dummy = mmap(NULL, 4096, PROT_READ, MAP_SHARED | MAP_ANONYMOUS,
+	    -1, 0);
+	char reason[256];
+	WireStatus st;
+	pthread_t thr;
+	int sock, listener, copy, i;
+
+	(void)arg;
+	CHILD_CHECK(dummy != MAP_FAILED && (sock = raw_connect()) >= 0);
+	CHILD_CHECK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0);
+	listener = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+	    SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+	CHILD_CHECK(listener >= 0 && (copy = dup(listener)) >= 0);
+	hello.version = WIRE_VERSION;
+	hello.dummy_page = (uintptr_t)dummy;
+	hello.page_size = 4096;
+	req.body_case = UFFD_BROKER__V1__REQUEST__BODY_HELLO;
+	req.hello = &hello;
+	CHILD_CHECK(raw_call(sock, &req, listener, &st, reason,
+	    sizeof(reason)) == 0 && st == UFFD_BROKER__V1__STATUS__OK);
+	close(listener);
+	CHILD_CHECK(pthread_create(&thr, NULL, steal, &copy) == 0);
+	/* Trapped ioctls until the broker hangs up (or 3 s). */
+	for (i = 0; i < 3000; i++) {
+		(void)ioctl(-1, USERFAULTFD_IOC_NEW, 0);
+		if (recv(sock, reason, sizeof(reason), MSG_DONTWAIT) == 0)
+			return 0;
+		usleep(1000);
+	}
+	return 1;
+}
+
+START_TEST(test_stolen_notifications)
+{
+	enum { STEALERS = 10 };
+	pid_t pids[STEALERS];
+	int i;
+
+	broker_start("--allow-uid", "0", "--allow-uid", "65534",
+	    "--max-sessions-per-uid", "1000", NULL);
+	for (i = 0; i < STEALERS; i++)
+		pids[i] = spawn(notification_stealer, NULL, false);
+	assert_served(true);
+	for (i = 0; i < STEALERS; i++)
+		ck_assert_int_eq(reap(pids[i]), 0);
+	ck_assert(log_wait(0, "event=session_end", "listener shared") ||
+	    log_wait(0, "event=session_end", "single-threaded"));
+	broker_stop();
+}
+END_TEST
+
+/* A listener that sends anything but creations is not the library's. */
+static int
+other_call_sender(void *arg)
+{
+	struct sock_filter insns[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+		    offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_getppid, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { .len = 4, .filter = insns };
+	UffdBroker__V1__Hello hello = UFFD_BROKER__V1__HELLO__INIT;
+	WireRequest req = UFFD_BROKER__V1__REQUEST__INIT;
+	void *dummy = mmap(NULL, 4096, PROT_READ, MAP_SHARED | MAP_ANONYMOUS,
+	    -1, 0);
+	char reason[256];
+	WireStatus st;
+	int sock, listener;
+
+	(void)arg;
+	CHILD_CHECK(dummy != MAP_FAILED && (sock = raw_connect()) >= 0);
+	CHILD_CHECK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0);
+	listener = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+	    SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+	CHILD_CHECK(listener >= 0);
+	hello.version = WIRE_VERSION;
+	hello.dummy_page = (uintptr_t)dummy;
+	hello.page_size = 4096;
+	req.body_case = UFFD_BROKER__V1__REQUEST__BODY_HELLO;
+	req.hello = &hello;
+	CHILD_CHECK(raw_call(sock, &req, listener, &st, reason,
+	    sizeof(reason)) == 0 && st == UFFD_BROKER__V1__STATUS__OK);
+	close(listener);
+	CHILD_CHECK(syscall(SYS_getppid) == -1 && errno == ENOSYS);
+	/* Hung up: the listener is closed, so the filter answers ENOSYS. */
+	CHILD_CHECK(recv(sock, reason, sizeof(reason), 0) == 0);
+	return 0;
+}
+
+START_TEST(test_other_calls_hang_up)
+{
+	broker_start("--allow-uid", "0", NULL);
+	ck_assert_int_eq(run_client(other_call_sender, NULL, false), 0);
+	ck_assert(log_wait(1000, "event=session_end", "not the library's"));
+	broker_stop();
+}
+END_TEST
+
 Suite *
 make_hostile_suite(void)
 {
@@ -406,6 +668,9 @@ make_hostile_suite(void)
 	tcase_add_loop_test(tc, test_nested_lingering_socket, 0, 4);
 	tcase_add_test(tc, test_lingering_socket_queued_at_close);
 	tcase_add_test(tc, test_fd_reserve);
+	tcase_add_test(tc, test_fds_queued_before_switch_off);
+	tcase_add_test(tc, test_stolen_notifications);
+	tcase_add_test(tc, test_other_calls_hang_up);
 	suite_add_tcase(s, tc);
 	return s;
 }
