@@ -131,7 +131,7 @@ $(BROKERD): $(BROKER_OBJS)
 
 $(B)/hooks/broker/broker.o: broker/broker.c $(PROTO_HDR)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -DUFFD_BROKER_TEST_HOOKS -fPIE -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) -DUFFD_BROKER_TEST_HOOKS -fPIE -MMD -MP -c -o $@ $<
 $(BROKERD_HOOKS): $(filter-out $(B)/pie/broker/broker.o,$(BROKER_OBJS)) $(B)/hooks/broker/broker.o
 	$(CC) -pie $(ALL_LDFLAGS) -o $@ $^ $(BROKER_LIBS)
 
