@@ -103,6 +103,8 @@ double	ms_since(const struct timespec *t0);
 double	timed_client_ms(bool drop);
 /* Processes whose parent is parent. */
 int	count_children(pid_t parent);
+/* A field of /proc/PID/status, as text. */
+void	status_field(pid_t pid, const char *key, char *out, size_t len);
 
 /* Pipes for ordering a parent and a child: one byte each way. */
 void	sync_signal(int fd);
