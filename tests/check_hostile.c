@@ -241,10 +241,13 @@ START_TEST(test_nested_lingering_socket)
 		assert_served(true);
 	}
 	wait_fds(baseline);
-	/* The stuck closer is gone; its replacement is the only child. */
-	for (i = 0; i < 100 && count_children(tb.pid) != 1; i++)
+	/*
+	 * The stuck closer is gone; its replacement and the verifier are the
+	 * only children.
+	 */
+	for (i = 0; i < 100 && count_children(tb.pid) != 2; i++)
 		usleep(10000);
-	ck_assert_int_eq(count_children(tb.pid), 1);
+	ck_assert_int_eq(count_children(tb.pid), 2);
 	close(server);
 	broker_stop();
 }
