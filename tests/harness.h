@@ -124,6 +124,7 @@ Suite	*make_policy_suite(void);
 Suite	*make_ctl_suite(void);
 Suite	*make_hostile_suite(void);
 Suite	*make_audit_suite(void);
+Suite	*make_verifier_suite(void);
 
 /* The test binary run as a refused client of the broker at sock. */
 int	audit_client_main(const char *sock);
