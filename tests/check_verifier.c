@@ -105,22 +105,53 @@ refusing_filter(int nr)
 	return rc;
 }
 
+/* The library's fragment as it loads it: its length in insns, or 0. */
+static size_t
+export_fragment(struct sock_filter insns[BPF_MAXINSNS])
+{
+	int memfd = memfd_create("fragment", MFD_CLOEXEC);
+	off_t len;
+
+	if (memfd < 0 || client_jail_export_bpf(memfd) < 0 ||
+	    (len = lseek(memfd, 0, SEEK_END)) <= 0 ||
+	    len > BPF_MAXINSNS * (off_t)sizeof(insns[0]) ||
+	    pread(memfd, insns, len, 0) != len)
+		len = 0;
+	if (memfd >= 0)
+		close(memfd);
+	return len / sizeof(insns[0]);
+}
+
 /* The library's fragment, byte for byte, on the calling thread alone. */
 static int
 fragment_on_this_thread(void)
 {
 	static struct sock_filter insns[BPF_MAXINSNS];
 	struct sock_fprog prog = { .filter = insns };
-	int memfd = memfd_create("fragment", MFD_CLOEXEC);
-	off_t len;
 
-	if (memfd < 0 || client_jail_export_bpf(memfd) < 0 ||
-	    (len = lseek(memfd, 0, SEEK_END)) <= 0 ||
-	    len > (off_t)sizeof(insns) || pread(memfd, insns, len, 0) != len)
+	if ((prog.len = export_fragment(insns)) == 0)
 		return -1;
-	close(memfd);
-	prog.len = len / sizeof(insns[0]);
 	return syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
+}
+
+/* Is the leader of process pid in a ptrace stop? No stdio, no malloc. */
+static bool
+traced_stop(pid_t pid)
+{
+	char path[64], buf[256], *paren;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	return (paren = strrchr(buf, ')')) != NULL && paren[1] == ' ' &&
+	    paren[2] == 't';
 }
 
 /*
@@ -390,6 +421,149 @@ START_TEST(test_every_thread_read)
 }
 END_TEST
 
+/*
+ * A thread made while the verifier reads is found: once every thread
+ * listed is stopped, it lists them again. Here the leader and a second
+ * thread carry the fragment; the second waits in a vfork while the leader
+ * is stopped (its vfork child lets it go 20 ms later), and meanwhile a
+ * third, not stopped yet, makes a fourth and only then takes the fragment
+ * itself: read at the first listing alone, every thread would have it.
+ */
+static pid_t leader;
+static volatile pid_t made_late;
+
+static int
+release_later(void *arg)
+{
+	struct timespec ts = { .tv_nsec = 20 * 1000000L };
+
+	(void)arg;
+	while (!traced_stop(leader))
+		;
+	nanosleep(&ts, NULL);
+	return 0;
+}
+
+static void *
+held_in_vfork(void *arg)
+{
+	static char stack[65536] __attribute__((aligned(16)));
+	int *chan = arg, status;
+	pid_t pid;
+
+	if (fragment_on_this_thread() < 0)
+		return NULL;
+	sync_signal(*chan);
+	pid = clone(release_later, stack + sizeof(stack),
+	    CLONE_VM | CLONE_VFORK | SIGCHLD, NULL);
+	if (pid > 0)
+		waitpid(pid, &status, 0);
+	for (;;)
+		pause();
+	return NULL;
+}
+
+static void *
+makes_one_late(void *arg)
+{
+	int *chan = arg, idle[2];
+	pthread_t thr;
+
+	if (pipe(idle) < 0)
+		return NULL;
+	sync_signal(*chan);
+	while (!traced_stop(leader))
+		;
+	if (pthread_create(&thr, NULL, park, &idle[1]) != 0)
+		return NULL;
+	sync_wait(idle[0]);
+	made_late = second_tid;
+	if (fragment_on_this_thread() < 0)
+		made_late = 0;
+	for (;;)
+		pause();
+	return NULL;
+}
+
+static int
+thread_made_during_read(void *arg)
+{
+	char reason[256], tid[48];
+	WireStatus st;
+	pthread_t thr;
+	int sock, listener, p[2];
+
+	(void)arg;
+	leader = getpid();
+	CHILD_CHECK((sock = raw_connect()) >= 0 && pipe(p) == 0);
+	CHILD_CHECK((listener = narrow_filter()) >= 0);
+	CHILD_CHECK(pthread_create(&thr, NULL, held_in_vfork, &p[1]) == 0);
+	sync_wait(p[0]);
+	CHILD_CHECK(pthread_create(&thr, NULL, makes_one_late, &p[1]) == 0);
+	sync_wait(p[0]);
+	CHILD_CHECK(fragment_on_this_thread() == 0);
+	usleep(10000);		/* the second thread in its vfork */
+	CHILD_CHECK(send_hello(sock, listener, &st, reason,
+	    sizeof(reason)) == 0);
+	CHILD_CHECK(made_late > 0);
+	snprintf(tid, sizeof(tid), "filters of thread %d", (int)made_late);
+	CHILD_CHECK(st == UFFD_BROKER__V1__STATUS__DENIED);
+	CHILD_CHECK(strstr(reason, tid) != NULL);
+	return 0;
+}
+
+START_TEST(test_thread_made_during_read)
+{
+	broker_start("--allow-uid", "65534", NULL);
+	ck_assert_int_eq(run_client(thread_made_during_read, NULL, true), 0);
+	ck_assert(log_wait(0, "event=session_refused", "filter not proven: "
+	    "the library's seccomp fragment is not among"));
+	broker_stop();
+}
+END_TEST
+
+/*
+ * Byte for byte: the fragment with one instruction changed (UFFDIO_API, or
+ * a second listener, allowed) has its length, and is not it.
+ */
+static int
+altered_fragment(void *arg)
+{
+	static struct sock_filter insns[BPF_MAXINSNS];
+	struct sock_fprog prog = { .filter = insns };
+	char reason[256];
+	WireStatus st;
+	int sock, listener;
+	size_t i;
+
+	(void)arg;
+	CHILD_CHECK((prog.len = export_fragment(insns)) > 0);
+	for (i = 0; i < prog.len; i++)
+		if (BPF_CLASS(insns[i].code) == BPF_RET &&
+		    insns[i].k == (SECCOMP_RET_ERRNO | EPERM))
+			break;
+	CHILD_CHECK(i < prog.len);
+	insns[i].k = SECCOMP_RET_ALLOW;
+	CHILD_CHECK((sock = raw_connect()) >= 0);
+	CHILD_CHECK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0);
+	listener = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+	    SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+	CHILD_CHECK(listener >= 0);
+	CHILD_CHECK(send_hello(sock, listener, &st, reason,
+	    sizeof(reason)) == 0);
+	CHILD_CHECK(st == UFFD_BROKER__V1__STATUS__DENIED);
+	CHILD_CHECK(strstr(reason, "is not among the 1 filters") != NULL);
+	return 0;
+}
+
+START_TEST(test_altered_fragment_refused)
+{
+	broker_start("--allow-uid", "65534", NULL);
+	ck_assert_int_eq(run_client(altered_fragment, NULL, true), 0);
+	broker_stop();
+}
+END_TEST
+
 /* The threads read are bounded: 65 of them are too many. */
 static int
 many_threads(void *arg)
@@ -640,6 +814,8 @@ END_TEST
  */
 START_TEST(test_verifier_killed_fails_closed)
 {
+	char *log, *at;
+
 	broker_start("--policy", test_file("killed.conf", "[rule vmm]\n"
 	    "uid = 65534\nmode = kernel\n[rule helpers]\nuid = 64001\n"), NULL);
 	ck_assert_int_eq(run_client(client_gets_uffd, NULL, true), 0);
@@ -648,7 +824,49 @@ START_TEST(test_verifier_killed_fails_closed)
 	ck_assert_int_eq(run_client(client_open_refused, NULL, true), 0);
 	ck_assert(log_wait(1000, "event=session_refused", "filter not proven: "
 	    "the broker has no verifier"));
+	ck_assert_int_eq(run_client(client_open_refused, NULL, true), 0);
 	ck_assert_int_eq(run_client_as(user_mode_client, NULL, 64001), 0);
+	/* Its loss is said once. */
+	log = read_whole(tb.log);
+	ck_assert_ptr_nonnull(at = strstr(log, "event=verifier_lost"));
+	ck_assert_ptr_null(strstr(at + 1, "event=verifier_lost"));
+	free(log);
+	broker_stop();
+}
+END_TEST
+
+static bool
+dead(pid_t pid)
+{
+	char path[64], *stat, *paren;
+	bool yes;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return true;
+	fclose(f);
+	stat = read_whole(path);
+	yes = (paren = strrchr(stat, ')')) != NULL && paren[2] == 'Z';
+	free(stat);
+	return yes;
+}
+
+/* The verifier dies with the broker. */
+START_TEST(test_verifier_dies_with_broker)
+{
+	pid_t pid;
+	int i;
+
+	broker_start("--allow-uid", "65534", NULL);
+	pid = verifier_pid();
+	ck_assert_int_eq(kill(tb.pid, SIGKILL), 0);
+	ck_assert_int_eq(reap(tb.pid), 128 + SIGKILL);
+	tb.pid = 0;		/* reaped: broker_stop() only cleans up */
+	/* Gone, or a zombie left to an init that does not reap. */
+	for (i = 0; i < 100 && !dead(pid); i++)
+		usleep(10000);
+	ck_assert(dead(pid));
 	broker_stop();
 }
 END_TEST
@@ -685,12 +903,15 @@ make_verifier_suite(void)
 	tcase_add_test(tc, test_fragment_among_others);
 	tcase_add_test(tc, test_unfiltered_borrower_refused);
 	tcase_add_test(tc, test_every_thread_read);
+	tcase_add_test(tc, test_thread_made_during_read);
+	tcase_add_test(tc, test_altered_fragment_refused);
 	tcase_add_test(tc, test_too_many_threads);
 	tcase_add_test(tc, test_unstoppable_thread);
 	tcase_add_test(tc, test_verifier_late_answer);
 	tcase_add_test(tc, test_verifier_jailed);
 	tcase_add_test(tc, test_filtered_tracer_cannot_read);
 	tcase_add_test(tc, test_verifier_killed_fails_closed);
+	tcase_add_test(tc, test_verifier_dies_with_broker);
 	tcase_add_test(tc, test_verifier_not_started);
 	suite_add_tcase(s, tc);
 	return s;
