@@ -18,9 +18,8 @@
  * its own filters). Reading only the leader would miss a second thread,
  * made before the leader installed the fragment without TSYNC, that
  * execs after Hello and verifies alone under a filter of its own. The
- * threads are read stopped: a listing of /proc/PID/task that shows no new
- * thread while all the others are stopped is complete, as only a running
- * thread of the group can add one.
+ * threads are read stopped, all of them, and a thread made meanwhile by
+ * one not stopped yet is found too (stop_all()).
  *
  * At Hello the client waits in recv() for the reply. PTRACE_INTERRUPT
  * makes that recv() fail with EINTR (the library's socket has a receive
@@ -165,7 +164,7 @@ setup(uid_t uid, gid_t gid, uint32_t *step, struct verifier_answer **ans)
 	*step = 2;
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return -errno;
-	/* Nobody without CAP_SYS_PTRACE may trace it or read its memory. */
+	/* No core file; its /proc/PID files are root's. */
 	*step = 3;
 	if (prctl(PR_SET_DUMPABLE, 0) < 0)
 		return -errno;
@@ -193,19 +192,8 @@ stop(pid_t tid)
 	return WIFSTOPPED(status) ? 0 : -ESRCH;
 }
 
-static bool
-known(const pid_t *tids, size_t n, pid_t tid)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (tids[i] == tid)
-			return true;
-	return false;
-}
-
 static void
-fail(struct verifier_answer *ans, enum verifier_result result, pid_t tid,
+answer(struct verifier_answer *ans, enum verifier_result result, pid_t tid,
     int error)
 {
 	ans->result = result;
@@ -214,48 +202,51 @@ fail(struct verifier_answer *ans, enum verifier_result result, pid_t tid,
 }
 
 /*
- * Stop the threads of pid that /proc lists and that are not stopped yet.
- * Returns how many it stopped, or -1 with the answer filled. A pid that is
- * not a live thread group's (0, negative, gone) has no listing.
+ * Stop every thread of pid, as /proc lists them, into tids. The listing is
+ * read while they are stopped, one entry after the other: the kernel adds a
+ * new thread at the end of its group's list, and goes on with a listing
+ * after the last thread it returned. So the listing's end, read once every
+ * thread before it is stopped, shows that no running thread of the group
+ * made another meanwhile. Returns how many were stopped, or -1 with the
+ * answer filled. A pid that is no live thread group's (0, negative, gone)
+ * has no listing.
  */
 static int
-stop_new(pid_t pid, pid_t *tids, size_t *n, struct verifier_answer *ans)
+stop_all(pid_t pid, pid_t *tids, struct verifier_answer *ans)
 {
 	struct dirent *d;
 	char path[32];
 	DIR *dir;
 	pid_t tid;
-	int added = 0, rc = 0;
+	int n = 0, rc = 0;
 
 	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
 	if ((dir = opendir(path)) == NULL) {
-		fail(ans, UNREADABLE, pid, errno);
+		answer(ans, UNREADABLE, pid, errno);
 		return -1;
 	}
-	while (rc == 0 && (d = readdir(dir)) != NULL) {
-		tid = (pid_t)atoi(d->d_name);
-		if (tid <= 0 || known(tids, *n, tid))
-			continue;
-		if (*n == VERIFIER_MAX_THREADS) {
-			fail(ans, TOO_MANY_THREADS, pid, 0);
+	while ((d = readdir(dir)) != NULL) {
+		if ((tid = (pid_t)atoi(d->d_name)) <= 0)
+			continue;	/* "." and ".." */
+		if (n == VERIFIER_MAX_THREADS) {
+			answer(ans, TOO_MANY_THREADS, pid, 0);
 			rc = -1;
 			break;
 		}
-		/* Named in the answer if its deadline passes here. */
+		/* Named in the answer if the deadline passes here. */
 		ans->tid = tid;
 		if ((rc = stop(tid)) == -ESRCH) {
 			rc = 0;		/* it exited: nothing left to prove */
 			continue;
 		}
 		if (rc < 0) {
-			fail(ans, UNREADABLE, tid, -rc);
+			answer(ans, UNREADABLE, tid, -rc);
 			break;
 		}
-		tids[(*n)++] = tid;
-		added++;
+		tids[n++] = tid;
 	}
 	closedir(dir);
-	return rc < 0 ? -1 : added;
+	return rc < 0 ? -1 : n;
 }
 
 /* Is the fragment among the filters of the stopped thread tid? */
@@ -272,9 +263,9 @@ has_fragment(pid_t tid, struct verifier_answer *ans)
 		len = ptrace(PTRACE_SECCOMP_GET_FILTER, tid, (void *)i, insns);
 		if (len < 0) {
 			if (errno == ENOENT)
-				fail(ans, ABSENT, tid, 0);
+				answer(ans, ABSENT, tid, 0);
 			else
-				fail(ans, UNREADABLE, tid, errno);
+				answer(ans, UNREADABLE, tid, errno);
 			return false;
 		}
 		if ((size_t)len == fragment_len && memcmp(insns, fragment,
@@ -291,23 +282,16 @@ prove(pid_t pid, struct verifier_answer *ans)
 {
 	pid_t tids[VERIFIER_MAX_THREADS];
 	struct timespec t0;
-	size_t n = 0, i;
-	int added;
+	int n, i;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	while ((added = stop_new(pid, tids, &n, ans)) > 0)
-		;
-	if (added < 0)
+	if ((n = stop_all(pid, tids, ans)) < 0)
 		return;
 	ans->threads = n;
 	for (i = 0; i < n; i++)
 		if (!has_fragment(tids[i], ans))
 			return;
-	/* A group that exited while it was read has no thread to prove. */
-	if (n == 0)
-		fail(ans, UNREADABLE, pid, ESRCH);
-	else
-		fail(ans, PROVEN, pid, 0);
+	answer(ans, PROVEN, pid, 0);
 	ans->usec = broker_elapsed_ms(&t0) * 1000;
 }
 
@@ -326,7 +310,7 @@ serve(const struct verifier_request *req, struct verifier_answer *ans)
 
 	memset(ans, 0, sizeof(*ans));
 	if ((pid = fork()) < 0) {
-		fail(ans, UNREADABLE, req->pid, errno);
+		answer(ans, UNREADABLE, req->pid, errno);
 	} else if (pid == 0) {
 		if (setitimer(ITIMER_REAL, &deadline, NULL) < 0)
 			_exit(1);
@@ -511,9 +495,10 @@ unproven(int rc, const struct verifier_answer *ans, char *buf, size_t len)
 }
 
 /*
- * The pid is the peer's own (SO_PEERCRED). Should the peer exit and its pid
- * be reused during the read, the proof would be about another process; but
- * a peer that exited has no use for it: its pidfd ends the session.
+ * The pid is the peer's own (SO_PEERCRED). Should the peer exit during the
+ * read (threads=0), or its pid be reused, the proof is about nothing or
+ * another process; but a peer that exited has no use for it: its pidfd
+ * ends the session.
  */
 bool
 verifier_admit(struct session *s)
