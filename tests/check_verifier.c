@@ -5,6 +5,7 @@
  * docs/security.md says, and the broker fails closed without it.
  */
 #include <errno.h>
+#include <grp.h>
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
@@ -722,6 +723,10 @@ START_TEST(test_verifier_jailed)
 
 	const char *ids = _i == 0 ? "64000\t64000\t64000\t64000" : "0\t0\t0\t0";
 
+	gid_t group = 4242;
+
+	/* A supplementary group for the verifier to drop with the uid. */
+	ck_assert_int_eq(setgroups(1, &group), 0);
 	if (_i == 0)
 		broker_start("--allow-uid", "65534", "--user", "64000:64000",
 		    NULL);
@@ -737,6 +742,10 @@ START_TEST(test_verifier_jailed)
 	ck_assert_str_eq(v, ids);
 	status_field(pid, "Gid", v, sizeof(v));
 	ck_assert_str_eq(v, ids);
+	/* The uid change drops supplementary groups. */
+	status_field(pid, "Groups", v, sizeof(v));
+	if (_i == 0)
+		ck_assert_uint_eq(strspn(v, " "), strlen(v));
 	status_field(pid, "CapEff", v, sizeof(v));
 	ck_assert_str_eq(v, "0000000000280000");
 	status_field(pid, "CapPrm", v, sizeof(v));
