@@ -423,7 +423,9 @@ verifier_lost(struct broker *b, const char *why)
 void
 verifier_hangup(struct broker *b)
 {
-	verifier_lost(b, "exited");
+	/* A request earlier in this loop turn may have found it gone. */
+	if (b->verifier.sock >= 0)
+		verifier_lost(b, "exited");
 }
 
 /*

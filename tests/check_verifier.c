@@ -866,6 +866,60 @@ dead(pid_t pid)
 	return yes;
 }
 
+/*
+ * The verifier's loss found by a request, then by its hang-up, in one turn
+ * of the loop: a Hello is queued before the verifier dies while the broker
+ * is stopped. Said once.
+ */
+static int
+hello_when_told(void *arg)
+{
+	int *chan = arg, sock, listener;
+	char reason[256];
+	WireStatus st;
+
+	CHILD_CHECK((sock = raw_connect()) >= 0);
+	CHILD_CHECK((listener = client_jail_install()) >= 0);
+	sync_signal(*chan);
+	sync_wait(*chan);
+	CHILD_CHECK(send_hello(sock, listener, &st, reason,
+	    sizeof(reason)) == 0);
+	CHILD_CHECK(st == UFFD_BROKER__V1__STATUS__DENIED);
+	CHILD_CHECK(strstr(reason, "the broker has no verifier") != NULL);
+	return 0;
+}
+
+START_TEST(test_verifier_lost_twice_in_a_turn)
+{
+	char *log, *at;
+	pid_t v, client;
+	int sv[2];
+
+	broker_start("--allow-uid", "65534", NULL);
+	v = verifier_pid();
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
+	    sv), 0);
+	client = spawn(hello_when_told, &sv[1], true);
+	sync_wait(sv[0]);
+	ck_assert_int_eq(kill(tb.pid, SIGSTOP), 0);
+	sync_signal(sv[0]);
+	usleep(50000);		/* the Hello is queued first */
+	ck_assert_int_eq(kill(v, SIGKILL), 0);
+	usleep(50000);
+	ck_assert_int_eq(kill(tb.pid, SIGCONT), 0);
+	ck_assert_int_eq(reap(client), 0);
+	ck_assert(log_wait(1000, "event=verifier_lost", NULL));
+	usleep(100000);
+	log = read_whole(tb.log);
+	ck_assert_ptr_nonnull(at = strstr(log, "event=verifier_lost"));
+	ck_assert_msg(strstr(at + 1, "event=verifier_lost") == NULL, "%s", log);
+	free(log);
+	close(sv[0]);
+	close(sv[1]);
+	broker_stop();
+}
+END_TEST
+
 /* The verifier dies with the broker. */
 START_TEST(test_verifier_dies_with_broker)
 {
@@ -925,6 +979,7 @@ make_verifier_suite(void)
 	tcase_add_loop_test(tc, test_verifier_jailed, 0, 2);
 	tcase_add_test(tc, test_filtered_tracer_cannot_read);
 	tcase_add_test(tc, test_verifier_killed_fails_closed);
+	tcase_add_test(tc, test_verifier_lost_twice_in_a_turn);
 	tcase_add_test(tc, test_verifier_dies_with_broker);
 	tcase_add_test(tc, test_verifier_not_started);
 	suite_add_tcase(s, tc);
