@@ -497,6 +497,9 @@ dispatch(struct broker *b, const struct epoll_event *ev)
 	case WATCH_CLOSER_EXIT:
 		replace_closer(b, true);
 		return;
+	case WATCH_VERIFIER:
+		verifier_hangup(b);
+		return;
 	case WATCH_NOTIFY:
 		if (l->fd < 0)
 			return;		/* closed earlier in this turn */

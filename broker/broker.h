@@ -70,6 +70,7 @@ enum watch_kind {
 	WATCH_LISTEN, WATCH_TIMER, WATCH_SIGNAL,
 	WATCH_SOCK, WATCH_PIDFD, WATCH_NOTIFY,
 	WATCH_CLOSER, WATCH_CLOSER_EXIT,
+	WATCH_VERIFIER,
 };
 
 struct session;
@@ -216,6 +217,14 @@ struct closer {
 	size_t		nwaiting, waiting_cap;
 };
 
+/* The filter verifier process (verifier.c). */
+struct verifier {
+	pid_t		pid;
+	int		sock;		/* -1: none (it did not start, or is gone) */
+	uint32_t	seq;		/* of the last request */
+	struct watch	w;		/* its hang-up */
+};
+
 struct broker {
 	struct broker_config cfg;
 	struct policy	*policy;
@@ -242,6 +251,7 @@ struct broker {
 	size_t		nofile;		/* RLIMIT_NOFILE */
 	struct closer	closer;
 	uint64_t	closer_replaced;
+	struct verifier	verifier;
 	/* Log lines about peers, by uid: a fixed table, as any user may connect. */
 	struct uid_rate	log_uids[BROKER_LOG_UIDS];
 	struct uid_rate	log_others;	/* uids that found no entry free */
@@ -326,6 +336,18 @@ bool	closer_check(struct broker *b, struct batch *blame, bool exited);
 /* jail.c */
 void	broker_jail(struct broker *b);		/* fatal on failure */
 void	*broker_jail_filter(void);		/* scmp_filter_ctx, for dumps */
+/* --user's "NAME", "UID" or "UID:GID" as ids. Returns 0 or -1. */
+int	jail_user(const char *spec, uid_t *uid, gid_t *gid);
+
+/* verifier.c */
+void	verifier_start(struct broker *b);	/* before broker_jail() */
+/*
+ * At Hello: a session whose grant asks for it (kernel faults, prove_filter)
+ * goes on only if every thread of its peer carries the library's fragment.
+ * Otherwise the peer is told why and the session ends; returns false.
+ */
+bool	verifier_admit(struct session *s);
+void	verifier_hangup(struct broker *b);	/* it exited */
 
 /* proc.c */
 pid_t	proc_tgid(pid_t tid);

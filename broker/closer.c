@@ -179,7 +179,10 @@ closer_start(struct broker *b)
 
 	c->w_sock = (struct watch){ .kind = WATCH_CLOSER };
 	c->w_exit = (struct watch){ .kind = WATCH_CLOSER_EXIT };
-	/* Closers are reaped by the kernel; the broker has no other child. */
+	/*
+	 * Closers are reaped by the kernel, as is the verifier (verifier.c),
+	 * the broker's other child, should it exit.
+	 */
 	if (signal(SIGCHLD, SIG_IGN) == SIG_ERR)
 		fatal("closer: ignoring SIGCHLD");
 	if ((rc = closer_spawn(b)) < 0) {

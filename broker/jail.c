@@ -130,9 +130,8 @@ broker_jail_filter(void)
 	return broker_jail_build();
 }
 
-/* "NAME", "UID" or "UID:GID" to ids. Returns 0 or -1. */
-static int
-resolve_user(const char *spec, uid_t *uid, gid_t *gid)
+int
+jail_user(const char *spec, uid_t *uid, gid_t *gid)
 {
 	struct passwd *pw;
 	unsigned long u, g;
@@ -171,7 +170,7 @@ broker_jail(struct broker *b)
 		log_warnx("--no-jail: the broker runs with all its privileges");
 		return;
 	}
-	if (b->cfg.user != NULL && resolve_user(b->cfg.user, &uid, &gid) < 0)
+	if (b->cfg.user != NULL && jail_user(b->cfg.user, &uid, &gid) < 0)
 		fatalx("--user %s: no such user", b->cfg.user);
 
 	capng_clear(CAPNG_SELECT_BOTH);

@@ -30,6 +30,8 @@ main(int argc, char **argv)
 	    b.via_syscall ? "syscall" : "device",
 	    b.cfg.policy_path ? b.cfg.policy_path : "(command line)",
 	    b.policy->nrules);
+	/* It keeps two capabilities the broker's jail drops. */
+	verifier_start(&b);
 	/* stdio's first use (it may ask isatty) before the jail forbids it. */
 	broker_jail(&b);
 	closer_start(&b);

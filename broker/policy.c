@@ -75,7 +75,8 @@ enum section { SEC_NONE, SEC_BROKER, SEC_RULE, SEC_BAD };
 static const char *const broker_keys[] = { "admin_group", NULL };
 static const char *const rule_keys[] = {
 	"uid", "gid", "exe", "cgroup", "action", "mode", "features",
-	"max_uffds", "max_sessions_per_uid", "forked_sessions", NULL,
+	"max_uffds", "max_sessions_per_uid", "forked_sessions",
+	"prove_filter", NULL,
 };
 
 struct parse {
@@ -140,6 +141,7 @@ rule_defaults(struct rule *r)
 	r->grant = (struct grant){
 		.max_uffds = DEFAULT_MAX_UFFDS,
 		.max_sessions_per_uid = DEFAULT_MAX_SESSIONS_PER_UID,
+		.prove_filter = true,
 	};
 }
 
@@ -486,6 +488,9 @@ rule_key(struct parse *ps, struct rule *r, const char *name, const char *value)
 	if (strcmp(name, "forked_sessions") == 0)
 		return parse_choice(ps, name, value, "yes", "no",
 		    &g->forked_sessions);
+	if (strcmp(name, "prove_filter") == 0)
+		return parse_choice(ps, name, value, "required", "off",
+		    &g->prove_filter);
 	return false;
 }
 
@@ -780,9 +785,11 @@ policy_grant_text(const struct grant *g, char *buf, size_t len)
 	}
 	policy_feature_names(g->features, features, sizeof(features));
 	snprintf(buf, len, "mode=%s features=\"%s\" max_uffds=%u "
-	    "max_sessions_per_uid=%u forked_sessions=%s",
+	    "max_sessions_per_uid=%u forked_sessions=%s%s",
 	    g->kernel_faults ? "kernel" : "user", features, g->max_uffds,
-	    g->max_sessions_per_uid, g->forked_sessions ? "yes" : "no");
+	    g->max_sessions_per_uid, g->forked_sessions ? "yes" : "no",
+	    !g->kernel_faults ? "" : g->prove_filter ?
+	    " prove_filter=required" : " prove_filter=off");
 }
 
 /* A list key being printed: where its current line has got to. */
@@ -887,6 +894,10 @@ policy_print(const struct policy *p, FILE *f)
 		    "forked_sessions = %s\n", r->grant.max_uffds,
 		    r->grant.max_sessions_per_uid,
 		    r->grant.forked_sessions ? "yes" : "no");
+		/* Only kernel faults need the proof (the device fd). */
+		if (r->grant.kernel_faults)
+			fprintf(f, "prove_filter = %s\n",
+			    r->grant.prove_filter ? "required" : "off");
 	}
 }
 
@@ -936,6 +947,12 @@ policy_check(const struct policy *p, void (*warn)(void *, const char *),
 			    "faults on uid/gid alone: any program of those users "
 			    "can open a session; match exe or cgroup too (see "
 			    "docs/security.md)", r->name, r->line);
+		if (r->grant.kernel_faults && !r->grant.prove_filter)
+			warnf(warn, arg, &n, "rule '%s' (line %d) grants kernel "
+			    "faults with prove_filter = off: a program that "
+			    "installs a filter of its own instead of the "
+			    "library's gets the device fd, and makes uffds "
+			    "outside the broker's grant", r->name, r->line);
 		if (r->grant.features & UFFD_FEATURE_EVENT_FORK)
 			warnf(warn, arg, &n, "rule '%s' (line %d) grants "
 			    "EVENT_FORK: a client's forks hand it uffds the "

@@ -30,6 +30,11 @@ struct grant {
 	unsigned int	max_uffds;		/* live uffds per process */
 	unsigned int	max_sessions_per_uid;
 	bool		forked_sessions;	/* children of a client may join */
+	/*
+	 * With kernel faults: the device fd only to a peer whose every
+	 * thread carries the library's fragment (verifier.c).
+	 */
+	bool		prove_filter;
 };
 
 /* Which match keys a rule gives; a rule without any matches every peer. */

@@ -611,6 +611,11 @@ handle_hello(struct session *s, const WireRequest *req, int fd)
 		session_kill(s, "second session for one process");
 		return;
 	}
+	/* The filter must be the library's fragment (verifier.c). */
+	if (!verifier_admit(s)) {
+		close(fd);
+		return;
+	}
 	if ((s->lis = listener_new(s->b, fd, s->id, s->uid,
 	    s->grant.max_sessions_per_uid)) == NULL) {
 		close(fd);

@@ -322,25 +322,6 @@ START_TEST(test_simultaneous_brokers_one_serves)
 }
 END_TEST
 
-/* A field of /proc/PID/status, as text. */
-static void
-status_field(pid_t pid, const char *key, char *out, size_t len)
-{
-	char path[64], line[256];
-	size_t klen = strlen(key);
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	out[0] = '\0';
-	ck_assert_ptr_nonnull(f = fopen(path, "r"));
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (strncmp(line, key, klen) == 0 && line[klen] == ':') {
-			snprintf(out, len, "%s", line + klen + 2);
-			out[strcspn(out, "\n")] = '\0';
-		}
-	fclose(f);
-}
-
 /* Jailed as a dedicated user, without capabilities, the broker still serves. */
 START_TEST(test_broker_jailed_still_serves)
 {

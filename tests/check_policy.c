@@ -400,6 +400,51 @@ START_TEST(test_policy_warnings)
 }
 END_TEST
 
+/*
+ * prove_filter: required unless a rule says off; printed, explained and
+ * warned about where it means something, with kernel faults.
+ */
+START_TEST(test_policy_prove_filter)
+{
+	struct policy *p;
+	char err[600], warnings[4096] = "", grant[640], *printed;
+
+	ck_assert(policy_load(test_file("prove.conf",
+	    "[rule k]\nuid = 1\ncgroup = /a\nmode = kernel\n"
+	    "[rule off]\nuid = 2\ncgroup = /a\nmode = kernel\n"
+	    "prove_filter = off\n"
+	    "[rule u]\nuid = 3\nprove_filter = required\n"), &p, err,
+	    sizeof(err)) == 0);
+	ck_assert(p->rules[0].grant.prove_filter);
+	ck_assert(!p->rules[1].grant.prove_filter);
+	ck_assert_uint_eq(policy_check(p, collect, warnings), 1);
+	ck_assert_ptr_nonnull(strstr(warnings, "rule 'off' (line 5) grants "
+	    "kernel faults with prove_filter = off"));
+	policy_grant_text(&p->rules[0].grant, grant, sizeof(grant));
+	ck_assert_ptr_nonnull(strstr(grant, " prove_filter=required"));
+	policy_grant_text(&p->rules[1].grant, grant, sizeof(grant));
+	ck_assert_ptr_nonnull(strstr(grant, " prove_filter=off"));
+	/* With user-mode faults there is no device fd to prove it for. */
+	policy_grant_text(&p->rules[2].grant, grant, sizeof(grant));
+	ck_assert_ptr_null(strstr(grant, "prove_filter"));
+	printed = print_to_string(p);
+	ck_assert_ptr_nonnull(strstr(printed, "[rule k]\nuid = 1\ncgroup = /a\n"
+	    "action = allow\nmode = kernel\nfeatures = none\nmax_uffds = 16\n"
+	    "max_sessions_per_uid = 64\nforked_sessions = no\n"
+	    "prove_filter = required\n"));
+	ck_assert_ptr_nonnull(strstr(printed, "prove_filter = off\n"));
+	ck_assert_ptr_null(strstr(strstr(printed, "[rule u]"), "prove_filter"));
+	free(printed);
+	policy_free(p);
+
+	ck_assert_int_eq(policy_load(test_file("prove-bad.conf",
+	    "[rule a]\nmode = kernel\nprove_filter = yes\n"), &p, err,
+	    sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, ":3: prove_filter: expected "
+	    "'required' or 'off', got 'yes'"));
+}
+END_TEST
+
 /* ---- the policy at work in a broker ---- */
 
 /* This test binary's path: the clients' executable. */
@@ -697,6 +742,7 @@ make_policy_suite(void)
 	tcase_add_loop_test(parse, test_policy_matching, 0,
 	    sizeof(match_cases) / sizeof(match_cases[0]));
 	tcase_add_test(parse, test_policy_warnings);
+	tcase_add_test(parse, test_policy_prove_filter);
 	suite_add_tcase(s, parse);
 	tcase_set_timeout(live, 30);
 	tcase_add_test(live, test_policy_refusals_end_to_end);

@@ -225,7 +225,10 @@ raw_welcome(int sock, WireStatus *status, char *reason, size_t reasonlen)
 	ssize_t n;
 
 	setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	n = recv(sock, in, sizeof(in), 0);
+	/* The broker's verifier, stopping us at Hello, interrupts a recv(). */
+	do {
+		n = recv(sock, in, sizeof(in), 0);
+	} while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return -errno;
 	if (n == 0)
@@ -444,6 +447,24 @@ timed_client_ms(bool drop)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	ck_assert_int_eq(run_client(client_gets_uffd, NULL, drop), 0);
 	return ms_since(&t0);
+}
+
+void
+status_field(pid_t pid, const char *key, char *out, size_t len)
+{
+	char path[64], line[256];
+	size_t klen = strlen(key);
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	out[0] = '\0';
+	ck_assert_ptr_nonnull(f = fopen(path, "r"));
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, key, klen) == 0 && line[klen] == ':') {
+			snprintf(out, len, "%s", line + klen + 2);
+			out[strcspn(out, "\n")] = '\0';
+		}
+	fclose(f);
 }
 
 int

@@ -108,6 +108,8 @@ double	ms_since(const struct timespec *t0);
 double	timed_client_ms(bool drop);
 /* Processes whose parent is parent. */
 int	count_children(pid_t parent);
+/* A field of /proc/PID/status, as text. */
+void	status_field(pid_t pid, const char *key, char *out, size_t len);
 
 /* Pipes for ordering a parent and a child: one byte each way. */
 void	sync_signal(int fd);
@@ -130,6 +132,7 @@ Suite	*make_audit_suite(void);
 Suite	*make_integrity_suite(void);
 /* The test binary exec'd by a client keeping its session's fds. */
 int	exec_relay_main(const char *sock);
+Suite	*make_verifier_suite(void);
 
 /* The test binary run as a refused client of the broker at sock. */
 int	audit_client_main(const char *sock);

@@ -1,0 +1,531 @@
+/*
+ * verifier.c - the process that proves a client's filter (docs/design.md §3).
+ *
+ * The handshake's verification ioctl proves that some filter sends that
+ * call to the listener the broker holds, not that the filter is the
+ * library's fragment: a program could install a filter of its own that
+ * traps only that call, earn the device fd, and then make and initialise
+ * uffds outside the broker. So at Hello, before the broker answers, the
+ * verifier reads the peer's seccomp filters (PTRACE_SECCOMP_GET_FILTER) and
+ * looks for the fragment, byte for byte as the library loads it (the same
+ * code, client/jail.c, builds it here).
+ *
+ * Every thread of the peer is read, and each must carry the fragment. A
+ * filter is never removed, and a thread made later inherits the stack of
+ * the thread that made it, so from then on every thread of the process
+ * has the fragment: the one that makes the verification call, and the one
+ * left when a thread calls execve() (it takes the leader's pid, and keeps
+ * its own filters). Reading only the leader would miss a second thread,
+ * made before the leader installed the fragment without TSYNC, that
+ * execs after Hello and verifies alone under a filter of its own. The
+ * threads are read stopped, all of them, and a thread made meanwhile by
+ * one not stopped yet is found too (stop_all()).
+ *
+ * At Hello the client waits in recv() for the reply. PTRACE_INTERRUPT
+ * makes that recv() fail with EINTR (the library's socket has a receive
+ * timeout, so it is not restarted): the library calls it again.
+ *
+ * The kernel reads filters only for a tracer with CAP_SYS_ADMIN and under
+ * no seccomp filter at all (seccomp_get_filter()), so the verifier cannot
+ * have an allow-list of its own. It is forked before the broker drops its
+ * privileges and keeps CAP_SYS_ADMIN and CAP_SYS_PTRACE only (the bounding
+ * set cleared), no-new-privs, not dumpable, the broker's --user if given;
+ * it closes every fd but its socketpair to the broker, dies with the
+ * broker (PR_SET_PDEATHSIG), and its only input is a fixed-size request
+ * naming a pid. Each request is served by a worker process: a thread the
+ * kernel cannot stop (uninterruptible sleep, a vfork parent) would hold it,
+ * so the worker dies by SIGALRM at its deadline, and its exit detaches
+ * every thread it stopped, delivering any signal one was stopped for.
+ *
+ * The broker asks synchronously, and waits at most VERIFIER_ANSWER_MS. No
+ * answer in time refuses that session; a verifier that is gone refuses
+ * every session that needs the proof, and the broker serves on.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <cap-ng.h>
+#include <linux/filter.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "broker.h"
+#include "client.h"
+#include "log.h"
+
+#ifndef PTRACE_SECCOMP_GET_FILTER
+#define PTRACE_SECCOMP_GET_FILTER	0x420c
+#endif
+
+/* Threads of one peer the verifier reads at most. */
+#define VERIFIER_MAX_THREADS	64
+/* A worker's time for one request; the broker's wait is longer. */
+#define VERIFIER_DEADLINE_MS	40
+#define VERIFIER_ANSWER_MS	100
+/* How long start-up may take (libseccomp, capabilities). */
+#define VERIFIER_START_MS	2000
+
+/* broker -> verifier */
+struct verifier_request {
+	uint32_t	seq;
+	int32_t		pid;		/* a thread group */
+};
+
+enum verifier_result {
+	UNFINISHED,		/* the worker's deadline passed, on thread tid */
+	PROVEN,			/* the fragment is on every thread */
+	ABSENT,			/* not among the filters of thread tid */
+	UNREADABLE,		/* thread tid's filters not read: error */
+	TOO_MANY_THREADS,
+	NRESULTS
+};
+
+/* verifier -> broker */
+struct verifier_answer {
+	uint32_t	seq;
+	int32_t		result;
+	int32_t		error;		/* errno, with UNREADABLE */
+	int32_t		tid;		/* the thread it is about */
+	uint32_t	threads;	/* threads stopped */
+	uint32_t	filters;	/* filters of tid searched */
+	uint32_t	usec;		/* the worker's time, first listing to done */
+};
+
+/* verifier -> broker, once, when it is ready or failed to be. */
+struct verifier_ready {
+	int32_t		error;		/* 0, or errno of the step that failed */
+	uint32_t	step;
+	uint32_t	insns;		/* the fragment's length */
+};
+
+static const char *const steps[] = {
+	"building the fragment", "capabilities", "no-new-privs",
+	"not dumpable", "answer page",
+};
+#define NSTEPS	(sizeof(steps) / sizeof(steps[0]))
+
+/* The library's fragment, as it loads it. */
+static struct sock_filter fragment[BPF_MAXINSNS];
+static size_t fragment_len;
+
+/* ---- the verifier process ---- */
+
+static int
+build_fragment(void)
+{
+	off_t len;
+	int fd, rc;
+
+	if ((fd = memfd_create("uffd-verifier-bpf", MFD_CLOEXEC)) < 0)
+		return -errno;
+	if ((rc = client_jail_export_bpf(fd)) == 0) {
+		len = lseek(fd, 0, SEEK_END);
+		if (len <= 0 || len > (off_t)sizeof(fragment) ||
+		    len % sizeof(fragment[0]) != 0 ||
+		    pread(fd, fragment, len, 0) != len)
+			rc = -EIO;
+		else
+			fragment_len = len / sizeof(fragment[0]);
+	}
+	close(fd);
+	return rc;
+}
+
+/* Everything but reading filters goes. Returns 0 or -errno, *step set. */
+static int
+setup(uid_t uid, gid_t gid, uint32_t *step, struct verifier_answer **ans)
+{
+	int rc;
+
+	*step = 0;
+	if ((rc = build_fragment()) < 0)
+		return rc;
+	*step = 1;
+	capng_clear(CAPNG_SELECT_ALL);
+	capng_updatev(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED,
+	    CAP_SYS_ADMIN, CAP_SYS_PTRACE, -1);
+	if (uid != getuid() || gid != getgid())
+		rc = capng_change_id(uid, gid,
+		    CAPNG_DROP_SUPP_GRP | CAPNG_CLEAR_BOUNDING);
+	else
+		rc = capng_apply(CAPNG_SELECT_ALL);
+	if (rc != 0)
+		return -EPERM;
+	*step = 2;
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return -errno;
+	/* No core file; its /proc/PID files are root's. */
+	*step = 3;
+	if (prctl(PR_SET_DUMPABLE, 0) < 0)
+		return -errno;
+	/* Where a worker leaves its answer, also when its deadline kills it. */
+	*step = 4;
+	*ans = mmap(NULL, sizeof(**ans), PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	return *ans == MAP_FAILED ? -errno : 0;
+}
+
+/*
+ * Stop tid, which this worker then traces until it exits. Returns 0, or
+ * -ESRCH when the thread is gone, or another -errno.
+ */
+static int
+stop(pid_t tid)
+{
+	int status;
+
+	if (ptrace(PTRACE_SEIZE, tid, 0, 0) < 0 ||
+	    ptrace(PTRACE_INTERRUPT, tid, 0, 0) < 0 ||
+	    waitpid(tid, &status, __WALL) != tid)
+		return -errno;
+	/* Stopped: by our interrupt, a group stop, or a signal to deliver. */
+	return WIFSTOPPED(status) ? 0 : -ESRCH;
+}
+
+static void
+answer(struct verifier_answer *ans, enum verifier_result result, pid_t tid,
+    int error)
+{
+	ans->result = result;
+	ans->tid = tid;
+	ans->error = error;
+}
+
+/*
+ * Stop every thread of pid, as /proc lists them, into tids. The listing is
+ * read while they are stopped, one entry after the other: the kernel adds a
+ * new thread at the end of its group's list, and goes on with a listing
+ * after the last thread it returned. So the listing's end, read once every
+ * thread before it is stopped, shows that no running thread of the group
+ * made another meanwhile. Returns how many were stopped, or -1 with the
+ * answer filled. A pid that is no live thread group's (0, negative, gone)
+ * has no listing.
+ */
+static int
+stop_all(pid_t pid, pid_t *tids, struct verifier_answer *ans)
+{
+	struct dirent *d;
+	char path[32];
+	DIR *dir;
+	pid_t tid;
+	int n = 0, rc = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	if ((dir = opendir(path)) == NULL) {
+		answer(ans, UNREADABLE, pid, errno);
+		return -1;
+	}
+	while ((d = readdir(dir)) != NULL) {
+		if ((tid = (pid_t)atoi(d->d_name)) <= 0)
+			continue;	/* "." and ".." */
+		if (n == VERIFIER_MAX_THREADS) {
+			answer(ans, TOO_MANY_THREADS, pid, 0);
+			rc = -1;
+			break;
+		}
+		/* Named in the answer if the deadline passes here. */
+		ans->tid = tid;
+		if ((rc = stop(tid)) == -ESRCH) {
+			rc = 0;		/* it exited: nothing left to prove */
+			continue;
+		}
+		if (rc < 0) {
+			answer(ans, UNREADABLE, tid, -rc);
+			break;
+		}
+		tids[n++] = tid;
+	}
+	closedir(dir);
+	return rc < 0 ? -1 : n;
+}
+
+/* Is the fragment among the filters of the stopped thread tid? */
+static bool
+has_fragment(pid_t tid, struct verifier_answer *ans)
+{
+	static struct sock_filter insns[BPF_MAXINSNS];
+	unsigned long i;
+	long len;
+
+	/* The index order is the kernel's (newest first): search them all. */
+	for (i = 0;; i++) {
+		ans->filters = i;
+		len = ptrace(PTRACE_SECCOMP_GET_FILTER, tid, (void *)i, insns);
+		if (len < 0) {
+			if (errno == ENOENT)
+				answer(ans, ABSENT, tid, 0);
+			else
+				answer(ans, UNREADABLE, tid, errno);
+			return false;
+		}
+		if ((size_t)len == fragment_len && memcmp(insns, fragment,
+		    fragment_len * sizeof(insns[0])) == 0) {
+			ans->filters = i + 1;
+			return true;
+		}
+	}
+}
+
+/* A worker's job: stop every thread of pid, then read each one's filters. */
+static void
+prove(pid_t pid, struct verifier_answer *ans)
+{
+	pid_t tids[VERIFIER_MAX_THREADS];
+	struct timespec t0;
+	int n, i;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if ((n = stop_all(pid, tids, ans)) < 0)
+		return;
+	ans->threads = n;
+	for (i = 0; i < n; i++)
+		if (!has_fragment(tids[i], ans))
+			return;
+	answer(ans, PROVEN, pid, 0);
+	ans->usec = broker_elapsed_ms(&t0) * 1000;
+}
+
+/*
+ * One request. The worker's exit detaches every thread it stopped: the
+ * kernel does it for a tracer that exits, deadline or not. Its answer
+ * stands only if it exited of itself.
+ */
+static void
+serve(const struct verifier_request *req, struct verifier_answer *ans)
+{
+	struct itimerval deadline = {
+		.it_value = { .tv_usec = VERIFIER_DEADLINE_MS * 1000 } };
+	int status;
+	pid_t pid;
+
+	memset(ans, 0, sizeof(*ans));
+	if ((pid = fork()) < 0) {
+		answer(ans, UNREADABLE, req->pid, errno);
+	} else if (pid == 0) {
+		if (setitimer(ITIMER_REAL, &deadline, NULL) < 0)
+			_exit(1);
+		prove(req->pid, ans);
+		_exit(0);
+	} else if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+	    WEXITSTATUS(status) != 0)
+		ans->result = UNFINISHED;
+	ans->seq = req->seq;
+}
+
+static void __attribute__((noreturn))
+verifier_main(int sock, pid_t parent, uid_t uid, gid_t gid)
+{
+	struct verifier_ready ready = { 0 };
+	struct verifier_request req;
+	struct verifier_answer *ans = NULL;
+	ssize_t n;
+
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+		_exit(1);
+	if ((sock > 0 && syscall(SYS_close_range, 0, sock - 1, 0) < 0) ||
+	    syscall(SYS_close_range, sock + 1, ~0U, 0) < 0)
+		_exit(1);
+	(void)prctl(PR_SET_NAME, "uffd-verifier");
+	/* A worker dies at its deadline; the verifier waits for each. */
+	signal(SIGALRM, SIG_DFL);
+	signal(SIGCHLD, SIG_DFL);
+	ready.error = -setup(uid, gid, &ready.step, &ans);
+	ready.insns = fragment_len;
+	if (send(sock, &ready, sizeof(ready), MSG_NOSIGNAL) < 0 ||
+	    ready.error != 0)
+		_exit(1);
+	/* One request at a time; anything but a request ends it. */
+	for (;;) {
+		n = recv(sock, &req, sizeof(req), MSG_TRUNC);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n != (ssize_t)sizeof(req))
+			_exit(0);
+		serve(&req, ans);
+		if (send(sock, ans, sizeof(*ans), MSG_NOSIGNAL) < 0)
+			_exit(0);
+	}
+}
+
+/* ---- the broker's side ---- */
+
+void
+verifier_start(struct broker *b)
+{
+	struct verifier *v = &b->verifier;
+	struct verifier_ready ready = { 0 };
+	const char *step = "no answer";
+	struct pollfd pfd;
+	uid_t uid = getuid();
+	gid_t gid = getgid();
+	pid_t parent = getpid(), pid;
+	ssize_t n = -1;
+	int sv[2];
+
+	v->sock = -1;
+	v->w = (struct watch){ .kind = WATCH_VERIFIER };
+	if (b->cfg.user != NULL && jail_user(b->cfg.user, &uid, &gid) < 0)
+		fatalx("--user %s: no such user", b->cfg.user);
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		fatal("verifier: socketpair");
+	if ((pid = fork()) < 0)
+		fatal("verifier: fork");
+	if (pid == 0)
+		verifier_main(sv[1], parent, uid, gid);
+	close(sv[1]);
+	pfd = (struct pollfd){ .fd = sv[0], .events = POLLIN };
+	if (poll(&pfd, 1, VERIFIER_START_MS) == 1)
+		n = recv(sv[0], &ready, sizeof(ready), MSG_TRUNC);
+	if (n == (ssize_t)sizeof(ready) && ready.step < NSTEPS)
+		step = steps[ready.step];
+	if (n != (ssize_t)sizeof(ready) || ready.error != 0) {
+		log_warnx("the verifier did not start (%s%s%s): kernel-fault "
+		    "sessions that need a proven filter are refused", step,
+		    ready.error != 0 ? ": " : "",
+		    ready.error != 0 ? strerror(ready.error) : "");
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		close(sv[0]);
+		return;
+	}
+	if (broker_watch(b, sv[0], &v->w, 0) < 0)
+		fatal("verifier: epoll_ctl");
+	v->pid = pid;
+	v->sock = sv[0];
+	log_event("verifier", "pid=%d uid=%u caps=cap_sys_admin,cap_sys_ptrace "
+	    "fragment_insns=%u", (int)pid, (unsigned)uid, ready.insns);
+}
+
+static void
+verifier_lost(struct broker *b, const char *why)
+{
+	struct verifier *v = &b->verifier;
+
+	log_event("verifier_lost", "pid=%d reason=\"%s\" effect=\"kernel-fault "
+	    "sessions that need a proven filter are refused\"", (int)v->pid,
+	    why);
+	broker_unwatch(b, v->sock);
+	close(v->sock);
+	v->sock = -1;
+}
+
+/* The verifier's end of the socketpair closed: it exited. */
+void
+verifier_hangup(struct broker *b)
+{
+	/* A request earlier in this loop turn may have found it gone. */
+	if (b->verifier.sock >= 0)
+		verifier_lost(b, "exited");
+}
+
+/*
+ * Ask the verifier about pid, and wait at most VERIFIER_ANSWER_MS: the
+ * loop waits for nothing a peer controls for longer. An answer the loop
+ * gave up waiting for is skipped when the next request is made. Returns 0,
+ * -ETIMEDOUT, or -EPIPE when there is no verifier.
+ */
+static int
+ask(struct broker *b, pid_t pid, struct verifier_answer *ans)
+{
+	struct verifier *v = &b->verifier;
+	struct verifier_request req = { .seq = ++v->seq, .pid = pid };
+	struct pollfd pfd = { .fd = v->sock, .events = POLLIN };
+	struct timespec t0;
+	double left;
+	ssize_t n;
+
+	if (v->sock < 0)
+		return -EPIPE;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (send(v->sock, &req, sizeof(req), MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+		if (errno == EAGAIN)
+			return -ETIMEDOUT;	/* requests pile up unanswered */
+		verifier_lost(b, strerror(errno));
+		return -EPIPE;
+	}
+	for (;;) {
+		if ((left = VERIFIER_ANSWER_MS - broker_elapsed_ms(&t0)) <= 0)
+			return -ETIMEDOUT;
+		(void)poll(&pfd, 1, (int)left + 1);
+		n = recv(v->sock, ans, sizeof(*ans), MSG_DONTWAIT | MSG_TRUNC);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n != (ssize_t)sizeof(*ans) || ans->result < 0 ||
+		    ans->result >= NRESULTS) {
+			verifier_lost(b, n == 0 ? "exited" :
+			    "answered out of protocol");
+			return -EPIPE;
+		}
+		if (ans->seq == req.seq)
+			return 0;
+	}
+}
+
+/* Why a peer's filter is not proven, for its refusal and the log. */
+static void
+unproven(int rc, const struct verifier_answer *ans, char *buf, size_t len)
+{
+	if (rc == -ETIMEDOUT)
+		snprintf(buf, len, "the broker's verifier did not answer within "
+		    "%d ms", VERIFIER_ANSWER_MS);
+	else if (rc < 0)
+		snprintf(buf, len, "the broker has no verifier (it did not "
+		    "start, or it exited)");
+	else if (ans->result == ABSENT)
+		snprintf(buf, len, "the library's seccomp fragment is not among "
+		    "the %u filters of thread %d", ans->filters, (int)ans->tid);
+	else if (ans->result == UNREADABLE)
+		snprintf(buf, len, "the filters of thread %d could not be read: "
+		    "%s%s", (int)ans->tid, strerror(ans->error),
+		    ans->error == EINVAL || ans->error == EIO ? " (no filter, "
+		    "or a kernel without CONFIG_CHECKPOINT_RESTORE)" : "");
+	else if (ans->result == TOO_MANY_THREADS)
+		snprintf(buf, len, "more than %d threads", VERIFIER_MAX_THREADS);
+	else
+		snprintf(buf, len, "thread %d did not stop within %d ms",
+		    (int)ans->tid, VERIFIER_DEADLINE_MS);
+}
+
+/*
+ * The pid is the peer's own (SO_PEERCRED). Should the peer exit during the
+ * read (threads=0), or its pid be reused, the proof is about nothing or
+ * another process; but a peer that exited has no use for it: its pidfd
+ * ends the session.
+ */
+bool
+verifier_admit(struct session *s)
+{
+	struct verifier_answer ans;
+	struct timespec t0;
+	char why[256];
+	int rc;
+
+	if (!s->grant.kernel_faults || !s->grant.prove_filter)
+		return true;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if ((rc = ask(s->b, s->pid, &ans)) == 0 && ans.result == PROVEN) {
+		audit_session(s, "filter_proven", "session=%llu pid=%d uid=%u "
+		    "threads=%u read_us=%u round_trip_us=%.0f",
+		    (unsigned long long)s->id, (int)s->pid, (unsigned)s->uid,
+		    ans.threads, ans.usec, broker_elapsed_ms(&t0) * 1000);
+		return true;
+	}
+	unproven(rc, &ans, why, sizeof(why));
+	audit_session(s, "session_refused", "session=%llu pid=%d uid=%u gid=%u "
+	    "rule=%s reason=\"filter not proven: %s\"", (unsigned long long)s->id,
+	    (int)s->pid, (unsigned)s->uid, (unsigned)s->gid, s->rule_name, why);
+	if (session_reply(s, UFFD_BROKER__V1__STATUS__DENIED, NULL,
+	    "filter not proven: %s", why) == 0)
+		session_kill(s, "filter not proven");
+	return false;
+}
