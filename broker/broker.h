@@ -270,6 +270,8 @@ void	session_sync_fds(struct session *s);
 /* Live uffds of the session, or a negative errno if they cannot be counted. */
 int	session_live_uffds(const struct session *s);
 const char *session_state_name(enum session_state state);
+/* Move the state forward (fatal otherwise), and the fd switch with it. */
+void	session_advance(struct session *s, enum session_state to);
 /* Sessions of a uid: admitted ones, or refused ones waiting for a request. */
 unsigned int session_count_uid(const struct broker *b, uid_t uid, bool refused);
 bool	session_pid_spent(struct broker *b, pid_t pid);

@@ -31,13 +31,21 @@
 /* Addresses above this are not user space on any x86-64 or arm64 paging mode. */
 #define USER_ADDR_LIMIT		(1ULL << 56)
 
-static const char *const state_names[] = {
-	[SESSION_HELLO] = "hello",
-	[SESSION_VERIFY] = "verify",
-	[SESSION_PROBE_CREATE] = "probe-create",
-	[SESSION_PROBE_ATTACH] = "probe-attach",
-	[SESSION_READY] = "ready",
-	[SESSION_DEAD] = "dead",
+/*
+ * What each state permits besides its requests (request_types below) and
+ * its notifications (supervise.c): whether the peer may send fds in it.
+ * READY permits them only while a continued creation awaits its Attach.
+ */
+static const struct state_rules {
+	const char	*name;
+	bool		fds;
+} states[] = {
+	[SESSION_HELLO] =	 { "hello",		true },	/* the listener */
+	[SESSION_VERIFY] =	 { "verify",		false },
+	[SESSION_PROBE_CREATE] = { "probe-create",	false },
+	[SESSION_PROBE_ATTACH] = { "probe-attach",	true },	/* the probe */
+	[SESSION_READY] =	 { "ready",		true },	/* new uffds */
+	[SESSION_DEAD] =	 { "dead",		false },
 };
 
 static int session_welcome(struct session *);
@@ -211,11 +219,11 @@ session_kill(struct session *s, const char *why)
 		    "rule=%s state=%s forked=%s granted=%llu refused=%llu "
 		    "reason=\"%s\"",
 		    (unsigned long long)s->id, (int)s->pid, (unsigned)s->uid,
-		    s->rule_name, state_names[s->state], s->forked ? "yes" : "no",
+		    s->rule_name, states[s->state].name, s->forked ? "yes" : "no",
 		    (unsigned long long)s->granted,
 		    (unsigned long long)s->refused, why);
 	session_spend(s);
-	s->state = SESSION_DEAD;
+	session_advance(s, SESSION_DEAD);
 	/* Datagrams still queued may carry fds: closing releases them. */
 	broker_unwatch(b, s->sock);
 	closer_discard(b, s->sock, s->uid, s->id);
@@ -262,7 +270,22 @@ session_via_syscall(const struct session *s)
 const char *
 session_state_name(enum session_state state)
 {
-	return state_names[state];
+	return states[state].name;
+}
+
+/*
+ * The one place a session's state moves: only forward. The fd switch
+ * moves with it, before whatever makes the peer act on the new state.
+ */
+void
+session_advance(struct session *s, enum session_state to)
+{
+	if (to <= s->state)
+		fatalx("session=%llu: state %s to %s is not forward",
+		    (unsigned long long)s->id, states[s->state].name,
+		    states[to].name);
+	s->state = to;
+	session_sync_fds(s);
 }
 
 int
@@ -626,11 +649,11 @@ handle_hello(struct session *s, const WireRequest *req, int fd)
 	}
 	/* Without a device there is no fd to earn: go straight to the probe. */
 	if (session_via_syscall(s)) {
-		s->state = SESSION_PROBE_CREATE;
+		session_advance(s, SESSION_PROBE_CREATE);
 		hello_reply(s, "listener received; create the probe with "
 		    "userfaultfd(2)");
 	} else {
-		s->state = SESSION_VERIFY;
+		session_advance(s, SESSION_VERIFY);
 		hello_reply(s, "listener received; prove coverage with the "
 		    "verification ioctl");
 	}
@@ -660,7 +683,7 @@ handle_fork_hello(struct session *s, const WireRequest *req, int fd)
 		return;
 	/* Bound to a listener when its probe creation arrives on one. */
 	s->forked = true;
-	s->state = SESSION_PROBE_CREATE;
+	session_advance(s, SESSION_PROBE_CREATE);
 	hello_reply(s, session_via_syscall(s) ?
 	    "create the probe with userfaultfd(2) under the inherited filter" :
 	    "create the probe on the inherited device fd");
@@ -719,7 +742,7 @@ handle_probe(struct session *s, const WireRequest *req, int fd)
 		session_kill(s, why);
 		return;
 	}
-	s->state = SESSION_READY;
+	session_advance(s, SESSION_READY);
 	policy_grant_text(&s->grant, grant, sizeof(grant));
 	audit_session(s, "session_open", "session=%llu pid=%d uid=%u gid=%u "
 	    "rule=%s forked=%s listener=%llu address_space=%llu creation=%s %s "
@@ -915,7 +938,7 @@ session_handle_datagram(struct session *s, const uint8_t *buf, size_t len,
 		unwanted_fd(s, fd);
 		session_reply(s, UFFD_BROKER__V1__STATUS__OUT_OF_ORDER, NULL,
 		    "%s is not allowed in session state %s", rt->name,
-		    state_names[s->state]);
+		    states[s->state].name);
 	} else if (rt->fd_kind == NULL && fd >= 0) {
 		unwanted_fd(s, fd);
 		session_reply(s, UFFD_BROKER__V1__STATUS__BAD_FD, NULL,
@@ -976,17 +999,8 @@ session_readable(struct session *s)
 static bool
 fds_due(const struct session *s)
 {
-	if (s->refusal != NULL)
-		return false;
-	switch (s->state) {
-	case SESSION_HELLO:
-	case SESSION_PROBE_ATTACH:
-		return true;
-	case SESSION_READY:
-		return s->pending > 0;
-	default:
-		return false;
-	}
+	return s->refusal == NULL && states[s->state].fds &&
+	    (s->state != SESSION_READY || s->pending > 0);
 }
 
 void

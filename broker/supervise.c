@@ -272,7 +272,7 @@ verify(struct session *s, const struct seccomp_notif *n,
 		session_kill(s, "device fd not installed");
 		return;
 	}
-	s->state = SESSION_PROBE_CREATE;
+	session_advance(s, SESSION_PROBE_CREATE);
 	audit_session(s, "session_verified", "session=%llu pid=%d uid=%u "
 	    "device_fd=%d", (unsigned long long)s->id, (int)s->pid,
 	    (unsigned)s->uid, fd);
@@ -304,8 +304,8 @@ probe_create(struct session *s, const struct seccomp_notif *n,
 		refuse(s->lis, s, n, c, EPERM, "bad probe creation");
 		session_kill(s, "bad probe creation");
 	} else if (still_pending(s->lis, n)) {
-		s->state = SESSION_PROBE_ATTACH;
-		session_sync_fds(s);	/* before the probe can be sent */
+		/* Fds flow before the probe can be sent. */
+		session_advance(s, SESSION_PROBE_ATTACH);
 		respond(s->lis, n, 0, true);
 	}
 }
@@ -429,6 +429,18 @@ session_of(struct listener *l, pid_t tgid)
 	return NULL;
 }
 
+/*
+ * What a creation means in each state, the notifications' counterpart of
+ * session.c's request table: in any other state it is out of order.
+ */
+static void (*const notifications[])(struct session *,
+    const struct seccomp_notif *, const struct creation *) = {
+	[SESSION_VERIFY] = verify,		/* earns the device fd */
+	[SESSION_PROBE_CREATE] = probe_create,	/* the liveness handle */
+	[SESSION_READY] = decide,		/* a grant, or not */
+	[SESSION_DEAD] = NULL,
+};
+
 void
 supervise_notification(struct listener *l)
 {
@@ -484,20 +496,11 @@ supervise_notification(struct listener *l)
 		owner_check(l);
 		return;
 	}
-	switch (s->state) {
-	case SESSION_VERIFY:
-		verify(s, &n, &c);
-		break;
-	case SESSION_PROBE_CREATE:
-		probe_create(s, &n, &c);
-		break;
-	case SESSION_READY:
-		decide(s, &n, &c);
-		break;
-	default:
+	if (notifications[s->state] == NULL) {
 		refuse(l, s, &n, &c, EPERM, "creation out of order");
-		break;
+		return;
 	}
+	notifications[s->state](s, &n, &c);
 }
 
 /* No task is left under the filter (or it failed): every session on it ends. */

@@ -34,6 +34,28 @@ brokerd_path(void)
 	return p ? p : "build/uffd-brokerd";
 }
 
+/* Is a unix socket bound to path listening (/proc/net/unix)? */
+static bool
+socket_listening(const char *path)
+{
+	char line[512], *p;
+	unsigned long flags;
+	bool yes = false;
+	FILE *f = fopen("/proc/net/unix", "re");
+
+	while (f != NULL && !yes && fgets(line, sizeof(line), f) != NULL) {
+		line[strcspn(line, "\n")] = '\0';
+		if ((p = strrchr(line, ' ')) == NULL || strcmp(p + 1, path) != 0)
+			continue;
+		/* Num RefCount Protocol Flags ...: __SO_ACCEPTCON is 1 << 16. */
+		if (sscanf(line, "%*s %*s %*s %lx", &flags) == 1)
+			yes = (flags & 0x10000) != 0;
+	}
+	if (f != NULL)
+		fclose(f);
+	return yes;
+}
+
 void
 broker_start(const char *arg, ...)
 {
@@ -73,10 +95,9 @@ broker_start(const char *arg, ...)
 		execv(argv[0], (char **)argv);
 		_exit(127);
 	}
+	/* Listening, not merely bound: a connect would be refused between. */
 	for (i = 0; i < 200; i++) {
-		struct stat st;
-
-		if (stat(tb.sock, &st) == 0)
+		if (socket_listening(tb.sock))
 			return;
 		usleep(10000);
 	}
