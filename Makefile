@@ -2,6 +2,8 @@
 #
 #   make            build the broker, the client library and the demo
 #   make check      install missing build dependencies (root, Debian), run tests
+#   make mutants    the mutation check: each security check in tests/mutants.txt
+#                   disabled in turn must make its tests fail (mk/mutants.sh)
 #   make demo       install missing dependencies, then run the lazy-restore demo
 #                   and the multi-process VMM swap example
 #   make example    the VMM swap example alone (EXAMPLE_ARGS="--devices 4")
@@ -91,7 +93,7 @@ UBSAN_FLAGS := -fsanitize=undefined -fsanitize-trap=undefined -Wno-missing-field
 LIB_LIBS := -lseccomp -lprotobuf-c -lpthread
 BROKER_LIBS := -lprotobuf-c -linih -lseccomp -lcap-ng -lpthread
 
-.PHONY: all check demo example install clean deps
+.PHONY: all check mutants demo example install clean deps
 all: $(BROKERD) $(CTL) $(LIB_SO) $(LIB_A) $(DEMO) $(VMM_SWAP)
 
 $(PROTO_SRC) $(PROTO_HDR): proto/uffd_broker.proto
@@ -175,6 +177,11 @@ deps:
 check: deps
 	@$(MAKE) --no-print-directory all $(TESTBIN) $(BROKERD_HOOKS) $(BROKERD_ASAN) $(BROKERD_UBSAN)
 	$(TESTBIN)
+
+# Each mutant is built in a copy of the tree (test binary and broker only)
+# and tested with the suites the table names; two at a time.
+mutants: deps
+	@bash mk/mutants.sh
 
 demo: deps
 	@$(MAKE) --no-print-directory all

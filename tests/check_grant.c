@@ -7,8 +7,11 @@
 #include <linux/userfaultfd.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "client.h"
@@ -277,6 +280,219 @@ START_TEST(test_mode_and_features_refused)
 }
 END_TEST
 
+/*
+ * Flags the broker does not know are refused by the broker, before the
+ * kernel sees them: a creation it continued would hold a quota slot, and a
+ * kernel that learns a new flag would give it unasked.
+ */
+static int
+client_unknown_flags(void *arg)
+{
+	static const unsigned int bad[] = { O_APPEND, O_NOCTTY, 1u << 28,
+	    1u << 31 };
+	struct uffdc_session *s;
+	struct uffdc_uffd *u;
+	unsigned int live, i;
+
+	CHILD_CHECK(uffdc_session_open(tb.sock, &s) == 0);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CHILD_CHECK(client_new_uffd(s, O_CLOEXEC | UFFD_USER_MODE_ONLY |
+		    bad[i]) == -EINVAL);
+	/* No creation was continued: nothing pending, the slot is free. */
+	CHILD_CHECK(uffdc_session_usage(s, &live, NULL) == 0);
+	CHILD_CHECK(live == 0);
+	CHILD_CHECK(uffdc_create(s, 0, 0, &u) == 0);
+	CHILD_CHECK(uffdc_release(u) == 0);
+	uffdc_session_close(s);
+	return 0;
+}
+
+START_TEST(test_unknown_creation_flags_refused)
+{
+	broker_start("--allow-uid", "65534", "--max-uffds", "1", NULL);
+	ck_assert_int_eq(run_client(client_unknown_flags, NULL, true), 0);
+	ck_assert(log_wait(1000, "event=uffd_refused", "unknown creation flags"));
+	broker_stop();
+}
+END_TEST
+
+/*
+ * Attach takes the uffd the broker let the client create, fresh: not one the
+ * client made before its filter and initialised as it liked (here with
+ * EVENT_FORK, which the grant does not have).
+ */
+static int
+client_stale_attach(void *arg)
+{
+	struct uffdio_api api = { .api = UFFD_API,
+	    .features = UFFD_FEATURE_EVENT_FORK };
+	struct uffdc_session *s;
+	unsigned int live;
+	int old, fd;
+	WireStatus st;
+	char reason[256];
+	UffdBroker__V1__Attach attach = UFFD_BROKER__V1__ATTACH__INIT;
+	WireRequest req = UFFD_BROKER__V1__REQUEST__INIT;
+
+	old = syscall(SYS_userfaultfd, O_CLOEXEC);
+	CHILD_CHECK(old >= 0 && ioctl(old, UFFDIO_API, &api) == 0);
+	CHILD_CHECK(uffdc_session_open(tb.sock, &s) == 0);
+	fd = client_new_uffd(s, O_CLOEXEC);
+	CHILD_CHECK(fd >= 0);
+	req.body_case = UFFD_BROKER__V1__REQUEST__BODY_ATTACH;
+	req.attach = &attach;
+	CHILD_CHECK(raw_call(s->sock, &req, old, &st, reason,
+	    sizeof(reason)) == 0);
+	CHILD_CHECK(st == UFFD_BROKER__V1__STATUS__BAD_FD);
+	CHILD_CHECK(strstr(reason, "not a fresh uffd") != NULL);
+	/* The creation is still due its Attach: the right uffd is taken. */
+	CHILD_CHECK(raw_call(s->sock, &req, fd, &st, reason,
+	    sizeof(reason)) == 0);
+	CHILD_CHECK(st == UFFD_BROKER__V1__STATUS__OK);
+	CHILD_CHECK(uffdc_session_usage(s, &live, NULL) == 0);
+	CHILD_CHECK(live == 1);
+	uffdc_session_close(s);
+	return 0;
+}
+
+START_TEST(test_attach_must_be_fresh)
+{
+	broker_start("--allow-uid", "0", "--max-uffds", "1", NULL);
+	ck_assert_int_eq(run_client(client_stale_attach, NULL, false), 0);
+	broker_stop();
+}
+END_TEST
+
+/*
+ * One Attach per continued creation. While one is due the peer may send
+ * fds, so it can queue a second Attach behind the first, with a fresh uffd
+ * it made before its filter: over the quota, and never supervised.
+ */
+struct twice {
+	int	to_test[2], to_child[2];
+};
+
+static int
+client_attach_twice(void *arg)
+{
+	struct twice *t = arg;
+	UffdBroker__V1__Attach attach = UFFD_BROKER__V1__ATTACH__INIT;
+	WireRequest req = UFFD_BROKER__V1__REQUEST__INIT;
+	struct uffdc_session *s;
+	unsigned int live;
+	char reason[256];
+	WireStatus st;
+	int old, fd;
+
+	old = syscall(SYS_userfaultfd, O_CLOEXEC | UFFD_USER_MODE_ONLY);
+	CHILD_CHECK(old >= 0);
+	CHILD_CHECK(uffdc_session_open(tb.sock, &s) == 0);
+	fd = client_new_uffd(s, O_CLOEXEC | UFFD_USER_MODE_ONLY);
+	CHILD_CHECK(fd >= 0);
+	/* Both are queued while the broker is stopped, an fd being due. */
+	sync_signal(t->to_test[1]);
+	sync_wait(t->to_child[0]);
+	req.body_case = UFFD_BROKER__V1__REQUEST__BODY_ATTACH;
+	req.attach = &attach;
+	CHILD_CHECK(wire_send_msg(s->sock, &req.base, fd) == 0);
+	CHILD_CHECK(wire_send_msg(s->sock, &req.base, old) == 0);
+	sync_signal(t->to_test[1]);
+	CHILD_CHECK(raw_welcome(s->sock, &st, reason, sizeof(reason)) == 0);
+	CHILD_CHECK(st == UFFD_BROKER__V1__STATUS__OK);
+	CHILD_CHECK(raw_welcome(s->sock, &st, reason, sizeof(reason)) == 0);
+	CHILD_CHECK(st == UFFD_BROKER__V1__STATUS__OUT_OF_ORDER);
+	CHILD_CHECK(strstr(reason, "attach without a supervised creation"));
+	CHILD_CHECK(uffdc_session_usage(s, &live, NULL) == 0);
+	CHILD_CHECK(live == 1);
+	uffdc_session_close(s);
+	return 0;
+}
+
+START_TEST(test_attach_needs_a_creation)
+{
+	struct twice t;
+	pid_t child;
+
+	ck_assert_int_eq(pipe2(t.to_test, O_CLOEXEC), 0);
+	ck_assert_int_eq(pipe2(t.to_child, O_CLOEXEC), 0);
+	broker_start("--allow-uid", "65534", "--max-uffds", "1", NULL);
+	child = spawn(client_attach_twice, &t, true);
+	sync_wait(t.to_test[0]);
+	broker_pause();
+	sync_signal(t.to_child[1]);
+	sync_wait(t.to_test[0]);
+	broker_resume();
+	ck_assert_int_eq(reap(child), 0);
+	broker_stop();
+}
+END_TEST
+
+/*
+ * A creation whose caller was interrupted after the broker read it, before
+ * the answer (a signal: the call is restarted as a new notification), is not
+ * counted: the broker asks the kernel whether it is still pending
+ * (SECCOMP_IOCTL_NOTIF_ID_VALID) before it takes a quota slot for it.
+ */
+static int signalled = -1;
+
+static void
+note_signal(int sig)
+{
+	(void)sig;
+	if (write(signalled, "s", 1) != 1)
+		_exit(125);
+}
+
+struct withdraw {
+	int	to_test[2], to_child[2];
+};
+
+static int
+client_interrupted_creation(void *arg)
+{
+	struct withdraw *w = arg;
+	struct sigaction sa = { .sa_handler = note_signal,
+	    .sa_flags = SA_RESTART };
+	struct uffdc_session *s;
+	struct uffdc_uffd *u;
+	unsigned int live;
+
+	signalled = w->to_test[1];
+	CHILD_CHECK(sigaction(SIGUSR1, &sa, NULL) == 0);
+	CHILD_CHECK(uffdc_session_open(tb.sock, &s) == 0);
+	sync_signal(w->to_test[1]);
+	sync_wait(w->to_child[0]);
+	CHILD_CHECK(uffdc_create(s, 0, 0, &u) == 0);
+	CHILD_CHECK(uffdc_session_usage(s, &live, NULL) == 0);
+	CHILD_CHECK(live == 1);
+	CHILD_CHECK(uffdc_release(u) == 0);
+	uffdc_session_close(s);
+	return 0;
+}
+
+START_TEST(test_withdrawn_creation_not_counted)
+{
+	struct withdraw w;
+	pid_t child;
+
+	ck_assert_int_eq(pipe2(w.to_test, O_CLOEXEC), 0);
+	ck_assert_int_eq(pipe2(w.to_child, O_CLOEXEC), 0);
+	broker_start("--allow-uid", "65534", "--max-uffds", "1", NULL);
+	child = spawn(client_interrupted_creation, &w, true);
+	sync_wait(w.to_test[0]);
+	broker_trace();
+	sync_signal(w.to_child[1]);
+	/* The broker has read the creation; the caller is interrupted. */
+	broker_hold_at_notification();
+	ck_assert_int_eq(kill(child, SIGUSR1), 0);
+	sync_wait(w.to_test[0]);
+	broker_untrace();
+	ck_assert_int_eq(reap(child), 0);
+	ck_assert(!log_wait(0, "event=quota_hit", NULL));
+	broker_stop();
+}
+END_TEST
+
 Suite *
 make_grant_suite(void)
 {
@@ -289,6 +505,10 @@ make_grant_suite(void)
 	tcase_add_test(tc, test_per_process_limit);
 	tcase_add_test(tc, test_refused_uid);
 	tcase_add_test(tc, test_mode_and_features_refused);
+	tcase_add_test(tc, test_unknown_creation_flags_refused);
+	tcase_add_test(tc, test_attach_must_be_fresh);
+	tcase_add_test(tc, test_attach_needs_a_creation);
+	tcase_add_test(tc, test_withdrawn_creation_not_counted);
 	suite_add_tcase(s, tc);
 	return s;
 }

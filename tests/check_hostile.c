@@ -191,6 +191,45 @@ START_TEST(test_refused_admin_sends_no_fds)
 END_TEST
 
 /*
+ * A client's whole handshake and a grant, by hand: at each step an fd sent
+ * where none is due is refused by the kernel (EPERM), and where one is due
+ * it is taken.
+ */
+static int
+fds_due_walk(void *arg)
+{
+	const UffdBroker__V1__Request__BodyCase status =
+	    UFFD_BROKER__V1__REQUEST__BODY_STATUS;
+	int null = open("/dev/null", O_RDONLY | O_CLOEXEC), fd;
+	struct hand h;
+
+	(void)arg;
+	CHILD_CHECK(null >= 0);
+	CHILD_CHECK(hand_connect(&h) == 0);
+	CHILD_CHECK(hand_jail(&h) == 0);
+	CHILD_CHECK(hand_send(&h, status, null) == -EPERM);	/* verify */
+	CHILD_CHECK(hand_verify(&h) >= 0);
+	CHILD_CHECK(hand_send(&h, status, null) == -EPERM);	/* probe-create */
+	fd = ioctl(h.devfd, USERFAULTFD_IOC_NEW, O_CLOEXEC | UFFD_USER_MODE_ONLY);
+	CHILD_CHECK(fd >= 0);
+	CHILD_CHECK(hand_send(&h, UFFD_BROKER__V1__REQUEST__BODY_PROBE, fd) == 0);
+	CHILD_CHECK(h.st == UFFD_BROKER__V1__STATUS__OK);
+	close(fd);
+	CHILD_CHECK(hand_send(&h, status, null) == -EPERM);	/* ready */
+	fd = ioctl(h.devfd, USERFAULTFD_IOC_NEW, O_CLOEXEC | UFFD_USER_MODE_ONLY);
+	CHILD_CHECK(fd >= 0);
+	CHILD_CHECK(hand_send(&h, UFFD_BROKER__V1__REQUEST__BODY_ATTACH,
+	    fd) == 0);
+	CHILD_CHECK(h.st == UFFD_BROKER__V1__STATUS__OK);
+	CHILD_CHECK(hand_send(&h, status, null) == -EPERM);	/* attached */
+	CHILD_CHECK(hand_send(&h, status, -1) == 0);
+	CHILD_CHECK(h.st == UFFD_BROKER__V1__STATUS__OK);
+	close(fd);
+	close(null);
+	return 0;
+}
+
+/*
  * An admitted peer may send fds while one is due; in no other state. Here
  * Hello's listener is due at once, the probe uffd is not until its creation.
  */
@@ -212,6 +251,8 @@ START_TEST(test_fds_only_when_due)
 	close(sock);
 	/* The library's own path: its session ends in the ready state. */
 	ck_assert_int_eq(run_client(client_gets_uffd, NULL, true), 0);
+	/* Each state in turn. */
+	ck_assert_int_eq(run_client(fds_due_walk, NULL, true), 0);
 	close(null);
 	broker_stop();
 }
@@ -273,6 +314,43 @@ START_TEST(test_nested_lingering_socket)
 	for (i = 0; i < 100 && count_children(tb.pid) != 2; i++)
 		usleep(10000);
 	ck_assert_int_eq(count_children(tb.pid), 2);
+	close(server);
+	broker_stop();
+}
+END_TEST
+
+/*
+ * The closer closes a batch only on its "go", which the broker sends once it
+ * has closed its own copies: a closer that closed at once would leave the
+ * last close, and its linger, to the broker. The broker is held right after
+ * it sent the batch (a lingering socket in a unix socket), long enough for
+ * the closer to act first if it would.
+ */
+START_TEST(test_closer_waits_for_go)
+{
+	uint8_t buf[64];
+	char reason[256];
+	int sock, fd, server, baseline;
+
+	broker_start("--allow-uid", "0", "--allow-uid", "65534", NULL);
+	baseline = count_fds(tb.pid);
+	sock = raw_connect();
+	ck_assert_int_ge(sock, 0);
+	fd = nest_in_unix_socket(lingering_socket(LINGER_S, &server));
+	broker_trace();
+	ck_assert_int_eq(wire_send(sock, buf, pack_hello(buf), fd), 0);
+	close(fd);
+	/* The batch to the closer: the only sendmsg(2) with MSG_DONTWAIT. */
+	broker_hold_after(__NR_sendmsg, 2, MSG_DONTWAIT, MSG_DONTWAIT);
+	usleep(200000);
+	broker_untrace();
+	ck_assert_int_eq(recv(sock, reason, sizeof(reason), 0) > 0, 1);
+	assert_served(true);
+	ck_assert(log_wait(3000, "event=closer_replaced",
+	    "reason=\"no progress closing fds\" uid=0"));
+	assert_served(true);
+	close(sock);
+	wait_fds(baseline);
 	close(server);
 	broker_stop();
 }
@@ -682,6 +760,7 @@ make_hostile_suite(void)
 {
 	Suite *s = suite_create("hostile");
 	TCase *tc = tcase_create("peers");
+	TCase *closer = tcase_create("closer");
 
 	tcase_set_timeout(tc, 40);
 	tcase_add_test(tc, test_refused_peer_fds_never_arrive);
@@ -694,5 +773,8 @@ make_hostile_suite(void)
 	tcase_add_test(tc, test_stolen_notifications);
 	tcase_add_test(tc, test_other_calls_hang_up);
 	suite_add_tcase(s, tc);
+	tcase_set_timeout(closer, 30);
+	tcase_add_test(closer, test_closer_waits_for_go);
+	suite_add_tcase(s, closer);
 	return s;
 }

@@ -8,7 +8,10 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -708,6 +711,59 @@ START_TEST(test_policy_session_quota)
 }
 END_TEST
 
+/*
+ * A peer that exits before the broker reads it, its pid taken meanwhile by
+ * a process running an executable the policy admits: what /proc shows under
+ * that pid is not the peer, and the peer's pidfd says so.
+ */
+START_TEST(test_policy_peer_pid_reused)
+{
+	char exe[PATH_MAX], text[PATH_MAX + 32], path[64], reason[256], c;
+	int sv[2], sock, flags, i;
+	pid_t peer, taker;
+	WireStatus st;
+	ssize_t n;
+
+	ck_assert_ptr_nonnull(realpath("/bin/sleep", exe));
+	snprintf(text, sizeof(text), "[rule sleep]\nexe = %s\n", exe);
+	start_with_policy(text);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
+	    sv), 0);
+	broker_pause();
+	/* The peer connects (the broker is stopped: it reads nothing yet). */
+	if ((peer = fork()) == 0) {
+		sock = raw_connect_quiet();
+		_exit(sock >= 0 && wire_send(sv[1], "s", 1, sock) == 0 ? 0 : 1);
+	}
+	ck_assert_int_eq(reap(peer), 0);
+	ck_assert_int_eq(wire_recv(sv[0], &c, 1, &sock, &flags), 1);
+	ck_assert_int_ge(sock, 0);
+	if ((taker = fork_with_pid(peer)) == 0) {
+		execl(exe, "sleep", "30", (char *)NULL);
+		_exit(127);
+	}
+	ck_assert_int_eq(taker, peer);
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)taker);
+	for (i = 0; i < 1000; i++) {
+		n = readlink(path, text, sizeof(text) - 1);
+		if (n > 0 && (text[n] = '\0', strcmp(text, exe) == 0))
+			break;
+		usleep(1000);
+	}
+	broker_resume();
+	ck_assert_int_eq(raw_welcome(sock, &st, reason, sizeof(reason)), 0);
+	ck_assert_msg(st == UFFD_BROKER__V1__STATUS__DENIED, "%s: %s",
+	    wire_status_name(st), reason);
+	ck_assert_str_eq(reason, "the peer exited during admission");
+	kill(taker, SIGKILL);
+	reap(taker);
+	close(sock);
+	close(sv[0]);
+	close(sv[1]);
+	broker_stop();
+}
+END_TEST
+
 START_TEST(test_policy_bad_file_refuses_start)
 {
 	const char *argv[] = { brokerd_path(), "--socket", "/nonexistent/s",
@@ -751,6 +807,7 @@ make_policy_suite(void)
 	tcase_add_test(live, test_policy_unreadable_exe_fails_closed);
 	tcase_add_test(live, test_policy_session_quota);
 	tcase_add_test(live, test_policy_bad_file_refuses_start);
+	tcase_add_test(live, test_policy_peer_pid_reused);
 	suite_add_tcase(s, live);
 	return s;
 }

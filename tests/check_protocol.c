@@ -31,16 +31,37 @@ expect(int sock, const void *buf, size_t len, int fd, WireStatus want,
 }
 
 static size_t
-pack_hello(uint8_t *buf, uint32_t version)
+pack_hello_page(uint8_t *buf, uint32_t version, uint64_t page,
+    uint32_t page_size)
 {
 	UffdBroker__V1__Hello hello = UFFD_BROKER__V1__HELLO__INIT;
 	WireRequest req = UFFD_BROKER__V1__REQUEST__INIT;
 
 	hello.version = version;
-	hello.dummy_page = 0x100000;
-	hello.page_size = 4096;
+	hello.dummy_page = page;
+	hello.page_size = page_size;
 	req.body_case = UFFD_BROKER__V1__REQUEST__BODY_HELLO;
 	req.hello = &hello;
+	return uffd_broker__v1__request__pack(&req, buf);
+}
+
+static size_t
+pack_hello(uint8_t *buf, uint32_t version)
+{
+	return pack_hello_page(buf, version, 0x100000, sysconf(_SC_PAGESIZE));
+}
+
+static size_t
+pack_fork_hello(uint8_t *buf, uint32_t version)
+{
+	UffdBroker__V1__ForkHello fh = UFFD_BROKER__V1__FORK_HELLO__INIT;
+	WireRequest req = UFFD_BROKER__V1__REQUEST__INIT;
+
+	fh.version = version;
+	fh.dummy_page = 0x100000;
+	fh.page_size = sysconf(_SC_PAGESIZE);
+	req.body_case = UFFD_BROKER__V1__REQUEST__BODY_FORK_HELLO;
+	req.fork_hello = &fh;
 	return uffd_broker__v1__request__pack(&req, buf);
 }
 
@@ -83,7 +104,7 @@ START_TEST(test_bad_datagrams)
 	static const uint8_t garbage[] = { 0xff, 0xff, 0xff, 0xff, 0x0f };
 	static const uint8_t unknown_field[] = { 0x78, 0x01 };
 	uint8_t big[5000], buf[256];
-	int sock, baseline, pipefd[2];
+	int sock, baseline, pipefd[2], listener;
 	char reason[256];
 	WireStatus st;
 	size_t len;
@@ -108,8 +129,25 @@ START_TEST(test_bad_datagrams)
 	len = pack_hello(buf, 99);
 	expect(sock, buf, len, -1, UFFD_BROKER__V1__STATUS__BAD_FD,
 	    "hello needs one fd of kind anon_inode:seccomp notify");
-	send_three_fds(sock, buf, len, pipefd[0]);
-	ck_assert_int_eq(recv(sock, reason, sizeof(reason), 0) > 0, 1);
+	/* With the listener it needs, the version is what is wrong. */
+	listener = spare_listener();
+	expect(sock, buf, len, listener, UFFD_BROKER__V1__STATUS__BAD_VERSION,
+	    "protocol version 99 is not spoken here");
+	len = pack_fork_hello(buf, 99);
+	expect(sock, buf, len, -1, UFFD_BROKER__V1__STATUS__BAD_VERSION,
+	    "protocol version 99 is not spoken here");
+	/* A request that takes no fd, with one (an fd is due in Hello). */
+	len = pack_fork_hello(buf, WIRE_VERSION);
+	expect(sock, buf, len, pipefd[0], UFFD_BROKER__V1__STATUS__BAD_FD,
+	    "fork-hello takes no fd");
+	/* A good Hello, but three fds: the first would do, none is taken. */
+	len = pack_hello(buf, WIRE_VERSION);
+	send_three_fds(sock, buf, len, listener);
+	ck_assert_int_eq(raw_welcome(sock, &st, reason, sizeof(reason)), 0);
+	ck_assert_msg(st == UFFD_BROKER__V1__STATUS__BAD_FD &&
+	    strstr(reason, "at most 1 fd per request") != NULL, "%s: %s",
+	    wire_status_name(st), reason);
+	close(listener);
 
 	/* Meanwhile another client is served as usual. */
 	ck_assert_int_eq(run_client(client_gets_uffd, NULL, true), 0);
@@ -207,6 +245,49 @@ START_TEST(test_refused_flood_bounded)
 }
 END_TEST
 
+/*
+ * The dummy page must be one page of user memory: the broker registers it
+ * on the probe and zeroes it every second, in the client's address space.
+ */
+START_TEST(test_hello_dummy_page_checked)
+{
+	const uint64_t psz = sysconf(_SC_PAGESIZE);
+	const struct {
+		uint64_t	page;
+		uint32_t	size;
+	} bad[] = {
+		{ 0x100000, 2 * psz },		/* not the page size */
+		{ 0x100000, 0 },
+		{ 0, psz },			/* no page */
+		{ 0x100000 + 8, psz },		/* not aligned */
+		{ 1ULL << 56, psz },		/* not user space */
+		{ -psz, psz },
+	};
+	uint8_t buf[256];
+	size_t len, i;
+	int sock, listener;
+
+	/* The spare listener's filter is no fragment: nothing to prove here. */
+	broker_start("--policy", test_file("page.conf", "[rule t]\nuid = 0\n"
+	    "mode = kernel\nprove_filter = off\n"), NULL);
+	listener = spare_listener();
+	ck_assert_int_ge(sock = raw_connect(), 0);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		len = pack_hello_page(buf, WIRE_VERSION, bad[i].page,
+		    bad[i].size);
+		expect(sock, buf, len, listener,
+		    UFFD_BROKER__V1__STATUS__BAD_MESSAGE,
+		    "is not a page of user memory");
+	}
+	len = pack_hello_page(buf, WIRE_VERSION, 0x100000, psz);
+	expect(sock, buf, len, listener, UFFD_BROKER__V1__STATUS__OK,
+	    "listener received");
+	close(listener);
+	close(sock);
+	broker_stop();
+}
+END_TEST
+
 Suite *
 make_protocol_suite(void)
 {
@@ -215,6 +296,7 @@ make_protocol_suite(void)
 
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_bad_datagrams);
+	tcase_add_test(tc, test_hello_dummy_page_checked);
 	tcase_add_test(tc, test_fd_flood_and_slow_reader);
 	tcase_add_test(tc, test_refused_flood_bounded);
 	suite_add_tcase(s, tc);

@@ -11,17 +11,24 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <string.h>
+#include <linux/sched.h>
+#include <linux/seccomp.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "client.h"
 #include "harness.h"
-#include "uffd-client.h"
 
 struct broker_proc tb;
 unsigned long broker_nofile;
@@ -514,4 +521,246 @@ count_children(pid_t parent)
 	}
 	closedir(dir);
 	return n;
+}
+
+/* ---- holding the broker still at a chosen point ---- */
+
+/* A process's state letter in /proc/PID/stat, or 0. */
+static char
+proc_state(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	/* After the command's closing parenthesis, which may hold anything. */
+	if ((p = strrchr(buf, ')')) == NULL || p[1] != ' ')
+		return 0;
+	return p[2];
+}
+
+void
+broker_pause(void)
+{
+	int i;
+
+	ck_assert_int_eq(kill(tb.pid, SIGSTOP), 0);
+	for (i = 0; i < 500 && proc_state(tb.pid) != 'T'; i++)
+		usleep(1000);
+	ck_assert_msg(proc_state(tb.pid) == 'T', "broker not stopped");
+}
+
+void
+broker_resume(void)
+{
+	ck_assert_int_eq(kill(tb.pid, SIGCONT), 0);
+}
+
+bool
+wait_in_syscall(pid_t pid, long nr, int timeout_ms)
+{
+	char path[64], buf[64];
+	ssize_t n;
+	int i, fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/syscall", (int)pid);
+	for (i = 0; i <= timeout_ms; i++) {
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
+			n = read(fd, buf, sizeof(buf) - 1);
+			close(fd);
+			/* "NR args..." while blocked in it; "running" otherwise. */
+			if (n > 0) {
+				buf[n] = '\0';
+				if (strtol(buf, NULL, 10) == nr && buf[0] != 'r' &&
+				    proc_state(pid) == 'S')
+					return true;
+			}
+		}
+		usleep(1000);
+	}
+	return false;
+}
+
+void
+broker_trace(void)
+{
+	int status;
+
+	ck_assert_int_eq(ptrace(PTRACE_SEIZE, tb.pid, 0,
+	    PTRACE_O_TRACESYSGOOD), 0);
+	ck_assert_int_eq(ptrace(PTRACE_INTERRUPT, tb.pid, 0, 0), 0);
+	ck_assert_int_eq(waitpid(tb.pid, &status, 0), tb.pid);
+	ck_assert(WIFSTOPPED(status));
+}
+
+void
+broker_hold_at_notification(void)
+{
+	broker_hold_after(__NR_ioctl, 1, 0xffffffff, SECCOMP_IOCTL_NOTIF_RECV);
+}
+
+void
+broker_hold_after(long nr, int arg, uint64_t mask, uint64_t value)
+{
+	struct __ptrace_syscall_info info;
+	bool match = false;
+	int status, sig = 0;
+
+	for (;;) {
+		ck_assert_int_eq(ptrace(PTRACE_SYSCALL, tb.pid, 0, sig), 0);
+		sig = 0;
+		ck_assert_int_eq(waitpid(tb.pid, &status, 0), tb.pid);
+		ck_assert_msg(WIFSTOPPED(status), "traced broker ended (0x%x)",
+		    status);
+		if (WSTOPSIG(status) != (SIGTRAP | 0x80)) {
+			/* A signal for the broker (its SIGALRM): deliver it. */
+			if ((status >> 16) == 0)
+				sig = WSTOPSIG(status);
+			continue;
+		}
+		ck_assert_int_gt(ptrace(PTRACE_GET_SYSCALL_INFO, tb.pid,
+		    sizeof(info), &info), 0);
+		if (info.op == PTRACE_SYSCALL_INFO_ENTRY)
+			match = (long)info.entry.nr == nr &&
+			    (info.entry.args[arg] & mask) == value;
+		else if (info.op == PTRACE_SYSCALL_INFO_EXIT && match &&
+		    info.exit.rval >= 0)
+			return;
+	}
+}
+
+void
+broker_untrace(void)
+{
+	ck_assert_int_eq(ptrace(PTRACE_DETACH, tb.pid, 0, 0), 0);
+}
+
+pid_t
+fork_with_pid(pid_t want)
+{
+	struct clone_args ca = {
+		.exit_signal = SIGCHLD,
+		.set_tid = (uintptr_t)&want,
+		.set_tid_size = 1,
+	};
+
+	return (pid_t)syscall(SYS_clone3, &ca, sizeof(ca));
+}
+
+/* ---- a client made by hand ---- */
+
+int
+spare_listener(void)
+{
+	int sv[2], fd, flags;
+	char c;
+	pid_t child;
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
+	    sv), 0);
+	child = fork();
+	ck_assert_int_ge(child, 0);
+	if (child == 0) {
+		fd = client_jail_install();
+		_exit(fd >= 0 && wire_send(sv[1], "L", 1, fd) == 0 ? 0 : 1);
+	}
+	close(sv[1]);
+	ck_assert_int_eq(reap(child), 0);
+	ck_assert_int_eq(wire_recv(sv[0], &c, 1, &fd, &flags), 1);
+	ck_assert_int_ge(fd, 0);
+	close(sv[0]);
+	return fd;
+}
+
+int
+hand_connect(struct hand *h)
+{
+	long psz = sysconf(_SC_PAGESIZE);
+
+	memset(h, 0, sizeof(*h));
+	h->devfd = -1;
+	h->page_size = psz;
+	h->dummy = mmap(NULL, psz, PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (h->dummy == MAP_FAILED)
+		return -errno;
+	if ((h->sock = raw_connect_quiet()) < 0)
+		return -ECONNREFUSED;
+	return raw_welcome(h->sock, &h->st, h->reason, sizeof(h->reason));
+}
+
+int
+hand_hello(struct hand *h, int listener, uint32_t version)
+{
+	UffdBroker__V1__Hello hello = UFFD_BROKER__V1__HELLO__INIT;
+	WireRequest req = UFFD_BROKER__V1__REQUEST__INIT;
+
+	hello.version = version;
+	hello.dummy_page = (uintptr_t)h->dummy;
+	hello.page_size = h->page_size;
+	req.body_case = UFFD_BROKER__V1__REQUEST__BODY_HELLO;
+	req.hello = &hello;
+	return raw_call(h->sock, &req, listener, &h->st, h->reason,
+	    sizeof(h->reason));
+}
+
+int
+hand_jail(struct hand *h)
+{
+	int listener = client_jail_install(), rc;
+
+	if (listener < 0)
+		return listener;
+	rc = hand_hello(h, listener, WIRE_VERSION);
+	close(listener);
+	if (rc == 0 && h->st != UFFD_BROKER__V1__STATUS__OK)
+		rc = -EPROTO;
+	return rc;
+}
+
+int
+hand_verify(struct hand *h)
+{
+	int fd = client_verify();
+
+	if (fd >= 0)
+		h->devfd = fd;
+	return fd;
+}
+
+int
+hand_send(struct hand *h, UffdBroker__V1__Request__BodyCase body, int fd)
+{
+	UffdBroker__V1__Probe probe = UFFD_BROKER__V1__PROBE__INIT;
+	UffdBroker__V1__Attach attach = UFFD_BROKER__V1__ATTACH__INIT;
+	UffdBroker__V1__StatusRequest status =
+	    UFFD_BROKER__V1__STATUS_REQUEST__INIT;
+	WireRequest req = UFFD_BROKER__V1__REQUEST__INIT;
+
+	req.body_case = body;
+	req.probe = &probe;	/* a union: the body case picks */
+	if (body == UFFD_BROKER__V1__REQUEST__BODY_ATTACH)
+		req.attach = &attach;
+	else if (body == UFFD_BROKER__V1__REQUEST__BODY_STATUS)
+		req.status = &status;
+	return raw_call(h->sock, &req, fd, &h->st, h->reason,
+	    sizeof(h->reason));
+}
+
+bool
+closed_by_broker(int sock)
+{
+	char buf[64];
+	struct timeval tv = { .tv_sec = 2 };
+
+	setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	return recv(sock, buf, sizeof(buf), 0) == 0;
 }

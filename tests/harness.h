@@ -94,6 +94,60 @@ int	raw_exchange(int sock, const void *buf, size_t len, int fd,
 int	raw_call(int sock, const WireRequest *req, int fd, WireStatus *status,
 	    char *reason, size_t reasonlen);
 
+/* The broker closed the socket: the next read (within 2 s) sees the end. */
+bool	closed_by_broker(int sock);
+
+/*
+ * A client's handshake made by hand, one step at a time, for a client that
+ * misbehaves at one of them. Each returns 0 or -errno; a reply's status and
+ * reason are kept in the struct.
+ */
+struct hand {
+	int		sock;
+	int		devfd;		/* from hand_verify() */
+	void		*dummy;		/* the liveness page (shmem) */
+	uint32_t	page_size;
+	WireStatus	st;
+	char		reason[256];
+};
+/* Connect to tb's broker, read its welcome (h->st), map the dummy page. */
+int	hand_connect(struct hand *h);
+/* Hello with listener (-1: none) and version; the reply's status in h->st. */
+int	hand_hello(struct hand *h, int listener, uint32_t version);
+/* Install the library's filter, Hello with its listener: 0 when OK. */
+int	hand_jail(struct hand *h);
+/* The verification ioctl: the device fd (also h->devfd), or -errno. */
+int	hand_verify(struct hand *h);
+/* A Probe, Attach (no features) or StatusRequest, with fd (or -1). */
+int	hand_send(struct hand *h, UffdBroker__V1__Request__BodyCase body,
+	    int fd);
+/*
+ * A listener of the library's filter, from a child that installed it and
+ * exited: of the right kind, with no process under it.
+ */
+int	spare_listener(void);
+
+/*
+ * Holding the broker still at a chosen point, to order a race for certain.
+ * broker_pause() returns once the broker is stopped (SIGSTOP).
+ */
+void	broker_pause(void);
+void	broker_resume(void);
+/*
+ * Trace the broker (ptrace), stopped; run it until one of its
+ * SECCOMP_IOCTL_NOTIF_RECV has returned a notification, and leave it stopped
+ * there, before it looks at it; let it go.
+ */
+void	broker_trace(void);
+void	broker_hold_at_notification(void);
+/* The same after a system call nr whose argument arg & mask == value. */
+void	broker_hold_after(long nr, int arg, uint64_t mask, uint64_t value);
+void	broker_untrace(void);
+/* Wait until pid sleeps in system call nr (/proc/PID/syscall). */
+bool	wait_in_syscall(pid_t pid, long nr, int timeout_ms);
+/* fork(), the child getting the pid want (clone3's set_tid; root). -1: taken. */
+pid_t	fork_with_pid(pid_t want);
+
 /*
  * A TCP socket whose last close blocks for linger_s seconds: SO_LINGER on,
  * and a full send queue its peer (*server, kept by the caller) never reads.
