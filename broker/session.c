@@ -58,7 +58,13 @@ peer_pidfd(int sock, pid_t pid)
 
 	if (getsockopt(sock, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) == 0)
 		return pidfd;
-	/* Before Linux 6.5: open by pid, then make sure it is still the peer. */
+	/*
+	 * Only a kernel without the option (before Linux 6.5) falls back to
+	 * the pid; any other failure (the peer is gone) must not: its pid
+	 * may be another process's by now.
+	 */
+	if (errno != ENOPROTOOPT)
+		return -1;
 	pidfd = syscall(SYS_pidfd_open, pid, 0);
 	if (pidfd >= 0) {
 		struct ucred cred;
