@@ -88,9 +88,9 @@ wait_fds(int baseline)
 	ck_assert_int_eq(count_fds(tb.pid), baseline);
 }
 
-/* Send a datagram with n copies of fd. */
+/* Send a datagram carrying fds[0..n-1]. */
 static int
-send_fds(int sock, const void *buf, size_t len, int fd, int n)
+send_fd_list(int sock, const void *buf, size_t len, const int *fds, int n)
 {
 	union {
 		char buf[CMSG_SPACE(WIRE_SCM_MAX_FD * sizeof(int))];
@@ -103,15 +103,24 @@ send_fds(int sock, const void *buf, size_t len, int fd, int n)
 		.msg_controllen = CMSG_SPACE(n * sizeof(int)),
 	};
 	struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
-	int i;
 
 	memset(&control, 0, sizeof(control));
 	cmsg->cmsg_level = SOL_SOCKET;
 	cmsg->cmsg_type = SCM_RIGHTS;
 	cmsg->cmsg_len = CMSG_LEN(n * sizeof(int));
-	for (i = 0; i < n; i++)
-		memcpy(CMSG_DATA(cmsg) + i * sizeof(int), &fd, sizeof(int));
+	memcpy(CMSG_DATA(cmsg), fds, n * sizeof(int));
 	return sendmsg(sock, &msg, MSG_NOSIGNAL) < 0 ? -errno : 0;
+}
+
+/* Send a datagram with n copies of fd. */
+static int
+send_fds(int sock, const void *buf, size_t len, int fd, int n)
+{
+	int fds[WIRE_SCM_MAX_FD], i;
+
+	for (i = 0; i < n; i++)
+		fds[i] = fd;
+	return send_fd_list(sock, buf, len, fds, n);
 }
 
 /*
@@ -458,24 +467,8 @@ START_TEST(test_fd_reserve)
 	sock = raw_connect();
 	ck_assert_int_ge(sock, 0);
 	ck_assert_int_eq(kill(tb.pid, SIGSTOP), 0);
-	{
-		union {
-			char buf[CMSG_SPACE(WIRE_SCM_MAX_FD * sizeof(int))];
-			struct cmsghdr align;
-		} control;
-		struct iovec iov = { .iov_base = buf,
-		    .iov_len = pack_hello(buf) };
-		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
-		    .msg_control = control.buf,
-		    .msg_controllen = sizeof(control.buf) };
-		struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
-
-		cmsg->cmsg_level = SOL_SOCKET;
-		cmsg->cmsg_type = SCM_RIGHTS;
-		cmsg->cmsg_len = CMSG_LEN(sizeof(fds));
-		memcpy(CMSG_DATA(cmsg), fds, sizeof(fds));
-		ck_assert_int_gt(sendmsg(sock, &msg, MSG_NOSIGNAL), 0);
-	}
+	ck_assert_int_eq(send_fd_list(sock, buf, pack_hello(buf), fds,
+	    WIRE_SCM_MAX_FD), 0);
 	for (i = 0; i < WIRE_SCM_MAX_FD; i++)
 		close(fds[i]);
 	ck_assert_int_eq(kill(tb.pid, SIGCONT), 0);
@@ -495,29 +488,6 @@ START_TEST(test_fd_reserve)
 }
 END_TEST
 
-/* Send a datagram carrying fds[0..n-1]. */
-static int
-send_fd_list(int sock, const void *buf, size_t len, const int *fds, int n)
-{
-	union {
-		char buf[CMSG_SPACE(WIRE_SCM_MAX_FD * sizeof(int))];
-		struct cmsghdr align;
-	} control;
-	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
-	struct msghdr msg = {
-		.msg_iov = &iov, .msg_iovlen = 1,
-		.msg_control = control.buf,
-		.msg_controllen = CMSG_SPACE(n * sizeof(int)),
-	};
-	struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
-
-	memset(&control, 0, sizeof(control));
-	cmsg->cmsg_level = SOL_SOCKET;
-	cmsg->cmsg_type = SCM_RIGHTS;
-	cmsg->cmsg_len = CMSG_LEN(n * sizeof(int));
-	memcpy(CMSG_DATA(cmsg), fds, n * sizeof(int));
-	return sendmsg(sock, &msg, MSG_NOSIGNAL) < 0 ? -errno : 0;
-}
 
 /*
  * One of the queued-fds attackers: welcomed (fds due), it queues a
