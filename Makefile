@@ -207,7 +207,7 @@ install: all
 	[ -e $(DESTDIR)$(SYSCONFDIR)/uffd-broker/policy.conf ] || \
 		install -m 0644 policy/policy.conf $(DESTDIR)$(SYSCONFDIR)/uffd-broker/policy.conf
 	install -m 0644 policy/policy.conf policy/uffd-client.seccomp \
-		policy/uffd-client.minijail.policy docs/security.md \
+		policy/uffd-client.minijail.policy docs/security.md docs/design.md \
 		$(DESTDIR)$(DATADIR)/uffd-broker/
 	# Written here, so that it names the PREFIX of this install.
 	sed -e 's|@PREFIX@|$(PREFIX)|;s|@LIBDIR@|$(LIBDIR)|;s|@INCDIR@|$(INCDIR)|;s|@VERSION@|$(LIBVERSION)|' \
