@@ -957,72 +957,6 @@ START_TEST(test_verifier_not_started)
 }
 END_TEST
 
-/*
- * A process made with clone(CLONE_FILES) before the fragment shares the
- * peer's fd table but not its filter: the device fd installed in the peer
- * would be in its table too, and it would create uffds with no broker.
- */
-struct files_sharer {
-	volatile int	devfd;	/* set by the peer once it has a session */
-	volatile int	made;	/* what the sharer made with it */
-};
-
-static int
-files_sharer(void *arg)
-{
-	struct files_sharer *f = arg;
-	int i, fd;
-
-	for (i = 0; i < 3000 && f->devfd < 0; i++)
-		usleep(1000);
-	if (f->devfd >= 0 && (fd = ioctl(f->devfd, USERFAULTFD_IOC_NEW,
-	    O_CLOEXEC)) >= 0) {
-		struct uffdio_api api = { .api = UFFD_API };
-
-		f->made = ioctl(fd, UFFDIO_API, &api) == 0 ? 1 : -1;
-	}
-	_exit(0);
-}
-
-static int
-shares_files(void *arg)
-{
-	static char stack[64 * 1024] __attribute__((aligned(16)));
-	struct files_sharer *f = mmap(NULL, sizeof(*f), PROT_READ | PROT_WRITE,
-	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	struct uffdc_session *s;
-	pid_t sharer;
-	int rc;
-
-	(void)arg;
-	CHILD_CHECK(f != MAP_FAILED);
-	f->devfd = -1;
-	sharer = clone(files_sharer, stack + sizeof(stack), CLONE_FILES |
-	    SIGCHLD, f);
-	CHILD_CHECK(sharer > 0);
-	rc = uffdc_session_open(tb.sock, &s);
-	if (rc == 0)
-		f->devfd = s->devfd;
-	else
-		f->devfd = -2;
-	CHILD_CHECK(waitpid(sharer, NULL, 0) == sharer);
-	if (f->made == 1)
-		fprintf(stderr, "files sharer: made and initialised a uffd with "
-		    "the peer's device fd\n");
-	CHILD_CHECK(f->made == 0);
-	CHILD_CHECK(rc == -EACCES);
-	return 0;
-}
-
-START_TEST(test_shared_fd_table_refused)
-{
-	broker_start("--allow-uid", "65534", NULL);
-	ck_assert_int_eq(run_client(shares_files, NULL, true), 0);
-	ck_assert(log_wait(1000, "event=session_refused", "shares its fd table"));
-	broker_stop();
-}
-END_TEST
-
 Suite *
 make_verifier_suite(void)
 {
@@ -1048,7 +982,6 @@ make_verifier_suite(void)
 	tcase_add_test(tc, test_verifier_lost_twice_in_a_turn);
 	tcase_add_test(tc, test_verifier_dies_with_broker);
 	tcase_add_test(tc, test_verifier_not_started);
-	tcase_add_test(tc, test_shared_fd_table_refused);
 	suite_add_tcase(s, tc);
 	return s;
 }
