@@ -218,11 +218,19 @@ struct closer {
 };
 
 /* The filter verifier process (verifier.c). */
+#define VERIFIER_BACKOFF_UIDS	64
+struct backoff {
+	uid_t		uid;
+	uint64_t	until;		/* broker_now_ms(); 0: unused */
+};
+
 struct verifier {
 	pid_t		pid;
 	int		sock;		/* -1: none (it did not start, or is gone) */
 	uint32_t	seq;		/* of the last request */
 	struct watch	w;		/* its hang-up */
+	/* uids whose last proof ran out of time (verifier_admit()) */
+	struct backoff	backoff[VERIFIER_BACKOFF_UIDS];
 };
 
 struct broker {

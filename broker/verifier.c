@@ -72,6 +72,8 @@
 /* A worker's time for one request; the broker's wait is longer. */
 #define VERIFIER_DEADLINE_MS	40
 #define VERIFIER_ANSWER_MS	100
+/* A uid whose proof ran out of time is refused without one this long. */
+#define VERIFIER_BACKOFF_MS	1000
 /* How long start-up may take (libseccomp, capabilities). */
 #define VERIFIER_START_MS	2000
 
@@ -502,16 +504,46 @@ unproven(int rc, const struct verifier_answer *ans, char *buf, size_t len)
  * another process; but a peer that exited has no use for it: its pidfd
  * ends the session.
  */
+/*
+ * The loop waits for each proof, up to VERIFIER_ANSWER_MS. A proof that ran
+ * out of time (a thread the kernel cannot stop, a verifier too slow) costs
+ * the loop that long; a uid whose proof did so is refused without asking
+ * for VERIFIER_BACKOFF_MS, so that one admitted user repeating it in a loop
+ * spends a deadline a second, not the loop.
+ */
+static struct backoff *
+backoff_of(struct verifier *v, uid_t uid)
+{
+	struct backoff *oldest = &v->backoff[0];
+	size_t i;
+
+	for (i = 0; i < VERIFIER_BACKOFF_UIDS; i++) {
+		if (v->backoff[i].uid == uid)
+			return &v->backoff[i];
+		if (v->backoff[i].until < oldest->until)
+			oldest = &v->backoff[i];
+	}
+	return oldest;
+}
+
 bool
 verifier_admit(struct session *s)
 {
+	struct verifier *v = &s->b->verifier;
 	struct verifier_answer ans;
+	struct backoff *bo;
 	struct timespec t0;
 	char why[256];
 	int rc;
 
 	if (!s->grant.kernel_faults || !s->grant.prove_filter)
 		return true;
+	bo = backoff_of(v, s->uid);
+	if (bo->uid == s->uid && broker_now_ms() < bo->until) {
+		snprintf(why, sizeof(why), "a proof for uid %u ran out of time "
+		    "less than %d ms ago", (unsigned)s->uid, VERIFIER_BACKOFF_MS);
+		goto refuse;
+	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if ((rc = ask(s->b, s->pid, &ans)) == 0 && ans.result == PROVEN) {
 		audit_session(s, "filter_proven", "session=%llu pid=%d uid=%u "
@@ -521,6 +553,11 @@ verifier_admit(struct session *s)
 		return true;
 	}
 	unproven(rc, &ans, why, sizeof(why));
+	if (rc == -ETIMEDOUT || (rc == 0 && ans.result == UNFINISHED)) {
+		bo->uid = s->uid;
+		bo->until = broker_now_ms() + VERIFIER_BACKOFF_MS;
+	}
+refuse:
 	audit_session(s, "session_refused", "session=%llu pid=%d uid=%u gid=%u "
 	    "rule=%s reason=\"filter not proven: %s\"", (unsigned long long)s->id,
 	    (int)s->pid, (unsigned)s->uid, (unsigned)s->gid, s->rule_name, why);

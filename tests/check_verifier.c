@@ -656,7 +656,8 @@ START_TEST(test_unstoppable_thread)
 	    "thread "));
 	ck_assert(log_wait(0, "event=session_refused", "did not stop within "
 	    "40 ms"));
-	/* The verifier serves on. */
+	/* The verifier serves on (once the uid's back-off of 1 s is over). */
+	usleep(1100000);
 	ck_assert_int_eq(run_client(client_gets_uffd, NULL, true), 0);
 	broker_stop();
 }
@@ -696,7 +697,8 @@ START_TEST(test_verifier_late_answer)
 	ck_assert(log_wait(1000, "event=session_refused", "filter not proven: "
 	    "the broker's verifier did not answer within 100 ms"));
 	ck_assert_int_eq(kill(v, SIGCONT), 0);
-	usleep(100000);		/* it answers the old request: proven */
+	/* It answers the old request: proven. (And the uid's back-off ends.) */
+	usleep(1100000);
 	ck_assert_int_eq(run_client(attack, NULL, true), ATTACK_REFUSED);
 	ck_assert_int_eq(run_client(client_gets_uffd, NULL, true), 0);
 	close(p[3]);
@@ -957,6 +959,68 @@ START_TEST(test_verifier_not_started)
 }
 END_TEST
 
+/*
+ * An admitted uid's Hellos in a loop, each with a thread the verifier
+ * cannot stop: each proof runs out of time, and the loop waits for it. A
+ * uid whose proof did so is refused without asking for a second, so others
+ * are served meanwhile.
+ */
+static int
+unstoppable_hello(void *arg)
+{
+	struct uffdc_session *s;
+	pthread_t thr;
+	int p[2];
+
+	(void)arg;
+	alarm(5);
+	CHILD_CHECK(pipe(p) == 0);
+	CHILD_CHECK(pthread_create(&thr, NULL, vfork_parent, &p[1]) == 0);
+	sync_wait(p[0]);
+	usleep(20000);		/* in its vfork by now */
+	CHILD_CHECK(uffdc_session_open(tb.sock, &s) == -EACCES);
+	_exit(0);		/* not waiting for the vfork child */
+}
+
+static int
+hello_storm(void *arg)
+{
+	struct timespec t0;
+
+	(void)arg;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (ms_since(&t0) < 2500)
+		CHILD_CHECK(run_client(unstoppable_hello, NULL, false) == 0);
+	return 0;
+}
+
+START_TEST(test_unproven_uid_backs_off)
+{
+	enum { STORMS = 8 };
+	pid_t storms[STORMS];
+	double ms, best = 1e9;
+	int i;
+
+	broker_start("--allow-uid", "0", "--allow-uid", "65534",
+	    "--max-sessions-per-uid", "1000", NULL);
+	for (i = 0; i < STORMS; i++)
+		storms[i] = spawn(hello_storm, NULL, false);
+	usleep(500000);
+	for (i = 0; i < 3; i++) {
+		ms = timed_client_ms(true);
+		if (ms < best)
+			best = ms;
+	}
+	for (i = 0; i < STORMS; i++)
+		ck_assert_int_eq(reap(storms[i]), 0);
+	ck_assert_msg(best < 100, "a client of another uid waited %.0f ms "
+	    "during the Hello storm", best);
+	ck_assert(log_wait(0, "event=session_refused", "ran out of time less "
+	    "than"));
+	broker_stop();
+}
+END_TEST
+
 Suite *
 make_verifier_suite(void)
 {
@@ -982,6 +1046,7 @@ make_verifier_suite(void)
 	tcase_add_test(tc, test_verifier_lost_twice_in_a_turn);
 	tcase_add_test(tc, test_verifier_dies_with_broker);
 	tcase_add_test(tc, test_verifier_not_started);
+	tcase_add_test(tc, test_unproven_uid_backs_off);
 	suite_add_tcase(s, tc);
 	return s;
 }
