@@ -357,6 +357,8 @@ void	verifier_start(struct broker *b);	/* before broker_jail() */
  * Otherwise the peer is told why and the session ends; returns false.
  */
 bool	verifier_admit(struct session *s);
+/* The probe is bound to the peer's address space (false: why). */
+bool	verifier_probe(struct session *s, char *why, size_t len);
 void	verifier_hangup(struct broker *b);	/* it exited */
 
 /* proc.c */

@@ -712,11 +712,11 @@ handle_probe(struct session *s, const WireRequest *req, int fd)
 	};
 	struct uffdio_api api;
 	const char *why;
-	char grant[640];
+	char grant[640], unproven[256];
 	int rc;
 
 	(void)req;
-	/* The dummy page is shmem (MAP_SHARED|MAP_ANONYMOUS). */
+	/* The library's dummy page is private; a shared one is refused below. */
 	if ((rc = uffd_api(fd, UFFD_FEATURE_MISSING_SHMEM, &api)) < 0) {
 		close(fd);
 		session_reply(s, UFFD_BROKER__V1__STATUS__BAD_FD, NULL,
@@ -735,6 +735,17 @@ handle_probe(struct session *s, const WireRequest *req, int fd)
 		return;
 	}
 	s->probe_uffd = fd;
+	/* Before anything follows the probe's address space: it is the peer's. */
+	if (!verifier_probe(s, unproven, sizeof(unproven))) {
+		audit_session(s, "session_refused", "session=%llu pid=%d uid=%u "
+		    "rule=%s reason=\"probe not proven: %s\"",
+		    (unsigned long long)s->id, (int)s->pid, (unsigned)s->uid,
+		    s->rule_name, unproven);
+		session_reply(s, UFFD_BROKER__V1__STATUS__DENIED, NULL,
+		    "probe not proven: %s", unproven);
+		session_kill(s, "probe not proven");
+		return;
+	}
 	if ((rc = join_address_space(s)) < 0) {
 		session_reply(s, UFFD_BROKER__V1__STATUS__FAILED, NULL,
 		    "broker could not share the address space's tracker: %s",

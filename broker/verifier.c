@@ -45,12 +45,17 @@
 #include <errno.h>
 #include <cap-ng.h>
 #include <linux/filter.h>
+#include <linux/userfaultfd.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
+#include <sys/stat.h>
+#include <sys/random.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
@@ -78,9 +83,17 @@
 #define VERIFIER_START_MS	2000
 
 /* broker -> verifier */
+enum verifier_job {
+	PROVE_FILTER,		/* the fragment on every thread of pid */
+	PROVE_PROBE,		/* the probe uffd beside it is bound to pid's mm */
+};
+
 struct verifier_request {
 	uint32_t	seq;
 	int32_t		pid;		/* a thread group */
+	uint32_t	job;
+	uint32_t	uid;		/* pid's, for PROVE_PROBE */
+	uint64_t	page;		/* its dummy page, registered on the probe */
 };
 
 enum verifier_result {
@@ -89,6 +102,9 @@ enum verifier_result {
 	ABSENT,			/* not among the filters of thread tid */
 	UNREADABLE,		/* thread tid's filters not read: error */
 	TOO_MANY_THREADS,
+	PROBE_ELSEWHERE,	/* the probe writes no page of pid's */
+	NOT_PRIVATE,		/* the page is no private anonymous memory */
+	DUMPABLE,		/* another process of its user could write it */
 	NRESULTS
 };
 
@@ -297,13 +313,97 @@ prove(pid_t pid, struct verifier_answer *ans)
 	ans->usec = broker_elapsed_ms(&t0) * 1000;
 }
 
+/* The mapping at page in pid is private anonymous memory (/proc/PID/maps). */
+static bool
+private_anonymous(pid_t pid, uint64_t page)
+{
+	unsigned long long start, end, inode;
+	char path[64], line[512], perms[8];
+	bool yes = false;
+	int n = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	if ((f = fopen(path, "re")) == NULL)
+		return false;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (sscanf(line, "%llx-%llx %7s %*s %*s %llu %n", &start, &end,
+		    perms, &inode, &n) != 4 || page < start || page >= end)
+			continue;
+		/* No file, no name ([heap] and the like are not ours). */
+		yes = perms[3] == 'p' && inode == 0 && line[n] == '\0';
+		break;
+	}
+	fclose(f);
+	return yes;
+}
+
+/*
+ * Is the probe bound to pid's address space? A peer could send, as its
+ * probe, a fresh uffd another process made (a decoy forked before its
+ * filter). With every thread of pid stopped, write a random token through
+ * the probe into the dummy page and read it back from pid's memory. The
+ * page must be private anonymous memory (so that no other address space
+ * sees what is written there) and pid not dumpable (so that no other
+ * process of its user writes it meanwhile); only a probe bound to pid's
+ * address space, or one pid shares (CLONE_VM), puts the token there.
+ */
+static void
+prove_probe(const struct verifier_request *req, int probe,
+    struct verifier_answer *ans)
+{
+	static uint64_t page[4096 / sizeof(uint64_t)]
+	    __attribute__((aligned(4096)));
+	long psz = sysconf(_SC_PAGESIZE);
+	struct uffdio_copy copy = {
+		.dst = req->page, .src = (uintptr_t)page, .len = psz,
+	};
+	uint64_t token = 0, seen = 0;
+	struct iovec local = { .iov_base = &seen, .iov_len = sizeof(seen) };
+	struct iovec remote = { .iov_base = (void *)(uintptr_t)req->page,
+	    .iov_len = sizeof(seen) };
+	pid_t tids[VERIFIER_MAX_THREADS];
+	char path[32];
+	struct stat st;
+
+	if (psz > (long)sizeof(page) || stop_all(req->pid, tids, ans) < 0)
+		return;
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)req->pid);
+	if (req->uid != 0 && (stat(path, &st) < 0 || st.st_uid != 0)) {
+		answer(ans, DUMPABLE, req->pid, 0);
+		return;
+	}
+	if (!private_anonymous(req->pid, req->page)) {
+		answer(ans, NOT_PRIVATE, req->pid, 0);
+		return;
+	}
+	while (token == 0)
+		if (getrandom(&token, sizeof(token), 0) != sizeof(token)) {
+			answer(ans, UNREADABLE, req->pid, errno);
+			return;
+		}
+	page[0] = token;
+	if (ioctl(probe, UFFDIO_COPY, &copy) < 0) {
+		answer(ans, errno == EEXIST ? NOT_PRIVATE : PROBE_ELSEWHERE,
+		    req->pid, errno);
+		return;
+	}
+	if (process_vm_readv(req->pid, &local, 1, &remote, 1, 0) !=
+	    (ssize_t)sizeof(seen)) {
+		answer(ans, UNREADABLE, req->pid, errno);
+		return;
+	}
+	answer(ans, seen == token ? PROVEN : PROBE_ELSEWHERE, req->pid, 0);
+}
+
 /*
  * One request. The worker's exit detaches every thread it stopped: the
  * kernel does it for a tracer that exits, deadline or not. Its answer
  * stands only if it exited of itself.
  */
 static void
-serve(const struct verifier_request *req, struct verifier_answer *ans)
+serve(const struct verifier_request *req, int probe,
+    struct verifier_answer *ans)
 {
 	struct itimerval deadline = {
 		.it_value = { .tv_usec = VERIFIER_DEADLINE_MS * 1000 } };
@@ -316,12 +416,46 @@ serve(const struct verifier_request *req, struct verifier_answer *ans)
 	} else if (pid == 0) {
 		if (setitimer(ITIMER_REAL, &deadline, NULL) < 0)
 			_exit(1);
-		prove(req->pid, ans);
+		if (req->job == PROVE_PROBE)
+			prove_probe(req, probe, ans);
+		else
+			prove(req->pid, ans);
 		_exit(0);
 	} else if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
 	    WEXITSTATUS(status) != 0)
 		ans->result = UNFINISHED;
 	ans->seq = req->seq;
+}
+
+/*
+ * A request, and the probe uffd beside a PROVE_PROBE one (*probe, else -1).
+ * Anything else beside it (the broker sends nothing else) ends the request.
+ */
+static ssize_t
+recv_request(int sock, struct verifier_request *req, int *probe)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} control;
+	struct iovec iov = { .iov_base = req, .iov_len = sizeof(*req) };
+	struct msghdr msg = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = control.buf, .msg_controllen = sizeof(control.buf),
+	};
+	struct cmsghdr *cmsg;
+	ssize_t n;
+
+	*probe = -1;
+	if ((n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC)) < 0)
+		return n;
+	if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC))
+		return -1;
+	if ((cmsg = CMSG_FIRSTHDR(&msg)) != NULL &&
+	    cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_RIGHTS &&
+	    cmsg->cmsg_len == CMSG_LEN(sizeof(int)))
+		memcpy(probe, CMSG_DATA(cmsg), sizeof(int));
+	return n;
 }
 
 static void __attribute__((noreturn))
@@ -331,6 +465,7 @@ verifier_main(int sock, pid_t parent, uid_t uid, gid_t gid)
 	struct verifier_request req;
 	struct verifier_answer *ans = NULL;
 	ssize_t n;
+	int probe;
 
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
 		_exit(1);
@@ -348,12 +483,15 @@ verifier_main(int sock, pid_t parent, uid_t uid, gid_t gid)
 		_exit(1);
 	/* One request at a time; anything but a request ends it. */
 	for (;;) {
-		n = recv(sock, &req, sizeof(req), MSG_TRUNC);
+		n = recv_request(sock, &req, &probe);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n != (ssize_t)sizeof(req))
+		if (n != (ssize_t)sizeof(req) || req.job > PROVE_PROBE ||
+		    (probe >= 0) != (req.job == PROVE_PROBE))
 			_exit(0);
-		serve(&req, ans);
+		serve(&req, probe, ans);
+		if (probe >= 0)
+			close(probe);
 		if (send(sock, ans, sizeof(*ans), MSG_NOSIGNAL) < 0)
 			_exit(0);
 	}
@@ -437,19 +575,38 @@ verifier_hangup(struct broker *b)
  * -ETIMEDOUT, or -EPIPE when there is no verifier.
  */
 static int
-ask(struct broker *b, pid_t pid, struct verifier_answer *ans)
+ask(struct broker *b, struct verifier_request *req, int probe,
+    struct verifier_answer *ans)
 {
 	struct verifier *v = &b->verifier;
-	struct verifier_request req = { .seq = ++v->seq, .pid = pid };
 	struct pollfd pfd = { .fd = v->sock, .events = POLLIN };
 	struct timespec t0;
 	double left;
 	ssize_t n;
 
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} control;
+	struct iovec iov = { .iov_base = req, .iov_len = sizeof(*req) };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct cmsghdr *cmsg;
+
 	if (v->sock < 0)
 		return -EPIPE;
+	req->seq = ++v->seq;
+	if (probe >= 0) {
+		memset(&control, 0, sizeof(control));
+		msg.msg_control = control.buf;
+		msg.msg_controllen = sizeof(control.buf);
+		cmsg = CMSG_FIRSTHDR(&msg);
+		cmsg->cmsg_level = SOL_SOCKET;
+		cmsg->cmsg_type = SCM_RIGHTS;
+		cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cmsg), &probe, sizeof(int));
+	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (send(v->sock, &req, sizeof(req), MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+	if (sendmsg(v->sock, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
 		if (errno == EAGAIN)
 			return -ETIMEDOUT;	/* requests pile up unanswered */
 		verifier_lost(b, strerror(errno));
@@ -468,7 +625,7 @@ ask(struct broker *b, pid_t pid, struct verifier_answer *ans)
 			    "answered out of protocol");
 			return -EPIPE;
 		}
-		if (ans->seq == req.seq)
+		if (ans->seq == req->seq)
 			return 0;
 	}
 }
@@ -493,6 +650,14 @@ unproven(int rc, const struct verifier_answer *ans, char *buf, size_t len)
 		    "or a kernel without CONFIG_CHECKPOINT_RESTORE)" : "");
 	else if (ans->result == TOO_MANY_THREADS)
 		snprintf(buf, len, "more than %d threads", VERIFIER_MAX_THREADS);
+	else if (ans->result == PROBE_ELSEWHERE)
+		snprintf(buf, len, "the probe uffd is not bound to the peer's "
+		    "address space (another process made it)");
+	else if (ans->result == NOT_PRIVATE)
+		snprintf(buf, len, "the dummy page is not untouched private "
+		    "anonymous memory");
+	else if (ans->result == DUMPABLE)
+		snprintf(buf, len, "the peer is dumpable");
 	else
 		snprintf(buf, len, "thread %d did not stop within %d ms",
 		    (int)ans->tid, VERIFIER_DEADLINE_MS);
@@ -530,6 +695,7 @@ bool
 verifier_admit(struct session *s)
 {
 	struct verifier *v = &s->b->verifier;
+	struct verifier_request req = { .pid = s->pid, .job = PROVE_FILTER };
 	struct verifier_answer ans;
 	struct backoff *bo;
 	struct timespec t0;
@@ -545,7 +711,7 @@ verifier_admit(struct session *s)
 		goto refuse;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if ((rc = ask(s->b, s->pid, &ans)) == 0 && ans.result == PROVEN) {
+	if ((rc = ask(s->b, &req, -1, &ans)) == 0 && ans.result == PROVEN) {
 		audit_session(s, "filter_proven", "session=%llu pid=%d uid=%u "
 		    "threads=%u read_us=%u round_trip_us=%.0f",
 		    (unsigned long long)s->id, (int)s->pid, (unsigned)s->uid,
@@ -564,5 +730,28 @@ refuse:
 	if (session_reply(s, UFFD_BROKER__V1__STATUS__DENIED, NULL,
 	    "filter not proven: %s", why) == 0)
 		session_kill(s, "filter not proven");
+	return false;
+}
+
+/*
+ * The probe the peer sent is bound to its own address space (see
+ * prove_probe()): kernel-fault sessions that need a proven filter need a
+ * proven probe too. Their quota, liveness and address-space grouping follow
+ * the probe. Returns true, or false with why filled.
+ */
+bool
+verifier_probe(struct session *s, char *why, size_t len)
+{
+	struct verifier_request req = { .pid = s->pid, .job = PROVE_PROBE,
+	    .uid = s->uid, .page = s->dummy_page };
+	struct verifier_answer ans;
+	int rc;
+
+	if (!s->grant.kernel_faults || !s->grant.prove_filter)
+		return true;
+	if ((rc = ask(s->b, &req, s->probe_uffd, &ans)) == 0 &&
+	    ans.result == PROVEN)
+		return true;
+	unproven(rc, &ans, why, len);
 	return false;
 }

@@ -242,8 +242,12 @@ session_alloc(const char *path, struct uffdc_session **out)
 	s->page_size = sysconf(_SC_PAGESIZE);
 	if ((s->path = strdup(path)) == NULL)
 		return -ENOMEM;
+	/*
+	 * Private: the broker proves its probe by writing a token here that
+	 * only this address space can see.
+	 */
 	s->dummy = mmap(NULL, s->page_size, PROT_READ | PROT_WRITE,
-	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (s->dummy == MAP_FAILED) {
 		s->dummy = NULL;
 		return -errno;

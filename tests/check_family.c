@@ -245,7 +245,7 @@ unproven_fork_hello(void *arg)
 	UffdBroker__V1__Probe probe = UFFD_BROKER__V1__PROBE__INIT;
 	WireRequest req = UFFD_BROKER__V1__REQUEST__INIT;
 	long psz = sysconf(_SC_PAGESIZE);
-	void *dummy = mmap(NULL, psz, PROT_READ, MAP_SHARED | MAP_ANONYMOUS,
+	void *dummy = mmap(NULL, psz, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS,
 	    -1, 0);
 	char reason[256];
 	WireStatus st;
@@ -335,7 +335,7 @@ closes_then_rejoins(void *arg)
 		/* The broker's probe fails (not ESRCH): it ends the session. */
 		CHILD_CHECK(munmap(s->dummy, s->page_size) == 0);
 		s->dummy = mmap(NULL, s->page_size, PROT_READ | PROT_WRITE,
-		    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		CHILD_CHECK(s->dummy != MAP_FAILED);
 		usleep(400000);
 	} else {

@@ -502,7 +502,7 @@ queue_behind_switch(void *arg)
 	UffdBroker__V1__ForkHello fh = UFFD_BROKER__V1__FORK_HELLO__INIT;
 	WireRequest req = UFFD_BROKER__V1__REQUEST__INIT;
 	uint8_t buf[64];
-	void *dummy = mmap(NULL, 4096, PROT_READ, MAP_SHARED | MAP_ANONYMOUS,
+	void *dummy = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS,
 	    -1, 0);
 	char c;
 
@@ -612,7 +612,7 @@ notification_stealer(void *arg)
 	UffdBroker__V1__Hello hello = UFFD_BROKER__V1__HELLO__INIT;
 	UffdBroker__V1__Probe probe = UFFD_BROKER__V1__PROBE__INIT;
 	WireRequest req = UFFD_BROKER__V1__REQUEST__INIT;
-	void *dummy = mmap(NULL, 4096, PROT_READ, MAP_SHARED | MAP_ANONYMOUS,
+	void *dummy = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS,
 	    -1, 0);
 	char reason[256];
 	WireStatus st;
@@ -688,7 +688,7 @@ other_call_sender(void *arg)
 	struct sock_fprog prog = { .len = 4, .filter = insns };
 	UffdBroker__V1__Hello hello = UFFD_BROKER__V1__HELLO__INIT;
 	WireRequest req = UFFD_BROKER__V1__REQUEST__INIT;
-	void *dummy = mmap(NULL, 4096, PROT_READ, MAP_SHARED | MAP_ANONYMOUS,
+	void *dummy = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS,
 	    -1, 0);
 	char reason[256];
 	WireStatus st;

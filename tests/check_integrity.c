@@ -13,6 +13,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -304,6 +305,131 @@ START_TEST(test_user_mode_no_device_fd)
 }
 END_TEST
 
+/*
+ * A decoy probe: the client forks a decoy before its filter (so the decoy
+ * has the dummy page's mapping and no filter), the decoy makes a fresh
+ * user-mode uffd and passes it over, and the client sends that as its
+ * probe. The broker would then watch the decoy's address space for the
+ * client's: its liveness, exec and address-space sharing. The verifier
+ * writes a token through the probe and reads the client's page: refused.
+ */
+static int
+decoy_probe(void *arg)
+{
+	struct hand h;
+	int sv[2], fd, decoy_fd = -1, flags, i;
+	char buf[4];
+	pid_t decoy;
+
+	(void)arg;
+	CHILD_CHECK(hand_connect(&h) == 0);	/* maps the dummy page */
+	CHILD_CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
+	    sv) == 0);
+	if ((decoy = fork()) == 0) {
+		fd = syscall(SYS_userfaultfd, O_CLOEXEC | UFFD_USER_MODE_ONLY);
+		if (fd < 0 || wire_send(sv[1], "d", 1, fd) < 0)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	CHILD_CHECK(decoy > 0);
+	for (i = 0; i < 500 && wire_recv(sv[0], buf, sizeof(buf), &decoy_fd,
+	    &flags) == -EAGAIN; i++)
+		usleep(2000);
+	CHILD_CHECK(decoy_fd >= 0);
+	CHILD_CHECK(hand_jail(&h) == 0);
+	CHILD_CHECK(hand_verify(&h) >= 0);
+	fd = ioctl(h.devfd, USERFAULTFD_IOC_NEW, O_CLOEXEC | UFFD_USER_MODE_ONLY);
+	CHILD_CHECK(fd >= 0);
+	CHILD_CHECK(hand_send(&h, UFFD_BROKER__V1__REQUEST__BODY_PROBE,
+	    decoy_fd) == 0);
+	kill(decoy, SIGKILL);
+	waitpid(decoy, NULL, 0);
+	if (h.st == UFFD_BROKER__V1__STATUS__OK)
+		fprintf(stderr, "decoy probe: the session is ready on the "
+		    "decoy's uffd\n");
+	CHILD_CHECK(h.st == UFFD_BROKER__V1__STATUS__DENIED);
+	CHILD_CHECK(strstr(h.reason, "not bound to the peer's address space"));
+	return 0;
+}
+
+START_TEST(test_decoy_probe_refused)
+{
+	broker_start("--allow-uid", "65534", NULL);
+	ck_assert_int_eq(run_client(decoy_probe, NULL, true), 0);
+	ck_assert(log_wait(1000, "event=session_refused", "probe not proven"));
+	/* The library's own probe is proven. */
+	ck_assert_int_eq(run_client(client_gets_uffd, NULL, true), 0);
+	broker_stop();
+}
+END_TEST
+
+/*
+ * A dummy page that another address space shares (MAP_SHARED, a decoy's
+ * too) would show the decoy's token: refused before any token is written.
+ */
+static int
+shared_dummy(void *arg)
+{
+	struct hand h;
+	int fd;
+
+	(void)arg;
+	CHILD_CHECK(hand_connect(&h) == 0);
+	CHILD_CHECK(munmap(h.dummy, h.page_size) == 0);
+	CHILD_CHECK(mmap(h.dummy, h.page_size, PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == h.dummy);
+	CHILD_CHECK(hand_jail(&h) == 0);
+	CHILD_CHECK(hand_verify(&h) >= 0);
+	fd = ioctl(h.devfd, USERFAULTFD_IOC_NEW, O_CLOEXEC | UFFD_USER_MODE_ONLY);
+	CHILD_CHECK(fd >= 0);
+	CHILD_CHECK(hand_send(&h, UFFD_BROKER__V1__REQUEST__BODY_PROBE,
+	    fd) == 0);
+	CHILD_CHECK(h.st == UFFD_BROKER__V1__STATUS__DENIED);
+	CHILD_CHECK(strstr(h.reason, "not untouched private anonymous"));
+	return 0;
+}
+
+START_TEST(test_shared_dummy_page_refused)
+{
+	broker_start("--allow-uid", "65534", NULL);
+	ck_assert_int_eq(run_client(shared_dummy, NULL, true), 0);
+	broker_stop();
+}
+END_TEST
+
+/*
+ * Dumpable again after verification: another process of its user could
+ * write the verifier's token into its page (process_vm_writev) for a decoy.
+ */
+static int
+dumpable_at_probe(void *arg)
+{
+	struct hand h;
+	int fd;
+
+	(void)arg;
+	CHILD_CHECK(hand_connect(&h) == 0);
+	CHILD_CHECK(hand_jail(&h) == 0);
+	CHILD_CHECK(hand_verify(&h) >= 0);
+	CHILD_CHECK(prctl(PR_SET_DUMPABLE, 1) == 0);
+	fd = ioctl(h.devfd, USERFAULTFD_IOC_NEW, O_CLOEXEC | UFFD_USER_MODE_ONLY);
+	CHILD_CHECK(fd >= 0);
+	CHILD_CHECK(hand_send(&h, UFFD_BROKER__V1__REQUEST__BODY_PROBE,
+	    fd) == 0);
+	CHILD_CHECK(h.st == UFFD_BROKER__V1__STATUS__DENIED);
+	CHILD_CHECK(strstr(h.reason, "dumpable"));
+	return 0;
+}
+
+START_TEST(test_dumpable_at_probe_refused)
+{
+	broker_start("--allow-uid", "65534", NULL);
+	ck_assert_int_eq(run_client(dumpable_at_probe, NULL, true), 0);
+	broker_stop();
+}
+END_TEST
+
 Suite *
 make_integrity_suite(void)
 {
@@ -316,6 +442,9 @@ make_integrity_suite(void)
 	tcase_add_test(tc, test_device_fd_theft);
 	tcase_add_test(tc, test_dumpable_peer_refused_device);
 	tcase_add_test(tc, test_user_mode_no_device_fd);
+	tcase_add_test(tc, test_decoy_probe_refused);
+	tcase_add_test(tc, test_shared_dummy_page_refused);
+	tcase_add_test(tc, test_dumpable_at_probe_refused);
 	suite_add_tcase(s, tc);
 	return s;
 }

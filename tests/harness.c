@@ -689,7 +689,7 @@ hand_connect(struct hand *h)
 	h->devfd = -1;
 	h->page_size = psz;
 	h->dummy = mmap(NULL, psz, PROT_READ | PROT_WRITE,
-	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (h->dummy == MAP_FAILED)
 		return -errno;
 	if ((h->sock = raw_connect_quiet()) < 0)

@@ -105,7 +105,7 @@ bool	closed_by_broker(int sock);
 struct hand {
 	int		sock;
 	int		devfd;		/* from hand_verify() */
-	void		*dummy;		/* the liveness page (shmem) */
+	void		*dummy;		/* the liveness page (private) */
 	uint32_t	page_size;
 	WireStatus	st;
 	char		reason[256];
