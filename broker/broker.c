@@ -195,9 +195,20 @@ listen_socket(struct broker *b)
 		fatal("lstat %s", path);
 	b->sock_dev = st.st_dev;
 	b->sock_ino = st.st_ino;
-	if (listen(fd, LISTEN_BACKLOG) < 0)
-		fatal("listen %s", path);
 	return fd;
+}
+
+/*
+ * Take connections once everything that serves them is there (the verifier,
+ * the jail, the closer): a client that connects earlier is refused
+ * (ECONNREFUSED) rather than served by half a broker. A socket systemd
+ * passed listens already.
+ */
+void
+broker_listen(struct broker *b)
+{
+	if (!b->cfg.socket_activated && listen(b->listen_fd, LISTEN_BACKLOG) < 0)
+		fatal("listen %s", b->cfg.socket_path);
 }
 
 /*

@@ -380,6 +380,7 @@ int	proc_epoll_count(int epfd);
 
 /* broker.c */
 void	broker_setup(struct broker *b);	/* fatal on failure */
+void	broker_listen(struct broker *b);	/* fatal on failure */
 void	broker_run(struct broker *b);	/* until SIGTERM or SIGINT */
 int	broker_watch(struct broker *b, int fd, struct watch *w, uint32_t events);
 void	broker_unwatch(struct broker *b, int fd);

@@ -46,7 +46,7 @@
 static const char *const allowed[] = {
 	/* the loop */
 	"epoll_wait", "epoll_pwait", "epoll_pwait2", "epoll_ctl", "epoll_create1",
-	"accept4", "recvmsg", "sendmsg", "sendto", "recvfrom", "read", "write",
+	"listen", "accept4", "recvmsg", "sendmsg", "sendto", "recvfrom", "read", "write",
 	"writev", "close", "getsockopt", "setsockopt", "fcntl", "kcmp", "pidfd_open", "poll",
 	/* the closer process: made, killed (by pidfd, so only it), and its life */
 	"socketpair", "pidfd_send_signal", "close_range", "getppid",

@@ -35,6 +35,7 @@ main(int argc, char **argv)
 	/* stdio's first use (it may ask isatty) before the jail forbids it. */
 	broker_jail(&b);
 	closer_start(&b);
+	broker_listen(&b);
 	if (policy_grants_fork(b.policy))
 		log_warnx("EVENT_FORK may be granted: a client's forks will hand "
 		    "it uffds the broker does not count");
