@@ -123,8 +123,15 @@ exec_relay_main(const char *sock)
 	    fd, fd < 0 ? strerror(errno) : "ok");
 	if (fd >= 0)
 		rc |= 1;
-	/* Closes it, and opens a fresh one the way a forked child does. */
+	/*
+	 * Closes it, and opens a fresh one the way a forked child does. Exec
+	 * made it dumpable again: undone, so that only the one-session rule
+	 * stands between it and a fresh quota (the probe proof refuses a
+	 * dumpable peer too).
+	 */
 	close(3);
+	if (prctl(PR_SET_DUMPABLE, 0) < 0)
+		return 64;
 	usleep(100000);
 	memset(&parent, 0, sizeof(parent));
 	parent.path = (char *)sock;
