@@ -52,7 +52,7 @@ JAIL_RULES := $(B)/gen/jail-rules.h
 CLIENT_SRCS := client/session.c client/uffd.c client/monitor.c client/jail.c proto/wire.c
 # client/jail.c: the verifier looks for the fragment the library's own code builds.
 BROKER_SRCS := broker/main.c broker/broker.c broker/config.c broker/session.c \
-	broker/supervise.c broker/liveness.c broker/proc.c broker/log.c \
+	broker/supervise.c broker/handshake.c broker/grant.c broker/liveness.c broker/proc.c broker/log.c \
 	broker/policy.c broker/access.c broker/jail.c broker/status.c \
 	broker/closer.c broker/ratelimit.c broker/audit.c broker/verifier.c \
 	client/jail.c proto/wire.c

@@ -287,6 +287,8 @@ unsigned int session_spent_of_uid(struct broker *b, uid_t uid);
 void	session_spent_prune(struct broker *b, bool all);
 /* Creations continued for the session's address space, not yet attached. */
 unsigned int session_pending_of_mm(const struct session *s);
+/* A new probe joins the address space of a session it shares (CLONE_VM). */
+int	session_join_address_space(struct session *s);
 int	session_reply(struct session *s, WireStatus status,
 	    WireReply *body, const char *fmt, ...)
 	    __attribute__((format(printf, 4, 5)));
@@ -376,6 +378,9 @@ bool	proc_dumpable(pid_t pid);
 bool	proc_pidfd_alive(int pidfd);
 int	proc_sysctl_int(const char *path);	/* -1 if unreadable */
 bool	proc_fd_is(int fd, const char *target);
+/* UFFDIO_API on a uffd a client hands over; -EINVAL: it was not fresh. */
+struct uffdio_api;
+int	proc_uffd_api(int fd, uint64_t features, struct uffdio_api *api);
 int	proc_epoll_count(int epfd);
 
 /* broker.c */

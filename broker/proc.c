@@ -5,10 +5,12 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/userfaultfd.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -152,4 +154,12 @@ proc_epoll_count(int epfd)
 			count++;
 	fclose(f);
 	return count;
+}
+
+/* UFFDIO_API on a uffd the client hands over; EINVAL means it was not fresh. */
+int
+proc_uffd_api(int fd, uint64_t features, struct uffdio_api *api)
+{
+	*api = (struct uffdio_api){ .api = UFFD_API, .features = features };
+	return ioctl(fd, UFFDIO_API, api) < 0 ? -errno : 0;
 }

@@ -1,12 +1,12 @@
 /*
- * session.c - one connected client: its credentials, its state machine and
- * the requests it may send (docs/design.md §5). Every request gets exactly
- * one reply; a request the session's state does not permit is refused,
- * loudly.
+ * session.c - one connected client: its credentials, its state machine, its
+ * end and what is left after it (spent records), and the requests it may
+ * send (docs/design.md §5), handed to their phase (handshake.c, grant.c).
+ * Every request gets exactly one reply; a request the session's state does
+ * not permit is refused, loudly.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/kcmp.h>
 #include <linux/userfaultfd.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -18,8 +18,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "broker.h"
 #include "log.h"
+#include "phase.h"
 
 #ifndef SO_PEERPIDFD
 #define SO_PEERPIDFD	77
@@ -28,8 +28,6 @@
 #define FD_KIND_LISTENER	"anon_inode:seccomp notify"
 #define FD_KIND_UFFD		"anon_inode:[userfaultfd]"
 
-/* Addresses above this are not user space on any x86-64 or arm64 paging mode. */
-#define USER_ADDR_LIMIT		(1ULL << 56)
 
 /*
  * What each state permits besides its requests (request_types below) and
@@ -437,8 +435,8 @@ same_address_space(const struct session *s, uint64_t page, uint32_t page_size)
  * A new probe joins the address space of a live or spent session of its
  * uid, if it shares one: it then counts on that tracker. Returns 0 or -errno.
  */
-static int
-join_address_space(struct session *s)
+int
+session_join_address_space(struct session *s)
 {
 	const struct session *o;
 	const struct spent *sp;
@@ -510,94 +508,10 @@ session_reply(struct session *s, WireStatus status, WireReply *body,
 	return rc;
 }
 
-static void
-fill_status(const struct session *s, WireReply *reply,
-    UffdBroker__V1__StatusReply *st)
-{
-	int live = session_live_uffds(s);
 
-	st->live_uffds = live < 0 ? 0 : (uint32_t)live;
-	st->max_uffds = s->grant.max_uffds;
-	st->pending = s->pending;
-	st->granted_total = s->granted;
-	st->refused_total = s->refused;
-	reply->body_case = UFFD_BROKER__V1__REPLY__BODY_STATUS_REPLY;
-	reply->status_reply = st;
-}
 
-/* Is this listener's file already held for another session? */
-static bool
-listener_in_use(const struct broker *b, int fd)
-{
-	const struct listener *l;
-	pid_t self = getpid();
 
-	TAILQ_FOREACH(l, &b->listeners, entry)
-		if (syscall(SYS_kcmp, self, self, KCMP_FILE, fd, l->fd) == 0)
-			return true;
-	return false;
-}
 
-/*
- * Checks common to Hello and ForkHello. Replies and returns false when the
- * request is refused.
- */
-static bool
-hello_valid(struct session *s, uint32_t version, uint64_t dummy_page,
-    uint32_t page_size)
-{
-	if (version != WIRE_VERSION) {
-		session_reply(s, UFFD_BROKER__V1__STATUS__BAD_VERSION, NULL,
-		    "protocol version %u is not spoken here (only %u)",
-		    version, WIRE_VERSION);
-		return false;
-	}
-	if (page_size != (uint32_t)sysconf(_SC_PAGESIZE) || dummy_page == 0 ||
-	    dummy_page % page_size != 0 || dummy_page >= USER_ADDR_LIMIT) {
-		session_reply(s, UFFD_BROKER__V1__STATUS__BAD_MESSAGE, NULL,
-		    "dummy page 0x%llx / page size %u is not a page of user memory",
-		    (unsigned long long)dummy_page, page_size);
-		return false;
-	}
-	s->dummy_page = dummy_page;
-	s->page_size = page_size;
-	return true;
-}
-
-static void
-hello_reply(struct session *s, const char *text)
-{
-	UffdBroker__V1__HelloReply hr = UFFD_BROKER__V1__HELLO_REPLY__INIT;
-	WireReply reply = UFFD_BROKER__V1__REPLY__INIT;
-
-	hr.version = WIRE_VERSION;
-	hr.kernel_faults = s->grant.kernel_faults;
-	hr.allowed_features = s->grant.features;
-	hr.max_uffds = s->grant.max_uffds;
-	hr.has_creation = true;
-	hr.creation = session_via_syscall(s) ? UFFD_BROKER__V1__CREATION__SYSCALL :
-	    UFFD_BROKER__V1__CREATION__DEVICE;
-	reply.body_case = UFFD_BROKER__V1__REPLY__BODY_HELLO;
-	reply.hello = &hr;
-	session_reply(s, UFFD_BROKER__V1__STATUS__OK, &reply, "%s", text);
-}
-
-/*
- * One session per process, for the process's life: one it has now, or one
- * that ended while it lived on (it may still hold uffds).
- */
-static bool
-pid_has_session(const struct session *s)
-{
-	const struct session *o;
-
-	/* A connection that has not said Hello yet is not a session. */
-	TAILQ_FOREACH(o, &s->b->sessions, entry)
-		if (o != s && o->pid == s->pid && o->refusal == NULL &&
-		    o->state > SESSION_HELLO)
-			return true;
-	return session_pid_spent(s->b, s->pid);
-}
 
 /*
  * An fd the peer sent where none was due goes to the closer. A peer that
@@ -616,247 +530,12 @@ unwanted_fd(struct session *s, int fd)
 		s->doom = "sent too many fds where none was due";
 }
 
-static void
-handle_hello(struct session *s, const WireRequest *req, int fd)
-{
-	const UffdBroker__V1__Hello *h = req->hello;
-
-	if (!hello_valid(s, h->version, h->dummy_page, h->page_size)) {
-		close(fd);
-		return;
-	}
-	if (listener_in_use(s->b, fd)) {
-		close(fd);
-		session_reply(s, UFFD_BROKER__V1__STATUS__BAD_FD, NULL,
-		    "this listener already belongs to another session");
-		session_kill(s, "listener shared with another session");
-		return;
-	}
-	if (pid_has_session(s)) {
-		close(fd);
-		session_reply(s, UFFD_BROKER__V1__STATUS__OUT_OF_ORDER, NULL,
-		    "process %d has or had a session: one per process",
-		    (int)s->pid);
-		session_kill(s, "second session for one process");
-		return;
-	}
-	/* The filter must be the library's fragment (verifier.c). */
-	if (!verifier_admit(s)) {
-		close(fd);
-		return;
-	}
-	if ((s->lis = listener_new(s->b, fd, s->id, s->uid,
-	    s->grant.max_sessions_per_uid)) == NULL) {
-		close(fd);
-		session_reply(s, UFFD_BROKER__V1__STATUS__FAILED, NULL,
-		    "broker could not watch the listener");
-		session_kill(s, "listener not watched");
-		return;
-	}
-	/* Without a device there is no fd to earn: go straight to the probe. */
-	if (session_via_syscall(s)) {
-		session_advance(s, SESSION_PROBE_CREATE);
-		hello_reply(s, "listener received; create the probe with "
-		    "userfaultfd(2)");
-	} else {
-		session_advance(s, SESSION_VERIFY);
-		hello_reply(s, "listener received; prove coverage with the "
-		    "verification ioctl");
-	}
-}
 
 
-static void
-handle_fork_hello(struct session *s, const WireRequest *req, int fd)
-{
-	const UffdBroker__V1__ForkHello *h = req->fork_hello;
 
-	(void)fd;
-	if (!s->grant.forked_sessions) {
-		session_reply(s, UFFD_BROKER__V1__STATUS__DENIED, NULL,
-		    "forked sessions are not allowed by rule '%s'", s->rule_name);
-		session_kill(s, "forked sessions not allowed");
-		return;
-	}
-	if (pid_has_session(s)) {
-		session_reply(s, UFFD_BROKER__V1__STATUS__OUT_OF_ORDER, NULL,
-		    "process %d has or had a session: one per process",
-		    (int)s->pid);
-		session_kill(s, "second session for one process");
-		return;
-	}
-	if (!hello_valid(s, h->version, h->dummy_page, h->page_size))
-		return;
-	/* Bound to a listener when its probe creation arrives on one. */
-	s->forked = true;
-	session_advance(s, SESSION_PROBE_CREATE);
-	hello_reply(s, session_via_syscall(s) ?
-	    "create the probe with userfaultfd(2) under the inherited filter" :
-	    "create the probe on the inherited device fd");
-}
 
-/* UFFDIO_API on a uffd the client hands over; EINVAL means it was not fresh. */
-static int
-uffd_api(int fd, uint64_t features, struct uffdio_api *api)
-{
-	*api = (struct uffdio_api){ .api = UFFD_API, .features = features };
-	return ioctl(fd, UFFDIO_API, api) < 0 ? -errno : 0;
-}
 
-static void
-handle_probe(struct session *s, const WireRequest *req, int fd)
-{
-	struct uffdio_register reg = {
-		.range = { .start = s->dummy_page, .len = s->page_size },
-		.mode = UFFDIO_REGISTER_MODE_MISSING,
-	};
-	struct uffdio_api api;
-	const char *why;
-	char grant[640], unproven[256];
-	int rc;
 
-	(void)req;
-	/* The library's dummy page is private; a shared one is refused below. */
-	if ((rc = uffd_api(fd, UFFD_FEATURE_MISSING_SHMEM, &api)) < 0) {
-		close(fd);
-		session_reply(s, UFFD_BROKER__V1__STATUS__BAD_FD, NULL,
-		    "probe uffd refused by UFFDIO_API (%s): not a fresh uffd",
-		    strerror(-rc));
-		session_kill(s, "probe uffd not fresh");
-		return;
-	}
-	if (ioctl(fd, UFFDIO_REGISTER, &reg) < 0) {
-		rc = errno;
-		close(fd);
-		session_reply(s, UFFD_BROKER__V1__STATUS__FAILED, NULL,
-		    "dummy page 0x%llx cannot be registered on the probe: %s",
-		    (unsigned long long)s->dummy_page, strerror(rc));
-		session_kill(s, "dummy page not registrable");
-		return;
-	}
-	s->probe_uffd = fd;
-	/* Before anything follows the probe's address space: it is the peer's. */
-	if (!verifier_probe(s, unproven, sizeof(unproven))) {
-		audit_session(s, "session_refused", "session=%llu pid=%d uid=%u "
-		    "rule=%s reason=\"probe not proven: %s\"",
-		    (unsigned long long)s->id, (int)s->pid, (unsigned)s->uid,
-		    s->rule_name, unproven);
-		session_reply(s, UFFD_BROKER__V1__STATUS__DENIED, NULL,
-		    "probe not proven: %s", unproven);
-		session_kill(s, "probe not proven");
-		return;
-	}
-	if ((rc = join_address_space(s)) < 0) {
-		session_reply(s, UFFD_BROKER__V1__STATUS__FAILED, NULL,
-		    "broker could not share the address space's tracker: %s",
-		    strerror(-rc));
-		session_kill(s, "tracker not shared");
-		return;
-	}
-	if (!liveness_probe(s, &why)) {
-		session_reply(s, UFFD_BROKER__V1__STATUS__FAILED, NULL,
-		    "liveness probe failed: %s", why);
-		session_kill(s, why);
-		return;
-	}
-	session_advance(s, SESSION_READY);
-	policy_grant_text(&s->grant, grant, sizeof(grant));
-	audit_session(s, "session_open", "session=%llu pid=%d uid=%u gid=%u "
-	    "rule=%s forked=%s listener=%llu address_space=%llu creation=%s %s "
-	    "handshake_ms=%.3f",
-	    (unsigned long long)s->id, (int)s->pid, (unsigned)s->uid,
-	    (unsigned)s->gid, s->rule_name, s->forked ? "yes" : "no",
-	    (unsigned long long)s->lis->id, (unsigned long long)s->mm_id,
-	    session_via_syscall(s) ? "syscall" : "device", grant,
-	    broker_elapsed_ms(&s->started));
-	session_reply(s, UFFD_BROKER__V1__STATUS__OK, NULL, "session ready");
-}
-
-static void
-handle_attach(struct session *s, const WireRequest *req, int fd)
-{
-	uint64_t features = req->attach->features;
-	uint64_t allowed = s->grant.features;
-	UffdBroker__V1__AttachReply ar = UFFD_BROKER__V1__ATTACH_REPLY__INIT;
-	WireReply reply = UFFD_BROKER__V1__REPLY__INIT;
-	struct epoll_event ev = { .events = 0 };
-	struct uffdio_api api;
-	int rc, live;
-
-	if (s->pending == 0) {
-		close(fd);
-		session_reply(s, UFFD_BROKER__V1__STATUS__OUT_OF_ORDER, NULL,
-		    "attach without a supervised creation");
-		return;
-	}
-	if (features & ~allowed) {
-		close(fd);
-		s->pending--;
-		s->refused++;
-		if (s->rule != NULL)
-			s->rule->refused++;
-		audit_session(s, "uffd_refused", "session=%llu pid=%d uid=%u "
-		    "rule=%s reason=\"features not granted\" requested=0x%llx "
-		    "allowed=0x%llx", (unsigned long long)s->id, (int)s->pid,
-		    (unsigned)s->uid, s->rule_name, (unsigned long long)features,
-		    (unsigned long long)allowed);
-		session_reply(s, UFFD_BROKER__V1__STATUS__DENIED, NULL,
-		    "features 0x%llx are not granted (allowed: 0x%llx)",
-		    (unsigned long long)(features & ~allowed),
-		    (unsigned long long)allowed);
-		return;
-	}
-	if ((rc = uffd_api(fd, features, &api)) < 0) {
-		close(fd);
-		session_reply(s, rc == -EINVAL ? UFFD_BROKER__V1__STATUS__BAD_FD :
-		    UFFD_BROKER__V1__STATUS__FAILED, NULL,
-		    "UFFDIO_API with features 0x%llx failed: %s%s",
-		    (unsigned long long)features, strerror(-rc),
-		    rc == -EINVAL ? " (not a fresh uffd, or features unknown "
-		    "to this kernel)" : "");
-		return;
-	}
-	s->pending--;
-	rc = epoll_ctl(s->tracker, EPOLL_CTL_ADD, fd, &ev);
-	close(fd);
-	if (rc < 0) {
-		audit_session(s, "warning", "session=%llu: tracking a granted "
-		    "uffd error=\"%s\"", (unsigned long long)s->id,
-		    strerror(errno));
-		session_reply(s, UFFD_BROKER__V1__STATUS__FAILED, NULL,
-		    "broker could not track the uffd");
-		session_kill(s, "uffd tracking failed");
-		return;
-	}
-	s->granted++;
-	if (s->rule != NULL)
-		s->rule->granted++;
-	live = session_live_uffds(s);
-	audit_session(s, "uffd_granted", "session=%llu pid=%d uid=%u "
-	    "rule=%s features=0x%llx live=%u max=%u", (unsigned long long)s->id,
-	    (int)s->pid, (unsigned)s->uid, s->rule_name,
-	    (unsigned long long)features, live < 0 ? 0 : (unsigned int)live,
-	    s->grant.max_uffds);
-	/* UFFDIO_API reports every feature the kernel has; the uffd has these. */
-	ar.features = features;
-	ar.ioctls = api.ioctls;
-	reply.body_case = UFFD_BROKER__V1__REPLY__BODY_ATTACH;
-	reply.attach = &ar;
-	session_reply(s, UFFD_BROKER__V1__STATUS__OK, &reply, "uffd granted");
-}
-
-static void
-handle_status(struct session *s, const WireRequest *req, int fd)
-{
-	UffdBroker__V1__StatusReply st = UFFD_BROKER__V1__STATUS_REPLY__INIT;
-	WireReply reply = UFFD_BROKER__V1__REPLY__INIT;
-
-	(void)req;
-	(void)fd;
-	fill_status(s, &reply, &st);
-	session_reply(s, UFFD_BROKER__V1__STATUS__OK, &reply, "%u of %u uffds live",
-	    st.live_uffds + st.pending, st.max_uffds);
-}
 
 #define IN(st)	(1u << (st))
 
@@ -869,17 +548,17 @@ static const struct request_type {
 	void		(*handle)(struct session *, const WireRequest *, int);
 } request_types[] = {
 	{ UFFD_BROKER__V1__REQUEST__BODY_HELLO, "hello",
-	    IN(SESSION_HELLO), FD_KIND_LISTENER, handle_hello },
+	    IN(SESSION_HELLO), FD_KIND_LISTENER, handshake_hello },
 	{ UFFD_BROKER__V1__REQUEST__BODY_FORK_HELLO, "fork-hello",
-	    IN(SESSION_HELLO), NULL, handle_fork_hello },
+	    IN(SESSION_HELLO), NULL, handshake_fork_hello },
 	{ UFFD_BROKER__V1__REQUEST__BODY_PROBE, "probe",
-	    IN(SESSION_PROBE_ATTACH), FD_KIND_UFFD, handle_probe },
+	    IN(SESSION_PROBE_ATTACH), FD_KIND_UFFD, handshake_probe },
 	{ UFFD_BROKER__V1__REQUEST__BODY_ATTACH, "attach",
-	    IN(SESSION_READY), FD_KIND_UFFD, handle_attach },
+	    IN(SESSION_READY), FD_KIND_UFFD, grant_attach },
 	{ UFFD_BROKER__V1__REQUEST__BODY_RELEASE, "release",
-	    IN(SESSION_READY), NULL, handle_status },
+	    IN(SESSION_READY), NULL, grant_status },
 	{ UFFD_BROKER__V1__REQUEST__BODY_STATUS, "status",
-	    IN(SESSION_READY), NULL, handle_status },
+	    IN(SESSION_READY), NULL, grant_status },
 };
 
 /* Is this datagram a well-formed AdminStatus request? */

@@ -1,7 +1,9 @@
 /*
  * supervise.c - the broker's side of each client's seccomp listener
- * (docs/design.md §3): the verification that earns the device fd, the probe
- * creation, and the grant decision for every later creation.
+ * (docs/design.md §3): reading a notification, finding its session, and
+ * handing it to the phase its state permits (handshake.c: the verification
+ * that earns the device fd, the probe creation; grant.c: the grant decision
+ * for every later creation); the listeners' lives.
  *
  * One listener serves a family of processes: a client and the processes it
  * forks after jailing itself share its filter. A notification goes to the
@@ -29,8 +31,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "broker.h"
 #include "log.h"
+#include "phase.h"
 
 #if defined(__x86_64__)
 #define NATIVE_AUDIT_ARCH	AUDIT_ARCH_X86_64
@@ -51,21 +53,6 @@
 #define LISTENER_MISSES		3
 #define LISTENER_MISS_WINDOW_MS	10000
 
-/* Whether the kernel lets unprivileged processes have kernel-fault uffds. */
-#define SYSCTL_UNPRIVILEGED	"/proc/sys/vm/unprivileged_userfaultfd"
-#define CAP_SYS_PTRACE_BIT	19
-
-/* The only flags a uffd may be created with. */
-#define CREATE_FLAGS	(O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY)
-
-enum creation_path { VIA_DEVICE, VIA_SYSCALL, NOT_A_CREATION };
-
-struct creation {
-	enum creation_path path;
-	int		flags;		/* as the kernel reads them: an int */
-	pid_t		tid;
-	pid_t		tgid;
-};
 
 static struct creation
 classify(const struct seccomp_notif *n)
@@ -170,8 +157,8 @@ listener_reap(struct broker *b)
 }
 
 /* Answer a notification; a vanished caller (ENOENT) is not an error. */
-static void
-respond(struct listener *l, const struct seccomp_notif *n, int error,
+void
+notif_respond(struct listener *l, const struct seccomp_notif *n, int error,
     bool cont)
 {
 	struct seccomp_notif_resp resp = {
@@ -187,8 +174,8 @@ respond(struct listener *l, const struct seccomp_notif *n, int error,
 		    strerror(errno));
 }
 
-static bool
-still_pending(struct listener *l, const struct seccomp_notif *n)
+bool
+notif_pending(struct listener *l, const struct seccomp_notif *n)
 {
 	__u64 id = n->id;
 
@@ -196,8 +183,8 @@ still_pending(struct listener *l, const struct seccomp_notif *n)
 }
 
 /* Refuse a creation; s is NULL when the caller has no session. */
-static void
-refuse(struct listener *l, struct session *s, const struct seccomp_notif *n,
+void
+notif_refuse(struct listener *l, struct session *s, const struct seccomp_notif *n,
     const struct creation *c, int error, const char *why)
 {
 	if (s != NULL) {
@@ -215,171 +202,12 @@ refuse(struct listener *l, struct session *s, const struct seccomp_notif *n,
 		    "tid=%d flags=0x%x errno=%d reason=\"%s\"",
 		    (unsigned long long)l->id, (int)c->tgid, (int)c->tid,
 		    (unsigned)c->flags, error, why);
-	respond(l, n, error, false);
+	notif_respond(l, n, error, false);
 }
 
-/*
- * The peer's first trapped ioctl: it arrived on the listener the broker holds,
- * from the peer's thread group. With the peer single-threaded while this
- * thread is parked, every thread it will ever have inherits the filter, so it
- * may hold the device fd: install it as the ioctl's result.
- */
-static void
-verify(struct session *s, const struct seccomp_notif *n,
-    const struct creation *c)
-{
-	struct listener *l = s->lis;
-	struct seccomp_notif_addfd addfd = {
-		.id = n->id,
-		.flags = SECCOMP_ADDFD_FLAG_SEND,
-		.srcfd = s->b->devfd,
-		.newfd_flags = O_CLOEXEC,
-	};
-	int threads, fd;
 
-	if (c->path != VIA_DEVICE) {
-		refuse(l, s, n, c, EPERM, "verification must be the device ioctl");
-		session_kill(s, "verification by the wrong system call");
-		return;
-	}
-	threads = proc_threads(s->pid);
-	if (threads != 1) {
-		refuse(l, s, n, c, EPERM, "several threads at the handshake");
-		session_kill(s, "peer not single-threaded at verification");
-		return;
-	}
-	/* Its fds would be anyone's of its user (pidfd_getfd(2)). */
-	if (proc_dumpable(s->pid)) {
-		refuse(l, s, n, c, EPERM, "peer is dumpable: another process of "
-		    "its user could take the device fd");
-		session_kill(s, "peer dumpable at verification");
-		return;
-	}
-	/*
-	 * The pid read from /proc is still the peer's: its pidfd is live.
-	 * (A poll, not pidfd_send_signal(0): the jailed broker may not signal
-	 * other users' processes.)
-	 */
-	if (!proc_pidfd_alive(s->pidfd) || !still_pending(l, n)) {
-		session_kill(s, "peer vanished during verification");
-		return;
-	}
-	fd = ioctl(l->fd, SECCOMP_IOCTL_NOTIF_ADDFD, &addfd);
-	if (fd < 0) {
-		audit_session(s, "warning", "session=%llu: installing the device "
-		    "fd error=\"%s\"", (unsigned long long)s->id,
-		    strerror(errno));
-		session_kill(s, "device fd not installed");
-		return;
-	}
-	session_advance(s, SESSION_PROBE_CREATE);
-	audit_session(s, "session_verified", "session=%llu pid=%d uid=%u "
-	    "device_fd=%d", (unsigned long long)s->id, (int)s->pid,
-	    (unsigned)s->uid, fd);
-}
 
-/*
- * userfaultfd(2) without UFFD_USER_MODE_ONLY: would the kernel allow this
- * process? CONTINUE runs the call as the client, so the kernel decides in the
- * end; asking first gives the refusal a reason in the log.
- */
-static bool
-kernel_allows_kernel_faults(pid_t tid)
-{
-	/* The kernel asks the calling thread, in the initial user namespace. */
-	return proc_sysctl_int(SYSCTL_UNPRIVILEGED) == 1 ||
-	    (proc_init_userns(tid) && proc_has_cap(tid, CAP_SYS_PTRACE_BIT));
-}
 
-/* The probe creation: the broker's own liveness handle needs no kernel faults. */
-static void
-probe_create(struct session *s, const struct seccomp_notif *n,
-    const struct creation *c)
-{
-	enum creation_path path = session_via_syscall(s) ? VIA_SYSCALL :
-	    VIA_DEVICE;
-
-	if (c->path != path || (c->flags & ~CREATE_FLAGS) ||
-	    !(c->flags & UFFD_USER_MODE_ONLY)) {
-		refuse(s->lis, s, n, c, EPERM, "bad probe creation");
-		session_kill(s, "bad probe creation");
-	} else if (still_pending(s->lis, n)) {
-		/* Fds flow before the probe can be sent. */
-		session_advance(s, SESSION_PROBE_ATTACH);
-		respond(s->lis, n, 0, true);
-	}
-}
-
-/* The grant decision for a creation by a ready session. */
-static void
-decide(struct session *s, const struct seccomp_notif *n,
-    const struct creation *c)
-{
-	const struct grant *g = &s->grant;
-	struct listener *l = s->lis;
-	unsigned int live;
-	int counted, rc;
-	char why[128];
-
-	if (c->path == VIA_SYSCALL && !session_via_syscall(s)) {
-		refuse(l, s, n, c, EPERM,
-		    "userfaultfd(2) is not brokered here; use /dev/userfaultfd");
-		return;
-	}
-	if (c->path == VIA_DEVICE && session_via_syscall(s)) {
-		refuse(l, s, n, c, EPERM, "this session creates by "
-		    "userfaultfd(2); it has no device");
-		return;
-	}
-	if (c->flags & ~CREATE_FLAGS) {
-		refuse(l, s, n, c, EINVAL, "unknown creation flags");
-		return;
-	}
-	if (!(c->flags & UFFD_USER_MODE_ONLY)) {
-		if (!g->kernel_faults) {
-			refuse(l, s, n, c, EPERM, "kernel faults not granted");
-			return;
-		}
-		if (c->path == VIA_SYSCALL && !kernel_allows_kernel_faults(c->tid)) {
-			refuse(l, s, n, c, EPERM, "the kernel allows this process "
-			    "only user-mode faults through userfaultfd(2) "
-			    "(vm.unprivileged_userfaultfd=0, no CAP_SYS_PTRACE)");
-			return;
-		}
-	}
-	/*
-	 * The creation runs in the caller's address space: it must be the
-	 * session's, alive. A thread group whose probe says ESRCH has exec'd
-	 * (or is exiting): its session is over.
-	 */
-	if ((rc = liveness_zeropage(s->probe_uffd, s->dummy_page,
-	    s->page_size)) < 0) {
-		refuse(l, s, n, c, EPERM, rc == -ESRCH ? "address space gone: "
-		    "the process exec'd" : "dummy page unusable");
-		session_kill(s, rc == -ESRCH ? "address space gone (exec)" :
-		    "liveness probe failed (dummy page unusable)");
-		return;
-	}
-	if ((counted = session_live_uffds(s)) < 0) {
-		refuse(l, s, n, c, EAGAIN, "cannot count the session's live "
-		    "uffds just now");
-		return;
-	}
-	/* The quota is the address space's: CLONE_VM children share it. */
-	live = (unsigned int)counted + session_pending_of_mm(s);
-	if (live >= g->max_uffds) {
-		snprintf(why, sizeof(why), "quota reached: %u of %u uffds live",
-		    live, g->max_uffds);
-		refuse(l, s, n, c, EDQUOT, why);
-		return;
-	}
-	if (!still_pending(l, n))
-		return;
-	s->pending++;
-	clock_gettime(CLOCK_MONOTONIC, &s->last_continue);
-	session_sync_fds(s);	/* before the new uffd can be sent */
-	respond(l, n, 0, true);
-}
 
 /*
  * A call from outside the family's sessions while the listener's owner is
@@ -435,9 +263,9 @@ session_of(struct listener *l, pid_t tgid)
  */
 static void (*const notifications[])(struct session *,
     const struct seccomp_notif *, const struct creation *) = {
-	[SESSION_VERIFY] = verify,		/* earns the device fd */
-	[SESSION_PROBE_CREATE] = probe_create,	/* the liveness handle */
-	[SESSION_READY] = decide,		/* a grant, or not */
+	[SESSION_VERIFY] = handshake_verify,		/* earns the device fd */
+	[SESSION_PROBE_CREATE] = handshake_probe_create,	/* the liveness handle */
+	[SESSION_READY] = grant_decide,		/* a grant, or not */
 	[SESSION_DEAD] = NULL,
 };
 
@@ -485,19 +313,19 @@ supervise_notification(struct listener *l)
 	s = c.path == NOT_A_CREATION ? NULL : session_of(l, c.tgid);
 	/* The library's fragment sends creations only. */
 	if (c.path == NOT_A_CREATION) {
-		refuse(l, s, &n, &c, ENOSYS, "not a uffd creation");
+		notif_refuse(l, s, &n, &c, ENOSYS, "not a uffd creation");
 		listener_hangup(l, "its filter sends other system calls: not "
 		    "the library's fragment");
 		return;
 	}
 	if (s == NULL) {
-		refuse(l, NULL, &n, &c, EPERM, "caller has no session on this "
+		notif_refuse(l, NULL, &n, &c, EPERM, "caller has no session on this "
 		    "listener");
 		owner_check(l);
 		return;
 	}
 	if (notifications[s->state] == NULL) {
-		refuse(l, s, &n, &c, EPERM, "creation out of order");
+		notif_refuse(l, s, &n, &c, EPERM, "creation out of order");
 		return;
 	}
 	notifications[s->state](s, &n, &c);

@@ -1,0 +1,201 @@
+/*
+ * grant.c - a ready session's creations (docs/design.md §3): the grant
+ * decision on each supervised creation, the Attach that initialises the new
+ * uffd with the features granted, and the Status a client asks for.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "phase.h"
+
+static void
+fill_status(const struct session *s, WireReply *reply,
+    UffdBroker__V1__StatusReply *st)
+{
+	int live = session_live_uffds(s);
+
+	st->live_uffds = live < 0 ? 0 : (uint32_t)live;
+	st->max_uffds = s->grant.max_uffds;
+	st->pending = s->pending;
+	st->granted_total = s->granted;
+	st->refused_total = s->refused;
+	reply->body_case = UFFD_BROKER__V1__REPLY__BODY_STATUS_REPLY;
+	reply->status_reply = st;
+}
+
+void
+grant_attach(struct session *s, const WireRequest *req, int fd)
+{
+	uint64_t features = req->attach->features;
+	uint64_t allowed = s->grant.features;
+	UffdBroker__V1__AttachReply ar = UFFD_BROKER__V1__ATTACH_REPLY__INIT;
+	WireReply reply = UFFD_BROKER__V1__REPLY__INIT;
+	struct epoll_event ev = { .events = 0 };
+	struct uffdio_api api;
+	int rc, live;
+
+	if (s->pending == 0) {
+		close(fd);
+		session_reply(s, UFFD_BROKER__V1__STATUS__OUT_OF_ORDER, NULL,
+		    "attach without a supervised creation");
+		return;
+	}
+	if (features & ~allowed) {
+		close(fd);
+		s->pending--;
+		s->refused++;
+		if (s->rule != NULL)
+			s->rule->refused++;
+		audit_session(s, "uffd_refused", "session=%llu pid=%d uid=%u "
+		    "rule=%s reason=\"features not granted\" requested=0x%llx "
+		    "allowed=0x%llx", (unsigned long long)s->id, (int)s->pid,
+		    (unsigned)s->uid, s->rule_name, (unsigned long long)features,
+		    (unsigned long long)allowed);
+		session_reply(s, UFFD_BROKER__V1__STATUS__DENIED, NULL,
+		    "features 0x%llx are not granted (allowed: 0x%llx)",
+		    (unsigned long long)(features & ~allowed),
+		    (unsigned long long)allowed);
+		return;
+	}
+	if ((rc = proc_uffd_api(fd, features, &api)) < 0) {
+		close(fd);
+		session_reply(s, rc == -EINVAL ? UFFD_BROKER__V1__STATUS__BAD_FD :
+		    UFFD_BROKER__V1__STATUS__FAILED, NULL,
+		    "UFFDIO_API with features 0x%llx failed: %s%s",
+		    (unsigned long long)features, strerror(-rc),
+		    rc == -EINVAL ? " (not a fresh uffd, or features unknown "
+		    "to this kernel)" : "");
+		return;
+	}
+	s->pending--;
+	rc = epoll_ctl(s->tracker, EPOLL_CTL_ADD, fd, &ev);
+	close(fd);
+	if (rc < 0) {
+		audit_session(s, "warning", "session=%llu: tracking a granted "
+		    "uffd error=\"%s\"", (unsigned long long)s->id,
+		    strerror(errno));
+		session_reply(s, UFFD_BROKER__V1__STATUS__FAILED, NULL,
+		    "broker could not track the uffd");
+		session_kill(s, "uffd tracking failed");
+		return;
+	}
+	s->granted++;
+	if (s->rule != NULL)
+		s->rule->granted++;
+	live = session_live_uffds(s);
+	audit_session(s, "uffd_granted", "session=%llu pid=%d uid=%u "
+	    "rule=%s features=0x%llx live=%u max=%u", (unsigned long long)s->id,
+	    (int)s->pid, (unsigned)s->uid, s->rule_name,
+	    (unsigned long long)features, live < 0 ? 0 : (unsigned int)live,
+	    s->grant.max_uffds);
+	/* UFFDIO_API reports every feature the kernel has; the uffd has these. */
+	ar.features = features;
+	ar.ioctls = api.ioctls;
+	reply.body_case = UFFD_BROKER__V1__REPLY__BODY_ATTACH;
+	reply.attach = &ar;
+	session_reply(s, UFFD_BROKER__V1__STATUS__OK, &reply, "uffd granted");
+}
+
+void
+grant_status(struct session *s, const WireRequest *req, int fd)
+{
+	UffdBroker__V1__StatusReply st = UFFD_BROKER__V1__STATUS_REPLY__INIT;
+	WireReply reply = UFFD_BROKER__V1__REPLY__INIT;
+
+	(void)req;
+	(void)fd;
+	fill_status(s, &reply, &st);
+	session_reply(s, UFFD_BROKER__V1__STATUS__OK, &reply, "%u of %u uffds live",
+	    st.live_uffds + st.pending, st.max_uffds);
+}
+
+/*
+ * userfaultfd(2) without UFFD_USER_MODE_ONLY: would the kernel allow this
+ * process? CONTINUE runs the call as the client, so the kernel decides in the
+ * end; asking first gives the refusal a reason in the log.
+ */
+static bool
+kernel_allows_kernel_faults(pid_t tid)
+{
+	/* The kernel asks the calling thread, in the initial user namespace. */
+	return proc_sysctl_int(SYSCTL_UNPRIVILEGED) == 1 ||
+	    (proc_init_userns(tid) && proc_has_cap(tid, CAP_SYS_PTRACE_BIT));
+}
+
+/* The grant decision for a creation by a ready session. */
+void
+grant_decide(struct session *s, const struct seccomp_notif *n,
+    const struct creation *c)
+{
+	const struct grant *g = &s->grant;
+	struct listener *l = s->lis;
+	unsigned int live;
+	int counted, rc;
+	char why[128];
+
+	if (c->path == VIA_SYSCALL && !session_via_syscall(s)) {
+		notif_refuse(l, s, n, c, EPERM,
+		    "userfaultfd(2) is not brokered here; use /dev/userfaultfd");
+		return;
+	}
+	if (c->path == VIA_DEVICE && session_via_syscall(s)) {
+		notif_refuse(l, s, n, c, EPERM, "this session creates by "
+		    "userfaultfd(2); it has no device");
+		return;
+	}
+	if (c->flags & ~CREATE_FLAGS) {
+		notif_refuse(l, s, n, c, EINVAL, "unknown creation flags");
+		return;
+	}
+	if (!(c->flags & UFFD_USER_MODE_ONLY)) {
+		if (!g->kernel_faults) {
+			notif_refuse(l, s, n, c, EPERM, "kernel faults not granted");
+			return;
+		}
+		if (c->path == VIA_SYSCALL && !kernel_allows_kernel_faults(c->tid)) {
+			notif_refuse(l, s, n, c, EPERM, "the kernel allows this process "
+			    "only user-mode faults through userfaultfd(2) "
+			    "(vm.unprivileged_userfaultfd=0, no CAP_SYS_PTRACE)");
+			return;
+		}
+	}
+	/*
+	 * The creation runs in the caller's address space: it must be the
+	 * session's, alive. A thread group whose probe says ESRCH has exec'd
+	 * (or is exiting): its session is over.
+	 */
+	if ((rc = liveness_zeropage(s->probe_uffd, s->dummy_page,
+	    s->page_size)) < 0) {
+		notif_refuse(l, s, n, c, EPERM, rc == -ESRCH ? "address space gone: "
+		    "the process exec'd" : "dummy page unusable");
+		session_kill(s, rc == -ESRCH ? "address space gone (exec)" :
+		    "liveness probe failed (dummy page unusable)");
+		return;
+	}
+	if ((counted = session_live_uffds(s)) < 0) {
+		notif_refuse(l, s, n, c, EAGAIN, "cannot count the session's live "
+		    "uffds just now");
+		return;
+	}
+	/* The quota is the address space's: CLONE_VM children share it. */
+	live = (unsigned int)counted + session_pending_of_mm(s);
+	if (live >= g->max_uffds) {
+		snprintf(why, sizeof(why), "quota reached: %u of %u uffds live",
+		    live, g->max_uffds);
+		notif_refuse(l, s, n, c, EDQUOT, why);
+		return;
+	}
+	if (!notif_pending(l, n))
+		return;
+	s->pending++;
+	clock_gettime(CLOCK_MONOTONIC, &s->last_continue);
+	session_sync_fds(s);	/* before the new uffd can be sent */
+	notif_respond(l, n, 0, true);
+}
