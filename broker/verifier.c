@@ -41,9 +41,10 @@
  * answer in time refuses that session; a verifier that is gone refuses
  * every session that needs the proof, and the broker serves on.
  */
+#include <cap-ng.h>
 #include <dirent.h>
 #include <errno.h>
-#include <cap-ng.h>
+#include <fcntl.h>
 #include <linux/filter.h>
 #include <linux/userfaultfd.h>
 #include <poll.h>
@@ -51,16 +52,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/uio.h>
-#include <sys/stat.h>
-#include <sys/random.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
+#include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -538,8 +539,9 @@ verifier_start(struct broker *b)
 		close(sv[0]);
 		return;
 	}
-	if (broker_watch(b, sv[0], &v->w, 0) < 0)
-		fatal("verifier: epoll_ctl");
+	if (fcntl(sv[0], F_SETFL, O_NONBLOCK) < 0 ||
+	    broker_watch(b, sv[0], &v->w, 0) < 0)
+		fatal("verifier: fcntl or epoll_ctl");
 	v->pid = pid;
 	v->sock = sv[0];
 	log_event("verifier", "pid=%d uid=%u caps=cap_sys_admin,cap_sys_ptrace "
@@ -583,33 +585,17 @@ ask(struct broker *b, struct verifier_request *req, int probe,
 	struct timespec t0;
 	double left;
 	ssize_t n;
-
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} control;
-	struct iovec iov = { .iov_base = req, .iov_len = sizeof(*req) };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
-	struct cmsghdr *cmsg;
+	int rc;
 
 	if (v->sock < 0)
 		return -EPIPE;
 	req->seq = ++v->seq;
-	if (probe >= 0) {
-		memset(&control, 0, sizeof(control));
-		msg.msg_control = control.buf;
-		msg.msg_controllen = sizeof(control.buf);
-		cmsg = CMSG_FIRSTHDR(&msg);
-		cmsg->cmsg_level = SOL_SOCKET;
-		cmsg->cmsg_type = SCM_RIGHTS;
-		cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cmsg), &probe, sizeof(int));
-	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (sendmsg(v->sock, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
-		if (errno == EAGAIN)
-			return -ETIMEDOUT;	/* requests pile up unanswered */
-		verifier_lost(b, strerror(errno));
+	/* The socket is non-blocking: a full one means requests pile up. */
+	if ((rc = wire_send(v->sock, req, sizeof(*req), probe)) < 0) {
+		if (rc == -EAGAIN)
+			return -ETIMEDOUT;
+		verifier_lost(b, strerror(-rc));
 		return -EPIPE;
 	}
 	for (;;) {
