@@ -609,44 +609,32 @@ steal(void *arg)
 static int
 notification_stealer(void *arg)
 {
-	UffdBroker__V1__Hello hello = UFFD_BROKER__V1__HELLO__INIT;
-	UffdBroker__V1__Probe probe = UFFD_BROKER__V1__PROBE__INIT;
-	WireRequest req = UFFD_BROKER__V1__REQUEST__INIT;
-	void *dummy = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS,
-	    -1, 0);
-	char reason[256];
-	WireStatus st;
+	struct hand h;
 	pthread_t thr;
-	int sock, listener, copy, devfd, ufd, i;
+	char buf[64];
+	int listener, copy, ufd, i;
 
 	(void)arg;
-	CHILD_CHECK(dummy != MAP_FAILED && (sock = raw_connect()) >= 0);
+	CHILD_CHECK(hand_connect(&h) == 0);
 	CHILD_CHECK((listener = client_jail_install()) >= 0);
 	CHILD_CHECK((copy = dup(listener)) >= 0);
-	hello.version = WIRE_VERSION;
-	hello.dummy_page = (uintptr_t)dummy;
-	hello.page_size = 4096;
-	req.body_case = UFFD_BROKER__V1__REQUEST__BODY_HELLO;
-	req.hello = &hello;
-	CHILD_CHECK(raw_call(sock, &req, listener, &st, reason,
-	    sizeof(reason)) == 0 && st == UFFD_BROKER__V1__STATUS__OK);
+	CHILD_CHECK(hand_hello(&h, listener, WIRE_VERSION) == 0 &&
+	    h.st == UFFD_BROKER__V1__STATUS__OK);
 	close(listener);
-	CHILD_CHECK((devfd = client_verify()) >= 0);
-	ufd = ioctl(devfd, USERFAULTFD_IOC_NEW, O_CLOEXEC | UFFD_USER_MODE_ONLY);
+	CHILD_CHECK(hand_verify(&h) >= 0);
+	ufd = ioctl(h.devfd, USERFAULTFD_IOC_NEW, O_CLOEXEC | UFFD_USER_MODE_ONLY);
 	CHILD_CHECK(ufd >= 0);
-	req.body_case = UFFD_BROKER__V1__REQUEST__BODY_PROBE;
-	req.probe = &probe;
-	CHILD_CHECK(raw_call(sock, &req, ufd, &st, reason, sizeof(reason)) == 0
-	    && st == UFFD_BROKER__V1__STATUS__OK);
+	CHILD_CHECK(hand_send(&h, UFFD_BROKER__V1__REQUEST__BODY_PROBE,
+	    ufd) == 0 && h.st == UFFD_BROKER__V1__STATUS__OK);
 	close(ufd);
 	for (i = 0; i < 4; i++)
 		CHILD_CHECK(pthread_create(&thr, NULL, steal, &copy) == 0);
 	/* Creations never attached: the quota fills with pending ones. */
 	for (i = 0; i < 20000; i++) {
-		ufd = ioctl(devfd, USERFAULTFD_IOC_NEW, O_CLOEXEC);
+		ufd = ioctl(h.devfd, USERFAULTFD_IOC_NEW, O_CLOEXEC);
 		if (ufd >= 0)
 			close(ufd);
-		if (recv(sock, reason, sizeof(reason), MSG_DONTWAIT) == 0)
+		if (recv(h.sock, buf, sizeof(buf), MSG_DONTWAIT) == 0)
 			break;
 		usleep(200);
 	}
@@ -686,31 +674,21 @@ other_call_sender(void *arg)
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 	};
 	struct sock_fprog prog = { .len = 4, .filter = insns };
-	UffdBroker__V1__Hello hello = UFFD_BROKER__V1__HELLO__INIT;
-	WireRequest req = UFFD_BROKER__V1__REQUEST__INIT;
-	void *dummy = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS,
-	    -1, 0);
-	char reason[256];
-	WireStatus st;
-	int sock, listener;
+	struct hand h;
+	int listener;
 
 	(void)arg;
-	CHILD_CHECK(dummy != MAP_FAILED && (sock = raw_connect()) >= 0);
+	CHILD_CHECK(hand_connect(&h) == 0);
 	CHILD_CHECK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0);
 	listener = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
 	    SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
 	CHILD_CHECK(listener >= 0);
-	hello.version = WIRE_VERSION;
-	hello.dummy_page = (uintptr_t)dummy;
-	hello.page_size = 4096;
-	req.body_case = UFFD_BROKER__V1__REQUEST__BODY_HELLO;
-	req.hello = &hello;
-	CHILD_CHECK(raw_call(sock, &req, listener, &st, reason,
-	    sizeof(reason)) == 0 && st == UFFD_BROKER__V1__STATUS__OK);
+	CHILD_CHECK(hand_hello(&h, listener, WIRE_VERSION) == 0 &&
+	    h.st == UFFD_BROKER__V1__STATUS__OK);
 	close(listener);
 	CHILD_CHECK(syscall(SYS_getppid) == -1 && errno == ENOSYS);
 	/* Hung up: the listener is closed, so the filter answers ENOSYS. */
-	CHILD_CHECK(recv(sock, reason, sizeof(reason), 0) == 0);
+	CHILD_CHECK(closed_by_broker(h.sock));
 	return 0;
 }
 

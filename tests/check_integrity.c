@@ -371,6 +371,18 @@ START_TEST(test_decoy_probe_refused)
 }
 END_TEST
 
+/* The probe creation, then the Probe with that uffd: the reply in h. */
+static void
+send_own_probe(struct hand *h)
+{
+	int fd = ioctl(h->devfd, USERFAULTFD_IOC_NEW,
+	    O_CLOEXEC | UFFD_USER_MODE_ONLY);
+
+	CHILD_CHECK(fd >= 0);
+	CHILD_CHECK(hand_send(h, UFFD_BROKER__V1__REQUEST__BODY_PROBE, fd) == 0);
+	close(fd);
+}
+
 /*
  * A dummy page that another address space shares (MAP_SHARED, a decoy's
  * too) would show the decoy's token: refused before any token is written.
@@ -379,7 +391,6 @@ static int
 shared_dummy(void *arg)
 {
 	struct hand h;
-	int fd;
 
 	(void)arg;
 	CHILD_CHECK(hand_connect(&h) == 0);
@@ -388,10 +399,7 @@ shared_dummy(void *arg)
 	    MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == h.dummy);
 	CHILD_CHECK(hand_jail(&h) == 0);
 	CHILD_CHECK(hand_verify(&h) >= 0);
-	fd = ioctl(h.devfd, USERFAULTFD_IOC_NEW, O_CLOEXEC | UFFD_USER_MODE_ONLY);
-	CHILD_CHECK(fd >= 0);
-	CHILD_CHECK(hand_send(&h, UFFD_BROKER__V1__REQUEST__BODY_PROBE,
-	    fd) == 0);
+	send_own_probe(&h);
 	CHILD_CHECK(h.st == UFFD_BROKER__V1__STATUS__DENIED);
 	CHILD_CHECK(strstr(h.reason, "not untouched private anonymous"));
 	return 0;
@@ -413,17 +421,13 @@ static int
 dumpable_at_probe(void *arg)
 {
 	struct hand h;
-	int fd;
 
 	(void)arg;
 	CHILD_CHECK(hand_connect(&h) == 0);
 	CHILD_CHECK(hand_jail(&h) == 0);
 	CHILD_CHECK(hand_verify(&h) >= 0);
 	CHILD_CHECK(prctl(PR_SET_DUMPABLE, 1) == 0);
-	fd = ioctl(h.devfd, USERFAULTFD_IOC_NEW, O_CLOEXEC | UFFD_USER_MODE_ONLY);
-	CHILD_CHECK(fd >= 0);
-	CHILD_CHECK(hand_send(&h, UFFD_BROKER__V1__REQUEST__BODY_PROBE,
-	    fd) == 0);
+	send_own_probe(&h);
 	CHILD_CHECK(h.st == UFFD_BROKER__V1__STATUS__DENIED);
 	CHILD_CHECK(strstr(h.reason, "dumpable"));
 	return 0;
