@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * access.c - who may have a session, by the access policy
  * (docs/design.md §6): the peer's identity as the kernel reports it, the

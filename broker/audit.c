@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * audit.c - the log lines about peers. Any local user can connect, so each
  * line counts against its session's and its uid's limits (ratelimit.c); a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * broker.c - the daemon's frame: the device, the listening socket, signals
  * and the liveness timer, and one single-threaded epoll loop over every session.
@@ -331,9 +332,17 @@ broker_setup(struct broker *b)
 	if (b->nofile < FD_RESERVE + 64 + 4 * FDS_PER_SESSION)
 		fatalx("RLIMIT_NOFILE %zu is too low: the broker needs %d",
 		    b->nofile, FD_RESERVE + 64 + 4 * FDS_PER_SESSION);
-	if (b->cfg.max_sessions > (b->nofile - FD_RESERVE - 64) / FDS_PER_SESSION)
-		b->cfg.max_sessions = (b->nofile - FD_RESERVE - 64) /
-		    FDS_PER_SESSION;
+	if (b->cfg.max_sessions > (b->nofile - FD_RESERVE - 64) /
+	    FDS_PER_SESSION) {
+		size_t fit = (b->nofile - FD_RESERVE - 64) / FDS_PER_SESSION;
+
+		log_warnx("RLIMIT_NOFILE %zu fits %zu sessions, not the %zu "
+		    "asked: serving at most %zu (raise LimitNOFILE= to at "
+		    "least %zu)", b->nofile, fit, (size_t)b->cfg.max_sessions,
+		    fit, (size_t)b->cfg.max_sessions * FDS_PER_SESSION +
+		    FD_RESERVE + 64);
+		b->cfg.max_sessions = fit;
+	}
 	/* No SA_RESTART: SIGALRM interrupts a blocking notification read. */
 	if (sigaction(SIGALRM, &sa, NULL) < 0)
 		fatal("sigaction");
@@ -443,10 +452,16 @@ read_signals(struct broker *b)
 	struct signalfd_siginfo si;
 
 	while (read(b->sigfd, &si, sizeof(si)) == sizeof(si)) {
-		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
+		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
+			if (!b->stopping)
+				sdnotify("STOPPING=1");
 			b->stopping = true;
-		else if (si.ssi_signo == SIGHUP)
+		} else if (si.ssi_signo == SIGHUP) {
+			sdnotify_reloading();
 			access_reload(b);
+			sdnotify("READY=1\nSTATUS=serving, policy rules: %zu",
+			    b->policy->nrules);
+		}
 #ifdef UFFD_BROKER_TEST_HOOKS
 		/* Test builds only: a system call outside the jail's list. */
 		else if (si.ssi_signo == SIGUSR2) {

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * broker.h - uffd-brokerd's state. Everything the daemon knows lives in one
  * struct broker and its list of sessions, so it can be walked (status, and
@@ -386,6 +387,12 @@ int	proc_epoll_count(int epfd);
 /* broker.c */
 void	broker_setup(struct broker *b);	/* fatal on failure */
 void	broker_listen(struct broker *b);	/* fatal on failure */
+
+/* sdnotify.c: the service manager's $NOTIFY_SOCKET, if any. */
+void	sdnotify_init(void);			/* before broker_jail() */
+void	sdnotify(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void	sdnotify_reloading(void);
+void	sdnotify_close(void);
 void	broker_run(struct broker *b);	/* until SIGTERM or SIGINT */
 int	broker_watch(struct broker *b, int fd, struct watch *w, uint32_t events);
 void	broker_unwatch(struct broker *b, int fd);

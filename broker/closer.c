@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * closer.c - a disposable process that closes what peers sent.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * config.c - uffd-brokerd's command line, kept apart from main() so that it
  * can be tested on its own.
@@ -49,6 +50,7 @@ static const struct option long_options[] = {
 	{ "log-session-burst",	required_argument, NULL, 'B' },
 	{ "log-interval-ms",	required_argument, NULL, 'i' },
 	{ "help",		no_argument,	   NULL, 'h' },
+	{ "version",		no_argument,	   NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -67,6 +69,8 @@ const char config_usage[] =
 "  --features MASK             UFFD_FEATURE_* bits that may be granted\n"
 "  --no-forked-sessions        refuse sessions of processes forked from clients\n"
 "Other options:\n"
+"  -h, --help                  this text\n"
+"  -V, --version               the version\n"
 "  --probe-interval-ms N       liveness probe period (default 1000)\n"
 "  --handshake-timeout-ms N    drop unfinished handshakes after N ms (default 5000)\n"
 "  --device PATH               the userfaultfd device (default /dev/userfaultfd)\n"
@@ -147,7 +151,7 @@ config_parse(int argc, char **argv, struct broker_config *cfg, char *err,
 	};
 	optind = 1;
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "", long_options, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "hV", long_options, NULL)) != -1) {
 		switch (opt) {
 		case 's':
 			cfg->socket_path = optarg;
@@ -187,7 +191,9 @@ config_parse(int argc, char **argv, struct broker_config *cfg, char *err,
 				    "device or syscall, got '%s'", optarg);
 			break;
 		case 'h':
-			return 1;
+			return CONFIG_HELP;
+		case 'V':
+			return CONFIG_VERSION;
 		case 'u':
 			if (parse_uint(optarg, UINT_MAX - 1, &v) < 0)
 				return bad(err, errlen, "--allow-uid: bad uid '%s'", optarg);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * grant.c - a ready session's creations (docs/design.md §3): the grant
  * decision on each supervised creation, the Attach that initialises the new

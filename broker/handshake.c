@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * handshake.c - a session from Hello to ready (docs/design.md §3): the
  * listener and the filter's proof, the verification that earns the device

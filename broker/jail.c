@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * jail.c - the broker's own jail (docs/design.md §6), entered once start-up
  * is done: the device is open, the socket bound, the policy loaded.
@@ -100,7 +101,7 @@ broker_jail_build(void)
 		    O_TRUNC | O_APPEND, 0));
 	if (rc == 0)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
-		    SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
+		    SCMP_A0(SCMP_CMP_EQ, AF_UNIX, 0));
 	/*
 	 * fork(2) for the closer, nothing else: clone3's flags are out of a
 	 * filter's reach, so it says ENOSYS; clone is allowed with exactly
@@ -113,10 +114,10 @@ broker_jail_build(void)
 	if (rc == 0)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
 		    SCMP_A0(SCMP_CMP_EQ, CLONE_CHILD_SETTID |
-		    CLONE_CHILD_CLEARTID | SIGCHLD));
+		    CLONE_CHILD_CLEARTID | SIGCHLD, 0));
 	if (rc == 0)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
-		    SCMP_A0(SCMP_CMP_EQ, PR_SET_PDEATHSIG));
+		    SCMP_A0(SCMP_CMP_EQ, PR_SET_PDEATHSIG, 0));
 	if (rc != 0) {
 		seccomp_release(ctx);
 		return NULL;

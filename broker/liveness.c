@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * liveness.c - the dummy-page check (docs/design.md §4). The probe uffd is
  * bound to the client's mm; UFFDIO_ZEROPAGE on the registered dummy page

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * log.c - single-line key=value logging for uffd-brokerd.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * log.h - the broker's log: one line per event, key=value, to stderr or
  * syslog. fatal() appends strerror(errno), fatalx() does not.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * main.c - uffd-brokerd: the only process that opens /dev/userfaultfd.
  */
@@ -5,6 +6,7 @@
 #include <stdio.h>
 
 #include "broker.h"
+#include "build-config.h"
 #include "config.h"
 #include "log.h"
 
@@ -16,13 +18,21 @@ main(int argc, char **argv)
 	int rc;
 
 	rc = config_parse(argc, argv, &b.cfg, err, sizeof(err));
-	if (rc != 0) {
-		if (rc < 0)
-			fprintf(stderr, "uffd-brokerd: %s\n", err);
-		fputs(config_usage, rc < 0 ? stderr : stdout);
-		return rc < 0 ? 2 : 0;
+	if (rc < 0) {
+		fprintf(stderr, "uffd-brokerd: %s\n"
+		    "Try 'uffd-brokerd --help' for the options.\n", err);
+		return 2;
+	}
+	if (rc == CONFIG_HELP) {
+		fputs(config_usage, stdout);
+		return 0;
+	}
+	if (rc == CONFIG_VERSION) {
+		printf("uffd-brokerd %s\n", UFFD_BROKER_VERSION);
+		return 0;
 	}
 	log_init(b.cfg.log_syslog);
+	sdnotify_init();
 	broker_setup(&b);
 	log_event("start", "socket=%s activated=%s creation=%s policy=%s "
 	    "rules=%zu", b.cfg.socket_activated ? "(systemd)" :
@@ -36,10 +46,12 @@ main(int argc, char **argv)
 	broker_jail(&b);
 	closer_start(&b);
 	broker_listen(&b);
+	sdnotify("READY=1\nSTATUS=serving, policy rules: %zu", b.policy->nrules);
 	if (policy_grants_fork(b.policy))
 		log_warnx("EVENT_FORK may be granted: a client's forks will hand "
 		    "it uffds the broker does not count");
 	broker_run(&b);
 	log_event("stop", "reason=signal");
+	sdnotify_close();
 	return 0;
 }

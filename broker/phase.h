@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * phase.h - the two phases of a session and what links them: the handshake
  * (Hello to ready: handshake.c) and the grant (creations, Attach, Status:

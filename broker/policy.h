@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * policy.h - the broker's access policy (docs/design.md §6): ordered rules
  * matching a peer to what it is granted. The first rule that matches
@@ -11,7 +12,9 @@
 #include <stdio.h>
 #include <sys/types.h>
 
-#define POLICY_DEFAULT_PATH	"/etc/uffd-broker/policy.conf"
+#include "build-config.h"
+
+#define POLICY_DEFAULT_PATH	UFFD_BROKER_SYSCONFDIR "/uffd-broker/policy.conf"
 #define POLICY_NAME_MAX		64
 #define POLICY_MAX_ITEMS	32	/* entries of one match key */
 /*

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * proc.c - what the broker reads from /proc: a thread's thread group, a
  * process's thread count and capabilities, a sysctl, the kind of an fd, the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * ratelimit.c - bursts per interval and counts of what was over them, for
  * the log lines about peers (audit.c writes the lines).

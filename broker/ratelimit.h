@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * ratelimit.h - how many log lines about peers are written, as journald's
  * RateLimitBurst in RateLimitIntervalSec: a burst per interval, the rest

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * session.c - one connected client: its credentials, its state machine, its
  * end and what is left after it (spent records), and the requests it may

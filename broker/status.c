@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * status.c - the broker's state as key=value lines, for uffd-brokerctl
  * status: the broker, each rule's counters, each session. A page at a time:

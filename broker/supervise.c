@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * supervise.c - the broker's side of each client's seccomp listener
  * (docs/design.md §3): reading a notification, finding its session, and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * verifier.c - the process that proves a client's filter (docs/design.md §3).
  *

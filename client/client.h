@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * client.h - libuffd-client internals, shared by its files and by the tests
  * that play a misbehaving client. Nothing here is exported from the .so.

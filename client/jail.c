@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * jail.c - the client's seccomp fragment (docs/design.md §3).
  *

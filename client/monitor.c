@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * monitor.c - for a process that serves faults for others (a VMM's swap
  * monitor holding its device processes' uffds), as crosvm's vmm-swap does:

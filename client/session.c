@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * session.c - a client's session with uffd-brokerd: the handshake that proves
  * the client jailed, and the supervised creation of each uffd.

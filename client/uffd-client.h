@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * uffd-client.h - libuffd-client, the jailed side of uffd-broker.
  *

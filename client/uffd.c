@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * uffd.c - operations on a uffd the broker granted. The broker is not
  * involved: these are the kernel's ioctls with the reference module's error

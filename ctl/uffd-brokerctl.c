@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * uffd-brokerctl - the auditor's tool for uffd-broker.
  *
@@ -40,10 +41,7 @@
 
 #define DEVICE_PATH	"/dev/userfaultfd"
 
-static void
-usage(void)
-{
-	fprintf(stderr,
+static const char usage_text[] =
 	    "usage: uffd-brokerctl policy check FILE\n"
 	    "       uffd-brokerctl policy print FILE\n"
 	    "       uffd-brokerctl policy explain [--policy FILE] --uid U "
@@ -51,7 +49,14 @@ usage(void)
 	    "                      [--exe PATH] [--cgroup PATH]\n"
 	    "       uffd-brokerctl policy dump-bpf client|broker [--raw]\n"
 	    "       uffd-brokerctl status [--socket PATH]\n"
-	    "       uffd-brokerctl holders [--socket PATH]\n");
+	    "       uffd-brokerctl holders [--socket PATH]\n"
+	    "       uffd-brokerctl --help | --version\n";
+
+/* Bad usage: the synopsis on stderr, status 2. */
+static void __attribute__((noreturn))
+usage(void)
+{
+	fputs(usage_text, stderr);
 	exit(2);
 }
 
@@ -426,6 +431,16 @@ main(int argc, char **argv)
 {
 	if (argc < 2)
 		usage();
+	if (argc == 2 && (strcmp(argv[1], "--help") == 0 ||
+	    strcmp(argv[1], "-h") == 0)) {
+		fputs(usage_text, stdout);
+		return 0;
+	}
+	if (argc == 2 && (strcmp(argv[1], "--version") == 0 ||
+	    strcmp(argv[1], "-V") == 0)) {
+		printf("uffd-brokerctl %s\n", UFFD_BROKER_VERSION);
+		return 0;
+	}
 	/* Names resolve as the broker resolves them (broker/access.c). */
 	__nss_configure_lookup("passwd", "files");
 	__nss_configure_lookup("group", "files");

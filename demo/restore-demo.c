@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * restore-demo.c - lazily restore a memory image through a brokered uffd.
  *

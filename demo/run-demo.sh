@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # Run a demo: a broker on a private socket, and the demo client as the
 # unprivileged user nobody, jailed by libuffd-client.
 #   restore   lazy restore of a memory image (options: --image FILE)

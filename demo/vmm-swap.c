@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * vmm-swap.c - the multi-process VMM pattern of crosvm's vmm-swap, through
  * the broker.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # Make sure the build dependencies are present. As root on Debian, install
 # what is missing with apt-get; otherwise name it and fail.
 set -u

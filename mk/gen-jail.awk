@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 # gen-jail.awk - turn policy/uffd-client.seccomp into a C table for
 # client/jail.c. Any line it does not understand stops the build.
 #   awk -f mk/gen-jail.awk policy/uffd-client.seccomp > jail-rules.h

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: ISC
 # mutants.sh - the mutation check (make mutants): each security check listed
 # in tests/mutants.txt is disabled in turn, in a copy of the tree, and the
 # test suites named for it must then fail. A mutant that survives (its

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 # mutate.awk - replace the one occurrence of a text in a file, for
 # mk/mutants.sh. Exact text, no patterns: byte for byte (LC_ALL=C).
 #   awk -v orig=FILE -v repl=FILE -f mk/mutate.awk SOURCE > MUTATED

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * wire.c - datagram and fd framing for the uffd-broker protocol.
  */

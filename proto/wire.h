@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * wire.h - one protobuf-c message per SOCK_SEQPACKET datagram, with at most
  * one file descriptor beside it. Shared by the broker and the client library;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * check_audit.c - the audit log against hostile peers: values a peer
  * controls (its executable's path, its cgroup) cannot forge a line or a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * check_config.c - uffd-brokerd's command line, table-driven.
  */

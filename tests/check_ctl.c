@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * check_ctl.c - uffd-brokerctl, run as a program: policy check, explain,
  * dump-bpf, and status and holders against a running broker.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * check_daemon.c - the daemon's frame: systemd socket activation, a clean
  * stop on SIGTERM that frees what the broker allocated, one broker per socket
@@ -5,7 +6,9 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
@@ -61,6 +64,73 @@ START_TEST(test_socket_activation)
 	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	ck_assert_int_eq(access(tb.sock, F_OK), 0);
 	broker_stop();
+}
+END_TEST
+
+/* The next datagram on fd, within timeout_ms, into buf ("" if none). */
+static const char *
+notify_next(int fd, char *buf, size_t len, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	ssize_t n;
+
+	buf[0] = '\0';
+	if (poll(&pfd, 1, timeout_ms) == 1 &&
+	    (n = recv(fd, buf, len - 1, MSG_DONTWAIT)) > 0)
+		buf[n] = '\0';
+	return buf;
+}
+
+/*
+ * The service manager's protocol (Type=notify): READY=1 once the broker
+ * listens, RELOADING=1 (with MONOTONIC_USEC) and READY=1 around a SIGHUP
+ * reload, STOPPING=1 at SIGTERM; at a socket path and an abstract name.
+ */
+START_TEST(test_sd_notify)
+{
+	const char *policy = test_file("notify.conf",
+	    "[rule a]\nuid = 65534\nmode = kernel\n");
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	char name[108], msg[256];
+	socklen_t len;
+	int fd;
+
+	if (_i == 0) {
+		snprintf(name, sizeof(name), "%s/notify.sock",
+		    getenv("UFFD_TEST_DIR"));
+		unlink(name);
+		memcpy(sun.sun_path, name, strlen(name) + 1);
+		len = sizeof(sun);
+	} else {
+		snprintf(name, sizeof(name), "@uffd-broker-test-notify-%d",
+		    (int)getpid());
+		memcpy(sun.sun_path + 1, name + 1, strlen(name) - 1);
+		len = offsetof(struct sockaddr_un, sun_path) + strlen(name);
+	}
+	ck_assert_int_ge(fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0), 0);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sun, len), 0);
+	setenv("NOTIFY_SOCKET", name, 1);
+	broker_start("--policy", policy, NULL);
+	unsetenv("NOTIFY_SOCKET");
+
+	ck_assert_str_eq(notify_next(fd, msg, sizeof(msg), 2000),
+	    "READY=1\nSTATUS=serving, policy rules: 1");
+	ck_assert_int_eq(run_client(client_gets_uffd, NULL, true), 0);
+	kill(tb.pid, SIGHUP);
+	notify_next(fd, msg, sizeof(msg), 2000);
+	ck_assert_msg(strncmp(msg, "RELOADING=1\nMONOTONIC_USEC=", 27) == 0,
+	    "got '%s'", msg);
+	ck_assert_str_eq(notify_next(fd, msg, sizeof(msg), 2000),
+	    "READY=1\nSTATUS=serving, policy rules: 1");
+	ck_assert(log_wait(2000, "policy_reload", "result=ok"));
+	kill(tb.pid, SIGTERM);
+	ck_assert_str_eq(notify_next(fd, msg, sizeof(msg), 2000), "STOPPING=1");
+	broker_stop();
+	/* Nothing else was sent. */
+	ck_assert_str_eq(notify_next(fd, msg, sizeof(msg), 0), "");
+	close(fd);
+	if (_i == 0)
+		unlink(name);
 }
 END_TEST
 
@@ -507,6 +577,7 @@ make_daemon_suite(void)
 
 	tcase_set_timeout(tc, 20);
 	tcase_add_test(tc, test_socket_activation);
+	tcase_add_loop_test(tc, test_sd_notify, 0, 2);
 	tcase_add_test(tc, test_sigterm_stops_cleanly);
 	tcase_add_test(tc, test_second_broker_refused_by_lock);
 	tcase_add_test(tc, test_second_broker_refused_by_answer);

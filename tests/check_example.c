@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * check_example.c - the multi-process VMM swap example (demo/vmm-swap.c), run
  * as nobody against a real broker: device processes with forked sessions, a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * check_family.c - forked sessions (docs/design.md §3): a client jails
  * itself, then forks; each child opens its own session, proven by its probe

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * check_grant.c - a jailed client gets a uffd bound to its own address space
  * and serves its faults with it; quotas and refusals hold.

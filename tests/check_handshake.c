@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * check_handshake.c - the device fd goes only to a peer proven to be covered
  * by the filter whose listener the broker holds.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * check_hostile.c - nothing a local user sends can block or starve the
  * broker (issue 8): refused peers' fds never reach it (SO_PASSRIGHTS), an fd

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * check_integrity.c - a jailed process gets exactly the uffds its rule grants
  * (issue 9): the quota follows the address space, not the process; after

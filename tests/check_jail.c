@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * check_jail.c - a jailed client cannot make a uffd on its own, initialise
  * one, or take supervision for itself, before or after the broker dies.
@@ -163,7 +164,7 @@ minijail_filter(const char *path)
 			    (long long *)&v) == 2 && arg < 6,
 			    "%s:%d: cannot read '%s'", path, lineno, tok);
 			ck_assert_int_eq(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr,
-			    1, SCMP_CMP(arg, SCMP_CMP_EQ, v)), 0);
+			    1, SCMP_CMP(arg, SCMP_CMP_EQ, v, 0)), 0);
 		}
 	}
 	fclose(f);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * check_liveness.c - a client that dies or execs is noticed within a second,
  * and its slot is given back.

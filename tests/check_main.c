@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * check_main.c - the test runner: every suite, fork mode, as root against the
  * real kernel and a real uffd-brokerd.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * check_parity.c - the behaviours of crosvm's vmm-swap userfaultfd module
  * (crosvm swap/src/userfaultfd.rs), through a brokered uffd:
@@ -812,8 +813,8 @@ END_TEST
 static bool
 adopt_refused(int fd)
 {
-	uint8_t junk;
-	struct uffdc_uffd *a = (struct uffdc_uffd *)&junk;
+	static uint64_t junk;	/* a non-NULL pointer the library must clear */
+	struct uffdc_uffd *a = (struct uffdc_uffd *)(void *)&junk;
 
 	return uffdc_adopt(fd, 0, &a) == -EBADF && a == NULL &&
 	    fcntl(fd, F_GETFD) >= 0;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * check_policy.c - the access policy: the parser's errors (each kind, with
  * FILE:LINE), the canonical print (golden file), rule matching, and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * check_protocol.c - bad input gets a clear error or a closed session, loses
  * nothing, and the broker keeps serving everyone else.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * check_verifier.c - the device fd goes only to a peer whose every thread
  * carries the library's seccomp fragment, as the broker's verifier process

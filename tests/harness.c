@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * harness.c - start and stop a real uffd-brokerd, fork clients, speak the
  * protocol raw.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * harness.h - a real broker process per test, clients in forked processes.
  */
