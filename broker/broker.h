@@ -17,7 +17,7 @@
 #include "ratelimit.h"
 #include "wire.h"
 
-#define BROKER_MAX_UIDS		64
+#define BROKER_MAX_UIDS		32	/* one rule's uid list: POLICY_MAX_ITEMS */
 /* Uids whose log lines are limited each on its own; the others share one. */
 #define BROKER_LOG_UIDS		128
 

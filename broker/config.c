@@ -14,6 +14,11 @@
 
 #include "broker.h"
 #include "config.h"
+#include "policy.h"
+
+/* The --allow-uid list becomes one rule's uid list. */
+_Static_assert(BROKER_MAX_UIDS <= POLICY_MAX_ITEMS,
+    "--allow-uid takes more uids than a rule holds");
 
 /*
  * Every feature of Linux 6.1's userfaultfd but EVENT_FORK: a fork event hands

@@ -615,8 +615,12 @@ policy_single(const char *name, const uid_t *uids, size_t nuids,
 	}
 	r = &p->rules[0];
 	snprintf(r->name, sizeof(r->name), "%s", name);
-	if (nuids > POLICY_MAX_ITEMS)
-		nuids = POLICY_MAX_ITEMS;
+	/* More uids than a rule holds: none dropped silently. */
+	if (nuids > POLICY_MAX_ITEMS) {
+		free(p->rules);
+		free(p);
+		return NULL;
+	}
 	memcpy(r->uids, uids, nuids * sizeof(uid_t));
 	r->nuids = nuids;
 	r->keys = MATCH_UID;

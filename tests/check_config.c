@@ -3,10 +3,12 @@
  * check_config.c - uffd-brokerd's command line, table-driven.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "config.h"
 #include "harness.h"
+#include "policy.h"
 
 static const struct {
 	const char *args[6];
@@ -81,6 +83,36 @@ START_TEST(test_config_values)
 	ck_assert_uint_eq(cfg.log_interval_ms, 10000);
 }
 
+/* Every --allow-uid reaches the rule, up to the 32 a rule holds; a 33rd is
+ * refused, not dropped. */
+START_TEST(test_config_allow_uid_limit)
+{
+	const char *argv[2 + 2 * 33] = { "uffd-brokerd" };
+	char uids[33][12], err[256];
+	struct broker_config cfg;
+	struct policy *p;
+	int i, argc = 1;
+
+	for (i = 0; i < 33; i++) {
+		snprintf(uids[i], sizeof(uids[i]), "%d", 1000 + i);
+		argv[argc++] = "--allow-uid";
+		argv[argc++] = uids[i];
+	}
+	ck_assert_int_eq(config_parse(argc - 2, (char **)argv, &cfg, err,
+	    sizeof(err)), 0);
+	ck_assert_uint_eq(cfg.n_allow_uids, 32);
+	p = policy_single("command-line", cfg.allow_uids, cfg.n_allow_uids,
+	    &cfg.cli_grant);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_uint_eq(p->rules[0].nuids, 32);
+	ck_assert_uint_eq(p->rules[0].uids[31], 1031);
+	policy_free(p);
+	ck_assert_int_eq(config_parse(argc, (char **)argv, &cfg, err,
+	    sizeof(err)), -EINVAL);
+	ck_assert_msg(strstr(err, "more than 32 uids") != NULL, "%s", err);
+}
+END_TEST
+
 START_TEST(test_config_log_limits)
 {
 	const char *argv[] = { "uffd-brokerd", "--log-burst", "7",
@@ -105,6 +137,7 @@ make_config_suite(void)
 	    sizeof(cases) / sizeof(cases[0]));
 	tcase_add_test(tc, test_config_values);
 	tcase_add_test(tc, test_config_log_limits);
+	tcase_add_test(tc, test_config_allow_uid_limit);
 	suite_add_tcase(s, tc);
 	return s;
 }
