@@ -120,7 +120,7 @@ UBSAN_FLAGS := -fsanitize=undefined -fsanitize-trap=undefined -Wno-missing-field
 LIB_LIBS := -lseccomp -lprotobuf-c -lpthread
 BROKER_LIBS := -lprotobuf-c -linih -lseccomp -lcap-ng -lpthread
 
-.PHONY: all check test mutants demo example install install-files uninstall clean deps FORCE
+.PHONY: all check test mutants demo example install install-files uninstall clean deps rpm FORCE
 all: $(BROKERD) $(CTL) $(LIB_SO) $(LIB_A) $(DEMO) $(VMM_SWAP)
 
 $(PROTO_SRC) $(PROTO_HDR): proto/uffd_broker.proto
@@ -307,6 +307,10 @@ uninstall:
 		$(DESTDIR)$(SYSUSERSDIR)/uffd-broker.conf $(DESTDIR)$(TMPFILESDIR)/uffd-broker.conf
 	for m in $(notdir $(MAN_PAGES)); do \
 		rm -f $(DESTDIR)$(MANDIR)/man$${m##*.}/$$m; done
+
+# The binary RPMs, into $(B)/rpm (RPMBUILD_ARGS="--without check").
+rpm:
+	bash mk/build-rpm.sh $(B)/rpm $(RPMBUILD_ARGS)
 
 clean:
 	rm -rf $(B)
