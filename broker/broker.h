@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/ioctl.h>
 #include <sys/queue.h>
 #include <sys/types.h>
 #include <time.h>
@@ -16,6 +17,18 @@
 #include "policy.h"
 #include "ratelimit.h"
 #include "wire.h"
+
+/*
+ * Linux 6.6: a listener in this mode wakes the notifying thread and the
+ * supervisor synchronously (WF_SYNC), which keeps a round trip on one CPU.
+ * Older kernels refuse the flag; the listener works as before.
+ */
+#ifndef SECCOMP_IOCTL_NOTIF_SET_FLAGS
+#define SECCOMP_IOCTL_NOTIF_SET_FLAGS		_IOW('!', 4, uint64_t)
+#endif
+#ifndef SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP
+#define SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP	(1UL << 0)
+#endif
 
 #define BROKER_MAX_UIDS		32	/* one rule's uid list: POLICY_MAX_ITEMS */
 /* Uids whose log lines are limited each on its own; the others share one. */
@@ -117,6 +130,23 @@ TAILQ_HEAD(listener_list, listener);
  * (its pidfd says when that ends): after exec it may hold uffds of its old
  * session in its new address space. Both count against the uid's sessions.
  */
+/*
+ * An address space's account of live uffds, shared (refcounted) by the
+ * sessions and spent records of a process and its CLONE_VM children.
+ * Granted uffds are added to the tracker and the broker's copies closed:
+ * an epoll entry lives exactly as long as its file, so the entries left
+ * are the live uffds, wherever they are held. Counting them means reading
+ * the tracker's fdinfo, so a grant counts only when live_bound, which a
+ * grant raises and only a count lowers, says the quota may be reached.
+ */
+struct account {
+	uint64_t	mm_id;		/* the first session's id */
+	unsigned int	refs;
+	int		tracker;
+	unsigned int	live_bound;	/* at least the tracker's entries */
+	unsigned int	pending;	/* its ready sessions' pending creations */
+};
+
 struct spent {
 	TAILQ_ENTRY(spent) entry;
 	uint64_t	id;		/* the session's */
@@ -125,8 +155,7 @@ struct spent {
 	int		pidfd;		/* -1 once the process exited */
 	/* -1 once the address space is gone (ESRCH on the probe) */
 	int		probe_uffd;
-	int		tracker;	/* the address space's live uffds */
-	uint64_t	mm_id;
+	struct account	*acct;		/* NULL once the address space is gone */
 	uint64_t	dummy_page;
 	uint32_t	page_size;
 };
@@ -145,17 +174,9 @@ struct session {
 	struct listener	*lis;		/* the filter's listener; NULL until known */
 	bool		forked;		/* joined through a forked ancestor's listener */
 	int		probe_uffd;	/* registered on the dummy page */
-	/*
-	 * Granted uffds are added here and the broker's copies closed: an epoll
-	 * entry lives exactly as long as its file, so the entries left are the
-	 * session's live uffds, wherever they are held.
-	 */
-	int		tracker;
-	/*
-	 * Sessions of one address space (a process and its CLONE_VM children)
-	 * share one tracker and one quota: mm_id is the first one's id.
-	 */
-	uint64_t	mm_id;
+	/* The address space's account: its tracker and quota (CLONE_VM
+	 * children share it). */
+	struct account	*acct;
 
 	pid_t		pid;
 	uid_t		uid;
@@ -286,10 +307,14 @@ unsigned int session_count_uid(const struct broker *b, uid_t uid, bool refused);
 bool	session_pid_spent(struct broker *b, pid_t pid);
 unsigned int session_spent_of_uid(struct broker *b, uid_t uid);
 void	session_spent_prune(struct broker *b, bool all);
-/* Creations continued for the session's address space, not yet attached. */
-unsigned int session_pending_of_mm(const struct session *s);
+struct account *account_new(uint64_t mm_id);	/* NULL on failure */
+void	account_unref(struct account *a);
+/* Count the address space's live uffds exactly (and tighten live_bound). */
+int	account_count(struct account *a);
+/* Move a ready session's pending creations, and its account's with them. */
+void	session_set_pending(struct session *s, unsigned int pending);
 /* A new probe joins the address space of a session it shares (CLONE_VM). */
-int	session_join_address_space(struct session *s);
+void	session_join_address_space(struct session *s);
 int	session_reply(struct session *s, WireStatus status,
 	    WireReply *body, const char *fmt, ...)
 	    __attribute__((format(printf, 4, 5)));

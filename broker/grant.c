@@ -40,7 +40,7 @@ grant_attach(struct session *s, const WireRequest *req, int fd)
 	WireReply reply = UFFD_BROKER__V1__REPLY__INIT;
 	struct epoll_event ev = { .events = 0 };
 	struct uffdio_api api;
-	int rc, live;
+	int rc;
 
 	if (s->pending == 0) {
 		close(fd);
@@ -50,7 +50,7 @@ grant_attach(struct session *s, const WireRequest *req, int fd)
 	}
 	if (features & ~allowed) {
 		close(fd);
-		s->pending--;
+		session_set_pending(s, s->pending - 1);
 		s->refused++;
 		if (s->rule != NULL)
 			s->rule->refused++;
@@ -75,8 +75,8 @@ grant_attach(struct session *s, const WireRequest *req, int fd)
 		    "to this kernel)" : "");
 		return;
 	}
-	s->pending--;
-	rc = epoll_ctl(s->tracker, EPOLL_CTL_ADD, fd, &ev);
+	session_set_pending(s, s->pending - 1);
+	rc = epoll_ctl(s->acct->tracker, EPOLL_CTL_ADD, fd, &ev);
 	close(fd);
 	if (rc < 0) {
 		audit_session(s, "warning", "session=%llu: tracking a granted "
@@ -87,14 +87,15 @@ grant_attach(struct session *s, const WireRequest *req, int fd)
 		session_kill(s, "uffd tracking failed");
 		return;
 	}
+	s->acct->live_bound++;
 	s->granted++;
 	if (s->rule != NULL)
 		s->rule->granted++;
-	live = session_live_uffds(s);
+	/* Not counted here: live_at_most is exact after a count near the quota. */
 	audit_session(s, "uffd_granted", "session=%llu pid=%d uid=%u "
-	    "rule=%s features=0x%llx live=%u max=%u", (unsigned long long)s->id,
-	    (int)s->pid, (unsigned)s->uid, s->rule_name,
-	    (unsigned long long)features, live < 0 ? 0 : (unsigned int)live,
+	    "rule=%s features=0x%llx live_at_most=%u max=%u",
+	    (unsigned long long)s->id, (int)s->pid, (unsigned)s->uid,
+	    s->rule_name, (unsigned long long)features, s->acct->live_bound,
 	    s->grant.max_uffds);
 	/* UFFDIO_API reports every feature the kernel has; the uffd has these. */
 	ar.features = features;
@@ -137,8 +138,9 @@ grant_decide(struct session *s, const struct seccomp_notif *n,
 {
 	const struct grant *g = &s->grant;
 	struct listener *l = s->lis;
+	struct account *a = s->acct;
 	unsigned int live;
-	int counted, rc;
+	int rc;
 	char why[128];
 
 	if (c->path == VIA_SYSCALL && !session_via_syscall(s)) {
@@ -180,13 +182,17 @@ grant_decide(struct session *s, const struct seccomp_notif *n,
 		    "liveness probe failed (dummy page unusable)");
 		return;
 	}
-	if ((counted = session_live_uffds(s)) < 0) {
+	/*
+	 * The quota is the address space's: CLONE_VM children share it. The
+	 * uffds are counted only when the bound says the quota may be reached.
+	 */
+	if (a->live_bound + a->pending >= g->max_uffds &&
+	    account_count(a) < 0) {
 		notif_refuse(l, s, n, c, EAGAIN, "cannot count the session's live "
 		    "uffds just now");
 		return;
 	}
-	/* The quota is the address space's: CLONE_VM children share it. */
-	live = (unsigned int)counted + session_pending_of_mm(s);
+	live = a->live_bound + a->pending;
 	if (live >= g->max_uffds) {
 		snprintf(why, sizeof(why), "quota reached: %u of %u uffds live",
 		    live, g->max_uffds);
@@ -195,7 +201,7 @@ grant_decide(struct session *s, const struct seccomp_notif *n,
 	}
 	if (!notif_pending(l, n))
 		return;
-	s->pending++;
+	session_set_pending(s, s->pending + 1);
 	clock_gettime(CLOCK_MONOTONIC, &s->last_continue);
 	session_sync_fds(s);	/* before the new uffd can be sent */
 	notif_respond(l, n, 0, true);

@@ -217,13 +217,7 @@ handshake_probe(struct session *s, const WireRequest *req, int fd)
 		session_kill(s, "probe not proven");
 		return;
 	}
-	if ((rc = session_join_address_space(s)) < 0) {
-		session_reply(s, UFFD_BROKER__V1__STATUS__FAILED, NULL,
-		    "broker could not share the address space's tracker: %s",
-		    strerror(-rc));
-		session_kill(s, "tracker not shared");
-		return;
-	}
+	session_join_address_space(s);
 	if (!liveness_probe(s, &why)) {
 		session_reply(s, UFFD_BROKER__V1__STATUS__FAILED, NULL,
 		    "liveness probe failed: %s", why);
@@ -237,7 +231,7 @@ handshake_probe(struct session *s, const WireRequest *req, int fd)
 	    "handshake_ms=%.3f",
 	    (unsigned long long)s->id, (int)s->pid, (unsigned)s->uid,
 	    (unsigned)s->gid, s->rule_name, s->forked ? "yes" : "no",
-	    (unsigned long long)s->lis->id, (unsigned long long)s->mm_id,
+	    (unsigned long long)s->lis->id, (unsigned long long)s->acct->mm_id,
 	    session_via_syscall(s) ? "syscall" : "device", grant,
 	    broker_elapsed_ms(&s->started));
 	session_reply(s, UFFD_BROKER__V1__STATUS__OK, NULL, "session ready");

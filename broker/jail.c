@@ -70,6 +70,7 @@ static const char *const allowed[] = {
 static const unsigned long allowed_ioctls[] = {
 	SECCOMP_IOCTL_NOTIF_RECV, SECCOMP_IOCTL_NOTIF_SEND,
 	SECCOMP_IOCTL_NOTIF_ID_VALID, SECCOMP_IOCTL_NOTIF_ADDFD,
+	SECCOMP_IOCTL_NOTIF_SET_FLAGS,
 	UFFDIO_API, UFFDIO_REGISTER, UFFDIO_UNREGISTER, UFFDIO_ZEROPAGE,
 	TCGETS,		/* stdio's isatty() on a log stream */
 };

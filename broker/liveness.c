@@ -62,7 +62,7 @@ expire_pending(struct session *s)
 	    "pending=%u reason=\"creation continued but never attached\"",
 	    (unsigned long long)s->id, (int)s->pid, (unsigned)s->uid,
 	    s->pending);
-	s->pending = 0;
+	session_set_pending(s, 0);
 	session_sync_fds(s);
 }
 

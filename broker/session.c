@@ -122,16 +122,16 @@ session_new(struct broker *b, int sock)
 	s->w_pidfd = (struct watch){ .kind = WATCH_PIDFD, .s = s };
 	clock_gettime(CLOCK_MONOTONIC, &s->started);
 	s->pidfd = peer_pidfd(sock, s->pid);
-	s->tracker = epoll_create1(EPOLL_CLOEXEC);
-	if (s->pidfd < 0 || s->tracker < 0) {
+	s->acct = account_new(s->id);
+	if (s->pidfd < 0 || s->acct == NULL) {
 		/* A peer that exits as it connects gets here: limited by uid. */
 		audit_uid(b, s->uid, "warning", "session=%llu pid=%d: pidfd or "
 		    "tracker error=\"%s\"", (unsigned long long)s->id,
 		    (int)s->pid, strerror(errno));
 		if (s->pidfd >= 0)
 			close(s->pidfd);
-		if (s->tracker >= 0)
-			close(s->tracker);
+		if (s->acct != NULL)
+			account_unref(s->acct);
 		close(sock);
 		free(s);
 		return NULL;
@@ -227,6 +227,8 @@ session_kill(struct session *s, const char *why)
 		    s->rule_name, states[s->state].name, s->forked ? "yes" : "no",
 		    (unsigned long long)s->granted,
 		    (unsigned long long)s->refused, why);
+	if (s->state == SESSION_READY)
+		session_set_pending(s, 0);
 	session_spend(s);
 	session_advance(s, SESSION_DEAD);
 	/* Datagrams still queued may carry fds: closing releases them. */
@@ -239,9 +241,10 @@ session_kill(struct session *s, const char *why)
 	s->lis = NULL;
 	if (s->probe_uffd >= 0)
 		close(s->probe_uffd);
-	if (s->tracker >= 0)
-		close(s->tracker);
-	s->probe_uffd = s->tracker = -1;
+	s->probe_uffd = -1;
+	if (s->acct != NULL)
+		account_unref(s->acct);
+	s->acct = NULL;
 	TAILQ_REMOVE(&b->sessions, s, entry);
 	TAILQ_INSERT_TAIL(&b->graveyard, s, entry);
 	b->nsessions--;
@@ -293,10 +296,52 @@ session_advance(struct session *s, enum session_state to)
 	session_sync_fds(s);
 }
 
+struct account *
+account_new(uint64_t mm_id)
+{
+	struct account *a = calloc(1, sizeof(*a));
+
+	if (a == NULL)
+		return NULL;
+	if ((a->tracker = epoll_create1(EPOLL_CLOEXEC)) < 0) {
+		free(a);
+		return NULL;
+	}
+	a->mm_id = mm_id;
+	a->refs = 1;
+	return a;
+}
+
+void
+account_unref(struct account *a)
+{
+	if (--a->refs > 0)
+		return;
+	close(a->tracker);
+	free(a);
+}
+
+int
+account_count(struct account *a)
+{
+	int n = proc_epoll_count(a->tracker);
+
+	if (n >= 0)
+		a->live_bound = (unsigned int)n;
+	return n;
+}
+
 int
 session_live_uffds(const struct session *s)
 {
-	return proc_epoll_count(s->tracker);
+	return account_count(s->acct);
+}
+
+void
+session_set_pending(struct session *s, unsigned int pending)
+{
+	s->acct->pending = s->acct->pending - s->pending + pending;
+	s->pending = pending;
 }
 
 /*
@@ -320,8 +365,7 @@ session_spend(struct session *s)
 	sp->id = s->id;
 	sp->pid = s->pid;
 	sp->uid = s->uid;
-	sp->pidfd = sp->probe_uffd = sp->tracker = -1;
-	sp->mm_id = s->mm_id;
+	sp->pidfd = sp->probe_uffd = -1;
 	sp->dummy_page = s->dummy_page;
 	sp->page_size = s->page_size;
 	if (alive) {
@@ -331,8 +375,9 @@ session_spend(struct session *s)
 	}
 	if (mm_alive) {
 		sp->probe_uffd = s->probe_uffd;
-		sp->tracker = s->tracker;
-		s->probe_uffd = s->tracker = -1;
+		sp->acct = s->acct;
+		s->probe_uffd = -1;
+		s->acct = NULL;
 	}
 	TAILQ_INSERT_TAIL(&s->b->spent, sp, entry);
 }
@@ -354,10 +399,11 @@ spent_update(struct spent *sp, bool all)
 			log_event("session_released", "session=%llu pid=%d "
 			    "uid=%u live=%d reason=\"address space gone\"",
 			    (unsigned long long)sp->id, (int)sp->pid,
-			    (unsigned)sp->uid, proc_epoll_count(sp->tracker));
+			    (unsigned)sp->uid, account_count(sp->acct));
 		close(sp->probe_uffd);
-		close(sp->tracker);
-		sp->probe_uffd = sp->tracker = -1;
+		account_unref(sp->acct);
+		sp->probe_uffd = -1;
+		sp->acct = NULL;
 	}
 	return sp->pidfd >= 0 || sp->probe_uffd >= 0;
 }
@@ -434,52 +480,34 @@ same_address_space(const struct session *s, uint64_t page, uint32_t page_size)
 
 /*
  * A new probe joins the address space of a live or spent session of its
- * uid, if it shares one: it then counts on that tracker. Returns 0 or -errno.
+ * uid, if it shares one: it then counts on that account.
  */
-int
+void
 session_join_address_space(struct session *s)
 {
-	const struct session *o;
-	const struct spent *sp;
-	int tracker = -1;
+	struct session *o;
+	struct spent *sp;
+	struct account *a = NULL;
 
-	s->mm_id = s->id;
 	TAILQ_FOREACH(o, &s->b->sessions, entry)
 		if (o != s && o->uid == s->uid && o->state == SESSION_READY &&
 		    same_address_space(s, o->dummy_page, o->page_size)) {
-			tracker = o->tracker;
-			s->mm_id = o->mm_id;
+			a = o->acct;
 			break;
 		}
-	if (tracker < 0)
+	if (a == NULL)
 		TAILQ_FOREACH(sp, &s->b->spent, entry)
 			if (sp->uid == s->uid && sp->probe_uffd >= 0 &&
 			    same_address_space(s, sp->dummy_page,
 			    sp->page_size)) {
-				tracker = sp->tracker;
-				s->mm_id = sp->mm_id;
+				a = sp->acct;
 				break;
 			}
-	if (tracker < 0)
-		return 0;
-	if ((tracker = fcntl(tracker, F_DUPFD_CLOEXEC, 0)) < 0)
-		return -errno;
-	close(s->tracker);
-	s->tracker = tracker;
-	return 0;
-}
-
-/* Creations continued for the session's address space, not yet attached. */
-unsigned int
-session_pending_of_mm(const struct session *s)
-{
-	const struct session *o;
-	unsigned int n = 0;
-
-	TAILQ_FOREACH(o, &s->b->sessions, entry)
-		if (o->mm_id == s->mm_id && o->state == SESSION_READY)
-			n += o->pending;
-	return n;
+	if (a == NULL)
+		return;
+	a->refs++;
+	account_unref(s->acct);
+	s->acct = a;
 }
 
 int

@@ -92,6 +92,9 @@ listener_new(struct broker *b, int fd, uint64_t id, uid_t uid,
 	l->fd = fd;
 	l->refs = 1;
 	l->w = (struct watch){ .kind = WATCH_NOTIFY, .l = l };
+	/* Best effort: before Linux 6.6 this is EINVAL (see broker.h). */
+	(void)ioctl(fd, SECCOMP_IOCTL_NOTIF_SET_FLAGS,
+	    SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP);
 	if (broker_watch(b, fd, &l->w, EPOLLIN) < 0) {
 		free(l);
 		return NULL;
@@ -234,12 +237,14 @@ owner_check(struct listener *l)
  * or a forked session waiting for its probe, which this notification binds.
  */
 static struct session *
-session_of(struct listener *l, pid_t tgid)
+session_of(struct listener *l, pid_t tgid, bool leader)
 {
 	struct session *s;
 
 	TAILQ_FOREACH(s, &l->b->sessions, entry) {
 		if (s->pid != tgid || s->refusal != NULL)
+			continue;
+		if (leader && !proc_pidfd_alive(s->pidfd))
 			continue;
 		if (s->lis == l)
 			return s;
@@ -310,8 +315,20 @@ supervise_notification(struct listener *l)
 		return;
 	}
 	c = classify(&n);
-	c.tgid = proc_tgid(c.tid);
-	s = c.path == NOT_A_CREATION ? NULL : session_of(l, c.tgid);
+	s = NULL;
+	/*
+	 * A thread whose tid is the pid of a session's live process is that
+	 * process's leader (a live process's pid is not reused, and only its
+	 * leader has it as tid): its thread group needs no /proc lookup.
+	 */
+	if (c.path != NOT_A_CREATION &&
+	    (s = session_of(l, c.tid, true)) != NULL)
+		c.tgid = c.tid;
+	else {
+		c.tgid = proc_tgid(c.tid);
+		if (c.path != NOT_A_CREATION)
+			s = session_of(l, c.tgid, false);
+	}
 	/* The library's fragment sends creations only. */
 	if (c.path == NOT_A_CREATION) {
 		notif_refuse(l, s, &n, &c, ENOSYS, "not a uffd creation");

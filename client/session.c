@@ -469,10 +469,7 @@ uffdc_session_usage(struct uffdc_session *s, unsigned int *live,
 int
 uffdc_release(struct uffdc_uffd *u)
 {
-	UffdBroker__V1__Release release = UFFD_BROKER__V1__RELEASE__INIT;
-	WireRequest req = UFFD_BROKER__V1__REQUEST__INIT;
 	struct uffdc_session *s;
-	WireReply *reply;
 	int rc = 0;
 
 	if (u == NULL)
@@ -481,19 +478,14 @@ uffdc_release(struct uffdc_uffd *u)
 	if (close(u->fd) < 0)
 		rc = -errno;
 	free(u);
-	/* An adopted uffd (uffdc_adopt) is counted in its creator's session. */
-	if (s == NULL)
-		return rc;
 	/*
-	 * The broker counts live uffds itself, by whether the uffd still exists
-	 * anywhere; this only tells it to recount now.
+	 * Nothing to tell the broker: it counts live uffds by whether they
+	 * still exist anywhere, and the quota slot is free once the last copy
+	 * of this one is closed. (An adopted uffd, uffdc_adopt, has no session.)
 	 */
-	req.body_case = UFFD_BROKER__V1__REQUEST__BODY_RELEASE;
-	req.release = &release;
-	pthread_mutex_lock(&s->lock);
-	if (rc == 0 && s->sock >= 0 &&
-	    (rc = client_call(s, &req, -1, &reply)) == 0)
-		uffd_broker__v1__reply__free_unpacked(reply, NULL);
-	session_unref_locked(s);
+	if (s != NULL) {
+		pthread_mutex_lock(&s->lock);
+		session_unref_locked(s);
+	}
 	return rc;
 }

@@ -161,7 +161,11 @@ UFFDC_API int	uffdc_create_default(struct uffdc_session *s,
 UFFDC_API int	uffdc_session_usage(struct uffdc_session *s,
 		    unsigned int *live, unsigned int *max);
 
-/* Close a uffd and tell the broker its slot is free. Returns 0 or -errno. */
+/*
+ * Close a uffd. Its quota slot is free once no copy of it is left anywhere
+ * (the broker counts uffds by whether they exist; nothing is sent).
+ * Returns 0 or -errno (close(2)'s).
+ */
 UFFDC_API int	uffdc_release(struct uffdc_uffd *u);
 
 /*
