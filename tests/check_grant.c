@@ -223,6 +223,78 @@ client_refused(void *arg)
 	return 0;
 }
 
+/*
+ * A released uffd's slot is free again once no copy is left: release sends
+ * the broker nothing, so its count near the quota must see the close; a
+ * dup still holds the slot.
+ */
+static int
+client_slot_reuse(void *arg)
+{
+	struct uffdc_session *s;
+	struct uffdc_uffd *a, *b, *c, *d, *e;
+
+	CHILD_CHECK(uffdc_session_open(tb.sock, &s) == 0);
+	CHILD_CHECK(uffdc_create(s, 0, 0, &a) == 0);
+	CHILD_CHECK(uffdc_create(s, 0, 0, &b) == 0);
+	CHILD_CHECK(uffdc_create(s, 0, 0, &c) == -EDQUOT);
+	CHILD_CHECK(uffdc_release(a) == 0);
+	CHILD_CHECK(uffdc_create(s, 0, 0, &c) == 0);
+	CHILD_CHECK(uffdc_dup(c, &d) == 0);
+	CHILD_CHECK(uffdc_release(c) == 0);
+	CHILD_CHECK(uffdc_create(s, 0, 0, &e) == -EDQUOT);
+	CHILD_CHECK(uffdc_release(d) == 0);
+	CHILD_CHECK(uffdc_create(s, 0, 0, &e) == 0);
+	CHILD_CHECK(uffdc_release(b) == 0 && uffdc_release(e) == 0);
+	uffdc_session_close(s);
+	return 0;
+}
+
+START_TEST(test_released_slot_reused)
+{
+	broker_start("--allow-uid", "65534", "--max-uffds", "2", NULL);
+	ck_assert_int_eq(run_client(client_slot_reuse, NULL, true), 0);
+	ck_assert(log_wait(1000, "event=quota_hit", "quota reached: 2 of 2"));
+	broker_stop();
+}
+END_TEST
+
+/*
+ * A creation let through but not yet attached counts: a client cannot run
+ * several creations past the quota before it attaches any.
+ */
+static int
+client_pending_counts(void *arg)
+{
+	UffdBroker__V1__Attach attach = UFFD_BROKER__V1__ATTACH__INIT;
+	WireRequest req = UFFD_BROKER__V1__REQUEST__INIT;
+	struct uffdc_session *s;
+	char reason[256];
+	WireStatus st;
+	int fd;
+
+	CHILD_CHECK(uffdc_session_open(tb.sock, &s) == 0);
+	fd = client_new_uffd(s, O_CLOEXEC);
+	CHILD_CHECK(fd >= 0);
+	CHILD_CHECK(client_new_uffd(s, O_CLOEXEC) == -EDQUOT);
+	req.body_case = UFFD_BROKER__V1__REQUEST__BODY_ATTACH;
+	req.attach = &attach;
+	CHILD_CHECK(raw_call(s->sock, &req, fd, &st, reason,
+	    sizeof(reason)) == 0);
+	CHILD_CHECK(st == UFFD_BROKER__V1__STATUS__OK);
+	CHILD_CHECK(client_new_uffd(s, O_CLOEXEC) == -EDQUOT);
+	uffdc_session_close(s);
+	return 0;
+}
+
+START_TEST(test_pending_creation_counts)
+{
+	broker_start("--allow-uid", "65534", "--max-uffds", "1", NULL);
+	ck_assert_int_eq(run_client(client_pending_counts, NULL, true), 0);
+	broker_stop();
+}
+END_TEST
+
 START_TEST(test_refused_uid)
 {
 	int sock;
@@ -504,6 +576,8 @@ make_grant_suite(void)
 	tcase_add_test(tc, test_jailed_client_serves_faults);
 	tcase_add_test(tc, test_uffd_bound_to_client_mm);
 	tcase_add_test(tc, test_per_process_limit);
+	tcase_add_test(tc, test_released_slot_reused);
+	tcase_add_test(tc, test_pending_creation_counts);
 	tcase_add_test(tc, test_refused_uid);
 	tcase_add_test(tc, test_mode_and_features_refused);
 	tcase_add_test(tc, test_unknown_creation_flags_refused);
