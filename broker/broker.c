@@ -374,8 +374,11 @@ broker_setup(struct broker *b)
 	b->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	if (b->timerfd < 0)
 		fatal("timerfd_create");
-	period.it_interval.tv_sec = b->cfg.probe_interval_ms / 1000;
-	period.it_interval.tv_nsec = (b->cfg.probe_interval_ms % 1000) * 1000000L;
+	/* The interval's work is done in LIVENESS_SLICES ticks (liveness.c). */
+	period.it_interval.tv_sec = b->cfg.probe_interval_ms / 1000 /
+	    LIVENESS_SLICES;
+	period.it_interval.tv_nsec = (long)((b->cfg.probe_interval_ms *
+	    1000000ULL / LIVENESS_SLICES) % 1000000000ULL);
 	period.it_value = period.it_interval;
 	if (timerfd_settime(b->timerfd, 0, &period, NULL) < 0)
 		fatal("timerfd_settime");

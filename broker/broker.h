@@ -266,6 +266,7 @@ struct broker {
 	int		devfd;		/* -1 when creation is by userfaultfd(2) */
 	bool		via_syscall;
 	int		timerfd;
+	uint64_t	ticks;		/* liveness ticks so far */
 	int		sigfd;
 	struct watch	w_listen, w_timer, w_signal;
 	struct session_list sessions;
@@ -356,6 +357,12 @@ void	listener_hangup(struct listener *l, const char *why);
 bool	liveness_probe(struct session *s, const char **why);
 /* UFFDIO_ZEROPAGE on a probe: 0 (alive), -ESRCH (gone) or another -errno. */
 int	liveness_zeropage(int probe_uffd, uint64_t page, uint32_t page_size);
+/*
+ * The probe interval is cut into this many ticks; each tick probes the
+ * sessions of its slice (by id), so that a sweep of many sessions never
+ * stalls the loop for long. Exits are seen at once anyway (the pidfd).
+ */
+#define LIVENESS_SLICES	10
 void	liveness_tick(struct broker *b);
 
 /* closer.c */

@@ -67,18 +67,23 @@ expire_pending(struct session *s)
 }
 
 /*
- * Each tick: probe ready sessions, expire stale pending creations, drop
- * handshakes that take too long, and close listeners no session took up.
+ * Each tick, for the sessions of its slice: probe the ready ones, expire
+ * their stale pending creations, drop handshakes that take too long. Once
+ * an interval: prune spent records, flush the audit summaries, close
+ * listeners no session took up.
  */
 void
 liveness_tick(struct broker *b)
 {
 	struct session *s, *next;
 	struct listener *l, *lnext;
+	unsigned int slice = b->ticks++ % LIVENESS_SLICES;
 	const char *why;
 
 	for (s = TAILQ_FIRST(&b->sessions); s != NULL; s = next) {
 		next = TAILQ_NEXT(s, entry);
+		if (s->id % LIVENESS_SLICES != slice)
+			continue;
 		if (s->state == SESSION_READY) {
 			if (!liveness_probe(s, &why))
 				session_kill(s, why);
@@ -88,6 +93,8 @@ liveness_tick(struct broker *b)
 		    b->cfg.handshake_timeout_ms)
 			session_kill(s, "handshake timed out");
 	}
+	if (slice != 0)
+		return;
 	session_spent_prune(b, false);
 	/* Even when the peer has gone quiet, its summary is written. */
 	audit_flush(b, false);
