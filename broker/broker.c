@@ -598,6 +598,8 @@ broker_run(struct broker *b)
 	if (!b->cfg.socket_activated)
 		unlink_socket(b);
 	/* Nothing allocated outlives the loop: leak checkers stay quiet. */
+	free(b->by_file);
+	b->by_file = NULL;
 	policy_free(b->policy);
 	b->policy = NULL;
 }

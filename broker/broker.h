@@ -273,6 +273,9 @@ struct broker {
 	struct session_list graveyard;
 	struct listener_list listeners;
 	struct listener_list dead_listeners;
+	/* The live listeners in kcmp(2)'s order of their files (supervise.c). */
+	struct listener	**by_file;
+	size_t		nby_file, by_file_cap;
 	struct spent_list spent;
 	unsigned int	nsessions;
 	uint64_t	next_id;
@@ -351,6 +354,8 @@ struct listener *listener_new(struct broker *b, int fd, uint64_t id,
 void	listener_unref(struct listener *l);
 void	listener_reap(struct broker *b);
 void	listener_close(struct listener *l);
+/* Is this fd's file one of the live listeners? (true if it cannot tell) */
+bool	listener_in_use(struct broker *b, int fd);
 void	listener_hangup(struct listener *l, const char *why);
 
 /* liveness.c */

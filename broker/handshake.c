@@ -6,13 +6,11 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/kcmp.h>
 #include <linux/userfaultfd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -20,19 +18,6 @@
 
 /* Addresses above this are not user space on any x86-64 or arm64 paging mode. */
 #define USER_ADDR_LIMIT		(1ULL << 56)
-
-/* Is this listener's file already held for another session? */
-static bool
-listener_in_use(const struct broker *b, int fd)
-{
-	const struct listener *l;
-	pid_t self = getpid();
-
-	TAILQ_FOREACH(l, &b->listeners, entry)
-		if (syscall(SYS_kcmp, self, self, KCMP_FILE, fd, l->fd) == 0)
-			return true;
-	return false;
-}
 
 /*
  * Checks common to Hello and ForkHello. Replies and returns false when the

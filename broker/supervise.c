@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/audit.h>
+#include <linux/kcmp.h>
 #include <linux/seccomp.h>
 #include <linux/userfaultfd.h>
 #include <signal.h>
@@ -77,12 +78,83 @@ classify(const struct seccomp_notif *n)
 	return c;
 }
 
+/*
+ * kcmp(2) orders the files of two fds (by a per-boot obfuscated pointer):
+ * -1 or 1, 0 for the same file, 2 when it cannot say.
+ */
+static int
+file_order(int a, int b)
+{
+	pid_t self = getpid();
+
+	switch (syscall(SYS_kcmp, self, self, KCMP_FILE, a, b)) {
+	case 0:
+		return 0;
+	case 1:
+		return -1;
+	case 2:
+		return 1;
+	default:
+		return 2;
+	}
+}
+
+/*
+ * Where fd's file is, or would go, among the live listeners in file order:
+ * O(log n) kcmp calls. False when kcmp cannot order them.
+ */
+static bool
+listener_search(struct broker *b, int fd, size_t *pos, bool *found)
+{
+	size_t lo = 0, hi = b->nby_file, mid;
+	int o;
+
+	*found = false;
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if ((o = file_order(fd, b->by_file[mid]->fd)) == 2)
+			return false;
+		if (o == 0) {
+			*found = true;
+			lo = mid;
+			break;
+		}
+		if (o < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	*pos = lo;
+	return true;
+}
+
+bool
+listener_in_use(struct broker *b, int fd)
+{
+	size_t pos;
+	bool found;
+
+	/* A listener held twice would let one family answer for another. */
+	return !listener_search(b, fd, &pos, &found) || found;
+}
+
 struct listener *
 listener_new(struct broker *b, int fd, uint64_t id, uid_t uid,
     unsigned int max_orphans)
 {
-	struct listener *l;
+	struct listener *l, **grown;
+	size_t pos, cap;
+	bool found;
 
+	if (!listener_search(b, fd, &pos, &found) || found)
+		return NULL;
+	if (b->nby_file == b->by_file_cap) {
+		cap = b->by_file_cap ? 2 * b->by_file_cap : 64;
+		if ((grown = reallocarray(b->by_file, cap, sizeof(*grown))) == NULL)
+			return NULL;
+		b->by_file = grown;
+		b->by_file_cap = cap;
+	}
 	if ((l = calloc(1, sizeof(*l))) == NULL)
 		return NULL;
 	l->b = b;
@@ -100,6 +172,10 @@ listener_new(struct broker *b, int fd, uint64_t id, uid_t uid,
 		return NULL;
 	}
 	TAILQ_INSERT_TAIL(&b->listeners, l, entry);
+	memmove(&b->by_file[pos + 1], &b->by_file[pos],
+	    (b->nby_file - pos) * sizeof(*b->by_file));
+	b->by_file[pos] = l;
+	b->nby_file++;
 	return l;
 }
 
@@ -111,7 +187,15 @@ void
 listener_close(struct listener *l)
 {
 	struct broker *b = l->b;
+	size_t i;
 
+	for (i = 0; i < b->nby_file && b->by_file[i] != l; i++)
+		;
+	if (i < b->nby_file) {
+		memmove(&b->by_file[i], &b->by_file[i + 1],
+		    (b->nby_file - i - 1) * sizeof(*b->by_file));
+		b->nby_file--;
+	}
 	broker_unwatch(b, l->fd);
 	close(l->fd);
 	l->fd = -1;

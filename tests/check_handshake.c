@@ -215,7 +215,8 @@ END_TEST
 static int
 share_listener(void *arg)
 {
-	char reason[256];
+	const int *hold = arg;	/* a pipe: keep the session until it closes */
+	char reason[256], c;
 	WireStatus st;
 	void *dummy = dummy_page();
 	int a, b, listener;
@@ -231,6 +232,10 @@ share_listener(void *arg)
 	CHILD_CHECK(st == UFFD_BROKER__V1__STATUS__BAD_FD);
 	CHILD_CHECK(strstr(reason, "already belongs to another session") != NULL);
 	CHILD_CHECK(closed_by_broker(b));
+	if (hold != NULL) {
+		close(hold[1]);
+		CHILD_CHECK(read(hold[0], &c, 1) == 0);
+	}
 	return 0;
 }
 
@@ -240,6 +245,31 @@ START_TEST(test_shared_listener_refused)
 	ck_assert_int_eq(run_client(share_listener, NULL, true), 0);
 	/* The broker was not wedged by it. */
 	ck_assert_int_eq(run_client(library_refuses_threads, NULL, true), 0);
+	broker_stop();
+}
+END_TEST
+
+/*
+ * The same with many listeners held: the broker finds a listener among
+ * them by a binary search in kcmp's order of their files, which must hold
+ * whatever order they arrive in (kcmp's order is per boot).
+ */
+#define MANY_LISTENERS	24
+START_TEST(test_shared_listener_among_many)
+{
+	pid_t pids[MANY_LISTENERS];
+	int hold[2], i;
+
+	broker_start("--allow-uid", "65534", "--max-sessions-per-uid", "64",
+	    NULL);
+	ck_assert_int_eq(pipe(hold), 0);
+	for (i = 0; i < MANY_LISTENERS; i++)
+		pids[i] = spawn(share_listener, hold, true);
+	close(hold[1]);
+	/* Each child's duplicate is refused while the others hold theirs. */
+	for (i = 0; i < MANY_LISTENERS; i++)
+		ck_assert_int_eq(reap(pids[i]), 0);
+	close(hold[0]);
 	broker_stop();
 }
 END_TEST
@@ -479,6 +509,7 @@ make_handshake_suite(void)
 	tcase_add_test(tc, test_threads_at_handshake_no_device);
 	tcase_add_test(tc, test_session_open_needs_single_thread);
 	tcase_add_test(tc, test_shared_listener_refused);
+	tcase_add_test(tc, test_shared_listener_among_many);
 	tcase_add_loop_test(tc, test_bad_probe_creation, 0,
 	    sizeof(bad_probes) / sizeof(bad_probes[0]));
 	tcase_add_test(tc, test_probe_must_be_fresh);
