@@ -72,16 +72,19 @@ PROTO_SRC := $(B)/proto/uffd_broker.pb-c.c
 PROTO_HDR := $(B)/proto/uffd_broker.pb-c.h
 JAIL_RULES := $(B)/gen/jail-rules.h
 BUILD_CONFIG := $(B)/gen/build-config.h
-GEN_HDRS := $(PROTO_HDR) $(JAIL_RULES) $(BUILD_CONFIG)
+CLIENT_BPF := $(B)/gen/client-bpf.h
+GEN_HDRS := $(PROTO_HDR) $(JAIL_RULES) $(BUILD_CONFIG) $(CLIENT_BPF)
 
 CLIENT_SRCS := client/session.c client/uffd.c client/monitor.c client/jail.c proto/wire.c
-# client/jail.c: the verifier looks for the fragment the library's own code builds.
+# client/jail.c: the verifier looks for the fragment the library loads;
+# client/jail-build.c: the fragment built from its rules (libseccomp), which
+# the library does not link.
 BROKER_SRCS := broker/main.c broker/broker.c broker/config.c broker/session.c \
 	broker/supervise.c broker/handshake.c broker/grant.c broker/liveness.c broker/proc.c broker/log.c \
 	broker/policy.c broker/access.c broker/jail.c broker/status.c \
 	broker/closer.c broker/ratelimit.c broker/audit.c broker/verifier.c \
 	broker/sdnotify.c \
-	client/jail.c proto/wire.c
+	client/jail.c client/jail-build.c proto/wire.c
 TEST_SRCS := $(wildcard tests/*.c)
 
 # The library: position-independent, every symbol hidden unless UFFDC_API.
@@ -117,7 +120,7 @@ UBSAN_CC ?= clang
 # (libseccomp's SCMP_A* macros leave a field to its default: clang warns.)
 UBSAN_FLAGS := -fsanitize=undefined -fsanitize-trap=undefined -Wno-missing-field-initializers
 
-LIB_LIBS := -lseccomp -lprotobuf-c -lpthread
+LIB_LIBS := -lprotobuf-c -lpthread
 BROKER_LIBS := -lprotobuf-c -linih -lseccomp -lcap-ng -lpthread
 
 .PHONY: all check test mutants demo example install install-files uninstall clean deps rpm FORCE
@@ -136,6 +139,13 @@ $(BUILD_CONFIG): FORCE
 		'#define UFFD_BROKER_SYSCONFDIR "$(SYSCONFDIR)"' > $@.tmp
 	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
 FORCE:
+
+# The client's fragment compiled to BPF on the build machine (the library
+# loads it without libseccomp; the broker's verifier looks for it).
+$(B)/gen-client-bpf: mk/gen-client-bpf.c client/jail-build.c $(PROTO_HDR) $(JAIL_RULES) $(BUILD_CONFIG)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ mk/gen-client-bpf.c client/jail-build.c -lseccomp
+$(CLIENT_BPF): $(B)/gen-client-bpf
+	$(B)/gen-client-bpf > $@.tmp && mv $@.tmp $@
 
 # The client's seccomp fragment is data (policy/); the library loads exactly it.
 $(JAIL_RULES): policy/uffd-client.seccomp mk/gen-jail.awk
@@ -216,7 +226,7 @@ $(VMM_SWAP): $(B)/pie/demo/vmm-swap.o $(LIB_SO)
 # internals a misbehaving client or a unit test needs.
 $(TESTBIN): $(TEST_OBJS) $(LIB_INTERNAL) $(BROKER_LIB_OBJS)
 	$(CC) -pie $(ALL_LDFLAGS) -o $@ $(TEST_OBJS) $(BROKER_LIB_OBJS) $(LIB_INTERNAL) \
-		$(LIB_LIBS) -linih -lcap-ng $$(pkg-config --libs check)
+		$(LIB_LIBS) -lseccomp -linih -lcap-ng $$(pkg-config --libs check)
 
 deps:
 	@sh mk/ensure-deps.sh

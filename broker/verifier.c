@@ -134,7 +134,7 @@ static const char *const steps[] = {
 };
 #define NSTEPS	(sizeof(steps) / sizeof(steps[0]))
 
-/* The library's fragment, as it loads it. */
+/* The library's fragment, as it loads it (compiled at build time). */
 static struct sock_filter fragment[BPF_MAXINSNS];
 static size_t fragment_len;
 
@@ -143,22 +143,15 @@ static size_t fragment_len;
 static int
 build_fragment(void)
 {
-	off_t len;
-	int fd, rc;
+	const struct sock_filter *insns;
+	size_t len;
 
-	if ((fd = memfd_create("uffd-verifier-bpf", MFD_CLOEXEC)) < 0)
-		return -errno;
-	if ((rc = client_jail_export_bpf(fd)) == 0) {
-		len = lseek(fd, 0, SEEK_END);
-		if (len <= 0 || len > (off_t)sizeof(fragment) ||
-		    len % sizeof(fragment[0]) != 0 ||
-		    pread(fd, fragment, len, 0) != len)
-			rc = -EIO;
-		else
-			fragment_len = len / sizeof(fragment[0]);
-	}
-	close(fd);
-	return rc;
+	client_jail_bpf(&insns, &len);
+	if (len == 0 || len > BPF_MAXINSNS)
+		return -EIO;
+	memcpy(fragment, insns, len * sizeof(*insns));
+	fragment_len = len;
+	return 0;
 }
 
 /* Everything but reading filters goes. Returns 0 or -errno, *step set. */

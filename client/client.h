@@ -7,6 +7,7 @@
 #define UFFD_CLIENT_INTERNAL_H
 
 #include <pthread.h>
+#include <linux/filter.h>
 #include <seccomp.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -43,14 +44,18 @@ struct uffdc_uffd {
  */
 int	client_jail_install(void);
 
+/* The fragment as the library loads it: BPF compiled at build time. */
+void	client_jail_bpf(const struct sock_filter **insns, size_t *len);
+
 /*
- * The fragment as a libseccomp filter, from policy/uffd-client.seccomp
- * (for uffd-brokerctl's dump). NULL on failure; seccomp_release() it.
+ * jail-build.c, not in the library: the fragment as a libseccomp filter,
+ * from policy/uffd-client.seccomp (for the build, uffd-brokerctl's dump and
+ * the tests). NULL on failure; seccomp_release() it.
  */
 scmp_filter_ctx client_jail_build(void);
 
 /*
- * Write the fragment as raw BPF to fd (for auditors and tests).
+ * Write the fragment, as libseccomp builds it now, as raw BPF to fd.
  * Returns 0 or a negative errno.
  */
 int	client_jail_export_bpf(int fd);

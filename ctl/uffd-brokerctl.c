@@ -220,6 +220,15 @@ cmd_dump_bpf(int argc, char **argv)
 
 	if (argc < 1 || argc > 2 || (argc == 2 && !raw))
 		usage();
+	/* Raw, the client's is the BPF compiled at build time, as it loads. */
+	if (raw && strcmp(argv[0], "client") == 0) {
+		const struct sock_filter *insns;
+		size_t len;
+
+		client_jail_bpf(&insns, &len);
+		return fwrite(insns, sizeof(*insns), len, stdout) == len &&
+		    fflush(stdout) == 0 ? 0 : 1;
+	}
 	if (strcmp(argv[0], "client") == 0) {
 		ctx = client_jail_build();
 		if (!raw)

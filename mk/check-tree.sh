@@ -35,7 +35,7 @@ int main(void) {
 PROG
 for kind in static shared; do
 	if [ $kind = static ]; then
-		libs="$b/libuffd-client.a -lseccomp -lprotobuf-c -lpthread"
+		libs="$b/libuffd-client.a -lprotobuf-c -lpthread"
 	else
 		libs="-L$b -luffd-client -Wl,-rpath,$b"
 	fi

@@ -115,6 +115,30 @@ START_TEST(test_jailed_client_cannot_create_alone)
 END_TEST
 
 /* Without the jail, the same calls would succeed: the test can fail. */
+/*
+ * The BPF the library loads was compiled at build time: it is what the
+ * rules make with this libseccomp now, instruction for instruction.
+ */
+START_TEST(test_compiled_fragment_matches_rules)
+{
+	const struct sock_filter *insns;
+	struct sock_filter built[BPF_MAXINSNS];
+	size_t len;
+	off_t n;
+	int fd;
+
+	client_jail_bpf(&insns, &len);
+	ck_assert_uint_gt(len, 0);
+	ck_assert_int_ge(fd = memfd_create("fragment", MFD_CLOEXEC), 0);
+	ck_assert_int_eq(client_jail_export_bpf(fd), 0);
+	n = lseek(fd, 0, SEEK_END);
+	ck_assert_int_eq(n, (off_t)(len * sizeof(*insns)));
+	ck_assert_int_eq(pread(fd, built, n, 0), n);
+	ck_assert_int_eq(memcmp(built, insns, n), 0);
+	close(fd);
+}
+END_TEST
+
 START_TEST(test_unjailed_root_can_listen)
 {
 	int fd = own_listener();
@@ -236,6 +260,7 @@ make_jail_suite(void)
 
 	tcase_set_timeout(tc, 20);
 	tcase_add_test(tc, test_jailed_client_cannot_create_alone);
+	tcase_add_test(tc, test_compiled_fragment_matches_rules);
 	tcase_add_test(tc, test_unjailed_root_can_listen);
 	tcase_add_test(tc, test_minijail_fragment_suffices);
 	suite_add_tcase(s, tc);
