@@ -126,7 +126,8 @@ BROKER_LIBS := -lprotobuf-c -linih -lseccomp -lcap-ng -lpthread
 .PHONY: all check test mutants demo example install install-files uninstall clean deps rpm FORCE
 all: $(BROKERD) $(CTL) $(LIB_SO) $(LIB_A) $(DEMO) $(VMM_SWAP)
 
-$(PROTO_SRC) $(PROTO_HDR): proto/uffd_broker.proto
+# One protoc-c run makes both (a grouped target: not twice under -j).
+$(PROTO_SRC) $(PROTO_HDR) &: proto/uffd_broker.proto
 	@mkdir -p $(B)/proto
 	$(PROTOC_C) --c_out=$(B)/proto -Iproto $<
 

@@ -131,6 +131,9 @@ struct verifier_ready {
 static const char *const steps[] = {
 	"building the fragment", "capabilities", "no-new-privs",
 	"not dumpable", "answer page",
+	/* PTRACE_SECCOMP_GET_FILTER is for a tracer under no filter at all */
+	"it runs under a seccomp filter (a service manager's seccomp-based "
+	"sandboxing, such as systemd's ProtectKernelTunables=?)",
 };
 #define NSTEPS	(sizeof(steps) / sizeof(steps[0]))
 
@@ -160,6 +163,9 @@ setup(uid_t uid, gid_t gid, uint32_t *step, struct verifier_answer **ans)
 {
 	int rc;
 
+	*step = 5;
+	if (prctl(PR_GET_SECCOMP) != 0)
+		return -EPERM;
 	*step = 0;
 	if ((rc = build_fragment()) < 0)
 		return rc;

@@ -60,6 +60,14 @@ rpm=$(sed -n 's/^Version:[[:space:]]*//p' packaging/rpm/uffd-broker.spec)
 [ "$rpm" = "$v" ] || bad "packaging/rpm/uffd-broker.spec is at $rpm, VERSION $v"
 grep -q "^## $v" NEWS.md || bad "NEWS.md has no entry for $v"
 
+# The service unit: no directive systemd implements with a seccomp filter.
+# The verifier, forked from the broker, must run under none (the kernel
+# reads a client's filters only for such a tracer).
+seccomp_directives='SystemCallFilter|SystemCallArchitectures|SystemCallLog|SystemCallErrorNumber|RestrictAddressFamilies|RestrictNamespaces|LockPersonality|MemoryDenyWriteExecute|RestrictRealtime|RestrictSUIDSGID|PrivateDevices|ProtectClock|ProtectHostname|ProtectKernelModules|ProtectKernelLogs|ProtectKernelTunables|SuppressSync'
+if grep -En "^[[:space:]]*($seccomp_directives)=" packaging/uffd-brokerd.service.in; then
+	bad "packaging/uffd-brokerd.service.in: a seccomp-based directive (above) would stop the verifier from proving any client"
+fi
+
 # Licence lines.
 for f in $(git ls-files '*.c' '*.h' '*.sh' '*.awk' '*.proto' Makefile \
     'packaging/*' 'mk/*' 2>/dev/null); do

@@ -259,6 +259,31 @@ START_TEST(test_library_client_proven)
 }
 END_TEST
 
+/*
+ * A broker started under a seccomp filter (a service manager's sandboxing:
+ * systemd's ProtectKernelTunables= loads one) has a verifier that cannot
+ * read filters. It says so at start, and kernel-fault sessions are
+ * refused, never granted unproven.
+ */
+START_TEST(test_verifier_under_a_filter)
+{
+	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+
+	ck_assert_ptr_nonnull(ctx);
+	ck_assert_int_eq(seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0), 0);
+	ck_assert_int_eq(seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM),
+	    SCMP_SYS(acct), 0), 0);
+	ck_assert_int_eq(seccomp_load(ctx), 0);
+	seccomp_release(ctx);
+	broker_start("--allow-uid", "65534", NULL);
+	ck_assert(log_wait(2000, "the verifier did not start",
+	    "it runs under a seccomp filter"));
+	ck_assert_int_eq(run_client(client_open_refused, NULL, true), 0);
+	ck_assert(log_wait(1000, "event=session_refused", "uid=65534"));
+	broker_stop();
+}
+END_TEST
+
 /* With user-mode faults only, the verifier is not asked. */
 static int
 user_mode_client(void *arg)
@@ -1032,6 +1057,7 @@ make_verifier_suite(void)
 	tcase_add_test(tc, test_own_filter_refused);
 	tcase_add_test(tc, test_prove_off_lets_attack_through);
 	tcase_add_test(tc, test_library_client_proven);
+	tcase_add_test(tc, test_verifier_under_a_filter);
 	tcase_add_test(tc, test_user_mode_not_proven);
 	tcase_add_test(tc, test_fragment_among_others);
 	tcase_add_test(tc, test_unfiltered_borrower_refused);
