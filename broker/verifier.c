@@ -132,8 +132,8 @@ static const char *const steps[] = {
 	"building the fragment", "capabilities", "no-new-privs",
 	"not dumpable", "answer page",
 	/* PTRACE_SECCOMP_GET_FILTER is for a tracer under no filter at all */
-	"it runs under a seccomp filter (a service manager's seccomp-based "
-	"sandboxing, such as systemd's ProtectKernelTunables=?)",
+	("it runs under a seccomp filter (a service manager's seccomp-based "
+	"sandboxing, such as systemd's ProtectKernelTunables=?)"),
 };
 #define NSTEPS	(sizeof(steps) / sizeof(steps[0]))
 
