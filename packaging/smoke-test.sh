@@ -62,9 +62,18 @@ max_uffds = 4
 POLICY
 chmod 0644 "$tmp/policy.conf"
 
+# What of the unit's sandbox can be applied without systemd: its capability
+# bounding set, no-new-privs and fd limit (setpriv, ulimit).
+caps=$(sed -n 's/^CapabilityBoundingSet=//p' "$unitdir/uffd-brokerd.service" |
+	tr 'A-Z' 'a-z' | sed 's/cap_/+/g; s/ /,/g')
+nofile=$(sed -n 's/^LimitNOFILE=//p' "$unitdir/uffd-brokerd.service")
+nnp=
+grep -q '^NoNewPrivileges=yes' "$unitdir/uffd-brokerd.service" && nnp=--no-new-privs
+[ -n "$caps" ] && [ -n "$nofile" ] || die "the unit names no bounding set or fd limit"
 # shellcheck disable=SC2086
-systemd-socket-activate --seqpacket -l "$sock" \
-	$start --policy "$tmp/policy.conf" 2>"$tmp/broker.log" &
+(ulimit -n "$nofile" && exec setpriv --bounding-set=-all,$caps $nnp \
+	systemd-socket-activate --seqpacket -l "$sock" \
+	$start --policy "$tmp/policy.conf") 2>"$tmp/broker.log" &
 broker=$!
 i=0
 while [ ! -S "$sock" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
@@ -81,6 +90,8 @@ grep -q "event=start .*activated=yes" "$tmp/broker.log" ||
 grep -q "event=jailed uid=$uid " "$tmp/broker.log" ||
 	die "the broker did not drop to $user ($uid)"
 grep -q "event=uffd_granted" "$tmp/broker.log" || die "no grant logged"
+grep -q "event=filter_proven" "$tmp/broker.log" ||
+	die "the verifier did not prove the client under the unit's bounding set"
 # Not in the group: the socket's mode refuses before the broker is asked.
 if setpriv --reuid=65534 --regid=65534 --clear-groups \
 	"$demo" --socket "$sock" --workdir "$tmp/work" --size-mib 1 \
