@@ -1,9 +1,10 @@
 #!/bin/bash
 # SPDX-License-Identifier: ISC
 # CI, the packages: build the Debian packages from a clean copy of the
-# tree (their build runs the tests), lint them, install them, run the
-# installed broker from its installed units (packaging/smoke-test.sh), purge
-# them and check nothing is left; then build the RPMs (mk/build-rpm.sh).
+# tree (their build runs the tests), lint them, run their autopkgtest here
+# (it installs them and runs the installed broker from its installed units:
+# packaging/smoke-test.sh), build against the -dev package, purge them and
+# check nothing is left; then build the RPMs (mk/build-rpm.sh).
 # As root on Debian; installs the tools it needs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +13,7 @@ log() { echo "ci-packages: $*"; }
 
 export DEBIAN_FRONTEND=noninteractive
 need=""
-for p in dpkg-dev debhelper lintian rpm scdoc systemd; do
+for p in dpkg-dev debhelper lintian rpm scdoc systemd autopkgtest; do
 	dpkg -s "$p" >/dev/null 2>&1 || need="$need $p"
 done
 if [ -n "$need" ]; then
@@ -40,9 +41,16 @@ for d in $debs; do dpkg-deb -I "$d" | sed -n 's/^ Package: /  package: /p'; done
 log "lintian"
 lintian --fail-on error --info "$work"/*.changes | tee "$work/lintian.log"
 
+# The autopkgtest (debian/tests) on this machine: it installs the three
+# packages and runs packaging/smoke-test.sh against them.
+log "autopkgtest"
+autopkgtest --output-dir "$work/autopkgtest" "$work/uffd-broker" \
+	"$work"/*.deb -- null >"$work/autopkgtest.log" 2>&1 ||
+	{ tail -40 "$work/autopkgtest.log"; exit 1; }
+grep -E "^smoke +PASS" "$work/autopkgtest.log"
+# (autopkgtest removes what it installed.)
 log "install"
 apt-get install -y -qq "$work"/*.deb >/dev/null
-sh packaging/smoke-test.sh
 # The -dev package: a program builds against the installed library alone.
 printf '#include <uffd-client.h>\nint main(void){return uffdc_strerror(0)==0;}\n' \
 	> "$work/dev.c"
@@ -65,6 +73,7 @@ left=$(ls -d /etc/uffd-broker /usr/libexec/uffd-broker /usr/share/uffd-broker \
 # does; this machine is CI's, so remove them.
 userdel uffd-broker 2>/dev/null || true
 groupdel uffd-clients 2>/dev/null || true
+groupdel uffd-broker 2>/dev/null || true
 
 log "rpm"
 bash mk/build-rpm.sh "$work/rpm" --without check
