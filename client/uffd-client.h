@@ -212,6 +212,40 @@ UFFDC_API int	uffdc_copy(struct uffdc_uffd *u, void *dst, const void *src,
 UFFDC_API int	uffdc_zero(struct uffdc_uffd *u, void *dst, size_t len,
 		    unsigned int flags, size_t *done);
 
+/*
+ * Map pages already in the page cache of a shmem or hugetlbfs region
+ * registered with UFFDC_MODE_MINOR (UFFDIO_CONTINUE): no page is allocated
+ * or copied. As uffdc_copy() otherwise (-EEXIST: already mapped).
+ */
+UFFDC_API int	uffdc_continue(struct uffdc_uffd *u, void *addr, size_t len,
+		    unsigned int flags, size_t *done);
+
+/* What the uffdc_fill*() calls did; the caller's, added to by each call. */
+struct uffdc_progress {
+	uint64_t	filled;		/* bytes placed (copied, zeroed, mapped) */
+	uint64_t	present;	/* bytes already there, left alone */
+	uint64_t	calls;		/* fill ioctls made */
+};
+
+/*
+ * Fill the page-aligned range [dst, dst + len) of a registered region:
+ * copy it from src, or, with src NULL, zero it. Pages already present
+ * (a fault handler or another thread filled them) are skipped, not
+ * overwritten, and the rest of the range is filled past them; a kernel that
+ * stops part-way is asked again. Threads waiting on the range are woken
+ * unless flags has UFFDC_DONTWAKE. Any number of threads may fill
+ * ranges of one uffd at once. progress (may be NULL) is added to.
+ * Returns 0, -EINVAL (not page-aligned), -ESRCH (the uffd's process is
+ * gone), or another negative errno (the range is then filled in part).
+ */
+UFFDC_API int	uffdc_fill(struct uffdc_uffd *u, void *dst, const void *src,
+		    size_t len, unsigned int flags,
+		    struct uffdc_progress *progress);
+
+/* As uffdc_fill(), mapping page-cache pages with uffdc_continue(). */
+UFFDC_API int	uffdc_fill_minor(struct uffdc_uffd *u, void *dst, size_t len,
+		    unsigned int flags, struct uffdc_progress *progress);
+
 /* Wake threads waiting on faults in the range. Returns 0 or -errno. */
 UFFDC_API int	uffdc_wake(struct uffdc_uffd *u, void *addr, size_t len);
 

@@ -185,6 +185,81 @@ uffdc_zero(struct uffdc_uffd *u, void *dst, size_t len, unsigned int flags,
 }
 
 int
+uffdc_continue(struct uffdc_uffd *u, void *addr, size_t len,
+    unsigned int flags, size_t *done)
+{
+	struct uffdio_continue cont = {
+		.range = { .start = (uintptr_t)addr, .len = len },
+		.mode = (flags & UFFDC_DONTWAKE) ? UFFDIO_CONTINUE_MODE_DONTWAKE : 0,
+	};
+	int rc = ioctl(u->fd, UFFDIO_CONTINUE, &cont);
+
+	return fill_result(rc, errno, cont.mapped, len, done);
+}
+
+enum fill_kind { FILL_COPY, FILL_ZERO, FILL_CONTINUE };
+#define FILL_STALLS	1000	/* calls in a row that placed nothing */
+
+/*
+ * The range in as few ioctls as the kernel allows: each call fills up to
+ * the first page already present (EEXIST, or a partial result ending
+ * there); that page is stepped over and the rest asked for again.
+ */
+static int
+fill_range(struct uffdc_uffd *u, enum fill_kind kind, uint8_t *dst,
+    const uint8_t *src, size_t len, unsigned int flags,
+    struct uffdc_progress *p)
+{
+	struct uffdc_progress none;
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), off = 0, done;
+	unsigned int stalls = 0;
+	int rc;
+
+	if (p == NULL)
+		p = memset(&none, 0, sizeof(none));
+	if ((uintptr_t)dst % page != 0 || len % page != 0)
+		return -EINVAL;
+	while (off < len) {
+		done = 0;
+		if (kind == FILL_COPY)
+			rc = uffdc_copy(u, dst + off, src + off, len - off, flags,
+			    &done);
+		else if (kind == FILL_ZERO)
+			rc = uffdc_zero(u, dst + off, len - off, flags, &done);
+		else
+			rc = uffdc_continue(u, dst + off, len - off, flags, &done);
+		p->calls++;
+		p->filled += done;
+		off += done;
+		if (rc == -EEXIST) {
+			p->present += page;
+			off += page;
+		} else if (rc != 0 && rc != -UFFDC_EPARTIAL && rc != -EAGAIN)
+			return rc;
+		/* EAGAIN: the mm was changing (a fork, a remap): ask again. */
+		stalls = done > 0 || rc == -EEXIST ? 0 : stalls + 1;
+		if (stalls > FILL_STALLS)
+			return -EAGAIN;
+	}
+	return 0;
+}
+
+int
+uffdc_fill(struct uffdc_uffd *u, void *dst, const void *src, size_t len,
+    unsigned int flags, struct uffdc_progress *progress)
+{
+	return fill_range(u, src != NULL ? FILL_COPY : FILL_ZERO, dst, src, len,
+	    flags, progress);
+}
+
+int
+uffdc_fill_minor(struct uffdc_uffd *u, void *dst, size_t len,
+    unsigned int flags, struct uffdc_progress *progress)
+{
+	return fill_range(u, FILL_CONTINUE, dst, NULL, len, flags, progress);
+}
+
+int
 uffdc_wake(struct uffdc_uffd *u, void *addr, size_t len)
 {
 	struct uffdio_range range = { .start = (uintptr_t)addr, .len = len };

@@ -317,6 +317,83 @@ START_TEST(test_partial_copy)
 }
 END_TEST
 
+/*
+ * The restorer's helpers: a range filled around pages already present,
+ * which are left as they are; zeroes the same way; and page-cache pages of
+ * a memfd mapped by UFFDIO_CONTINUE, nothing copied.
+ */
+#define FILL_PAGES	64
+static int
+client_fill_helpers(void *arg)
+{
+	static uint8_t src[FILL_PAGES * PAGE], other[PAGE];
+	struct uffdc_progress pr = { 0 };
+	struct uffdc_session *s;
+	struct uffdc_uffd *u;
+	uint8_t *mem, *zero, *shm;
+	size_t i;
+	int memfd;
+
+	CHILD_CHECK(uffdc_session_open(tb.sock, &s) == 0);
+	CHILD_CHECK(uffdc_create(s, UFFD_FEATURE_MINOR_SHMEM, 0, &u) == 0);
+	for (i = 0; i < sizeof(src); i++)
+		src[i] = (uint8_t)(i * 7 + i / PAGE);
+	memset(other, 0xee, sizeof(other));
+	CHILD_CHECK((mem = map_pages(FILL_PAGES, MAP_PRIVATE)) != NULL);
+	CHILD_CHECK(uffdc_register(u, mem, FILL_PAGES * PAGE,
+	    UFFDC_MODE_MISSING, NULL) == 0);
+	/* Pages 3 and 10..12 were filled first, by a fault handler say. */
+	CHILD_CHECK(uffdc_copy(u, mem + 3 * PAGE, other, PAGE, 0, NULL) == 0);
+	for (i = 10; i <= 12; i++)
+		CHILD_CHECK(uffdc_copy(u, mem + i * PAGE, other, PAGE, 0,
+		    NULL) == 0);
+	CHILD_CHECK(uffdc_fill(u, mem + 1, src, PAGE, 0, NULL) == -EINVAL);
+	CHILD_CHECK(uffdc_fill(u, mem, src, FILL_PAGES * PAGE, 0, &pr) == 0);
+	CHILD_CHECK(pr.filled == (FILL_PAGES - 4) * PAGE);
+	CHILD_CHECK(pr.present == 4 * PAGE);
+	/* One call per run between present pages, one per present page. */
+	CHILD_CHECK(pr.calls <= 3 + 4 + 2);
+	for (i = 0; i < FILL_PAGES; i++) {
+		bool kept = i == 3 || (i >= 10 && i <= 12);
+
+		CHILD_CHECK(memcmp(mem + i * PAGE, kept ? other : src + i * PAGE,
+		    PAGE) == 0);
+	}
+	/* Zeroes: around a present page too. */
+	CHILD_CHECK((zero = map_pages(8, MAP_PRIVATE)) != NULL);
+	CHILD_CHECK(uffdc_register(u, zero, 8 * PAGE, UFFDC_MODE_MISSING,
+	    NULL) == 0);
+	CHILD_CHECK(uffdc_copy(u, zero + 5 * PAGE, other, PAGE, 0, NULL) == 0);
+	memset(&pr, 0, sizeof(pr));
+	CHILD_CHECK(uffdc_fill(u, zero, NULL, 8 * PAGE, 0, &pr) == 0);
+	CHILD_CHECK(pr.filled == 7 * PAGE && pr.present == PAGE);
+	CHILD_CHECK(zero[0] == 0 && zero[8 * PAGE - 1] == 0 &&
+	    zero[5 * PAGE] == 0xee);
+	/* Minor faults: the memfd's pages are in its page cache already. */
+	CHILD_CHECK((memfd = memfd_create("fill-minor", MFD_CLOEXEC)) >= 0);
+	CHILD_CHECK(pwrite(memfd, src, 16 * PAGE, 0) == 16 * PAGE);
+	shm = mmap(NULL, 16 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+	CHILD_CHECK(shm != MAP_FAILED);
+	CHILD_CHECK(uffdc_register(u, shm, 16 * PAGE, UFFDC_MODE_MINOR,
+	    NULL) == 0);
+	CHILD_CHECK(uffdc_continue(u, shm + 2 * PAGE, PAGE, 0, NULL) == 0);
+	memset(&pr, 0, sizeof(pr));
+	CHILD_CHECK(uffdc_fill_minor(u, shm, 16 * PAGE, 0, &pr) == 0);
+	CHILD_CHECK(pr.filled == 15 * PAGE && pr.present == PAGE);
+	CHILD_CHECK(memcmp(shm, src, 16 * PAGE) == 0);
+	CHILD_CHECK(uffdc_release(u) == 0);
+	uffdc_session_close(s);
+	return 0;
+}
+
+START_TEST(test_fill_helpers)
+{
+	broker_start("--allow-uid", "65534", NULL);
+	ck_assert_int_eq(run_client(client_fill_helpers, NULL, true), 0);
+	broker_stop();
+}
+END_TEST
+
 START_TEST(test_zero_on_dead_process)
 {
 	struct donor d = { 0 };
@@ -1082,6 +1159,7 @@ make_parity_suite(void)
 	tcase_add_test(tc, test_register_wp_and_minor);
 	tcase_add_test(tc, test_copy_over_existing_page);
 	tcase_add_test(tc, test_partial_copy);
+	tcase_add_test(tc, test_fill_helpers);
 	tcase_add_test(tc, test_zero_on_dead_process);
 	tcase_add_test(tc, test_register_on_dead_process);
 	tcase_add_test(tc, test_wake);
