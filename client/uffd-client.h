@@ -230,10 +230,11 @@ struct uffdc_progress {
 /*
  * Fill the page-aligned range [dst, dst + len) of a registered region:
  * copy it from src, or, with src NULL, zero it. Pages already present
- * (a fault handler or another thread filled them) are skipped, not
- * overwritten, and the rest of the range is filled past them; a kernel that
- * stops part-way is asked again. Threads waiting on the range are woken
- * unless flags has UFFDC_DONTWAKE. Any number of threads may fill
+ * (a fault handler, another thread, or another process's uffd on shared
+ * memory filled them) are skipped, not overwritten, and the rest of the
+ * range is filled past them; a kernel that stops part-way is asked again.
+ * Threads waiting on the range are woken unless flags has UFFDC_DONTWAKE,
+ * on the skipped pages too. Any number of threads may fill
  * ranges of one uffd at once. progress (may be NULL) is added to.
  * Returns 0, -EINVAL (not page-aligned), -ESRCH (the uffd's process is
  * gone), or another negative errno (the range is then filled in part).

@@ -212,6 +212,7 @@ fill_range(struct uffdc_uffd *u, enum fill_kind kind, uint8_t *dst,
 {
 	struct uffdc_progress none;
 	size_t page = (size_t)sysconf(_SC_PAGESIZE), off = 0, done;
+	uint64_t present = 0;
 	unsigned int stalls = 0;
 	int rc;
 
@@ -232,7 +233,7 @@ fill_range(struct uffdc_uffd *u, enum fill_kind kind, uint8_t *dst,
 		p->filled += done;
 		off += done;
 		if (rc == -EEXIST) {
-			p->present += page;
+			present += page;
 			off += page;
 		} else if (rc != 0 && rc != -UFFDC_EPARTIAL && rc != -EAGAIN)
 			return rc;
@@ -241,6 +242,13 @@ fill_range(struct uffdc_uffd *u, enum fill_kind kind, uint8_t *dst,
 		if (stalls > FILL_STALLS)
 			return -EAGAIN;
 	}
+	p->present += present;
+	/*
+	 * A page another uffd filled (a process sharing the memory) wakes only
+	 * that uffd's waiters: wake this one's too.
+	 */
+	if (present > 0 && !(flags & UFFDC_DONTWAKE))
+		return uffdc_wake(u, dst, len);
 	return 0;
 }
 

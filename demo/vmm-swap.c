@@ -257,27 +257,31 @@ serve_fault(struct monitor *m, struct uffdc_uffd *u, uint64_t address)
 	const struct guest *g = m->g;
 	uint8_t *page = (uint8_t *)(uintptr_t)(address & ~(uint64_t)(g->page - 1));
 	size_t i = (size_t)(page - g->mem);
+	struct uffdc_progress pr = { 0 };
 	int rc;
 
 	if (page < g->mem || i >= g->size)
 		return -EFAULT;
 	i /= g->page;
 	m->faults++;
-	if (m->removed[i]) {
-		rc = uffdc_zero(u, page, g->page, 0, NULL);
-		m->zeroes += rc == 0;
-	} else {
+	/*
+	 * Another process's fault may have filled the shared page first:
+	 * uffdc_fill() then leaves it and wakes this process's faulting thread.
+	 */
+	if (m->removed[i])
+		rc = uffdc_fill(u, page, NULL, g->page, 0, &pr);
+	else {
 		if (pread(m->swapfd, m->buf, g->page, i * g->page) !=
 		    (ssize_t)g->page)
 			return -EIO;
-		rc = uffdc_copy(u, page, m->buf, g->page, 0, NULL);
-		m->copies += rc == 0;
+		rc = uffdc_fill(u, page, m->buf, g->page, 0, &pr);
 	}
-	/* Another process's fault filled the shared page first: just wake. */
-	if (rc == -EEXIST) {
+	if (rc == 0 && pr.present > 0)
 		m->wakes++;
-		rc = uffdc_wake(u, page, g->page);
-	}
+	else if (rc == 0 && m->removed[i])
+		m->zeroes++;
+	else if (rc == 0)
+		m->copies++;
 	/* The process died while we served it: nothing left to wake. */
 	return rc == -ESRCH ? 0 : rc;
 }
