@@ -73,6 +73,8 @@ static struct {
 	const char	*brokerd;
 	const char	*demo;
 	int		cpu;		/* the core of the pinned figures */
+	bool		idle_fork;	/* idle clients forked, not exec'd */
+	const char	*broker_log;	/* keep a copy of the broker's log */
 } opt = { .sessions = 0, .cpu = -1 };
 
 /* The sizes of the run: --quick keeps it under 20 s. */
@@ -92,7 +94,7 @@ static struct {
 static pid_t main_pid;
 static pid_t broker_pid;
 static char dir[64], sock_path[128], log_path[128], image_path[128],
-	demo_copy[128], lib_copy[128];
+	demo_copy[128], lib_copy[128], bench_copy[128];
 static char exe_dir[PATH_MAX];
 
 /* Every child alive, for the cleanup. */
@@ -444,7 +446,7 @@ static void
 cleanup(void)
 {
 	const char *files[] = { sock_path, log_path, image_path, demo_copy,
-	    lib_copy };
+	    lib_copy, bench_copy };
 	char lock[160];
 	size_t i;
 	int status;
@@ -585,7 +587,7 @@ struct figure {
 	int	met;		/* 1 met, 0 not, -1 no goal */
 	int	stretch;	/* the stretch goal: 1, 0, -1 none */
 	bool	ok;		/* false: the benchmark broke */
-	char	note[256];
+	char	note[512];
 	struct { const char *key; double v; } det[MAX_DETAILS];
 	int	ndet;
 };
@@ -1280,7 +1282,7 @@ fail:
 }
 
 static int
-copy_file(const char *from, const char *to)
+copy_file(const char *from, const char *to, mode_t mode)
 {
 	char buf[65536];
 	ssize_t n;
@@ -1289,7 +1291,7 @@ copy_file(const char *from, const char *to)
 	if ((in = open(from, O_RDONLY | O_CLOEXEC)) < 0)
 		return -1;
 	if ((out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-	    0755)) < 0) {
+	    mode)) < 0) {
 		close(in);
 		return -1;
 	}
@@ -1298,7 +1300,7 @@ copy_file(const char *from, const char *to)
 			rc = -1;
 			break;
 		}
-	if (n < 0 || fchmod(out, 0755) < 0)
+	if (n < 0 || fchmod(out, mode) < 0)
 		rc = -1;
 	close(in);
 	if (close(out) < 0)
@@ -1426,7 +1428,6 @@ bench_restore(void)
 	struct figure *f = figure_new("lazy_restore", "MB/s");
 	double demo[8], mc[8], rd[8], mp[8], d, m, r, p;
 	unsigned int i, runs = cfg.restore_runs;
-	char so[PATH_MAX + 32];
 	uint64_t t0;
 
 	snprintf(f->name, sizeof(f->name), "lazy restore of %zu MiB via "
@@ -1435,10 +1436,8 @@ bench_restore(void)
 	    "%zu MiB (page-cached image to fresh memory)", cfg.image / MIB);
 	snprintf(f->goal, sizeof(f->goal), ">= 0.5 of memcpy");
 	/* nobody runs the demo from the bench's directory, as run-demo.sh. */
-	snprintf(so, sizeof(so), "%s/libuffd-client.so.1", exe_dir);
-	if (copy_file(opt.demo, demo_copy) < 0 || copy_file(so, lib_copy) < 0) {
-		failed("restore: cannot copy %s and %s: %s", opt.demo, so,
-		    strerror(errno));
+	if (copy_file(opt.demo, demo_copy, 0755) < 0) {
+		failed("restore: cannot copy %s: %s", opt.demo, strerror(errno));
 		return;
 	}
 	t0 = now_ns();
@@ -1585,21 +1584,61 @@ struct idle_job {
 	int	ready_wr;
 };
 
+/* Open a session, say so on ready_wr, hold it until EOF on hold. */
+static int
+idle_session(const char *sock, int ready_wr, int hold)
+{
+	struct uffdc_session *s;
+	char c;
+	int rc;
+
+	if ((rc = uffdc_session_open(sock, &s)) < 0)
+		fprintf(stderr, "uffd-bench: idle client %d: session open: %s\n",
+		    (int)getpid(), uffdc_strerror(rc));
+	c = rc < 0 ? 'F' : 'R';
+	if (write(ready_wr, &c, 1) != 1 || c == 'F')
+		return 1;
+	close(ready_wr);
+	/* Until the bench closes the other end. */
+	while (read(hold, &c, 1) < 0 && errno == EINTR)
+		;
+	return 0;
+}
+
+/* Put fd at want, open across exec. */
+static int
+fd_at(int fd, int want)
+{
+	if (fd == want)
+		return fcntl(fd, F_SETFD, 0);
+	return dup2(fd, want) < 0 ? -1 : 0;
+}
+
+/*
+ * An idle client is a fresh program, as a VMM's processes are (its own
+ * address-space layout): the bench run again with --idle-client, the pipes
+ * at fds 3 and 4. --idle-fork keeps the forked process instead.
+ */
 static int
 child_idle(void *arg)
 {
 	struct idle_job *j = arg;
-	struct uffdc_session *s;
-	char c;
+	const char *argv[] = { "uffd-bench", "--idle-client", sock_path, NULL };
 
-	c = open_session(&s) < 0 ? 'F' : 'R';
-	if (write(j->ready_wr, &c, 1) != 1 || c == 'F')
-		return 1;
-	close(j->ready_wr);
-	/* Until the bench closes the other end. */
-	while (read(hold_rd, &c, 1) < 0 && errno == EINTR)
-		;
-	return 0;
+	if (opt.idle_fork)
+		return idle_session(sock_path, j->ready_wr, hold_rd);
+	if (j->ready_wr == 4) {
+		int fd = dup(j->ready_wr);
+
+		if (fd < 0)
+			return 126;
+		j->ready_wr = fd;
+	}
+	if (fd_at(j->ready_wr, 3) < 0 || fd_at(hold_rd, 4) < 0)
+		return 126;
+	execv(bench_copy, (char *const *)argv);
+	fprintf(stderr, "uffd-bench: exec %s: %s\n", bench_copy, strerror(errno));
+	return 127;
 }
 
 /* N idle sessions, at most 8 handshakes at a time. Seconds, or -1. */
@@ -1936,8 +1975,9 @@ liveness_figure(unsigned int n)
 	detail(f, "stall_ms", f->value - st->p50 / 1e3);
 	detail(f, "stall_per_session_us", (f->value - f->base) * 1e3 / n);
 	snprintf(f->note, sizeof(f->note), "stall %.2f ms over the median "
-	    "round trip, %.2f us per idle session", f->value - st->p50 / 1e3,
-	    (f->value - f->base) * 1e3 / n);
+	    "round trip, %.2f us per idle session; none: over 0.5 ms at %s",
+	    f->value - st->p50 / 1e3, (f->value - f->base) * 1e3 / n,
+	    rt0.slow);
 }
 
 /* ---- grant latency with N sessions present (not a goal) ---- */
@@ -2109,6 +2149,7 @@ struct run_info {
 	char	kernel[512];
 	char	cpu_model[128];
 	char	started[32];
+	char	load0[64], load1[64];	/* /proc/loadavg at start and end */
 	double	wall_s, idle_up_s, idle_down_s;
 	int	goals, goals_met;
 };
@@ -2134,7 +2175,11 @@ write_json(const char *path, const struct run_info *ri)
 	json_string(out, ri->kernel);
 	fprintf(out, ", \"cpu_model\": ");
 	json_string(out, ri->cpu_model);
-	fprintf(out, ", \"pinned_cpu\": %d},\n", opt.cpu);
+	fprintf(out, ", \"pinned_cpu\": %d, \"loadavg_start\": ", opt.cpu);
+	json_string(out, ri->load0);
+	fprintf(out, ", \"loadavg_end\": ");
+	json_string(out, ri->load1);
+	fprintf(out, "},\n");
 	fprintf(out, "  \"wall_s\": ");
 	json_number(out, ri->wall_s);
 	fprintf(out, ",\n  \"idle_sessions_setup_s\": ");
@@ -2224,6 +2269,24 @@ summarize_log(void)
 	    "%lu warnings or refusals\n", lines, granted, suppressed, warnings);
 }
 
+/* The load averages and runnable count of /proc/loadavg. */
+static void
+loadavg(char *buf, size_t len)
+{
+	FILE *f = fopen("/proc/loadavg", "re");
+
+	snprintf(buf, len, "?");
+	if (f != NULL) {
+		if (fgets(buf, (int)len, f) != NULL) {
+			char *p = strrchr(buf, ' ');
+
+			if (p != NULL)
+				*p = '\0';	/* not the last pid */
+		}
+		fclose(f);
+	}
+}
+
 static void
 machine(struct run_info *ri)
 {
@@ -2257,6 +2320,7 @@ usage(int rc)
 {
 	fprintf(rc ? stderr : stdout, "usage: uffd-bench [--quick] [--json FILE] "
 	    "[--sessions N] [--cpu N] [--brokerd PATH] [--demo PATH]\n"
+	    "                  [--idle-fork] [--broker-log FILE]\n"
 	    "  --quick         small N, short runs (under 20 s)\n"
 	    "  --json FILE     also write the figures as JSON\n"
 	    "  --sessions N    idle sessions for the N figures (default 1000; "
@@ -2267,6 +2331,10 @@ usage(int rc)
 	    "uffd-bench)\n"
 	    "  --demo PATH     the restore demo (default: uffd-restore-demo "
 	    "beside uffd-bench)\n"
+	    "  --idle-fork     idle sessions in forks of the bench (one "
+	    "address-space\n"
+	    "                  layout for all) instead of fresh programs\n"
+	    "  --broker-log FILE  keep a copy of the broker's log\n"
 	    "Run as root. Exit status 1 when a benchmark broke; slow figures "
 	    "only say so.\n");
 	exit(rc);
@@ -2282,6 +2350,8 @@ parse_options(int argc, char **argv)
 		{ "cpu", required_argument, NULL, 'c' },
 		{ "brokerd", required_argument, NULL, 'b' },
 		{ "demo", required_argument, NULL, 'd' },
+		{ "idle-fork", no_argument, NULL, 'F' },
+		{ "broker-log", required_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -2296,6 +2366,8 @@ parse_options(int argc, char **argv)
 		case 'j': opt.json = optarg; break;
 		case 'b': opt.brokerd = optarg; break;
 		case 'd': opt.demo = optarg; break;
+		case 'F': opt.idle_fork = true; break;
+		case 'L': opt.broker_log = optarg; break;
 		case 'n': case 'c':
 			errno = 0;
 			v = strtol(optarg, &end, 10);
@@ -2388,10 +2460,14 @@ main(int argc, char **argv)
 	struct run_info ri = { .idle_up_s = NAN, .idle_down_s = NAN };
 	struct sigaction sa = { .sa_handler = on_signal };
 	struct mem_sample m0, mn;
+	char so[PATH_MAX + 32];
 	uint64_t t_start = now_ns();
 	time_t started = time(NULL);
 	int i, rc;
 
+	/* An idle client, run again by child_idle(). */
+	if (argc == 3 && strcmp(argv[1], "--idle-client") == 0)
+		return idle_session(argv[2], 3, 4);
 	parse_options(argc, argv);
 	set_sizes();
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -2428,6 +2504,7 @@ main(int argc, char **argv)
 		return 2;
 	}
 	machine(&ri);
+	loadavg(ri.load0, sizeof(ri.load0));
 	strftime(ri.started, sizeof(ri.started), "%Y-%m-%dT%H:%M:%SZ",
 	    gmtime(&started));
 
@@ -2441,7 +2518,19 @@ main(int argc, char **argv)
 	snprintf(image_path, sizeof(image_path), "%s/image", dir);
 	snprintf(demo_copy, sizeof(demo_copy), "%s/uffd-restore-demo", dir);
 	snprintf(lib_copy, sizeof(lib_copy), "%s/libuffd-client.so.1", dir);
+	snprintf(bench_copy, sizeof(bench_copy), "%s/uffd-bench", dir);
 	atexit(cleanup);
+	/*
+	 * nobody runs the idle clients and the demo from here (a checkout
+	 * may be where nobody cannot go), the library beside them.
+	 */
+	snprintf(so, sizeof(so), "%s/libuffd-client.so.1", exe_dir);
+	if (copy_file("/proc/self/exe", bench_copy, 0755) < 0 ||
+	    copy_file(so, lib_copy, 0755) < 0) {
+		fprintf(stderr, "uffd-bench: cannot copy the bench and %s to "
+		    "%s: %s\n", so, dir, strerror(errno));
+		return 1;
+	}
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
@@ -2454,6 +2543,8 @@ main(int argc, char **argv)
 	printf("uffd-bench %s%s: %d CPUs (%ld online; %s), %s\n",
 	    UFFD_BROKER_VERSION, opt.quick ? " (--quick)" : "", ncpus,
 	    sysconf(_SC_NPROCESSORS_ONLN), ri.cpu_model, ri.kernel);
+	printf("load average %s (other work on the machine makes the figures "
+	    "noisy)\n", ri.load0);
 	printf("broker %s on %s; clients uid %d; N = %u idle sessions; "
 	    "pinned figures on CPU %d\n", opt.brokerd, sock_path, NOBODY,
 	    opt.sessions, opt.cpu);
@@ -2531,6 +2622,7 @@ dead:
 	failed("the broker died during the run");
 out:
 	ri.wall_s = (double)(now_ns() - t_start) / 1e9;
+	loadavg(ri.load1, sizeof(ri.load1));
 	qsort(figs, (size_t)nfigs, sizeof(figs[0]), cmp_figure);
 	for (i = 0; i < nfigs; i++)
 		if (figs[i].ok && figs[i].met >= 0) {
@@ -2543,8 +2635,12 @@ out:
 		printf("%u idle sessions: set up in %.2f s, ended in %.2f s\n",
 		    opt.sessions, ri.idle_up_s, ri.idle_down_s);
 	summarize_log();
-	printf("goals met: %d of %d; wall time %.1f s\n", ri.goals_met,
-	    ri.goals, ri.wall_s);
+	if (opt.broker_log != NULL && copy_file(log_path, opt.broker_log,
+	    0644) < 0)
+		fprintf(stderr, "uffd-bench: copying the broker's log to %s: "
+		    "%s\n", opt.broker_log, strerror(errno));
+	printf("goals met: %d of %d; wall time %.1f s; load average at the "
+	    "end %s\n", ri.goals_met, ri.goals, ri.wall_s, ri.load1);
 	if (opt.json != NULL && write_json(opt.json, &ri) == 0)
 		printf("figures written to %s\n", opt.json);
 	if (nfailures) {
