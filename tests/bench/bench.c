@@ -2599,10 +2599,11 @@ main(int argc, char **argv)
 	}
 
 	/*
-	 * The figures that fork and wake processes first: on a VM whose
-	 * balloon takes back freed memory (free page reporting), the big
-	 * frees of the fault path and the restore make later allocations,
-	 * fork's among them, slow for a while.
+	 * The figures that fork and wake processes first, the memory-heavy
+	 * ones last: on a VM whose balloon takes freed memory back (free page
+	 * reporting), the big frees of the fault path and the restore can
+	 * leave later allocations, fork's among them, slow for a while (a
+	 * run in the other order saw forks take milliseconds afterwards).
 	 */
 	section("grant latency (pinned, unpinned)");
 	bench_grant_latency();
