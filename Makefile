@@ -123,7 +123,7 @@ UBSAN_FLAGS := -fsanitize=undefined -fsanitize-trap=undefined -Wno-missing-field
 LIB_LIBS := -lprotobuf-c -lpthread
 BROKER_LIBS := -lprotobuf-c -linih -lseccomp -lcap-ng -lpthread
 
-.PHONY: all check test mutants demo example install install-files uninstall clean deps rpm FORCE
+.PHONY: all check test mutants demo example install install-files uninstall clean deps rpm bench FORCE
 all: $(BROKERD) $(CTL) $(LIB_SO) $(LIB_A) $(DEMO) $(VMM_SWAP)
 
 # One protoc-c run makes both (a grouped target: not twice under -j).
@@ -253,6 +253,18 @@ demo: deps
 example: deps
 	@$(MAKE) --no-print-directory all
 	sh demo/run-demo.sh $(B) vmm-swap $(EXAMPLE_ARGS)
+
+# The benchmarks (tests/bench/): a real broker, clients as nobody; the table
+# on stdout, the same figures in $(B)/bench.json (BENCH_ARGS="--quick").
+# Fails when a benchmark breaks, not when a figure misses its goal. As root.
+BENCH := $(B)/uffd-bench
+$(BENCH): $(B)/pie/tests/bench/bench.o $(LIB_SO)
+	$(CC) -pie $(ALL_LDFLAGS) -o $@ $< -L$(B) -luffd-client \
+		-Wl,-rpath,'$$ORIGIN' -lpthread -lm
+
+bench: deps
+	@$(MAKE) --no-print-directory $(BROKERD) $(DEMO) $(BENCH)
+	$(BENCH) --json $(B)/bench.json $(BENCH_ARGS)
 
 # Installed programs link the library from LIBDIR; the build's own copies
 # find it beside them ($$ORIGIN), so that the tests and the demo run from
