@@ -1341,7 +1341,8 @@ copy_file(const char *from, const char *to, mode_t mode)
 }
 
 struct demo_job {
-	int	out_wr;
+	int		out_wr;
+	const char	*mode;		/* the demo's --mode: copy or minor */
 };
 
 static int
@@ -1349,7 +1350,7 @@ child_demo(void *arg)
 {
 	struct demo_job *j = arg;
 	const char *argv[] = { demo_copy, "--socket", sock_path, "--image",
-	    image_path, NULL };
+	    image_path, "--mode", j->mode, NULL };
 
 	if (dup2(j->out_wr, 1) < 0 || dup2(j->out_wr, 2) < 0)
 		return 126;
@@ -1357,12 +1358,12 @@ child_demo(void *arg)
 	return 127;
 }
 
-/* Run the demo as nobody; its MB/s, or -1. */
+/* Run the demo as nobody in mode; its MB/s, or -1. */
 static double
-run_demo(void)
+run_demo(const char *mode)
 {
-	struct demo_job j;
-	char out[16384], *p;
+	struct demo_job j = { .mode = mode };
+	char out[16384], *p, *q;
 	size_t len = 0;
 	ssize_t n;
 	unsigned long long faults;
@@ -1381,9 +1382,13 @@ run_demo(void)
 	close(pipefd[0]);
 	out[len] = '\0';
 	rc = pid < 0 ? -1 : reap(pid);
+	/* "..., faults N" then "  M MB/s, time to get the uffd ..." */
 	if (rc != 0 || strstr(out, "restore verified") == NULL ||
 	    (p = strstr(out, "faults ")) == NULL ||
-	    sscanf(p, "faults %llu, %lf MB/s", &faults, &mbps) != 2) {
+	    sscanf(p, "faults %llu", &faults) != 1 ||
+	    (q = strstr(p, " MB/s, time to get the uffd")) == NULL ||
+	    (q = memrchr(p, '\n', (size_t)(q - p))) == NULL ||
+	    sscanf(q + 1, " %lf MB/s", &mbps) != 1) {
 		fprintf(stderr, "uffd-bench: the restore demo failed (exit %d):\n"
 		    "%s\n", rc, out);
 		return -1;
@@ -1458,7 +1463,7 @@ static void
 bench_restore(void)
 {
 	struct figure *f = figure_new("lazy_restore", "MB/s");
-	double demo[8], mc[8], rd[8], mp[8], d, m, r, p;
+	double demo[8], minor[8], mc[8], rd[8], mp[8], d, m, r, p, mi;
 	unsigned int i, runs = cfg.restore_runs;
 	uint64_t t0;
 
@@ -1479,7 +1484,8 @@ bench_restore(void)
 	}
 	detail(f, "image_make_s", (double)(now_ns() - t0) / 1e9);
 	for (i = 0; i < runs; i++) {
-		if ((demo[i] = run_demo()) < 0) {
+		if ((demo[i] = run_demo("copy")) < 0 ||
+		    (minor[i] = run_demo("minor")) < 0) {
 			failed("restore: uffd-restore-demo failed");
 			return;
 		}
@@ -1491,6 +1497,7 @@ bench_restore(void)
 		}
 	}
 	d = median_of(demo, runs);
+	mi = median_of(minor, runs);
 	m = median_of(mc, runs);
 	r = median_of(rd, runs);
 	p = median_of(mp, runs);
@@ -1504,14 +1511,18 @@ bench_restore(void)
 	detail(f, "ratio_to_read", d / r);
 	detail(f, "memcpy_prefaulted_MBps", p);
 	detail(f, "ratio_to_memcpy_prefaulted", d / p);
+	detail(f, "minor_mode_MBps", mi);
+	detail(f, "minor_mode_ratio_to_memcpy", mi / m);
 	detail(f, "demo_min_MBps", demo[0]);
 	detail(f, "demo_max_MBps", demo[runs - 1]);
 	detail(f, "memcpy_min_MBps", mc[0]);
 	detail(f, "memcpy_max_MBps", mc[runs - 1]);
 	snprintf(f->note, sizeof(f->note), "median of %u runs (restore "
 	    "%.0f..%.0f, memcpy %.0f..%.0f); read() %.0f MB/s (restore/read "
-	    "%.2f); memcpy into prefaulted memory %.0f MB/s (%.2f)", runs,
-	    demo[0], demo[runs - 1], mc[0], mc[runs - 1], r, d / r, p, d / p);
+	    "%.2f); memcpy into prefaulted memory %.0f MB/s (%.2f); minor mode "
+	    "(UFFDIO_CONTINUE of a memfd's page cache) %.0f MB/s (%.2f of "
+	    "memcpy)", runs, demo[0], demo[runs - 1], mc[0], mc[runs - 1], r,
+	    d / r, p, d / p, mi, mi / m);
 	unlink(image_path);
 }
 
