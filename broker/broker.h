@@ -107,6 +107,9 @@ struct watch {
 struct listener {
 	TAILQ_ENTRY(listener) entry;
 	struct broker	*b;
+	/* The sessions whose lis this is, so that finding a creation's session
+	 * costs the family's size, not the broker's. */
+	TAILQ_HEAD(, session) members;
 	uint64_t	id;		/* the id of the session that brought it */
 	uid_t		uid;		/* of that session: orphans count against it */
 	int		fd;
@@ -164,6 +167,7 @@ TAILQ_HEAD(spent_list, spent);
 
 struct session {
 	TAILQ_ENTRY(session) entry;
+	TAILQ_ENTRY(session) lis_entry;	/* on lis->members */
 	struct broker	*b;
 	uint64_t	id;
 	enum session_state state;

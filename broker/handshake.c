@@ -117,6 +117,7 @@ handshake_hello(struct session *s, const WireRequest *req, int fd)
 		session_kill(s, "listener not watched");
 		return;
 	}
+	TAILQ_INSERT_TAIL(&s->lis->members, s, lis_entry);
 	/* Without a device there is no fd to earn: go straight to the probe. */
 	if (session_via_syscall(s)) {
 		session_advance(s, SESSION_PROBE_CREATE);

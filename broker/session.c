@@ -236,8 +236,10 @@ session_kill(struct session *s, const char *why)
 	closer_discard(b, s->sock, s->uid, s->id);
 	s->sock = -1;
 	close_watched(b, &s->pidfd);
-	if (s->lis != NULL)
+	if (s->lis != NULL) {
+		TAILQ_REMOVE(&s->lis->members, s, lis_entry);
 		listener_unref(s->lis);
+	}
 	s->lis = NULL;
 	if (s->probe_uffd >= 0)
 		close(s->probe_uffd);

@@ -163,6 +163,7 @@ listener_new(struct broker *b, int fd, uint64_t id, uid_t uid,
 	l->max_orphans = max_orphans;
 	l->fd = fd;
 	l->refs = 1;
+	TAILQ_INIT(&l->members);
 	l->w = (struct watch){ .kind = WATCH_NOTIFY, .l = l };
 	/* Best effort: before Linux 6.6 this is EINVAL (see broker.h). */
 	(void)ioctl(fd, SECCOMP_IOCTL_NOTIF_SET_FLAGS,
@@ -325,24 +326,25 @@ session_of(struct listener *l, pid_t tgid, bool leader)
 {
 	struct session *s;
 
+	/* The listener's own sessions: a grant's is among them. */
+	TAILQ_FOREACH(s, &l->members, lis_entry)
+		if (s->pid == tgid && s->refusal == NULL &&
+		    (!leader || proc_pidfd_alive(s->pidfd)))
+			return s;
+	/* A forked session's first creation, on its family's listener. */
 	TAILQ_FOREACH(s, &l->b->sessions, entry) {
-		if (s->pid != tgid || s->refusal != NULL)
+		if (s->pid != tgid || s->refusal != NULL || s->lis != NULL ||
+		    !s->forked || s->state != SESSION_PROBE_CREATE)
 			continue;
 		if (leader && !proc_pidfd_alive(s->pidfd))
 			continue;
-		if (s->lis == l)
-			return s;
-		if (s->lis == NULL && s->forked &&
-		    s->state == SESSION_PROBE_CREATE) {
-			s->lis = l;
-			l->refs++;
-			audit_session(s, "session_joined", "session=%llu "
-			    "pid=%d uid=%u listener=%llu",
-			    (unsigned long long)s->id,
-			    (int)s->pid, (unsigned)s->uid,
-			    (unsigned long long)l->id);
-			return s;
-		}
+		s->lis = l;
+		l->refs++;
+		TAILQ_INSERT_TAIL(&l->members, s, lis_entry);
+		audit_session(s, "session_joined", "session=%llu pid=%d uid=%u "
+		    "listener=%llu", (unsigned long long)s->id, (int)s->pid,
+		    (unsigned)s->uid, (unsigned long long)l->id);
+		return s;
 	}
 	return NULL;
 }
@@ -437,14 +439,12 @@ supervise_notification(struct listener *l)
 void
 listener_hangup(struct listener *l, const char *why)
 {
-	struct session *s, *next;
+	struct session *s;
 
 	l->hung_up = true;
 	l->refs++;	/* hold it while its sessions let go */
-	for (s = TAILQ_FIRST(&l->b->sessions); s != NULL; s = next) {
-		next = TAILQ_NEXT(s, entry);
-		if (s->lis == l)
-			session_kill(s, why);
-	}
+	/* Each leaves the list as it ends. */
+	while ((s = TAILQ_FIRST(&l->members)) != NULL)
+		session_kill(s, why);
 	listener_unref(l);
 }

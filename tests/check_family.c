@@ -289,6 +289,71 @@ START_TEST(test_fork_hello_unproven)
 }
 END_TEST
 
+/*
+ * A forked session waiting for its first creation on its family's listener
+ * is joined only by its own: a sibling's creation, made first and looking
+ * like a probe, is refused and joins nothing.
+ */
+static int
+join_stealer(void *arg)
+{
+	UffdBroker__V1__ForkHello fh = UFFD_BROKER__V1__FORK_HELLO__INIT;
+	WireRequest req = UFFD_BROKER__V1__REQUEST__INIT;
+	long psz = sysconf(_SC_PAGESIZE);
+	struct uffdc_session *s;
+	int hello[2], done[2], status;
+	char reason[256], c;
+	WireStatus st;
+	pid_t waiter, thief;
+	void *dummy;
+	int sock;
+
+	CHILD_CHECK(uffdc_session_open(tb.sock, &s) == 0);
+	CHILD_CHECK(pipe(hello) == 0 && pipe(done) == 0);
+	if ((waiter = fork()) == 0) {
+		/* A forked session that says ForkHello, then waits. */
+		dummy = mmap(NULL, psz, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS,
+		    -1, 0);
+		CHILD_CHECK(dummy != MAP_FAILED && (sock = raw_connect()) >= 0);
+		fh.version = WIRE_VERSION;
+		fh.dummy_page = (uintptr_t)dummy;
+		fh.page_size = psz;
+		req.body_case = UFFD_BROKER__V1__REQUEST__BODY_FORK_HELLO;
+		req.fork_hello = &fh;
+		CHILD_CHECK(raw_call(sock, &req, -1, &st, reason,
+		    sizeof(reason)) == 0);
+		CHILD_CHECK(st == UFFD_BROKER__V1__STATUS__OK);
+		CHILD_CHECK(write(hello[1], "h", 1) == 1);
+		CHILD_CHECK(read(done[0], &c, 1) == 1);
+		_exit(0);
+	}
+	CHILD_CHECK(waiter > 0 && read(hello[0], &c, 1) == 1);
+	if ((thief = fork()) == 0) {
+		/* Its sibling, with no session, creates first, as a probe would. */
+		CHILD_CHECK(client_new_uffd(s, O_CLOEXEC | UFFD_USER_MODE_ONLY) ==
+		    -EPERM);
+		_exit(0);
+	}
+	CHILD_CHECK(thief > 0 && waitpid(thief, &status, 0) == thief);
+	CHILD_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CHILD_CHECK(write(done[1], "d", 1) == 1);
+	CHILD_CHECK(waitpid(waiter, &status, 0) == waiter);
+	CHILD_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	uffdc_session_close(s);
+	return 0;
+}
+
+START_TEST(test_forked_join_not_stolen)
+{
+	broker_start("--allow-uid", "65534", NULL);
+	ck_assert_int_eq(run_client(join_stealer, NULL, true), 0);
+	ck_assert(log_wait(1000, "event=uffd_refused",
+	    "caller has no session on this listener"));
+	ck_assert(!log_wait(0, "event=session_joined", NULL));
+	broker_stop();
+}
+END_TEST
+
 /* A process that has a session cannot open a second, forked one. */
 static int
 second_session(void *arg)
@@ -598,6 +663,7 @@ make_family_suite(void)
 	tcase_add_test(fork, test_forked_session_outlives_parent);
 	tcase_add_test(fork, test_forked_sessions_disabled);
 	tcase_add_test(fork, test_fork_hello_unproven);
+	tcase_add_test(fork, test_forked_join_not_stolen);
 	tcase_add_test(fork, test_second_session_same_process);
 	tcase_add_test(fork, test_pending_creation_expires);
 	tcase_add_test(fork, test_no_fresh_quota_after_close);
