@@ -101,6 +101,7 @@ DEMO := $(B)/uffd-restore-demo
 VMM_SWAP := $(B)/uffd-vmm-swap
 CTL := $(B)/uffd-brokerctl
 TESTBIN := $(B)/check-uffd-broker
+BENCH := $(B)/uffd-bench
 # The broker with test hooks (SIGUSR2 makes a forbidden system call), for the
 # test that its jail kills it. Never installed.
 BROKERD_HOOKS := $(B)/uffd-brokerd-hooks
@@ -236,9 +237,11 @@ check: deps
 	@$(MAKE) --no-print-directory test
 
 # The tests alone, with the build dependencies present (debian/rules).
-test: all $(TESTBIN) $(BROKERD_HOOKS) $(BROKERD_ASAN) $(BROKERD_UBSAN)
+test: all $(TESTBIN) $(BROKERD_HOOKS) $(BROKERD_ASAN) $(BROKERD_UBSAN) $(BENCH)
 	sh mk/check-tree.sh $(B)
 	$(TESTBIN)
+	@# The benchmarks, briefly: they must run, whatever the figures.
+	$(BENCH) --quick --json $(B)/bench-quick.json > $(B)/bench-quick.txt
 
 # Each mutant is built in a copy of the tree (test binary and broker only)
 # and tested with the suites the table names; two at a time.
@@ -257,7 +260,6 @@ example: deps
 # The benchmarks (tests/bench/): a real broker, clients as nobody; the table
 # on stdout, the same figures in $(B)/bench.json (BENCH_ARGS="--quick").
 # Fails when a benchmark breaks, not when a figure misses its goal. As root.
-BENCH := $(B)/uffd-bench
 $(BENCH): $(B)/pie/tests/bench/bench.o $(LIB_SO)
 	$(CC) -pie $(ALL_LDFLAGS) -o $@ $< -L$(B) -luffd-client \
 		-Wl,-rpath,'$$ORIGIN' -lpthread -lm
