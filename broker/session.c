@@ -444,6 +444,12 @@ session_spent_prune(struct broker *b, bool all)
 		next = TAILQ_NEXT(sp, entry);
 		if (spent_update(sp, all))
 			continue;
+		/* Its process and address space are gone: the uid's room back. */
+		if (!all)
+			audit_uid(b, sp->uid, "session_forgotten", "session=%llu "
+			    "pid=%d uid=%u reason=\"process and address space "
+			    "gone\"", (unsigned long long)sp->id, (int)sp->pid,
+			    (unsigned)sp->uid);
 		TAILQ_REMOVE(&b->spent, sp, entry);
 		free(sp);
 	}

@@ -403,13 +403,14 @@ closes_then_rejoins(void *arg)
 		s->dummy = mmap(NULL, s->page_size, PROT_READ | PROT_WRITE,
 		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		CHILD_CHECK(s->dummy != MAP_FAILED);
-		usleep(400000);
 	} else {
 		/* Hang up, keeping the uffd and what a fork would need. */
 		close(s->sock);
 		s->sock = -1;
-		usleep(100000);
 	}
+	/* The test waits for the broker to end the session (its log). */
+	CHILD_CHECK(write(r->to_parent[1], "e", 1) == 1);
+	CHILD_CHECK(read(r->to_child[0], &c, 1) == 1);
 	CHILD_CHECK(uffdc_session_fork(s, &t) == r->want);
 	CHILD_CHECK(write(r->to_parent[1], "s", 1) == 1);
 	CHILD_CHECK(read(r->to_child[0], &c, 1) == 1);	/* until told to exit */
@@ -427,6 +428,11 @@ rejoin_start(struct rejoin *r)
 	child = spawn(closes_then_rejoins, r, true);
 	close(r->to_parent[1]);	/* a child that fails is seen as EOF */
 	close(r->to_child[0]);
+	ck_assert_int_eq(read(r->to_parent[0], &c, 1), 1);
+	/* Not before the broker has ended the first session: it says why. */
+	ck_assert(log_wait(2000, "event=session_end", r->unmap ?
+	    "liveness probe failed" : "state=ready"));
+	ck_assert_int_eq(write(r->to_child[1], "g", 1), 1);
 	ck_assert_int_eq(read(r->to_parent[0], &c, 1), 1);
 	return child;
 }
@@ -474,7 +480,8 @@ START_TEST(test_no_fresh_quota_after_close)
 	ck_assert(log_wait(1000, "event=quota_hit", "what=sessions"));
 	ck_assert_int_eq(run_client(client_open_refused, NULL, true), 0);
 	rejoin_end(&r, child);
-	usleep(300000);		/* the next tick forgets the exited process */
+	/* A tick forgets the exited process: then the uid has room again. */
+	ck_assert(log_wait(2000, "event=session_forgotten", NULL));
 	ck_assert_int_eq(run_client(client_gets_uffd, NULL, true), 0);
 	broker_stop();
 }
@@ -546,24 +553,73 @@ syscall_client(void *arg)
 	return 0;
 }
 
+/*
+ * The syscall path's tests need vm.unprivileged_userfaultfd at a known
+ * value: the test sets it (root), and the fixture puts it back.
+ */
+#define SYSCTL_UFFD	"/proc/sys/vm/unprivileged_userfaultfd"
+static int sysctl_saved = -1;
+
+static void
+sysctl_uffd_set(int v)
+{
+	FILE *f = fopen(SYSCTL_UFFD, "r+");
+
+	ck_assert_msg(f != NULL, "%s: cannot open (not root, or no such "
+	    "sysctl)", SYSCTL_UFFD);
+	if (sysctl_saved < 0)
+		ck_assert_int_eq(fscanf(f, "%d", &sysctl_saved), 1);
+	rewind(f);
+	ck_assert_int_gt(fprintf(f, "%d\n", v), 0);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+static void
+sysctl_uffd_restore(void)
+{
+	FILE *f;
+
+	if (sysctl_saved >= 0 && (f = fopen(SYSCTL_UFFD, "w")) != NULL) {
+		fprintf(f, "%d\n", sysctl_saved);
+		fclose(f);
+	}
+	sysctl_saved = -1;
+}
+
+/* Where the sysctl lets anyone, nobody gets kernel faults by the syscall. */
+static int
+syscall_client_unprivileged_allowed(void *arg)
+{
+	struct uffdc_session *s;
+	struct uffdc_uffd *u;
+
+	CHILD_CHECK(uffdc_session_open(tb.sock, &s) == 0);
+	CHILD_CHECK(uffdc_create(s, UFFDC_FEATURES_DEFAULT, 0, &u) == 0);
+	CHILD_CHECK(uffdc_release(u) == 0);
+	uffdc_session_close(s);
+	return 0;
+}
+
+START_TEST(test_syscall_path_sysctl_allows)
+{
+	sysctl_uffd_set(1);
+	broker_start("--allow-uid", "65534", "--creation", "syscall", NULL);
+	ck_assert_int_eq(run_client(syscall_client_unprivileged_allowed, NULL,
+	    true), 0);
+	broker_stop();
+}
+END_TEST
+
 START_TEST(test_syscall_path_forced)
 {
+	sysctl_uffd_set(0);
 	broker_start("--allow-uid", "65534", "--allow-uid", "0",
 	    "--creation", "syscall", NULL);
 	ck_assert(log_wait(1000, "event=start", "creation=syscall"));
 	ck_assert_int_eq(run_client(syscall_client, NULL, true), 0);
 	ck_assert(log_wait(1000, "event=session_open", "creation=syscall"));
-	if (access("/proc/sys/vm/unprivileged_userfaultfd", F_OK) == 0) {
-		FILE *f = fopen("/proc/sys/vm/unprivileged_userfaultfd", "r");
-		int v = f ? fgetc(f) : '?';
-
-		if (f)
-			fclose(f);
-		/* Where the sysctl lets anyone, nobody's refusal is not expected. */
-		if (v == '0')
-			ck_assert(log_wait(1000, "event=uffd_refused",
-			    "only user-mode faults through userfaultfd(2)"));
-	}
+	ck_assert(log_wait(1000, "event=uffd_refused",
+	    "only user-mode faults through userfaultfd(2)"));
 	/* root keeps CAP_SYS_PTRACE: the kernel, and so the broker, allow it. */
 	ck_assert_int_eq(run_client(syscall_client, (void *)1, false), 0);
 	/* The device ioctl is refused by the broker, not left to the kernel. */
@@ -669,7 +725,9 @@ make_family_suite(void)
 	tcase_add_test(fork, test_no_fresh_quota_after_close);
 	suite_add_tcase(s, fork);
 	tcase_set_timeout(sys, 20);
+	tcase_add_checked_fixture(sys, NULL, sysctl_uffd_restore);
 	tcase_add_test(sys, test_syscall_path_forced);
+	tcase_add_test(sys, test_syscall_path_sysctl_allows);
 	tcase_add_test(sys, test_syscall_path_user_namespace);
 	tcase_add_test(sys, test_missing_device_falls_back);
 	tcase_add_test(sys, test_missing_device_forced_fails);

@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <grp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -67,8 +68,10 @@ socket_listening(const char *path)
 void
 broker_start(const char *arg, ...)
 {
+	struct sockaddr_un notify = { .sun_family = AF_UNIX };
 	const char *argv[32];
-	int argc = 0, i;
+	int argc = 0, i, nfd = -1;
+	bool own_notify;
 	va_list ap;
 
 	memset(&tb, 0, sizeof(tb));
@@ -88,6 +91,19 @@ broker_start(const char *arg, ...)
 	va_end(ap);
 	argv[argc] = NULL;
 
+	/*
+	 * Ready when the broker says so (READY=1 on $NOTIFY_SOCKET, sent once
+	 * it listens), unless the test listens for that itself.
+	 */
+	own_notify = getenv("NOTIFY_SOCKET") == NULL;
+	if (own_notify) {
+		snprintf(notify.sun_path, sizeof(notify.sun_path), "%s/notify",
+		    tb.dir);
+		ck_assert_int_ge(nfd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC,
+		    0), 0);
+		ck_assert_int_eq(bind(nfd, (struct sockaddr *)&notify,
+		    sizeof(notify)), 0);
+	}
 	tb.pid = fork();
 	ck_assert_int_ge(tb.pid, 0);
 	if (tb.pid == 0) {
@@ -98,10 +114,30 @@ broker_start(const char *arg, ...)
 
 		if (fd < 0 || dup2(fd, 2) < 0 ||
 		    prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 ||
-		    (broker_nofile && setrlimit(RLIMIT_NOFILE, &nofile) < 0))
+		    (broker_nofile && setrlimit(RLIMIT_NOFILE, &nofile) < 0) ||
+		    (own_notify && setenv("NOTIFY_SOCKET", notify.sun_path, 1) < 0))
 			_exit(127);
 		execv(argv[0], (char **)argv);
 		_exit(127);
+	}
+	if (own_notify) {
+		struct pollfd pfd = { .fd = nfd, .events = POLLIN };
+		char msg[256];
+		ssize_t n = 0;
+
+		/* Generous: a sanitizer or valgrind build starts slowly. */
+		while (poll(&pfd, 1, 20000) == 1 &&
+		    (n = recv(nfd, msg, sizeof(msg) - 1, 0)) > 0) {
+			msg[n] = '\0';
+			if (strncmp(msg, "READY=1", 7) == 0)
+				break;
+		}
+		close(nfd);
+		unlink(notify.sun_path);
+		ck_assert_msg(n > 0 && strncmp(msg, "READY=1", 7) == 0,
+		    "broker did not report ready (see %s)", tb.log);
+		ck_assert(socket_listening(tb.sock));
+		return;
 	}
 	/* Listening, not merely bound: a connect would be refused between. */
 	for (i = 0; i < 200; i++) {
