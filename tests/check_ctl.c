@@ -21,7 +21,7 @@ ctl_path(void)
 {
 	const char *p = getenv("UFFD_BROKERCTL");
 
-	return p ? p : "build/uffd-brokerctl";
+	return p ? p : build_file("uffd-brokerctl");
 }
 
 static char out_path[PATH_MAX];

@@ -484,7 +484,8 @@ START_TEST(test_broker_jail_kills_forbidden_syscall)
 {
 	int status;
 
-	ck_assert_int_eq(setenv("UFFD_BROKERD", "build/uffd-brokerd-hooks", 1), 0);
+	ck_assert_int_eq(setenv("UFFD_BROKERD", build_file("uffd-brokerd-hooks"),
+	    1), 0);
 	broker_start("--allow-uid", "65534", NULL);
 	unsetenv("UFFD_BROKERD");
 	ck_assert(log_wait(2000, "event=jailed", NULL));
@@ -513,7 +514,8 @@ START_TEST(test_broker_frees_all_at_exit)
 	    "cgroup = /**\nmode = kernel\n[rule never]\nexe = /nonexistent/a "
 	    "/nonexistent/b\naction = deny\n");
 
-	ck_assert_int_eq(setenv("UFFD_BROKERD", "build/asan/uffd-brokerd", 1), 0);
+	ck_assert_int_eq(setenv("UFFD_BROKERD", build_file("asan/uffd-brokerd"),
+	    1), 0);
 	ck_assert_int_eq(setenv("LSAN_OPTIONS", "use_stacks=0", 1), 0);
 	broker_start("--policy", path, "--no-jail", NULL);
 	unsetenv("UFFD_BROKERD");
@@ -537,7 +539,8 @@ START_TEST(test_broker_ubsan_jailed)
 	int sock, null, server, fd, i;
 	char reason[256];
 
-	ck_assert_int_eq(setenv("UFFD_BROKERD", "build/ubsan/uffd-brokerd", 1), 0);
+	ck_assert_int_eq(setenv("UFFD_BROKERD", build_file("ubsan/uffd-brokerd"),
+	    1), 0);
 	broker_start("--allow-uid", "0", "--allow-uid", "65534",
 	    "--probe-interval-ms", "20", NULL);
 	unsetenv("UFFD_BROKERD");

@@ -19,7 +19,7 @@ example_path(void)
 {
 	const char *p = getenv("UFFD_VMM_SWAP");
 
-	return p ? p : "build/uffd-vmm-swap";
+	return p ? p : build_file("uffd-vmm-swap");
 }
 
 /*
@@ -38,7 +38,7 @@ run_example(const char *out, const char *devices)
 	snprintf(prog, sizeof(prog), "%s/uffd-vmm-swap", tb.dir);
 	snprintf(lib, sizeof(lib), "%s/libuffd-client.so.1", tb.dir);
 	copy_file(example_path(), prog);
-	copy_file("build/libuffd-client.so.1", lib);
+	copy_file(build_file("libuffd-client.so.1"), lib);
 	rc = run_program(out, true, argv);
 	unlink(prog);
 	unlink(lib);

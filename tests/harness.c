@@ -40,7 +40,19 @@ brokerd_path(void)
 {
 	const char *p = getenv("UFFD_BROKERD");
 
-	return p ? p : "build/uffd-brokerd";
+	return p ? p : build_file("uffd-brokerd");
+}
+
+const char *
+build_file(const char *name)
+{
+	static char paths[4][PATH_MAX];
+	static unsigned int next;
+	const char *dir = getenv("UFFD_BUILD");
+	char *p = paths[next++ % 4];
+
+	snprintf(p, PATH_MAX, "%s/%s", dir ? dir : "build", name);
+	return p;
 }
 
 /* Is a unix socket bound to path listening (/proc/net/unix)? */
@@ -148,6 +160,21 @@ broker_start(const char *arg, ...)
 	ck_abort_msg("broker did not create %s", tb.sock);
 }
 
+/* A sanitizer's report in the broker's log fails the test that made it. */
+static void
+sanitizer_reports(void)
+{
+	char *log = read_whole(tb.log);
+	bool found = log != NULL && (strstr(log, "Sanitizer") != NULL ||
+	    strstr(log, "runtime error:") != NULL);
+
+	if (found)
+		fprintf(stderr, "--- broker log with a sanitizer report ---\n%s",
+		    log);
+	free(log);
+	ck_assert_msg(!found, "the broker's sanitizer reported (above)");
+}
+
 void
 broker_stop(void)
 {
@@ -158,6 +185,7 @@ broker_stop(void)
 		kill(tb.pid, SIGTERM);
 		ck_assert_int_eq(waitpid(tb.pid, &status, 0), tb.pid);
 		tb.pid = 0;
+		sanitizer_reports();
 		if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
 			FILE *f = fopen(tb.log, "r");
 			char line[512];

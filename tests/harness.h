@@ -30,6 +30,8 @@ extern unsigned long broker_nofile;
 
 /* The uffd-brokerd under test ($UFFD_BROKERD, or build/uffd-brokerd). */
 const char *brokerd_path(void);
+/* A file of the build under test: $UFFD_BUILD/name (build/name). */
+const char *build_file(const char *name);
 /* Start uffd-brokerd with extra arguments (NULL-terminated). */
 void	broker_start(const char *arg, ...);
 /* SIGTERM, check a clean exit, remove the socket directory. */
