@@ -254,7 +254,8 @@ sanitize: deps
 	@$(MAKE) --no-print-directory B=$(B)/san CC=clang \
 		CFLAGS="$(SAN_FLAGS)" LDFLAGS="$(SAN_FLAGS)" sanitize-run
 sanitize-run: all $(TESTBIN) $(BROKERD_HOOKS) $(BROKERD_ASAN) $(BROKERD_UBSAN)
-	UFFD_BUILD=$(B) ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:symbolize=0 \
+	UFFD_BUILD=$(B) CK_TIMEOUT_MULTIPLIER=4 \
+		ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:symbolize=0 \
 		UBSAN_OPTIONS=print_stacktrace=1 $(TESTBIN)
 
 # Each mutant is built in a copy of the tree (test binary and broker only)

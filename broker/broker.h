@@ -23,6 +23,18 @@
  * supervisor synchronously (WF_SYNC), which keeps a round trip on one CPU.
  * Older kernels refuse the flag; the listener works as before.
  */
+/*
+ * A build with AddressSanitizer (make sanitize): its jail lets the runtime
+ * work (jail.c), and the verifier's deadlines are longer (verifier.c).
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define BROKER_SANITIZED	1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define BROKER_SANITIZED	1
+#endif
+#endif
+
 #ifndef SECCOMP_IOCTL_NOTIF_SET_FLAGS
 #define SECCOMP_IOCTL_NOTIF_SET_FLAGS		_IOW('!', 4, uint64_t)
 #endif

@@ -66,6 +66,17 @@ static const char *const allowed[] = {
 	"getuid", "geteuid", "getgid", "getegid", "uname",
 };
 
+/*
+ * A sanitizer build (make sanitize) only, never a normal one: what the
+ * AddressSanitizer runtime calls in the jailed broker and in the closer it
+ * forks. Its reports go to stderr, as the broker's log does.
+ */
+#ifdef BROKER_SANITIZED
+static const char *const sanitizer_allowed[] = {
+	"sigaltstack",		/* the runtime's alternate stack, after fork */
+};
+#endif
+
 /* ioctls on listeners and on client uffds. */
 static const unsigned long allowed_ioctls[] = {
 	SECCOMP_IOCTL_NOTIF_RECV, SECCOMP_IOCTL_NOTIF_SEND,
@@ -90,6 +101,12 @@ broker_jail_build(void)
 			continue;	/* not on this architecture */
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
 	}
+#ifdef BROKER_SANITIZED
+	for (i = 0; i < sizeof(sanitizer_allowed) / sizeof(sanitizer_allowed[0]) &&
+	    rc == 0; i++)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW,
+		    seccomp_syscall_resolve_name(sanitizer_allowed[i]), 0);
+#endif
 	for (i = 0; i < sizeof(allowed_ioctls) / sizeof(allowed_ioctls[0]) &&
 	    rc == 0; i++)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
@@ -200,6 +217,12 @@ broker_jail(struct broker *b)
 		fatalx("loading the broker's seccomp filter: %s", strerror(-rc));
 	seccomp_release(ctx);
 	log_event("jailed", "uid=%u gid=%u caps=%s no_new_privs=yes "
-	    "seccomp=allow-list", (unsigned)getuid(), (unsigned)getgid(),
-	    ptrace ? "cap_sys_ptrace" : "none");
+	    "seccomp=%s", (unsigned)getuid(), (unsigned)getgid(),
+	    ptrace ? "cap_sys_ptrace" : "none",
+#ifdef BROKER_SANITIZED
+	    "allow-list+sanitizer-runtime"
+#else
+	    "allow-list"
+#endif
+	    );
 }

@@ -76,9 +76,15 @@
 
 /* Threads of one peer the verifier reads at most. */
 #define VERIFIER_MAX_THREADS	64
+/* A sanitizer build (broker.h) runs several times slower. */
+#ifdef BROKER_SANITIZED
+#define VERIFIER_SLOWER	5
+#else
+#define VERIFIER_SLOWER	1
+#endif
 /* A worker's time for one request; the broker's wait is longer. */
-#define VERIFIER_DEADLINE_MS	40
-#define VERIFIER_ANSWER_MS	100
+#define VERIFIER_DEADLINE_MS	(40 * VERIFIER_SLOWER)
+#define VERIFIER_ANSWER_MS	(100 * VERIFIER_SLOWER)
 /* A uid whose proof ran out of time is refused without one this long. */
 #define VERIFIER_BACKOFF_MS	1000
 /* How long start-up may take (libseccomp, capabilities). */

@@ -212,6 +212,11 @@ client_under_minijail_list(void *arg)
 	/* What the child itself needs to report and end, besides the list. */
 	CHILD_CHECK(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(exit_group),
 	    0) == 0);
+#ifdef TEST_SANITIZED
+	/* The sanitizer runtime of this test build (make sanitize). */
+	CHILD_CHECK(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(sigaltstack),
+	    0) == 0);
+#endif
 	CHILD_CHECK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0);
 	CHILD_CHECK(seccomp_load(ctx) == 0);
 

@@ -681,7 +681,7 @@ START_TEST(test_unstoppable_thread)
 	ck_assert(log_wait(1000, "event=session_refused", "filter not proven: "
 	    "thread "));
 	ck_assert(log_wait(0, "event=session_refused", "did not stop within "
-	    "40 ms"));
+	    VERIFIER_DEADLINE_TEXT));
 	/* The verifier serves on (once the uid's back-off of 1 s is over). */
 	usleep(1100000);
 	ck_assert_int_eq(run_client(client_gets_uffd, NULL, true), 0);
@@ -721,7 +721,8 @@ START_TEST(test_verifier_late_answer)
 	waiting = spawn(refused_then_waits, p, true);
 	sync_wait(p[0]);
 	ck_assert(log_wait(1000, "event=session_refused", "filter not proven: "
-	    "the broker's verifier did not answer within 100 ms"));
+	    "the broker's verifier did not answer within "
+	    VERIFIER_ANSWER_TEXT));
 	ck_assert_int_eq(kill(v, SIGCONT), 0);
 	/* It answers the old request: proven. (And the uid's back-off ends.) */
 	usleep(1100000);

@@ -402,8 +402,12 @@ client_gets_uffd(void *arg)
 {
 	struct uffdc_session *s;
 	struct uffdc_uffd *u;
+	int rc;
 
-	CHILD_CHECK(uffdc_session_open(tb.sock, &s) == 0);
+	if ((rc = uffdc_session_open(tb.sock, &s)) != 0)
+		fprintf(stderr, "client_gets_uffd: session: %s\n",
+		    uffdc_strerror(rc));
+	CHILD_CHECK(rc == 0);
 	CHILD_CHECK(uffdc_create(s, 0, 0, &u) == 0);
 	CHILD_CHECK(uffdc_release(u) == 0);
 	uffdc_session_close(s);

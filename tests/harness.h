@@ -16,6 +16,23 @@
 
 #define NOBODY	65534
 
+/* A build with AddressSanitizer (make sanitize): its runtime's needs. */
+#if defined(__SANITIZE_ADDRESS__)
+#define TEST_SANITIZED	1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TEST_SANITIZED	1
+#endif
+#endif
+/* The verifier's deadlines, as the broker under test has them (verifier.c). */
+#ifdef TEST_SANITIZED
+#define VERIFIER_DEADLINE_TEXT	"200 ms"
+#define VERIFIER_ANSWER_TEXT	"500 ms"
+#else
+#define VERIFIER_DEADLINE_TEXT	"40 ms"
+#define VERIFIER_ANSWER_TEXT	"100 ms"
+#endif
+
 struct broker_proc {
 	pid_t	pid;
 	char	dir[64];
