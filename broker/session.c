@@ -754,8 +754,14 @@ session_hangup(struct session *s)
 {
 	const char *why = "client closed the session";
 
-	/* A hang-up is often a death: probe at once so the log says which. */
-	if (s->state == SESSION_READY)
-		(void)liveness_probe(s, &why);
+	/*
+	 * A hang-up is often a death: probe at once so the log says which.
+	 * Only ESRCH says so: uffdc_session_close() unmaps the dummy page
+	 * right after it hangs up, so any other failure is a clean close.
+	 */
+	if (s->state == SESSION_READY &&
+	    liveness_zeropage(s->probe_uffd, s->dummy_page, s->page_size) ==
+	    -ESRCH)
+		why = "process exited or exec'd";
 	session_kill(s, why);
 }

@@ -91,6 +91,49 @@ check_gone_within_a_second(struct holder *h, const char *reason)
 	ck_assert_int_eq(run_client(client_gets_uffd, NULL, true), 0);
 }
 
+/*
+ * One exit, one reason: a client that closes its session and lives on is
+ * logged as having closed it (the library unmaps its dummy page as it
+ * does: that is no failed probe).
+ */
+static int
+closes_and_waits(void *arg)
+{
+	const int *p = arg;
+	struct uffdc_session *s;
+	char c;
+
+	CHILD_CHECK(uffdc_session_open(tb.sock, &s) == 0);
+	uffdc_session_close(s);
+	CHILD_CHECK(read(p[0], &c, 1) == 1);
+	return 0;
+}
+
+START_TEST(test_clean_close_reason)
+{
+	char end[64];
+	int p[2], i;
+	pid_t pid;
+
+	/* Every line, however many sessions. */
+	broker_start("--allow-uid", "65534", "--log-burst", "10000", NULL);
+	for (i = 0; i < 20; i++) {
+		ck_assert_int_eq(pipe(p), 0);
+		pid = spawn(closes_and_waits, p, true);
+		/* Sessions are numbered from 1, one a client here. */
+		snprintf(end, sizeof(end), "event=session_end session=%d ", i + 1);
+		ck_assert(log_wait(2000, end, "state=ready"));
+		ck_assert_msg(log_wait(0, end, "reason=\"client closed the "
+		    "session\""), "session %d: another reason", i + 1);
+		ck_assert_int_eq(write(p[1], "x", 1), 1);
+		ck_assert_int_eq(reap(pid), 0);
+		close(p[0]);
+		close(p[1]);
+	}
+	broker_stop();
+}
+END_TEST
+
 START_TEST(test_sigkill_noticed)
 {
 	struct holder h = { .exec = false };
@@ -130,6 +173,7 @@ make_liveness_suite(void)
 	TCase *tc = tcase_create("death");
 
 	tcase_set_timeout(tc, 20);
+	tcase_add_test(tc, test_clean_close_reason);
 	tcase_add_test(tc, test_sigkill_noticed);
 	tcase_add_test(tc, test_exec_noticed_by_hangup);
 	tcase_add_test(tc, test_exec_noticed_by_probe);
