@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <nss.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,11 +69,12 @@ const char config_usage[] =
 "                              unless the options below give a one-rule policy)\n"
 "  --max-sessions N            sessions in all (default 1024)\n"
 "One-rule policy on the command line (rule name \"command-line\"):\n"
-"  --allow-uid UID             admit peers of this uid (repeatable)\n"
+"  --allow-uid USER|UID        admit peers of this user (repeatable)\n"
 "  --max-uffds N               live uffds per process (default 16)\n"
 "  --max-sessions-per-uid N    sessions per uid (default 64)\n"
 "  --user-mode-only            grant only UFFD_USER_MODE_ONLY uffds\n"
-"  --features MASK             UFFD_FEATURE_* bits that may be granted\n"
+"  --features MASK|NAMES       UFFD_FEATURE_* bits that may be granted: a\n"
+"                              mask, or names (MISSING_SHMEM,EVENT_REMOVE)\n"
 "  --no-forked-sessions        refuse sessions of processes forked from clients\n"
 "Other options:\n"
 "  -h, --help                  this text\n"
@@ -90,6 +93,40 @@ const char config_usage[] =
 "  --user NAME|UID[:GID]       run as this user once started (the self-jail)\n"
 "  --no-jail                   skip the self-jail (no-new-privs, capabilities,\n"
 "                              seccomp allow-list): for debugging only\n";
+
+static int __attribute__((format(printf, 3, 4)))
+bad(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+/* --features NAME[,NAME...]: the policy's feature names. */
+static int
+parse_feature_names(const char *arg, unsigned long long *out, char *err,
+    size_t errlen)
+{
+	char buf[512], *tok, *save = NULL;
+	uint64_t bit;
+
+	if (snprintf(buf, sizeof(buf), "%s", arg) >= (int)sizeof(buf))
+		return bad(err, errlen, "--features: too long");
+	*out = 0;
+	for (tok = strtok_r(buf, ", |", &save); tok != NULL;
+	    tok = strtok_r(NULL, ", |", &save)) {
+		if (policy_feature_bit(tok, &bit) < 0)
+			return bad(err, errlen, "--features: '%s' is neither a "
+			    "mask nor a feature name (MISSING_SHMEM, ...)", tok);
+		*out |= bit;
+	}
+	if (*out == 0)
+		return bad(err, errlen, "--features: bad mask '%s'", arg);
+	return 0;
+}
 
 static const char *
 option_name(int val)
@@ -114,17 +151,6 @@ parse_uint(const char *arg, unsigned long long max, unsigned long long *out)
 	if (errno != 0 || *end != '\0' || *out > max)
 		return -ERANGE;
 	return 0;
-}
-
-static int __attribute__((format(printf, 3, 4)))
-bad(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -EINVAL;
 }
 
 int
@@ -200,8 +226,16 @@ config_parse(int argc, char **argv, struct broker_config *cfg, char *err,
 		case 'V':
 			return CONFIG_VERSION;
 		case 'u':
-			if (parse_uint(optarg, UINT_MAX - 1, &v) < 0)
-				return bad(err, errlen, "--allow-uid: bad uid '%s'", optarg);
+			/* A number, or a user name (from /etc/passwd). */
+			if (parse_uint(optarg, UINT_MAX - 1, &v) < 0) {
+				struct passwd *pw;
+
+				__nss_configure_lookup("passwd", "files");
+				if ((pw = getpwnam(optarg)) == NULL)
+					return bad(err, errlen, "--allow-uid: no "
+					    "such user or bad uid '%s'", optarg);
+				v = pw->pw_uid;
+			}
 			if (cfg->n_allow_uids == BROKER_MAX_UIDS)
 				return bad(err, errlen, "--allow-uid: more than %d uids",
 				    BROKER_MAX_UIDS);
@@ -209,8 +243,10 @@ config_parse(int argc, char **argv, struct broker_config *cfg, char *err,
 			cfg->cli_rule = true;
 			break;
 		case 'f':
-			if (parse_uint(optarg, UINT64_MAX, &v) < 0)
-				return bad(err, errlen, "--features: bad mask '%s'", optarg);
+			/* A mask, or names as the policy file takes them. */
+			if (parse_uint(optarg, UINT64_MAX, &v) < 0 &&
+			    parse_feature_names(optarg, &v, err, errlen) < 0)
+				return -EINVAL;
 			cfg->cli_grant.features = v;
 			cfg->cli_rule = true;
 			break;

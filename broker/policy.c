@@ -393,17 +393,13 @@ static bool
 item_feature(struct parse *ps, const char *key, const char *tok, void *arg)
 {
 	struct rule *r = arg;
-	const char *name = tok;
-	size_t i;
+	uint64_t bit;
 
 	/* Both MISSING_SHMEM and UFFD_FEATURE_MISSING_SHMEM are accepted. */
-	if (strncmp(name, "UFFD_FEATURE_", 13) == 0)
-		name += 13;
-	for (i = 0; i < NFEATURES; i++)
-		if (strcmp(feature_names[i].name, name) == 0) {
-			r->grant.features |= feature_names[i].bit;
-			return true;
-		}
+	if (policy_feature_bit(tok, &bit) == 0) {
+		r->grant.features |= bit;
+		return true;
+	}
 	perr(ps, "%s: unknown feature '%s'", key, tok);
 	return false;
 }
@@ -758,6 +754,21 @@ policy_is_admin(const struct policy *p, const struct peer *peer)
 {
 	return peer->uid == 0 ||
 	    (p->has_admin_group && in_group(peer, p->admin_gid));
+}
+
+int
+policy_feature_bit(const char *name, uint64_t *bit)
+{
+	size_t i;
+
+	if (strncmp(name, "UFFD_FEATURE_", 13) == 0)
+		name += 13;
+	for (i = 0; i < NFEATURES; i++)
+		if (strcmp(feature_names[i].name, name) == 0) {
+			*bit = feature_names[i].bit;
+			return 0;
+		}
+	return -1;
 }
 
 void

@@ -131,6 +131,8 @@ bool	policy_grants_fork(const struct policy *p);
 
 /* "MISSING_SHMEM EVENT_REMOVE" for a feature mask ("none" if 0). */
 void	policy_feature_names(uint64_t features, char *buf, size_t len);
+/* A feature's bit from its name (MISSING_SHMEM or UFFD_FEATURE_...): 0 or -1. */
+int	policy_feature_bit(const char *name, uint64_t *bit);
 
 /* The grant of a rule as key=value text, for logs. */
 void	policy_grant_text(const struct grant *g, char *buf, size_t len);

@@ -3,6 +3,7 @@
  * check_config.c - uffd-brokerd's command line, table-driven.
  */
 #include <errno.h>
+#include <linux/userfaultfd.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -21,10 +22,16 @@ static const struct {
 	    "--max-uffds: expected a number from 1 to 1000000, got '0'" },
 	{ { "--max-uffds", "-3", NULL }, -EINVAL,
 	    "--max-uffds: expected a number from 1 to 1000000, got '-3'" },
-	{ { "--allow-uid", "root", NULL }, -EINVAL, "--allow-uid: bad uid 'root'" },
-	{ { "--allow-uid", "4294967295", NULL }, -EINVAL, "--allow-uid: bad uid" },
+	{ { "--allow-uid", "root", NULL }, 0, NULL },
+	{ { "--allow-uid", "no-such-user-here", NULL }, -EINVAL,
+	    "--allow-uid: no such user or bad uid 'no-such-user-here'" },
+	{ { "--allow-uid", "4294967295", NULL }, -EINVAL, "--allow-uid: no such "
+	    "user or bad uid" },
 	{ { "--features", "0x2", NULL }, 0, NULL },
-	{ { "--features", "fork", NULL }, -EINVAL, "--features: bad mask 'fork'" },
+	{ { "--features", "MISSING_SHMEM,UFFD_FEATURE_EVENT_REMOVE", NULL }, 0,
+	    NULL },
+	{ { "--features", "fork", NULL }, -EINVAL, "--features: 'fork' is "
+	    "neither a mask nor a feature name" },
 	{ { "--bogus", NULL }, -EINVAL, "unknown option, or option without its "
 	    "value: '--bogus'" },
 	{ { "--socket", NULL }, -EINVAL, "option without its value" },
@@ -113,6 +120,22 @@ START_TEST(test_config_allow_uid_limit)
 }
 END_TEST
 
+/* Names, as the policy file takes them: users and features. */
+START_TEST(test_config_names)
+{
+	const char *argv[] = { "uffd-brokerd", "--allow-uid", "nobody",
+	    "--features", "MISSING_SHMEM,UFFD_FEATURE_EVENT_REMOVE", NULL };
+	struct broker_config cfg;
+	char err[256];
+
+	ck_assert_int_eq(config_parse(5, (char **)argv, &cfg, err, sizeof(err)), 0);
+	ck_assert_uint_eq(cfg.n_allow_uids, 1);
+	ck_assert_uint_eq(cfg.allow_uids[0], 65534);
+	ck_assert_uint_eq(cfg.cli_grant.features, UFFD_FEATURE_MISSING_SHMEM |
+	    UFFD_FEATURE_EVENT_REMOVE);
+}
+END_TEST
+
 START_TEST(test_config_log_limits)
 {
 	const char *argv[] = { "uffd-brokerd", "--log-burst", "7",
@@ -138,6 +161,7 @@ make_config_suite(void)
 	tcase_add_test(tc, test_config_values);
 	tcase_add_test(tc, test_config_log_limits);
 	tcase_add_test(tc, test_config_allow_uid_limit);
+	tcase_add_test(tc, test_config_names);
 	suite_add_tcase(s, tc);
 	return s;
 }
