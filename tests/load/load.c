@@ -51,6 +51,17 @@
 #define BROKER_FD_RESERVE	(512 + 64)
 /* The most fds listed when the broker's are not back to the baseline. */
 #define MAX_FD_LIST	4096
+/*
+ * A client's exit code when the broker refused its session (EACCES). On a
+ * busy machine the broker's verifier may not stop a client's thread within
+ * its deadline: that session is refused, and the uid's next ones for a
+ * second (broker/verifier.c, VERIFIER_BACKOFF_MS). The client waits that
+ * long before it exits, and a new process tries again; refused this many
+ * times in a row, a slot fails the run.
+ */
+#define CLIENT_REFUSED		3
+#define REFUSED_WAIT_MS		1100
+#define REFUSED_MAX		5
 
 static struct {
 	unsigned int	clients;	/* N: client slots at once */
@@ -76,8 +87,6 @@ static pid_t *kids;
 /* ---- shared with the clients ---- */
 
 struct slot {
-	uint64_t	next;		/* the next cycle's index, parent's */
-	uint32_t	sessions;	/* sessions opened, parent's */
 	int		err;		/* the first failure, a child's */
 	uint64_t	err_cycle;
 	char		what[160];
@@ -494,6 +503,7 @@ struct job {
 	uint64_t	first, n;	/* cycles [first, first + n) */
 	unsigned long	session;	/* the slot's session index */
 	bool		timed;		/* record latencies */
+	unsigned int	refused;	/* sessions refused in a row */
 };
 
 static int
@@ -523,7 +533,11 @@ child_session(const struct job *j)
 	int rc;
 
 	t0 = now_ns();
-	if ((rc = uffdc_session_open(sock_path, &s)) < 0)
+	if ((rc = uffdc_session_open(sock_path, &s)) == -EACCES) {
+		sleep_ms(REFUSED_WAIT_MS);
+		return CLIENT_REFUSED;
+	}
+	if (rc < 0)
 		return child_fail(sl, rc, j->first, "session open", NULL);
 	dt = now_ns() - t0;
 	if (j->timed)
@@ -584,7 +598,7 @@ spawn_session(const struct job *j)
 }
 
 struct phase_result {
-	uint64_t	grants, sessions;
+	uint64_t	grants, sessions, refused;
 	double		wall_s;
 	bool		ok;
 };
@@ -648,6 +662,24 @@ run_phase(unsigned int clients, uint64_t cycles, uint64_t churn, bool timed)
 		active--;
 		code = WIFEXITED(status) ? WEXITSTATUS(status) :
 		    128 + WTERMSIG(status);
+		if (code == CLIENT_REFUSED && ++jobs[i].refused < REFUSED_MAX) {
+			/* The same cycles again, in a new process. */
+			r.refused++;
+			if ((kids[i] = spawn_session(&jobs[i])) < 0) {
+				kids[i] = 0;
+				failed("cannot fork client %u", i);
+				r.ok = false;
+				break;
+			}
+			active++;
+			continue;
+		}
+		if (code == CLIENT_REFUSED) {
+			failed("client %u: %u sessions refused in a row (EACCES)",
+			    i, jobs[i].refused);
+			r.ok = false;
+			break;
+		}
 		if (code != 0) {
 			if (slots[i].err != 0)
 				failed("client %u, cycle %" PRIu64 ": %s", i,
@@ -660,6 +692,7 @@ run_phase(unsigned int clients, uint64_t cycles, uint64_t churn, bool timed)
 		}
 		r.sessions++;
 		r.grants += jobs[i].n;
+		jobs[i].refused = 0;
 		jobs[i].first += jobs[i].n;
 		jobs[i].session++;
 		if (jobs[i].first >= cycles)
@@ -1049,6 +1082,9 @@ main(int argc, char **argv)
 	    "warm-up); open latency p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
 	    load.sessions, warm.sessions, pct_us(open_ns, nopen, 50) / 1e3,
 	    pct_us(open_ns, nopen, 99) / 1e3, open_ns[nopen - 1] / 1e6);
+	printf("sessions refused and tried again (EACCES; the verifier's "
+	    "deadline on a busy machine): %" PRIu64 " (%" PRIu64 " in the "
+	    "warm-up)\n", load.refused, warm.refused);
 	printf("broker before the load: %d fds, VmRSS %ld KiB, %d children\n",
 	    base.fds, base.rss_kb, base.children);
 	printf("broker after the load (settled in %.1f s): %d fds, VmRSS %ld "
