@@ -102,6 +102,7 @@ VMM_SWAP := $(B)/uffd-vmm-swap
 CTL := $(B)/uffd-brokerctl
 TESTBIN := $(B)/check-uffd-broker
 BENCH := $(B)/uffd-bench
+LOAD := $(B)/uffd-load
 # The broker with test hooks (SIGUSR2 makes a forbidden system call), for the
 # test that its jail kills it. Never installed.
 BROKERD_HOOKS := $(B)/uffd-brokerd-hooks
@@ -124,7 +125,8 @@ UBSAN_FLAGS := -fsanitize=undefined -fsanitize-trap=undefined -Wno-missing-field
 LIB_LIBS := -lprotobuf-c -lpthread
 BROKER_LIBS := -lprotobuf-c -linih -lseccomp -lcap-ng -lpthread
 
-.PHONY: all check test sanitize sanitize-run mutants demo example install install-files uninstall clean deps rpm bench FORCE
+.PHONY: all check test sanitize sanitize-run mutants demo example install \
+	install-files uninstall clean deps rpm bench load FORCE
 all: $(BROKERD) $(CTL) $(LIB_SO) $(LIB_A) $(DEMO) $(VMM_SWAP)
 
 # One protoc-c run makes both (a grouped target: not twice under -j).
@@ -237,11 +239,12 @@ check: deps
 	@$(MAKE) --no-print-directory test
 
 # The tests alone, with the build dependencies present (debian/rules).
-test: all $(TESTBIN) $(BROKERD_HOOKS) $(BROKERD_ASAN) $(BROKERD_UBSAN) $(BENCH)
+test: all $(TESTBIN) $(BROKERD_HOOKS) $(BROKERD_ASAN) $(BROKERD_UBSAN) $(BENCH) $(LOAD)
 	sh mk/check-tree.sh $(B)
 	UFFD_BUILD=$(B) $(TESTBIN)
 	@# The benchmarks, briefly: they must run, whatever the figures.
 	$(BENCH) --quick --json $(B)/bench-quick.json > $(B)/bench-quick.txt
+	$(LOAD) --quick > $(B)/load-quick.txt
 
 # The whole suite against a build with AddressSanitizer and UBSan (clang):
 # brokers jailed as always, clients, the library and the tests themselves
@@ -282,6 +285,18 @@ $(BENCH): $(B)/pie/tests/bench/bench.o $(LIB_SO)
 bench: deps
 	@$(MAKE) --no-print-directory $(BROKERD) $(DEMO) $(BENCH)
 	$(BENCH) --json $(B)/bench.json $(BENCH_ARGS)
+
+# The load test (tests/load/): N clients x M grant/release cycles with
+# session churn against a real broker; fails when the broker's fds or RSS
+# do not come back after the load, a grant fails, or the broker dies
+# (LOAD_ARGS="--clients 64 --cycles 100000 --churn 1000"). As root.
+$(LOAD): $(B)/pie/tests/load/load.o $(LIB_SO)
+	$(CC) -pie $(ALL_LDFLAGS) -o $@ $< -L$(B) -luffd-client \
+		-Wl,-rpath,'$$ORIGIN'
+
+load: deps
+	@$(MAKE) --no-print-directory $(BROKERD) $(LOAD)
+	$(LOAD) $(LOAD_ARGS)
 
 # Installed programs link the library from LIBDIR; the build's own copies
 # find it beside them ($$ORIGIN), so that the tests and the demo run from
