@@ -243,8 +243,10 @@ test: all $(TESTBIN) $(BROKERD_HOOKS) $(BROKERD_ASAN) $(BROKERD_UBSAN) $(BENCH) 
 	sh mk/check-tree.sh $(B)
 	UFFD_BUILD=$(B) $(TESTBIN)
 	@# The benchmarks, briefly: they must run, whatever the figures.
-	$(BENCH) --quick --json $(B)/bench-quick.json > $(B)/bench-quick.txt
-	$(LOAD) --quick > $(B)/load-quick.txt
+	$(BENCH) --quick --json $(B)/bench-quick.json > $(B)/bench-quick.txt 2>&1 || \
+		{ cat $(B)/bench-quick.txt; exit 1; }
+	$(LOAD) --quick > $(B)/load-quick.txt 2>&1 || { cat $(B)/load-quick.txt; exit 1; }
+	@tail -n 4 $(B)/load-quick.txt
 
 # The whole suite against a build with AddressSanitizer and UBSan (clang):
 # brokers jailed as always, clients, the library and the tests themselves
