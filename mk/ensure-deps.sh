@@ -19,6 +19,7 @@ need check		hdr check.h
 need libinih-dev	hdr ini.h
 need util-linux		command -v setpriv
 need clang		command -v clang
+need scdoc		command -v scdoc
 
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
