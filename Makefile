@@ -124,7 +124,7 @@ UBSAN_FLAGS := -fsanitize=undefined -fsanitize-trap=undefined -Wno-missing-field
 LIB_LIBS := -lprotobuf-c -lpthread
 BROKER_LIBS := -lprotobuf-c -linih -lseccomp -lcap-ng -lpthread
 
-.PHONY: all check test mutants demo example install install-files uninstall clean deps rpm bench FORCE
+.PHONY: all check test mutants demo example install install-files uninstall clean deps rpm bench fuzz FORCE
 all: $(BROKERD) $(CTL) $(LIB_SO) $(LIB_A) $(DEMO) $(VMM_SWAP)
 
 # One protoc-c run makes both (a grouped target: not twice under -j).
@@ -341,3 +341,4 @@ clean:
 	rm -rf $(B)
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
+include mk/fuzz.mk
