@@ -13,9 +13,12 @@
  * creations are real too: a helper thread of this process installs a filter
  * of its own that sends userfaultfd(2) and the device ioctl to a listener,
  * and calls them; the broker reads each notification as it reads a client's
- * (the thread's group is this process, the sessions' peer). What cannot be
- * reached so: the verification ioctl (the broker wants a single-threaded
- * peer) and the filter's proof (no verifier runs here).
+ * (the thread's group is this process, the sessions' peer). A process the
+ * helper forks (the kid) is under the same filter, as a client's forked
+ * child is: it connects, makes creations on the family's listener, exits or
+ * execs when told. What cannot be reached so: the verification ioctl (the
+ * broker wants a single-threaded peer), the filter's proof (no verifier runs
+ * here), and two sessions of one address space (CLONE_VM).
  *
  * The properties, checked after every step (abort on failure):
  *  - every datagram the broker reads gets exactly one reply, and every
@@ -87,7 +90,8 @@
 #define ARENA		0x10000000UL
 #define ARENA_PAGES	4
 
-#define MAX_PEERS	4	/* connections per input */
+#define MAX_PEERS	10	/* connections per input */
+#define MAX_KIDS	2	/* processes forked per input */
 #define MAX_STEPS	64
 #define MAX_MISSES	3	/* reads that find nothing: 1 ms each */
 #define FD_CHECK_EVERY	1	/* inputs: each, so that the input leaking is the one saved */
@@ -136,7 +140,7 @@ static const char *const policies[] = {
 /* The steps of an input. */
 enum step {
 	STEP_CONNECT, STEP_SEND, STEP_DIRECT, STEP_CREATE, STEP_TICK,
-	STEP_RELOAD, STEP_HANGUP, STEP_MISS, STEP_TURN, NSTEPS
+	STEP_RELOAD, STEP_HANGUP, STEP_MISS, STEP_TURN, STEP_KID, NSTEPS
 };
 
 /* The kinds of fd a datagram carries. */
@@ -149,12 +153,19 @@ enum fd_kind {
 struct client {
 	int		sock;	/* ours; -1 once hung up */
 	uint64_t	id;	/* the broker's session; 0 if none was made */
+	bool		kid;	/* the kid's connection (its pid the peer's) */
 };
 
-/* The helper thread's creations. */
+/* What the helper thread, or the kid, is told to do. */
+enum cmd_op {
+	CMD_CREATE, CMD_FORK, CMD_CONNECT, CMD_EXIT, CMD_EXEC, CMD_RESET
+};
+
 struct creation_cmd {
+	int		op;
 	int		device;	/* the device ioctl, else userfaultfd(2) */
 	int		flags;
+	int		sock;	/* CMD_FORK: the kid's end of its socketpair */
 };
 
 static struct broker b;
@@ -166,6 +177,8 @@ static int	cmd_pipe[2], res_pipe[2];
 static int	devfd = -1;
 static int	spare[NSPARE];
 static bool	have_passrights;
+static struct sockaddr_un broker_addr;
+static socklen_t broker_addrlen;
 static struct sigaction fuzzer_alarm;	/* libFuzzer's, chained */
 static bool	alarm_chained;
 static int	fd_baseline = -1;
@@ -176,6 +189,15 @@ static struct client peers[MAX_PEERS];
 static size_t	npeers;
 static int	supervised = -1;	/* the last uffd created under the filter */
 static int	misses;
+/*
+ * The kid: a process the helper forked, under its filter. It lives on from
+ * input to input (a fork costs more than most inputs) unless it exited or
+ * exec'd.
+ */
+static pid_t	kid_pid = -1;
+static int	kid_sock = -1, kid_pidfd = -1;
+static bool	kid_execd;
+static int	kids;
 
 struct input {
 	const uint8_t	*p;
@@ -246,6 +268,73 @@ install_listener(bool trap)
 	    SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
 }
 
+static int
+create(const struct creation_cmd *cmd, int dev)
+{
+	int rc;
+
+	if (cmd->device)
+		rc = ioctl(dev, USERFAULTFD_IOC_NEW, cmd->flags);
+	else
+		rc = syscall(SYS_userfaultfd, cmd->flags);
+	return rc < 0 ? -errno : rc;
+}
+
+/*
+ * The kid's life: a client's forked child, under the family's filter. It
+ * keeps only its socket to us and the device; each answer is a number and
+ * maybe an fd. System calls only: no allocation in a forked copy of a
+ * threaded process.
+ */
+static void __attribute__((noreturn))
+kid_main(int sock)
+{
+	struct creation_cmd cmd;
+	int fd, rc, dev = -1;
+
+	/* Out of the way first, then at 3 and 4. */
+	if ((fd = fcntl(sock, F_DUPFD_CLOEXEC, 200)) < 0 ||
+	    dup3(fd, 3, O_CLOEXEC) < 0)
+		_exit(1);
+	if (devfd >= 0 && ((fd = fcntl(devfd, F_DUPFD_CLOEXEC, 200)) < 0 ||
+	    dup3(fd, 4, O_CLOEXEC) < 0))
+		_exit(1);
+	dev = devfd >= 0 ? 4 : -1;
+	if (syscall(SYS_close_range, 5, ~0U, 0) < 0)
+		_exit(1);
+	sock = 3;
+	while (recv(sock, &cmd, sizeof(cmd), 0) == sizeof(cmd)) {
+		fd = -1;
+		switch (cmd.op) {
+		case CMD_CONNECT:
+			fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+			rc = fd >= 0 && connect(fd, (struct sockaddr *)&broker_addr,
+			    broker_addrlen) == 0 ? 0 : -errno;
+			break;
+		case CMD_CREATE:
+			rc = create(&cmd, dev);
+			fd = rc;
+			break;
+		case CMD_EXEC:
+			/* A new address space, the same process (sock closes). */
+			execl("/bin/sleep", "sleep", "3600", (char *)NULL);
+			_exit(1);
+		case CMD_RESET:
+			/* The next input's probes find its dummy pages empty. */
+			rc = madvise((void *)ARENA, ARENA_PAGES * page_size,
+			    MADV_DONTNEED) == 0 ? 0 : -errno;
+			break;
+		default:
+			_exit(0);
+		}
+		if (wire_send(sock, &rc, sizeof(rc), fd) < 0)
+			_exit(1);
+		if (fd >= 0)
+			close(fd);
+	}
+	_exit(0);
+}
+
 static void *
 helper_main(void *arg)
 {
@@ -258,12 +347,14 @@ helper_main(void *arg)
 	if (write(res_pipe[1], &rc, sizeof(rc)) != sizeof(rc) || rc < 0)
 		return NULL;
 	while (read(cmd_pipe[0], &cmd, sizeof(cmd)) == sizeof(cmd)) {
-		if (cmd.device)
-			rc = ioctl(devfd, USERFAULTFD_IOC_NEW, cmd.flags);
-		else
-			rc = syscall(SYS_userfaultfd, cmd.flags);
-		if (rc < 0)
-			rc = -errno;
+		if (cmd.op == CMD_FORK) {
+			/* The child is a copy of this thread: its filter too. */
+			if ((rc = fork()) == 0)
+				kid_main(cmd.sock);
+			if (rc < 0)
+				rc = -errno;
+		} else
+			rc = create(&cmd, devfd);
 		if (write(res_pipe[1], &rc, sizeof(rc)) != sizeof(rc))
 			break;
 	}
@@ -647,24 +738,95 @@ invariants(void)
 
 /* ---- the steps ---- */
 
-static void
-step_connect(void)
+/* The kid's answer to a command: a number, and maybe an fd. */
+static int
+kid_answer(int *fd)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	uint8_t buf[sizeof(int)];
+	int rc, flags;
+
+	*fd = -1;
+	CHECK(wait_readable(kid_sock, WAIT_MS));
+	CHECK(wire_recv(kid_sock, buf, sizeof(buf), fd, &flags) ==
+	    sizeof(buf) && flags == 0);
+	memcpy(&rc, buf, sizeof(rc));
+	return rc;
+}
+
+static void
+kid_send(int op, const struct creation_cmd *c)
+{
+	struct creation_cmd cmd = { .op = op };
+
+	if (c != NULL)
+		cmd = *c;
+	cmd.op = op;
+	CHECK(send(kid_sock, &cmd, sizeof(cmd), MSG_NOSIGNAL) == sizeof(cmd));
+}
+
+/* A kid, if there is none: forked by the helper, so under its filter. */
+static bool
+kid_spawn(void)
+{
+	struct creation_cmd cmd = { .op = CMD_FORK };
+	int sv[2], rc;
+
+	if (kid_pid > 0 && !kid_execd)
+		return true;
+	if (kid_pid > 0 || kids == MAX_KIDS)
+		return false;
+	CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0);
+	cmd.sock = sv[1];
+	CHECK(write(cmd_pipe[1], &cmd, sizeof(cmd)) == sizeof(cmd));
+	CHECK(wait_readable(res_pipe[0], WAIT_MS));
+	CHECK(read(res_pipe[0], &rc, sizeof(rc)) == sizeof(rc) && rc > 0);
+	close(sv[1]);
+	kid_pid = rc;
+	kid_sock = sv[0];
+	CHECK((kid_pidfd = syscall(SYS_pidfd_open, kid_pid, 0)) >= 0);
+	kids++;
+	return true;
+}
+
+/* The kid gone: killed if it is not dead yet, and waited for. */
+static void
+kid_reap(void)
+{
+	if (kid_pid <= 0)
+		return;
+	(void)syscall(SYS_pidfd_send_signal, kid_pidfd, SIGKILL, NULL, 0);
+	CHECK(wait_readable(kid_pidfd, WAIT_MS));
+	close(kid_pidfd);
+	close(kid_sock);
+	kid_pidfd = kid_sock = -1;
+	kid_pid = -1;
+	kid_execd = false;
+}
+
+/* A connection, by this process or by the kid. */
+static void
+step_connect(bool kid)
+{
 	struct client *pr;
-	socklen_t len;
 	uint64_t before = b.next_id;
 	int fd;
 
 	if (npeers == MAX_PEERS)
 		return;
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	CHECK(fd >= 0);
-	len = sizeof(sun);
-	CHECK(getsockname(b.listen_fd, (struct sockaddr *)&sun, &len) == 0);
-	CHECK(connect(fd, (struct sockaddr *)&sun, len) == 0);
+	if (kid) {
+		if (!kid_spawn())
+			return;
+		kid_send(CMD_CONNECT, NULL);
+		CHECK(kid_answer(&fd) == 0 && fd >= 0);
+	} else {
+		fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+		CHECK(fd >= 0);
+		CHECK(connect(fd, (struct sockaddr *)&broker_addr,
+		    broker_addrlen) == 0);
+	}
 	pr = &peers[npeers++];
 	pr->sock = fd;
+	pr->kid = kid;
 	turn();
 	/* Accepted as a session, or refused as the broker is full. */
 	pr->id = b.next_id != before ? b.next_id : 0;
@@ -725,15 +887,17 @@ step_send(struct input *in, bool direct)
 }
 
 /*
- * A creation by the helper thread, under its filter: the broker reads it
- * from its copy of the listener, if it holds one (else the call would wait
- * for ever, as no real client's does: the library keeps no copy).
+ * A creation under the filter, by the helper thread or by the kid: the
+ * broker reads it from its copy of the family's listener, if it holds one
+ * (else the call would wait for ever, as no real client's does: the library
+ * keeps no copy of its listener).
  */
 static void
-step_create(struct input *in)
+step_create(struct input *in, bool kid)
 {
 	uint8_t spec = take(in);
 	struct creation_cmd cmd = {
+		.op = CMD_CREATE,
 		.device = (spec >> 4) & 1,
 		.flags = ((spec & 1) ? O_CLOEXEC : 0) |
 		    ((spec & 2) ? O_NONBLOCK : 0) |
@@ -743,17 +907,22 @@ step_create(struct input *in)
 	struct seccomp_notif n;
 	struct seccomp_notif_resp resp = { .error = -ENOSYS };
 	struct listener *l;
-	int rc;
+	int rc, fd, answers = kid ? kid_sock : res_pipe[0];
 
 	turn();
 	replies(NULL);
 	if ((l = broker_listener(helper_lis)) == NULL)
 		return;
-	CHECK(write(cmd_pipe[1], &cmd, sizeof(cmd)) == sizeof(cmd));
+	if (kid && (kid_pid <= 0 || kid_execd))
+		return;
+	if (kid)
+		kid_send(CMD_CREATE, &cmd);
+	else
+		CHECK(write(cmd_pipe[1], &cmd, sizeof(cmd)) == sizeof(cmd));
 	CHECK(wait_readable(l->fd, WAIT_MS));
 	turn();
 	replies(NULL);
-	if (!wait_readable(res_pipe[0], broker_listener(helper_lis) ?
+	if (!wait_readable(answers, broker_listener(helper_lis) ?
 	    WAIT_MS : 100)) {
 		/*
 		 * Only a listener the broker let go of may leave a creation
@@ -765,14 +934,58 @@ step_create(struct input *in)
 		CHECK(ioctl(helper_lis, SECCOMP_IOCTL_NOTIF_RECV, &n) == 0);
 		resp.id = n.id;
 		CHECK(ioctl(helper_lis, SECCOMP_IOCTL_NOTIF_SEND, &resp) == 0);
-		CHECK(wait_readable(res_pipe[0], WAIT_MS));
 	}
-	CHECK(read(res_pipe[0], &rc, sizeof(rc)) == sizeof(rc));
-	if (rc >= 0) {
+	if (kid)
+		rc = kid_answer(&fd);
+	else {
+		CHECK(wait_readable(res_pipe[0], WAIT_MS));
+		CHECK(read(res_pipe[0], &rc, sizeof(rc)) == sizeof(rc));
+		fd = rc;
+	}
+	if (fd >= 0) {
 		if (supervised >= 0)
 			close(supervised);
-		supervised = rc;
+		supervised = fd;
 	}
+}
+
+/* The kid: connects, creates, exits or execs. */
+static void
+step_kid(struct input *in)
+{
+	/* Exits and execs are rarer: each costs a fork at the next step. */
+	switch (take(in) % 8) {
+	case 0:
+	case 1:
+	case 2:
+		step_connect(true);
+		return;
+	case 3:
+	case 4:
+	case 5:
+		step_create(in, true);
+		return;
+	case 6:
+		if (kid_pid <= 0)
+			return;
+		/* Its sessions see it go (their pidfds), at the next turn. */
+		if (!kid_execd) {
+			kid_send(CMD_EXIT, NULL);
+			CHECK(wait_readable(kid_pidfd, WAIT_MS));
+		}
+		kid_reap();
+		break;
+	case 7:
+		if (kid_pid <= 0 || kid_execd)
+			return;
+		kid_send(CMD_EXEC, NULL);
+		/* Its socket to us is close-on-exec. */
+		CHECK(wait_readable(kid_sock, WAIT_MS));
+		kid_execd = true;
+		break;
+	}
+	turn();
+	replies(NULL);
 }
 
 static void
@@ -861,6 +1074,8 @@ listen_socket(void)
 		exit(1);
 	}
 	b.listen_fd = fd;
+	broker_addr = sun;
+	broker_addrlen = sizeof(sun);
 	have_passrights = setsockopt(fd, SOL_SOCKET, SO_PASSRIGHTS, &off,
 	    sizeof(off)) == 0;
 	if (broker_watch(&b, fd, &b.w_listen, EPOLLIN) < 0) {
@@ -968,6 +1183,9 @@ finish(void)
 	size_t i;
 	int n;
 
+	if (kid_execd)
+		kid_reap();
+	kids = 0;
 	while ((s = TAILQ_FIRST(&b.sessions)) != NULL)
 		session_kill(s, "fuzz: input done");
 	while ((l = TAILQ_FIRST(&b.listeners)) != NULL)
@@ -992,9 +1210,14 @@ finish(void)
 	b.policy = NULL;
 	/* The next input's probes find the dummy pages unpopulated. */
 	(void)madvise((void *)ARENA, ARENA_PAGES * page_size, MADV_DONTNEED);
+	if (kid_pid > 0) {
+		kid_send(CMD_RESET, NULL);
+		CHECK(kid_answer(&n) == 0 && n < 0);
+	}
 	if (++inputs % FD_CHECK_EVERY != 0)
 		return;
-	n = count_fds(false);
+	/* The kid's socket and pidfd, if it lives on, are not the input's. */
+	n = count_fds(false) - (kid_pid > 0 ? 2 : 0);
 	if (fd_baseline < 0)
 		fd_baseline = n;
 	if (n > fd_baseline) {
@@ -1035,12 +1258,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(setsockopt(b.listen_fd, SOL_SOCKET, SO_PASSRIGHTS,
 		    b.passrights ? &off : &on, sizeof(int)) == 0);
 	b.cfg.handshake_timeout_ms = (mode & 4) ? 0 : 60000;
+	/* A broker that fills up, or one with room for every connection. */
+	b.cfg.max_sessions = (mode & 8) ? MAX_PEERS : 3;
 	misses = 0;
 
 	for (steps = 0; in.n > 0 && steps < MAX_STEPS; steps++) {
 		switch ((enum step)(take(&in) % NSTEPS)) {
 		case STEP_CONNECT:
-			step_connect();
+			step_connect(false);
 			break;
 		case STEP_SEND:
 			step_send(&in, false);
@@ -1049,7 +1274,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			step_send(&in, true);
 			break;
 		case STEP_CREATE:
-			step_create(&in);
+			step_create(&in, false);
+			break;
+		case STEP_KID:
+			step_kid(&in);
 			break;
 		case STEP_TICK:
 			step_tick(&in);

@@ -23,8 +23,10 @@
 #define ARENA		0x10000000UL
 enum step {
 	STEP_CONNECT, STEP_SEND, STEP_DIRECT, STEP_CREATE, STEP_TICK,
-	STEP_RELOAD, STEP_HANGUP, STEP_MISS, STEP_TURN,
+	STEP_RELOAD, STEP_HANGUP, STEP_MISS, STEP_TURN, STEP_KID,
 };
+/* What the kid does (STEP_KID's byte). */
+enum { KID_CONNECT = 0, KID_CREATE = 3, KID_EXIT = 6, KID_EXEC = 7 };
 enum fd_kind {
 	FD_NONE, FD_PIPE, FD_UFFD, FD_UFFD_USED, FD_LISTENER, FD_SPARE,
 	FD_SUPERVISED, FD_SOCKET, FD_OWN_SOCKET, FD_DEVICE, FD_MEMFD,
@@ -265,7 +267,7 @@ session_seeds(void)
 	send_req(&sd, 0, FD_NONE, m, n);
 	step2(&sd, STEP_CREATE, C_CLOEXEC | C_USER);
 	step2(&sd, STEP_CREATE, C_CLOEXEC);
-	step2(&sd, STEP_TICK, 10);
+	step2(&sd, STEP_TICK, 9);
 	step2(&sd, STEP_HANGUP, 0);
 	save("fuzz_session", "user-life", sd.buf, sd.len);
 
@@ -403,6 +405,66 @@ session_seeds(void)
 	n = simple(m, UFFD_BROKER__V1__REQUEST__BODY_PROBE, 0);
 	send_req(&sd, 0, FD_UFFD_USED, m, n);
 	save("fuzz_session", "bad-hello-probe", sd.buf, sd.len);
+
+	/*
+	 * A family: this process's session, and its forked child's (the
+	 * kid, under the same filter) joining by its probe creation on the
+	 * family's listener; the kid is granted a uffd, then exits, or execs.
+	 */
+	for (n = 0; n < 2; n++) {
+		size_t k;
+
+		sd.len = 0;
+		byte(&sd, 0);
+		byte(&sd, 1 | 2 | 8);
+		byte(&sd, STEP_CONNECT);
+		k = hello(m, false, WIRE_VERSION, ARENA);
+		send_req(&sd, 0, FD_LISTENER, m, k);
+		step2(&sd, STEP_CREATE, C_CLOEXEC | C_USER);
+		k = simple(m, UFFD_BROKER__V1__REQUEST__BODY_PROBE, 0);
+		send_req(&sd, 0, FD_SUPERVISED, m, k);
+		step2(&sd, STEP_KID, KID_CONNECT);
+		k = hello(m, true, WIRE_VERSION, ARENA + 4096);
+		send_req(&sd, 1, FD_NONE, m, k);
+		step2(&sd, STEP_KID, KID_CREATE);
+		byte(&sd, C_CLOEXEC | C_USER);
+		k = simple(m, UFFD_BROKER__V1__REQUEST__BODY_PROBE, 0);
+		send_req(&sd, 1, FD_SUPERVISED, m, k);
+		step2(&sd, STEP_KID, KID_CREATE);
+		byte(&sd, C_CLOEXEC | C_NONBLOCK | C_USER);
+		k = simple(m, UFFD_BROKER__V1__REQUEST__BODY_ATTACH,
+		    UFFD_FEATURE_MISSING_SHMEM);
+		send_req(&sd, 1, FD_SUPERVISED, m, k);
+		step2(&sd, STEP_CREATE, C_CLOEXEC | C_USER);
+		k = simple(m, UFFD_BROKER__V1__REQUEST__BODY_STATUS, 0);
+		send_req(&sd, 1, FD_NONE, m, k);
+		step2(&sd, STEP_KID, n == 0 ? KID_EXIT : KID_EXEC);
+		step2(&sd, STEP_TICK, 9);
+		k = simple(m, UFFD_BROKER__V1__REQUEST__BODY_ADMIN_STATUS, 0);
+		send_req(&sd, 0, FD_NONE, m, k);
+		step2(&sd, STEP_KID, KID_CONNECT);
+		k = hello(m, true, WIRE_VERSION, ARENA + 4096);
+		send_req(&sd, 2, FD_NONE, m, k);
+		save("fuzz_session", n == 0 ? "family-exit" : "family-exec",
+		    sd.buf, sd.len);
+	}
+
+	/* The kid alone: its own Hello with the family's listener. */
+	sd.len = 0;
+	byte(&sd, 6);
+	byte(&sd, 1 | 2);
+	step2(&sd, STEP_KID, KID_CONNECT);
+	n = hello(m, false, WIRE_VERSION, ARENA);
+	send_req(&sd, 0, FD_LISTENER, m, n);
+	step2(&sd, STEP_KID, KID_CREATE);
+	byte(&sd, C_CLOEXEC | C_USER);
+	n = simple(m, UFFD_BROKER__V1__REQUEST__BODY_PROBE, 0);
+	send_req(&sd, 0, FD_SUPERVISED, m, n);
+	step2(&sd, STEP_CREATE, C_CLOEXEC | C_USER);
+	byte(&sd, STEP_CONNECT);
+	n = hello(m, false, WIRE_VERSION, ARENA + 4096);
+	send_req(&sd, 1, FD_LISTENER, m, n);
+	save("fuzz_session", "kid-hello", sd.buf, sd.len);
 }
 
 /* ---- policies ---- */
