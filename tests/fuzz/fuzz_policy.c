@@ -88,16 +88,37 @@ no_warning(void *arg, const char *msg)
 	CHECK(msg != NULL && msg[0] != '\0');
 }
 
-/* An error says where: "PATH:LINE: message". */
+/*
+ * An error says where: "PATH:LINE: message", and it is the first (policy.h):
+ * the lines before LINE load.
+ */
 static void
-error_has_place(const char *err, size_t errlen)
+first_error(const uint8_t *data, size_t size, const char *err, size_t errlen)
 {
-	size_t n = strlen(inpath);
+	size_t n = strlen(inpath), off = 0;
+	struct policy *p;
+	char again[600];
+	long line, i;
 
 	CHECK(memchr(err, '\0', errlen) != NULL);
 	CHECK(strncmp(err, inpath, n) == 0 && err[n] == ':');
 	CHECK(isdigit((unsigned char)err[n + 1]));
 	CHECK(strstr(err + n + 1, ": ") != NULL);
+	line = strtol(err + n + 1, NULL, 10);
+	CHECK(line >= 1);
+	for (i = 1; i < line; i++) {
+		const uint8_t *nl = memchr(data + off, '\n', size - off);
+
+		CHECK(nl != NULL);	/* the line exists */
+		off = nl - data + 1;
+	}
+	put(infd, data, off);
+	if (policy_load(inpath, &p, again, sizeof(again)) < 0) {
+		fprintf(stderr, "fuzz_policy: the error is not the first: %s\n"
+		    "the %ld lines before it say: %s\n", err, line - 1, again);
+		abort();
+	}
+	policy_free(p);
 }
 
 static bool
@@ -189,7 +210,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(err, 'x', sizeof(err));
 	if (policy_load(inpath, &p, err, sizeof(err)) < 0) {
 		CHECK(p == NULL);
-		error_has_place(err, sizeof(err));
+		first_error(data, size, err, sizeof(err));
 		return 0;
 	}
 	CHECK(p != NULL && p->nrules <= POLICY_MAX_RULES);
