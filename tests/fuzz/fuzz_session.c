@@ -25,7 +25,11 @@
  *    reply decodes (docs/design.md §5); connecting gets one (welcome or
  *    refusal); nothing else makes one (an empty datagram is a hang-up:
  *    see step_send());
+ *  - a peer's first reply is its welcome or its refusal; a refused peer
+ *    gets nothing more than refusals, and status pages if an administrator;
  *  - every creation the broker reads is answered: a client would hang;
+ *  - the quota: a ready session's address space never holds more live
+ *    uffds plus creations let through than its grant's max_uffds;
  *  - the session tables hold together: listeners' references are their
  *    members, an address space's pending creations its sessions', the
  *    kernel's SO_PASSRIGHTS the state's (fds due exactly in Hello, Probe
@@ -154,6 +158,8 @@ struct client {
 	int		sock;	/* ours; -1 once hung up */
 	uint64_t	id;	/* the broker's session; 0 if none was made */
 	bool		kid;	/* the kid's connection (its pid the peer's) */
+	int		replies;	/* read so far */
+	bool		refused;	/* its first reply said DENIED */
 };
 
 /* What the helper thread, or the kid, is told to do. */
@@ -647,6 +653,25 @@ drain(struct client *pr)
 		reply = uffd_broker__v1__reply__unpack(NULL, n, buf);
 		CHECK(reply != NULL);
 		CHECK(reply->reason != NULL);
+		/*
+		 * The broker speaks first: a welcome, or its refusal. A
+		 * refused peer gets nothing else but its refusal again, and
+		 * status pages if it is an administrator (design §5).
+		 */
+		if (pr->replies++ == 0) {
+			pr->refused = reply->status !=
+			    UFFD_BROKER__V1__STATUS__OK;
+			CHECK(pr->refused ? reply->status ==
+			    UFFD_BROKER__V1__STATUS__DENIED : reply->body_case ==
+			    UFFD_BROKER__V1__REPLY__BODY_WELCOME);
+		} else if (pr->refused)
+			CHECK(reply->status == UFFD_BROKER__V1__STATUS__DENIED ||
+			    (reply->status == UFFD_BROKER__V1__STATUS__OK &&
+			    reply->body_case ==
+			    UFFD_BROKER__V1__REPLY__BODY_ADMIN_STATUS_REPLY));
+		else
+			CHECK(reply->body_case !=
+			    UFFD_BROKER__V1__REPLY__BODY_WELCOME);
 		uffd_broker__v1__reply__free_unpacked(reply, NULL);
 		count++;
 	}
@@ -698,6 +723,17 @@ invariants(void)
 		CHECK(s->sock >= 0 && s->pidfd >= 0 && s->acct != NULL);
 		CHECK(s->state != SESSION_READY || s->probe_uffd >= 0);
 		CHECK(s->state == SESSION_READY || s->pending == 0);
+		/*
+		 * The quota: the address space's live uffds and the creations
+		 * let through for them never pass it.
+		 */
+		if (s->state == SESSION_READY) {
+			int live = proc_epoll_count(s->acct->tracker);
+
+			CHECK(live >= 0);
+			CHECK((unsigned int)live + s->acct->pending <=
+			    s->grant.max_uffds);
+		}
 		CHECK(s->refusal == NULL || s->state == SESSION_HELLO);
 		if (s->lis != NULL) {
 			refs = 0;
@@ -825,6 +861,7 @@ step_connect(bool kid)
 		    broker_addrlen) == 0);
 	}
 	pr = &peers[npeers++];
+	memset(pr, 0, sizeof(*pr));
 	pr->sock = fd;
 	pr->kid = kid;
 	turn();
