@@ -126,7 +126,7 @@ LIB_LIBS := -lprotobuf-c -lpthread
 BROKER_LIBS := -lprotobuf-c -linih -lseccomp -lcap-ng -lpthread
 
 .PHONY: all check test sanitize sanitize-run mutants demo example install \
-	install-files uninstall clean deps rpm bench load FORCE
+	install-files uninstall clean deps rpm bench load fuzz FORCE
 all: $(BROKERD) $(CTL) $(LIB_SO) $(LIB_A) $(DEMO) $(VMM_SWAP)
 
 # One protoc-c run makes both (a grouped target: not twice under -j).
@@ -373,3 +373,4 @@ clean:
 	rm -rf $(B)
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
+include mk/fuzz.mk

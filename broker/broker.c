@@ -559,32 +559,37 @@ dispatch(struct broker *b, const struct epoll_event *ev)
 }
 
 void
-broker_run(struct broker *b)
+broker_turn(struct broker *b, int timeout_ms)
 {
 	struct epoll_event events[EVENTS_PER_TURN];
-	struct session *s;
-	struct listener *l;
 	int i, n;
 
-	while (!b->stopping) {
-		n = epoll_wait(b->epfd, events, EVENTS_PER_TURN,
-		    closer_timeout_ms(b));
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			fatal("epoll_wait");
-		}
-		for (i = 0; i < n; i++)
-			dispatch(b, &events[i]);
-		/* Sessions that ended this turn handed their fds over. */
-		closer_flush(b);
-		replace_closer(b, false);
-		if (b->accept_paused && fds_for_session(b) &&
-		    broker_watch(b, b->listen_fd, &b->w_listen, EPOLLIN) == 0)
-			b->accept_paused = false;
-		session_reap(b);
-		listener_reap(b);
+	n = epoll_wait(b->epfd, events, EVENTS_PER_TURN, timeout_ms);
+	if (n < 0) {
+		if (errno == EINTR)
+			return;
+		fatal("epoll_wait");
 	}
+	for (i = 0; i < n; i++)
+		dispatch(b, &events[i]);
+	/* Sessions that ended this turn handed their fds over. */
+	closer_flush(b);
+	replace_closer(b, false);
+	if (b->accept_paused && fds_for_session(b) &&
+	    broker_watch(b, b->listen_fd, &b->w_listen, EPOLLIN) == 0)
+		b->accept_paused = false;
+	session_reap(b);
+	listener_reap(b);
+}
+
+void
+broker_run(struct broker *b)
+{
+	struct session *s;
+	struct listener *l;
+
+	while (!b->stopping)
+		broker_turn(b, closer_timeout_ms(b));
 
 	while ((s = TAILQ_FIRST(&b->sessions)) != NULL)
 		session_kill(s, "broker stopping");

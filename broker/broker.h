@@ -339,11 +339,39 @@ int	session_reply(struct session *s, WireStatus status,
 	    WireReply *body, const char *fmt, ...)
 	    __attribute__((format(printf, 4, 5)));
 /*
- * Decode and act on one datagram of a session: the pure entry point a fuzzer
- * can drive without sockets. fd is owned by the callee.
+ * Decode and act on one datagram of a session: it replies, and may read
+ * /proc, run ioctls and end the session. fd is owned by the callee.
  */
 void	session_handle_datagram(struct session *s, const uint8_t *buf,
 	    size_t len, int fd, int recv_flags);
+
+/* What session_request_check() makes of a datagram. */
+enum request_verdict {
+	REQUEST_REFUSED,	/* the peer is refused: its refusal, and the end */
+	REQUEST_BAD,		/* answered with status and why, nothing more */
+	REQUEST_ADMIN,		/* AdminStatus, if the peer is an administrator */
+	REQUEST_OK,		/* the request table's handler acts on it */
+};
+
+struct request_type;
+
+struct request_check {
+	WireRequest	*req;		/* if it decoded: the caller frees it */
+	const struct request_type *rt;	/* OK: its row of the request table */
+	WireStatus	status;		/* BAD: the reply's status */
+	char		why[128];	/* BAD: the reply's reason */
+};
+
+/*
+ * The decoding and validation session_handle_datagram() does before it acts:
+ * a function of the session's state, whether the peer is refused, the bytes,
+ * wire_recv()'s flags and the fd's kind (its /proc/self/fd link, "" if
+ * unreadable, NULL for none). Pure: it sends, reads and closes nothing
+ * (tests/fuzz/fuzz_wire.c drives it).
+ */
+enum request_verdict session_request_check(enum session_state state,
+	    bool refused, const uint8_t *buf, size_t len, int recv_flags,
+	    const char *fd_kind, struct request_check *out);
 
 /* access.c */
 int	access_load(struct broker *b);
@@ -431,7 +459,8 @@ bool	proc_dumpable(pid_t pid);
 /* The pidfd's process has not exited (so its pid was not reused). */
 bool	proc_pidfd_alive(int pidfd);
 int	proc_sysctl_int(const char *path);	/* -1 if unreadable */
-bool	proc_fd_is(int fd, const char *target);
+/* What /proc/self/fd/FD links to (its kind): buf, or "" if unreadable. */
+const char *proc_fd_link(int fd, char *buf, size_t len);
 /* UFFDIO_API on a uffd a client hands over; -EINVAL: it was not fresh. */
 struct uffdio_api;
 int	proc_uffd_api(int fd, uint64_t features, struct uffdio_api *api);
@@ -447,6 +476,11 @@ void	sdnotify(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void	sdnotify_reloading(void);
 void	sdnotify_close(void);
 void	broker_run(struct broker *b);	/* until SIGTERM or SIGINT */
+/*
+ * One turn of broker_run()'s loop: the events ready within timeout_ms, then
+ * the closer, and dead sessions and listeners freed (tests/fuzz drives it).
+ */
+void	broker_turn(struct broker *b, int timeout_ms);
 int	broker_watch(struct broker *b, int fd, struct watch *w, uint32_t events);
 void	broker_unwatch(struct broker *b, int fd);
 double	broker_elapsed_ms(const struct timespec *since);

@@ -20,6 +20,32 @@
 #define USER_ADDR_LIMIT		(1ULL << 56)
 
 /*
+ * The fields of a Hello or ForkHello, checked alone: pure, for the fuzzer
+ * (tests/fuzz/fuzz_wire.c) as for the broker. Returns true, or false with
+ * the reply's status and reason.
+ */
+bool
+handshake_hello_check(uint32_t version, uint64_t dummy_page,
+    uint32_t page_size, WireStatus *status, char *why, size_t len)
+{
+	if (version != WIRE_VERSION) {
+		*status = UFFD_BROKER__V1__STATUS__BAD_VERSION;
+		snprintf(why, len, "protocol version %u is not spoken here "
+		    "(only %u)", version, WIRE_VERSION);
+		return false;
+	}
+	if (page_size != (uint32_t)sysconf(_SC_PAGESIZE) || dummy_page == 0 ||
+	    dummy_page % page_size != 0 || dummy_page >= USER_ADDR_LIMIT) {
+		*status = UFFD_BROKER__V1__STATUS__BAD_MESSAGE;
+		snprintf(why, len, "dummy page 0x%llx / page size %u is not a "
+		    "page of user memory", (unsigned long long)dummy_page,
+		    page_size);
+		return false;
+	}
+	return true;
+}
+
+/*
  * Checks common to Hello and ForkHello. Replies and returns false when the
  * request is refused.
  */
@@ -27,17 +53,12 @@ static bool
 hello_valid(struct session *s, uint32_t version, uint64_t dummy_page,
     uint32_t page_size)
 {
-	if (version != WIRE_VERSION) {
-		session_reply(s, UFFD_BROKER__V1__STATUS__BAD_VERSION, NULL,
-		    "protocol version %u is not spoken here (only %u)",
-		    version, WIRE_VERSION);
-		return false;
-	}
-	if (page_size != (uint32_t)sysconf(_SC_PAGESIZE) || dummy_page == 0 ||
-	    dummy_page % page_size != 0 || dummy_page >= USER_ADDR_LIMIT) {
-		session_reply(s, UFFD_BROKER__V1__STATUS__BAD_MESSAGE, NULL,
-		    "dummy page 0x%llx / page size %u is not a page of user memory",
-		    (unsigned long long)dummy_page, page_size);
+	WireStatus status;
+	char why[128];
+
+	if (!handshake_hello_check(version, dummy_page, page_size, &status,
+	    why, sizeof(why))) {
+		session_reply(s, status, NULL, "%s", why);
 		return false;
 	}
 	s->dummy_page = dummy_page;

@@ -41,7 +41,9 @@ void	notif_refuse(struct listener *l, struct session *s,
 	    const struct seccomp_notif *n, const struct creation *c, int error,
 	    const char *why);
 
-/* handshake.c: requests, then notifications */
+/* handshake.c: the Hello's fields (pure); requests, then notifications */
+bool	handshake_hello_check(uint32_t version, uint64_t dummy_page,
+	    uint32_t page_size, WireStatus *status, char *why, size_t len);
 void	handshake_hello(struct session *s, const WireRequest *req, int fd);
 void	handshake_fork_hello(struct session *s, const WireRequest *req, int fd);
 void	handshake_probe(struct session *s, const WireRequest *req, int fd);

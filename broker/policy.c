@@ -97,6 +97,7 @@ struct parse {
 	int		seen[16];	/* line each key of the section was seen on */
 	int		broker_line;
 	char		err[512];
+	int		err_line;	/* the line err is about */
 };
 
 static void __attribute__((format(printf, 2, 3)))
@@ -110,6 +111,7 @@ perr(struct parse *ps, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	ps->err_line = ps->line;
 	snprintf(ps->err, sizeof(ps->err), "%s:%d: %s%s", ps->path, ps->line,
 	    msg, ps->cont ? " (an indented line continues the value above)" : "");
 }
@@ -584,8 +586,15 @@ policy_load(const char *path, struct policy **out, char *err, size_t errlen)
 	rc = ini_parse_stream(reader, &ps, handler, &ps);
 	fclose(ps.f);
 	free(ps.buf);
-	if (rc != 0 && ps.err[0] == '\0') {
+	/*
+	 * inih returns the first line it found wrong, and reads on past a
+	 * line it cannot parse (which it does not hand to us): such a line
+	 * before our first error is the first error.
+	 */
+	if (rc != 0 && (ps.err[0] == '\0' || (rc > 0 && rc < ps.err_line))) {
+		ps.err[0] = '\0';
 		ps.line = rc;
+		ps.cont = false;
 		perr(&ps, "syntax error: expected 'key = value', '[section]' "
 		    "or a comment");
 	}

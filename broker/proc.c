@@ -126,18 +126,16 @@ proc_sysctl_int(const char *path)
 	return atoi(buf);
 }
 
-bool
-proc_fd_is(int fd, const char *target)
+const char *
+proc_fd_link(int fd, char *buf, size_t len)
 {
-	char path[64], link[128];
+	char path[64];
 	ssize_t n;
 
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	n = readlink(path, link, sizeof(link) - 1);
-	if (n < 0)
-		return false;
-	link[n] = '\0';
-	return strcmp(link, target) == 0;
+	n = readlink(path, buf, len - 1);
+	buf[n < 0 ? 0 : n] = '\0';
+	return buf;
 }
 
 int

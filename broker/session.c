@@ -613,77 +613,115 @@ admin_query(const uint8_t *buf, size_t len, int recv_flags)
 	return yes;
 }
 
-void
-session_handle_datagram(struct session *s, const uint8_t *buf, size_t len,
-    int fd, int recv_flags)
+/*
+ * What the broker makes of a datagram before it acts on it, from the
+ * datagram, how it arrived (recv_flags), the kind of its fd and the
+ * session's state alone: nothing is sent, read or closed here, so that a
+ * fuzzer runs exactly this (tests/fuzz/fuzz_wire.c). fd_kind is what the
+ * fd's /proc/self/fd link reads, "" if unreadable, NULL for no fd.
+ */
+enum request_verdict
+session_request_check(enum session_state state, bool refused,
+    const uint8_t *buf, size_t len, int recv_flags, const char *fd_kind,
+    struct request_check *out)
 {
 	const struct request_type *rt = NULL;
 	WireRequest *req;
 	size_t i;
 
+	memset(out, 0, sizeof(*out));
 	/*
 	 * A refused peer gets its refusal whatever it sends, and nothing else
-	 * (an administrator's status query aside).
+	 * (an administrator's status query aside: the caller asks who it is).
 	 */
-	if (s->refusal != NULL &&
-	    !(admin_query(buf, len, recv_flags) && access_is_admin(s))) {
-		unwanted_fd(s, fd);
-		if (session_reply(s, UFFD_BROKER__V1__STATUS__DENIED, NULL, "%s",
-		    s->refusal) == 0)
-			session_kill(s, "refused");
-		return;
-	}
+	if (refused && !admin_query(buf, len, recv_flags))
+		return REQUEST_REFUSED;
 	if (recv_flags & (WIRE_TRUNCATED | WIRE_FDS_LOST | WIRE_TOO_MANY_FDS |
 	    WIRE_FOREIGN_CMSG)) {
-		unwanted_fd(s, fd);
-		if (recv_flags & WIRE_TRUNCATED)
-			session_reply(s, UFFD_BROKER__V1__STATUS__BAD_MESSAGE,
-			    NULL, "datagram longer than %d bytes",
-			    WIRE_MAX_DATAGRAM);
-		else
-			session_reply(s, UFFD_BROKER__V1__STATUS__BAD_FD, NULL,
+		if (recv_flags & WIRE_TRUNCATED) {
+			out->status = UFFD_BROKER__V1__STATUS__BAD_MESSAGE;
+			snprintf(out->why, sizeof(out->why),
+			    "datagram longer than %d bytes", WIRE_MAX_DATAGRAM);
+		} else {
+			out->status = UFFD_BROKER__V1__STATUS__BAD_FD;
+			snprintf(out->why, sizeof(out->why),
 			    "at most %d fd per request, and nothing but fds",
 			    WIRE_MAX_FDS);
-		return;
+		}
+		return REQUEST_BAD;
 	}
 	req = uffd_broker__v1__request__unpack(NULL, len, buf);
 	if (req == NULL) {
-		unwanted_fd(s, fd);
-		session_reply(s, UFFD_BROKER__V1__STATUS__BAD_MESSAGE, NULL,
+		out->status = UFFD_BROKER__V1__STATUS__BAD_MESSAGE;
+		snprintf(out->why, sizeof(out->why),
 		    "undecodable request (%zu bytes)", len);
-		return;
+		return REQUEST_BAD;
 	}
+	out->req = req;
 	/* Status for administrators, whatever the session's state. */
-	if (req->body_case == UFFD_BROKER__V1__REQUEST__BODY_ADMIN_STATUS) {
-		unwanted_fd(s, fd);
-		status_admin(s, req->admin_status->offset);
-		uffd_broker__v1__request__free_unpacked(req, NULL);
-		return;
-	}
+	if (req->body_case == UFFD_BROKER__V1__REQUEST__BODY_ADMIN_STATUS)
+		return REQUEST_ADMIN;
 	for (i = 0; i < sizeof(request_types) / sizeof(request_types[0]); i++)
 		if (request_types[i].body == req->body_case)
 			rt = &request_types[i];
 	if (rt == NULL) {
-		unwanted_fd(s, fd);
-		session_reply(s, UFFD_BROKER__V1__STATUS__BAD_MESSAGE, NULL,
+		out->status = UFFD_BROKER__V1__STATUS__BAD_MESSAGE;
+		snprintf(out->why, sizeof(out->why),
 		    "unknown request type %d", (int)req->body_case);
-	} else if (!(rt->states & IN(s->state))) {
-		unwanted_fd(s, fd);
-		session_reply(s, UFFD_BROKER__V1__STATUS__OUT_OF_ORDER, NULL,
+	} else if (!(rt->states & IN(state))) {
+		out->status = UFFD_BROKER__V1__STATUS__OUT_OF_ORDER;
+		snprintf(out->why, sizeof(out->why),
 		    "%s is not allowed in session state %s", rt->name,
-		    states[s->state].name);
-	} else if (rt->fd_kind == NULL && fd >= 0) {
-		unwanted_fd(s, fd);
-		session_reply(s, UFFD_BROKER__V1__STATUS__BAD_FD, NULL,
-		    "%s takes no fd", rt->name);
-	} else if (rt->fd_kind != NULL && (fd < 0 ||
-	    !proc_fd_is(fd, rt->fd_kind))) {
-		unwanted_fd(s, fd);
-		session_reply(s, UFFD_BROKER__V1__STATUS__BAD_FD, NULL,
+		    states[state].name);
+	} else if (rt->fd_kind == NULL && fd_kind != NULL) {
+		out->status = UFFD_BROKER__V1__STATUS__BAD_FD;
+		snprintf(out->why, sizeof(out->why), "%s takes no fd", rt->name);
+	} else if (rt->fd_kind != NULL && (fd_kind == NULL ||
+	    strcmp(fd_kind, rt->fd_kind) != 0)) {
+		out->status = UFFD_BROKER__V1__STATUS__BAD_FD;
+		snprintf(out->why, sizeof(out->why),
 		    "%s needs one fd of kind %s", rt->name, rt->fd_kind);
-	} else
-		rt->handle(s, req, fd);
-	uffd_broker__v1__request__free_unpacked(req, NULL);
+	} else {
+		out->rt = rt;
+		return REQUEST_OK;
+	}
+	return REQUEST_BAD;
+}
+
+void
+session_handle_datagram(struct session *s, const uint8_t *buf, size_t len,
+    int fd, int recv_flags)
+{
+	struct request_check rc;
+	enum request_verdict v;
+	char link[128];
+
+	v = session_request_check(s->state, s->refusal != NULL, buf, len,
+	    recv_flags, fd < 0 ? NULL : proc_fd_link(fd, link, sizeof(link)),
+	    &rc);
+	if (v == REQUEST_ADMIN && s->refusal != NULL && !access_is_admin(s))
+		v = REQUEST_REFUSED;
+	switch (v) {
+	case REQUEST_REFUSED:
+		unwanted_fd(s, fd);
+		if (session_reply(s, UFFD_BROKER__V1__STATUS__DENIED, NULL, "%s",
+		    s->refusal) == 0)
+			session_kill(s, "refused");
+		break;
+	case REQUEST_ADMIN:
+		unwanted_fd(s, fd);
+		status_admin(s, rc.req->admin_status->offset);
+		break;
+	case REQUEST_BAD:
+		unwanted_fd(s, fd);
+		session_reply(s, rc.status, NULL, "%s", rc.why);
+		break;
+	case REQUEST_OK:
+		rc.rt->handle(s, rc.req, fd);
+		break;
+	}
+	if (rc.req != NULL)
+		uffd_broker__v1__request__free_unpacked(rc.req, NULL);
 }
 
 void

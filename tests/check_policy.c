@@ -117,6 +117,16 @@ static const struct {
 	    "'[section]' or a comment" },
 	{ "\n[rule a\n", "2: syntax error: expected 'key = value', "
 	    "'[section]' or a comment" },
+	/*
+	 * The first error is the one reported, though inih reads on past a
+	 * syntax error (fuzz_policy; tests/fuzz/regressions/fuzz_policy/).
+	 */
+	{ "[rule a]\nuid\nfoo = 1\n", "2: syntax error: expected 'key = value', "
+	    "'[section]' or a comment" },
+	{ "udmoody\nmode = de\xd1\n", "1: syntax error: expected 'key = value', "
+	    "'[section]' or a comment" },
+	{ "[rule a\nuid = 0\n", "1: syntax error: expected 'key = value', "
+	    "'[section]' or a comment" },
 	{ "[rule a]\nexe = /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"

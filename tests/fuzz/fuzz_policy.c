@@ -1,0 +1,248 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * fuzz_policy.c - libFuzzer target: the policy parser (policy_load()) on any
+ * file, and its promise (policy.h): the canonical print of a policy that
+ * loads loads back to the same policy, so printing that gives the same
+ * bytes. A difference aborts: that is the property.
+ *
+ * The input is the file, loaded by path as the broker loads it (a memfd, as
+ * /proc/self/fd/N). Names of users and groups are looked up in /etc/passwd
+ * and /etc/group only, as the broker does (access_load()).
+ */
+#include <ctype.h>
+#include <nss.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "policy.h"
+
+/* inih's line buffer less its newline and NUL: what a printed line may take. */
+#define LINE_MAX_PRINTED	198
+
+int	LLVMFuzzerInitialize(int *argc, char ***argv);
+int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static int	infd = -1, printfd = -1;
+static char	inpath[64], printpath[64];
+
+#define CHECK(cond) do {						\
+	if (!(cond)) {							\
+		fprintf(stderr, "fuzz_policy: %s:%d: property failed: %s\n", \
+		    __FILE__, __LINE__, #cond);				\
+		abort();						\
+	}								\
+} while (0)
+
+static int
+memfd(const char *name, char *path, size_t len)
+{
+	int fd = memfd_create(name, MFD_CLOEXEC);
+
+	if (fd < 0) {
+		perror("fuzz_policy: memfd_create");
+		exit(1);
+	}
+	snprintf(path, len, "/proc/self/fd/%d", fd);
+	return fd;
+}
+
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	__nss_configure_lookup("passwd", "files");
+	__nss_configure_lookup("group", "files");
+	infd = memfd("policy", inpath, sizeof(inpath));
+	printfd = memfd("printed", printpath, sizeof(printpath));
+	return 0;
+}
+
+/* Replace the memfd's contents. */
+static void
+put(int fd, const void *data, size_t size)
+{
+	CHECK(ftruncate(fd, 0) == 0);
+	CHECK(size == 0 || pwrite(fd, data, size, 0) == (ssize_t)size);
+}
+
+static char *
+print(const struct policy *p, size_t *len)
+{
+	char *buf = NULL;
+	FILE *f = open_memstream(&buf, len);
+
+	CHECK(f != NULL);
+	policy_print(p, f);
+	CHECK(fclose(f) == 0);
+	return buf;
+}
+
+static void
+no_warning(void *arg, const char *msg)
+{
+	(void)arg;
+	CHECK(msg != NULL && msg[0] != '\0');
+}
+
+/*
+ * An error says where: "PATH:LINE: message", and it is the first (policy.h):
+ * the lines before LINE load.
+ */
+static void
+first_error(const uint8_t *data, size_t size, const char *err, size_t errlen)
+{
+	size_t n = strlen(inpath), off = 0;
+	struct policy *p;
+	char again[600];
+	long line, i;
+
+	CHECK(memchr(err, '\0', errlen) != NULL);
+	CHECK(strncmp(err, inpath, n) == 0 && err[n] == ':');
+	CHECK(isdigit((unsigned char)err[n + 1]));
+	CHECK(strstr(err + n + 1, ": ") != NULL);
+	line = strtol(err + n + 1, NULL, 10);
+	CHECK(line >= 1);
+	for (i = 1; i < line; i++) {
+		const uint8_t *nl = memchr(data + off, '\n', size - off);
+
+		CHECK(nl != NULL);	/* the line exists */
+		off = nl - data + 1;
+	}
+	put(infd, data, off);
+	if (policy_load(inpath, &p, again, sizeof(again)) < 0) {
+		fprintf(stderr, "fuzz_policy: the error is not the first: %s\n"
+		    "the %ld lines before it say: %s\n", err, line - 1, again);
+		abort();
+	}
+	policy_free(p);
+}
+
+static bool
+same_strings(char *const *a, char *const *b, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(a[i], b[i]) != 0)
+			return false;
+	return true;
+}
+
+/* Loading the print gives the same policy (policy.h). */
+static void
+same_policy(const struct policy *p, const struct policy *q)
+{
+	const struct rule *r, *s;
+	size_t i;
+
+	CHECK(p->nrules == q->nrules);
+	CHECK(p->has_admin_group == q->has_admin_group);
+	CHECK(!p->has_admin_group || p->admin_gid == q->admin_gid);
+	for (i = 0; i < p->nrules; i++) {
+		r = &p->rules[i];
+		s = &q->rules[i];
+		CHECK(strcmp(r->name, s->name) == 0);
+		CHECK(r->keys == s->keys);
+		CHECK(r->nuids == s->nuids && memcmp(r->uids, s->uids,
+		    r->nuids * sizeof(r->uids[0])) == 0);
+		CHECK(r->ngids == s->ngids && memcmp(r->gids, s->gids,
+		    r->ngids * sizeof(r->gids[0])) == 0);
+		CHECK(r->nexes == s->nexes &&
+		    same_strings(r->exes, s->exes, r->nexes));
+		CHECK(r->ncgroups == s->ncgroups &&
+		    same_strings(r->cgroups, s->cgroups, r->ncgroups));
+		CHECK(r->grant.deny == s->grant.deny);
+		/* A deny rule grants nothing: its print says only that. */
+		if (r->grant.deny)
+			continue;
+		CHECK(r->grant.kernel_faults == s->grant.kernel_faults);
+		CHECK(r->grant.features == s->grant.features);
+		CHECK(r->grant.max_uffds == s->grant.max_uffds);
+		CHECK(r->grant.max_sessions_per_uid ==
+		    s->grant.max_sessions_per_uid);
+		CHECK(r->grant.forked_sessions == s->grant.forked_sessions);
+		/* The proof is printed only where it means something. */
+		if (r->grant.kernel_faults)
+			CHECK(r->grant.prove_filter == s->grant.prove_filter);
+	}
+}
+
+/* Some peers: the same rule matches each in both policies. */
+static void
+same_matches(const struct policy *p, const struct policy *q)
+{
+	static const gid_t groups[] = { 4, 27, 100 };
+	static const struct peer peers[] = {
+		{ .uid = 0, .gid = 0, .exe = "/usr/bin/crosvm",
+		    .cgroup = "/system.slice/vmm@a.service/dev" },
+		{ .uid = 1000, .gid = 1000, .groups = groups, .ngroups = 3,
+		    .exe = "/usr/libexec/uffd-broker/uffd-restore-demo",
+		    .cgroup = "/user.slice/user-1000.slice/session-2.scope" },
+		{ .uid = 65534, .gid = 65534 },
+		{ .uid = 7, .gid = 4, .exe = "/a", .cgroup = "/" },
+	};
+	const struct rule *a, *b;
+	size_t i;
+
+	for (i = 0; i < sizeof(peers) / sizeof(peers[0]); i++) {
+		a = policy_match(p, &peers[i]);
+		b = policy_match(q, &peers[i]);
+		CHECK((a == NULL) == (b == NULL));
+		CHECK(a == NULL || a - p->rules == b - q->rules);
+		CHECK(policy_is_admin(p, &peers[i]) ==
+		    policy_is_admin(q, &peers[i]));
+	}
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct policy *p, *q;
+	char err[600], *first, *again, *line, *save = NULL;
+	size_t len1, len2;
+	FILE *devnull;
+
+	put(infd, data, size);
+	memset(err, 'x', sizeof(err));
+	if (policy_load(inpath, &p, err, sizeof(err)) < 0) {
+		CHECK(p == NULL);
+		first_error(data, size, err, sizeof(err));
+		return 0;
+	}
+	CHECK(p != NULL && p->nrules <= POLICY_MAX_RULES);
+	/* What uffd-brokerctl does with a policy, for the coverage. */
+	(void)policy_check(p, no_warning, NULL);
+	CHECK((devnull = fopen("/dev/null", "we")) != NULL);
+	policy_explain(p, &(struct peer){ .uid = 0, .exe = "/x",
+	    .cgroup = "/y" }, devnull);
+	fclose(devnull);
+
+	first = print(p, &len1);
+	put(printfd, first, len1);
+	if (policy_load(printpath, &q, err, sizeof(err)) < 0) {
+		fprintf(stderr, "fuzz_policy: the print does not load: %s\n"
+		    "--- print:\n%s---\n", err, first);
+		abort();
+	}
+	again = print(q, &len2);
+	if (len1 != len2 || memcmp(first, again, len1) != 0) {
+		fprintf(stderr, "fuzz_policy: print, load, print differs\n"
+		    "--- first:\n%s--- again:\n%s---\n", first, again);
+		abort();
+	}
+	same_policy(p, q);
+	same_matches(p, q);
+	/* Every printed line is one inih reads whole. */
+	for (line = strtok_r(first, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save))
+		CHECK(strlen(line) <= LINE_MAX_PRINTED);
+	free(first);
+	free(again);
+	policy_free(p);
+	policy_free(q);
+	return 0;
+}
