@@ -407,11 +407,15 @@ bool	liveness_probe(struct session *s, const char **why);
 /* UFFDIO_ZEROPAGE on a probe: 0 (alive), -ESRCH (gone) or another -errno. */
 int	liveness_zeropage(int probe_uffd, uint64_t page, uint32_t page_size);
 /*
- * The probe interval is cut into this many ticks; each tick probes the
+ * The probe interval can be cut into this many ticks, each probing the
  * sessions of its slice (by id), so that a sweep of many sessions never
- * stalls the loop for long. Exits are seen at once anyway (the pidfd).
+ * stalls the loop for long. It is 1 for now: at 10, the extra turns of the
+ * loop flushed the closer's fds in smaller batches, and a connection storm
+ * filled its waiting list, which replaces the closer and blames an
+ * innocent session (check_audit's storm caught it). A sweep of 1000
+ * sessions costs about 1.4 ms in one tick (make bench).
  */
-#define LIVENESS_SLICES	10
+#define LIVENESS_SLICES	1
 void	liveness_tick(struct broker *b);
 
 /* closer.c */
