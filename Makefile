@@ -280,8 +280,9 @@ example: deps
 # The benchmarks (tests/bench/): a real broker, clients as nobody; the table
 # on stdout, the same figures in $(B)/bench.json (BENCH_ARGS="--quick").
 # Fails when a benchmark breaks, not when a figure misses its goal. As root.
-$(BENCH): $(B)/pie/tests/bench/bench.o $(LIB_SO)
-	$(CC) -pie $(ALL_LDFLAGS) -o $@ $< -L$(B) -luffd-client \
+# (tests/tool.c: helpers they share with the suite.)
+$(BENCH): $(B)/pie/tests/bench/bench.o $(B)/pie/tests/tool.o $(LIB_SO)
+	$(CC) -pie $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) -L$(B) -luffd-client \
 		-Wl,-rpath,'$$ORIGIN' -lpthread -lm
 
 bench: deps
@@ -292,8 +293,8 @@ bench: deps
 # session churn against a real broker; fails when the broker's fds or RSS
 # do not come back after the load, a grant fails, or the broker dies
 # (LOAD_ARGS="--clients 64 --cycles 100000 --churn 1000"). As root.
-$(LOAD): $(B)/pie/tests/load/load.o $(LIB_SO)
-	$(CC) -pie $(ALL_LDFLAGS) -o $@ $< -L$(B) -luffd-client \
+$(LOAD): $(B)/pie/tests/load/load.o $(B)/pie/tests/tool.o $(LIB_SO)
+	$(CC) -pie $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) -L$(B) -luffd-client \
 		-Wl,-rpath,'$$ORIGIN'
 
 load: deps

@@ -31,6 +31,7 @@
 
 #include "harness.h"
 #include "uffd-client.h"
+#include "tool.h"
 
 #define PAGE		4096
 #define NPAGES		256
@@ -67,25 +68,6 @@ struct survival {
 	int		line;
 	int		err;
 };
-
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static void
-sleep_ms(unsigned int ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000,
-	    .tv_nsec = (long)(ms % 1000) * 1000000 };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
 
 static struct survival *
 survival_new(void)
@@ -455,27 +437,6 @@ broker_kill(void)
 		ck_assert_msg(process_gone(helpers[i]), "the killed broker's "
 		    "child %d is still alive", (int)helpers[i]);
 	}
-}
-
-/* Is the unix socket at path listening (/proc/net/unix, __SO_ACCEPTCON)? */
-static bool
-socket_listening(const char *path)
-{
-	char line[512], *p;
-	unsigned long flags;
-	bool yes = false;
-	FILE *f = fopen("/proc/net/unix", "re");
-
-	while (f != NULL && !yes && fgets(line, sizeof(line), f) != NULL) {
-		line[strcspn(line, "\n")] = '\0';
-		if ((p = strrchr(line, ' ')) == NULL || strcmp(p + 1, path) != 0)
-			continue;
-		if (sscanf(line, "%*s %*s %*s %lx", &flags) == 1)
-			yes = (flags & 0x10000) != 0;
-	}
-	if (f != NULL)
-		fclose(f);
-	return yes;
 }
 
 /*

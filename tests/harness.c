@@ -31,6 +31,7 @@
 
 #include "client.h"
 #include "harness.h"
+#include "tool.h"
 
 struct broker_proc tb;
 unsigned long broker_nofile;
@@ -53,28 +54,6 @@ build_file(const char *name)
 
 	snprintf(p, PATH_MAX, "%s/%s", dir ? dir : "build", name);
 	return p;
-}
-
-/* Is a unix socket bound to path listening (/proc/net/unix)? */
-static bool
-socket_listening(const char *path)
-{
-	char line[512], *p;
-	unsigned long flags;
-	bool yes = false;
-	FILE *f = fopen("/proc/net/unix", "re");
-
-	while (f != NULL && !yes && fgets(line, sizeof(line), f) != NULL) {
-		line[strcspn(line, "\n")] = '\0';
-		if ((p = strrchr(line, ' ')) == NULL || strcmp(p + 1, path) != 0)
-			continue;
-		/* Num RefCount Protocol Flags ...: __SO_ACCEPTCON is 1 << 16. */
-		if (sscanf(line, "%*s %*s %*s %lx", &flags) == 1)
-			yes = (flags & 0x10000) != 0;
-	}
-	if (f != NULL)
-		fclose(f);
-	return yes;
 }
 
 void

@@ -57,6 +57,7 @@
 
 #include "build-config.h"
 #include "uffd-client.h"
+#include "../tool.h"
 
 #define NOBODY		65534
 #define MIB		(1024ul * 1024)
@@ -123,25 +124,6 @@ failed(const char *fmt, ...)
 	if (nfailures < (int)(sizeof(failures) / sizeof(failures[0])))
 		snprintf(failures[nfailures], sizeof(failures[0]), "%s", buf);
 	nfailures++;
-}
-
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static void
-sleep_ms(unsigned int ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000,
-	    .tv_nsec = (long)(ms % 1000) * 1000000 };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
 }
 
 /* Anonymous shared memory, for children's results. */
@@ -260,55 +242,6 @@ reap(pid_t pid)
 
 /* ---- the broker ---- */
 
-/* Is the unix socket at path listening (/proc/net/unix, __SO_ACCEPTCON)? */
-static bool
-socket_listening(const char *path)
-{
-	char line[512], *p;
-	unsigned long flags;
-	bool yes = false;
-	FILE *f = fopen("/proc/net/unix", "re");
-
-	while (f != NULL && !yes && fgets(line, sizeof(line), f) != NULL) {
-		line[strcspn(line, "\n")] = '\0';
-		if ((p = strrchr(line, ' ')) == NULL || strcmp(p + 1, path) != 0)
-			continue;
-		if (sscanf(line, "%*s %*s %*s %lx", &flags) == 1)
-			yes = (flags & 0x10000) != 0;
-	}
-	if (f != NULL)
-		fclose(f);
-	return yes;
-}
-
-static void
-print_broker_log(unsigned int last)
-{
-	char line[1024];
-	char **ring = calloc(last, sizeof(*ring));
-	unsigned int n = 0, i;
-	FILE *f = fopen(log_path, "re");
-
-	if (f == NULL || ring == NULL) {
-		if (f != NULL)
-			fclose(f);
-		free(ring);
-		return;
-	}
-	while (fgets(line, sizeof(line), f) != NULL) {
-		free(ring[n % last]);
-		ring[n % last] = strdup(line);
-		n++;
-	}
-	fclose(f);
-	fprintf(stderr, "--- the broker's log (last %u lines) ---\n", last);
-	for (i = n > last ? n - last : 0; i < n; i++)
-		fputs(ring[i % last] ? ring[i % last] : "", stderr);
-	for (i = 0; i < last; i++)
-		free(ring[i]);
-	free(ring);
-}
-
 static bool
 broker_alive(void)
 {
@@ -320,7 +253,7 @@ broker_alive(void)
 		fprintf(stderr, "uffd-bench: the broker ended (status 0x%x)\n",
 		    status);
 		broker_pid = 0;
-		print_broker_log(20);
+		print_log_tail(log_path, 20);
 		return false;
 	}
 	return true;
@@ -368,7 +301,7 @@ broker_start(void)
 	}
 	fprintf(stderr, "uffd-bench: the broker does not listen on %s\n",
 	    sock_path);
-	print_broker_log(20);
+	print_log_tail(log_path, 20);
 	return -1;
 }
 
@@ -2706,7 +2639,7 @@ out:
 		printf("uffd-bench: %d benchmark(s) BROKE:\n", nfailures);
 		for (i = 0; i < nfailures && i < 16; i++)
 			printf("  %s\n", failures[i]);
-		print_broker_log(15);
+		print_log_tail(log_path, 15);
 		return 1;
 	}
 	return 0;

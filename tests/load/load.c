@@ -44,6 +44,7 @@
 #include <unistd.h>
 
 #include "uffd-client.h"
+#include "../tool.h"
 
 #define NOBODY		65534
 /* What the broker needs per session, and its reserve (broker.c). */
@@ -97,26 +98,7 @@ static uint32_t *lat_ns;	/* shared: clients * cycles grant latencies */
 static uint32_t *open_ns;	/* shared: clients * sessions per slot */
 static unsigned long sess_per_slot;
 
-/* ---- small helpers (as tests/bench/bench.c's) ---- */
-
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static void
-sleep_ms(unsigned int ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000,
-	    .tv_nsec = (long)(ms % 1000) * 1000000 };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
+/* ---- small helpers (the shared ones: tests/tool.c) ---- */
 
 static void *
 shared_alloc(size_t len)
@@ -219,55 +201,6 @@ count_children(pid_t pid)
 		n++;
 	}
 	return n;
-}
-
-/* Is the unix socket at path listening (/proc/net/unix, __SO_ACCEPTCON)? */
-static bool
-socket_listening(const char *path)
-{
-	char line[512], *p;
-	unsigned long flags;
-	bool yes = false;
-	FILE *f = fopen("/proc/net/unix", "re");
-
-	while (f != NULL && !yes && fgets(line, sizeof(line), f) != NULL) {
-		line[strcspn(line, "\n")] = '\0';
-		if ((p = strrchr(line, ' ')) == NULL || strcmp(p + 1, path) != 0)
-			continue;
-		if (sscanf(line, "%*s %*s %*s %lx", &flags) == 1)
-			yes = (flags & 0x10000) != 0;
-	}
-	if (f != NULL)
-		fclose(f);
-	return yes;
-}
-
-static void
-print_broker_log(unsigned int last)
-{
-	char line[1024];
-	char **ring = calloc(last, sizeof(*ring));
-	unsigned int n = 0, i;
-	FILE *f = fopen(log_path, "re");
-
-	if (f == NULL || ring == NULL) {
-		if (f != NULL)
-			fclose(f);
-		free(ring);
-		return;
-	}
-	while (fgets(line, sizeof(line), f) != NULL) {
-		free(ring[n % last]);
-		ring[n % last] = strdup(line);
-		n++;
-	}
-	fclose(f);
-	fprintf(stderr, "--- the broker's log (last %u lines) ---\n", last);
-	for (i = n > last ? n - last : 0; i < n; i++)
-		fputs(ring[i % last] ? ring[i % last] : "", stderr);
-	for (i = 0; i < last; i++)
-		free(ring[i]);
-	free(ring);
 }
 
 static int
@@ -1028,7 +961,7 @@ main(int argc, char **argv)
 	    opt.churn ? "" : " (none)", opt.brokerd, sock_path, NOBODY);
 	if (broker_start() < 0) {
 		failed("the broker did not start");
-		print_broker_log(20);
+		print_log_tail(log_path, 20);
 		return 1;
 	}
 	sleep_ms(200);
@@ -1131,7 +1064,7 @@ out:
 	printf("wall time %.1f s\n", (double)(now_ns() - t_start) / 1e9);
 	if (nfailures) {
 		printf("uffd-load: %d check(s) FAILED\n", nfailures);
-		print_broker_log(15);
+		print_log_tail(log_path, 15);
 		return 1;
 	}
 	printf("uffd-load: ok\n");
