@@ -57,6 +57,14 @@ broker_unwatch(struct broker *b, int fd)
 	(void)epoll_ctl(b->epfd, EPOLL_CTL_DEL, fd, NULL);
 }
 
+int
+broker_rewatch(struct broker *b, int fd, struct watch *w, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = w };
+
+	return epoll_ctl(b->epfd, EPOLL_CTL_MOD, fd, &ev) < 0 ? -errno : 0;
+}
+
 double
 broker_elapsed_ms(const struct timespec *since)
 {
@@ -483,7 +491,7 @@ static void
 replace_closer(struct broker *b, bool exited)
 {
 	struct session *s;
-	struct batch blame;
+	struct owner blame;
 
 	if (!closer_check(b, &blame, exited))
 		return;
@@ -575,6 +583,8 @@ broker_turn(struct broker *b, int timeout_ms)
 	/* Sessions that ended this turn handed their fds over. */
 	closer_flush(b);
 	replace_closer(b, false);
+	if (b->npaused > 0 && closer_has_room(b))
+		session_resume_all(b);
 	if (b->accept_paused && fds_for_session(b) &&
 	    broker_watch(b, b->listen_fd, &b->w_listen, EPOLLIN) == 0)
 		b->accept_paused = false;

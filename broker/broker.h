@@ -7,6 +7,7 @@
 #ifndef UFFD_BROKER_H
 #define UFFD_BROKER_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/ioctl.h>
@@ -199,6 +200,7 @@ struct session {
 	gid_t		gid;
 	char		*refusal;	/* set: the peer is refused on connect */
 	bool		fds_on;		/* SO_PASSRIGHTS: the peer may send fds */
+	bool		paused;		/* not read until the closer has room */
 	unsigned int	unwanted_fds;	/* sent where none was due */
 	const char	*doom;		/* ended after this datagram, for this */
 	bool		quota_hit;	/* refused by a limit, not by the rules */
@@ -221,8 +223,11 @@ TAILQ_HEAD(session_list, session);
 
 /* The closer process (closer.c). */
 #define CLOSER_DEADLINE_MS	1000	/* without progress: replaced */
+#define CLOSER_STALL_MS		200	/* in one close() while the list is full */
+#define CLOSER_BATCH		32	/* fds per datagram to the closer */
 #define CLOSER_INFLIGHT		64	/* batches sent, not yet acknowledged */
-#define CLOSER_WAITING_MAX	512	/* fds kept back before a replacement */
+#define CLOSER_RING		(CLOSER_BATCH * CLOSER_INFLIGHT)
+#define CLOSER_WAITING_MAX	512	/* fds kept back; then datagrams wait */
 
 /* An fd to be closed, and whose it was: session 0 is the broker's own. */
 struct discard {
@@ -231,25 +236,43 @@ struct discard {
 	uint64_t	session;
 };
 
-/* A batch sent to the closer: whose fds it carries. */
-struct batch {
-	uint64_t	seq;
+/* Whose an fd sent to the closer was: the one it is stuck on is blamed. */
+struct owner {
 	uid_t		uid;
 	uint64_t	session;
+};
+
+/* A batch sent to the closer. */
+struct batch {
+	uint64_t	seq;
 	size_t		nfds;
+};
+
+/*
+ * A page the closer shares with the broker: the number of the fd whose
+ * close(2) it is in, and of the last one it closed (fds are numbered from 1
+ * in the order sent). Written by the closer only.
+ */
+struct closer_page {
+	_Atomic uint64_t closing;
+	_Atomic uint64_t closed;
 };
 
 struct closer {
 	pid_t		pid;
 	int		pidfd;		/* -1: no closer */
 	int		sock;		/* our end of the socketpair */
+	struct closer_page *page;	/* its own, mapped shared before fork */
 	struct watch	w_sock, w_exit;
 	uint64_t	sent, acked;	/* batch numbers */
+	uint64_t	fds_sent;	/* the last fd's number */
+	uint64_t	seen_closed;	/* page->closed as last seen */
 	bool		go_pending;	/* the last batch's GO is not sent yet */
-	struct timespec	progress;	/* last ack, or first send after idle */
+	struct timespec	progress;	/* last fd closed, or first send after idle */
 	struct batch	inflight[CLOSER_INFLIGHT];
 	size_t		ninflight;
 	size_t		inflight_fds;	/* in those batches */
+	struct owner	owners[CLOSER_RING];	/* of fd n: owners[n % RING] */
 	bool		warned;		/* about a failed send, once a closer */
 	struct discard	*waiting;	/* not yet sent */
 	size_t		nwaiting, waiting_cap;
@@ -297,6 +320,7 @@ struct broker {
 	uint64_t	next_id;
 	bool		stopping;
 	bool		accept_paused;	/* out of fds: listen socket unwatched */
+	unsigned int	npaused;	/* sessions not read: no room for fds */
 	bool		passrights;	/* the kernel has SO_PASSRIGHTS */
 	size_t		nofile;		/* RLIMIT_NOFILE */
 	struct closer	closer;
@@ -312,6 +336,8 @@ struct session *session_new(struct broker *b, int sock);
 void	session_kill(struct session *s, const char *why);
 void	session_reap(struct broker *b);
 void	session_readable(struct session *s);
+/* Read the sessions paused for want of room on the closer's list again. */
+void	session_resume_all(struct broker *b);
 void	session_hangup(struct session *s);
 /* By userfaultfd(2), without the device fd (user-mode grants, no device). */
 bool	session_via_syscall(const struct session *s);
@@ -407,15 +433,14 @@ bool	liveness_probe(struct session *s, const char **why);
 /* UFFDIO_ZEROPAGE on a probe: 0 (alive), -ESRCH (gone) or another -errno. */
 int	liveness_zeropage(int probe_uffd, uint64_t page, uint32_t page_size);
 /*
- * The probe interval can be cut into this many ticks, each probing the
- * sessions of its slice (by id), so that a sweep of many sessions never
- * stalls the loop for long. It is 1 for now: at 10, the extra turns of the
- * loop flushed the closer's fds in smaller batches, and a connection storm
- * filled its waiting list, which replaces the closer and blames an
- * innocent session (check_audit's storm caught it). A sweep of 1000
- * sessions costs about 1.4 ms in one tick (make bench).
+ * The probe interval is cut into this many ticks, each probing the sessions
+ * of its slice (by id), so that a sweep of many sessions never stalls the
+ * loop for long; exits are seen at once anyway (the pidfd). (The closer
+ * once made this unsafe: more turns sent it smaller batches, a storm filled
+ * its list, and a full list replaced it and blamed an innocent session. It
+ * now batches any sessions' fds and is replaced only when stuck.)
  */
-#define LIVENESS_SLICES	1
+#define LIVENESS_SLICES	10
 void	liveness_tick(struct broker *b);
 
 /* closer.c */
@@ -428,8 +453,8 @@ bool	closer_has_room(const struct broker *b);
 void	closer_flush(struct broker *b);		/* send what waits */
 void	closer_readable(struct broker *b);	/* acknowledgements */
 /* ms until the closer's deadline, or -1: for epoll_wait. */
-int	closer_timeout_ms(const struct broker *b);
-bool	closer_check(struct broker *b, struct batch *blame, bool exited);
+int	closer_timeout_ms(struct broker *b);
+bool	closer_check(struct broker *b, struct owner *blame, bool exited);
 
 /* jail.c */
 void	broker_jail(struct broker *b);		/* fatal on failure */
@@ -487,6 +512,7 @@ void	broker_run(struct broker *b);	/* until SIGTERM or SIGINT */
 void	broker_turn(struct broker *b, int timeout_ms);
 int	broker_watch(struct broker *b, int fd, struct watch *w, uint32_t events);
 void	broker_unwatch(struct broker *b, int fd);
+int	broker_rewatch(struct broker *b, int fd, struct watch *w, uint32_t events);
 double	broker_elapsed_ms(const struct timespec *since);
 uint64_t broker_now_ms(void);		/* CLOCK_MONOTONIC */
 

@@ -14,11 +14,15 @@
  *
  * A closer that makes no progress for CLOSER_DEADLINE_MS is killed and a new
  * one forked: a pending SIGKILL ends a linger wait at once, and the fds still
- * queued to the old closer are released as it exits, in its own context. The
- * batch it was stuck on names the session whose fds stalled it, which the
- * caller ends. The broker keeps the fds the closer cannot take yet on a
- * waiting list: while it lacks room for one more datagram's fds the loop
- * reads no datagram that may carry any, and the closer is replaced at once.
+ * queued to the old closer are released as it exits, in its own context. It
+ * says on a page shared with the broker which fd's close(2) it is in, so the
+ * broker knows whose fd stalled it — exactly, whatever sessions' fds share a
+ * batch — and the caller ends that session. The broker keeps the fds the
+ * closer cannot take yet on a waiting list: while it lacks room for one more
+ * datagram's fds the loop reads no datagram that may carry any (sessions are
+ * paused, session.c), and a closer that spends CLOSER_STALL_MS in one close
+ * meanwhile is replaced. A closer that is only slower than the loop (many
+ * sessions ending at once, a loaded machine) is waited for, not replaced.
  *
  * The closer is forked from the jailed broker and inherits its seccomp
  * filter; it closes every other fd it inherited, dies with the broker
@@ -27,11 +31,13 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <linux/close_range.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -40,17 +46,23 @@
 #include "broker.h"
 #include "log.h"
 
-#define CLOSER_BATCH		32	/* fds per datagram to the closer */
 #define CLOSER_GO		(1ULL << 63)	/* the broker's copies are closed */
+
+/* A datagram to the closer: a batch (with its fds), or its GO. */
+struct closer_msg {
+	uint64_t	seq;		/* the batch's number, | CLOSER_GO */
+	uint64_t	first;		/* the number of its first fd */
+};
 
 /*
  * The closer's whole life. A batch comes in two datagrams: the fds, then,
  * once the broker has closed its own copies, the same number with GO set.
  * Only then is the closer's close the last one: closing at once could leave
- * the last to the broker.
+ * the last to the broker. Before each close it posts the fd's number on the
+ * shared page, after it the same number as closed.
  */
 static void __attribute__((noreturn))
-closer_main(int sock, pid_t parent)
+closer_main(int sock, pid_t parent, struct closer_page *page)
 {
 	union {
 		char buf[CMSG_SPACE(sizeof(int) * CLOSER_BATCH)];
@@ -58,9 +70,10 @@ closer_main(int sock, pid_t parent)
 	} control;
 	struct linger abort_close = { .l_onoff = 1, .l_linger = 0 };
 	struct cmsghdr *cmsg;
+	struct closer_msg m;
 	int held[CLOSER_BATCH], type;
 	size_t nheld = 0, i, count;
-	uint64_t seq;
+	uint64_t first = 0;
 	socklen_t len;
 	ssize_t n;
 
@@ -70,7 +83,7 @@ closer_main(int sock, pid_t parent)
 	    syscall(SYS_close_range, sock + 1, ~0U, 0) < 0)
 		_exit(1);
 	for (;;) {
-		struct iovec iov = { .iov_base = &seq, .iov_len = sizeof(seq) };
+		struct iovec iov = { .iov_base = &m, .iov_len = sizeof(m) };
 		struct msghdr msg = {
 			.msg_iov = &iov, .msg_iovlen = 1,
 			.msg_control = control.buf,
@@ -80,7 +93,7 @@ closer_main(int sock, pid_t parent)
 		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n != (ssize_t)sizeof(seq))
+		if (n != (ssize_t)sizeof(m))
 			_exit(0);	/* the broker closed its end */
 		for (cmsg = CMSG_FIRSTHDR(&msg); cmsg != NULL;
 		    cmsg = CMSG_NXTHDR(&msg, cmsg)) {
@@ -92,9 +105,12 @@ closer_main(int sock, pid_t parent)
 				memcpy(&held[nheld++], CMSG_DATA(cmsg) +
 				    i * sizeof(int), sizeof(int));
 		}
-		if (!(seq & CLOSER_GO))
+		if (!(m.seq & CLOSER_GO)) {
+			first = m.first;
 			continue;
+		}
 		for (i = 0; i < nheld; i++) {
+			atomic_store(&page->closing, first + i);
 			/* A socket's close is then an abort, not a wait. */
 			len = sizeof(type);
 			if (getsockopt(held[i], SOL_SOCKET, SO_TYPE, &type,
@@ -102,10 +118,11 @@ closer_main(int sock, pid_t parent)
 				(void)setsockopt(held[i], SOL_SOCKET, SO_LINGER,
 				    &abort_close, sizeof(abort_close));
 			close(held[i]);
+			atomic_store(&page->closed, first + i);
 		}
 		nheld = 0;
-		seq &= ~CLOSER_GO;
-		if (send(sock, &seq, sizeof(seq), MSG_NOSIGNAL) < 0)
+		m.seq &= ~CLOSER_GO;
+		if (send(sock, &m.seq, sizeof(m.seq), MSG_NOSIGNAL) < 0)
 			_exit(0);
 	}
 }
@@ -115,24 +132,35 @@ static int
 closer_spawn(struct broker *b)
 {
 	struct closer *c = &b->closer;
+	struct closer_page *page;
 	pid_t parent = getpid(), pid;
 	int sv[2], pidfd, err;
 
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+	/* A page of its own: a killed closer may still write to the old one. */
+	page = mmap(NULL, sizeof(*page), PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (page == MAP_FAILED)
 		return -errno;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		err = -errno;
+		munmap(page, sizeof(*page));
+		return err;
+	}
 	if ((pid = fork()) < 0) {
 		err = -errno;
 		close(sv[0]);
 		close(sv[1]);
+		munmap(page, sizeof(*page));
 		return err;
 	}
 	if (pid == 0)
-		closer_main(sv[1], parent);
+		closer_main(sv[1], parent, page);
 	close(sv[1]);
 	/* An unreaped child keeps its pid: this is the closer's pidfd. */
 	if ((pidfd = syscall(SYS_pidfd_open, pid, 0)) < 0) {
 		err = -errno;
 		close(sv[0]);	/* the closer reads end-of-file and exits */
+		munmap(page, sizeof(*page));
 		return err;
 	}
 	if (fcntl(sv[0], F_SETFL, O_NONBLOCK) < 0 ||
@@ -143,12 +171,15 @@ closer_spawn(struct broker *b)
 		syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
 		close(pidfd);
 		close(sv[0]);
+		munmap(page, sizeof(*page));
 		return err;
 	}
 	c->pid = pid;
 	c->pidfd = pidfd;
 	c->sock = sv[0];
+	c->page = page;
 	c->sent = c->acked = 0;
+	c->fds_sent = c->seen_closed = 0;
 	c->ninflight = c->inflight_fds = 0;
 	c->go_pending = c->warned = false;
 	return 0;
@@ -167,6 +198,8 @@ closer_kill(struct broker *b)
 	broker_unwatch(b, c->sock);
 	close(c->pidfd);
 	close(c->sock);	/* only acknowledgements are queued on our end */
+	munmap(c->page, sizeof(*c->page));
+	c->page = NULL;
 	c->pidfd = c->sock = -1;
 	c->pid = 0;
 	c->ninflight = c->inflight_fds = 0;
@@ -235,7 +268,7 @@ closer_has_room(const struct broker *b)
 static int
 send_go(struct closer *c)
 {
-	uint64_t go = c->sent | CLOSER_GO;
+	struct closer_msg go = { .seq = c->sent | CLOSER_GO };
 
 	if (send(c->sock, &go, sizeof(go), MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
 		return -errno;
@@ -243,7 +276,7 @@ send_go(struct closer *c)
 	return 0;
 }
 
-/* Send one batch: waiting fds of one session from the front. 0 or -errno. */
+/* Send one batch: waiting fds from the front. 0 or -errno. */
 static int
 send_batch(struct closer *c)
 {
@@ -251,17 +284,14 @@ send_batch(struct closer *c)
 		char buf[CMSG_SPACE(sizeof(int) * CLOSER_BATCH)];
 		struct cmsghdr align;
 	} control;
-	uint64_t seq = c->sent + 1;
-	struct iovec iov = { .iov_base = &seq, .iov_len = sizeof(seq) };
+	struct closer_msg m = { .seq = c->sent + 1, .first = c->fds_sent + 1 };
+	struct iovec iov = { .iov_base = &m, .iov_len = sizeof(m) };
 	struct msghdr msg = {
 		.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
 	};
 	struct cmsghdr *cmsg;
-	size_t n = 0, i;
+	size_t n = c->nwaiting < CLOSER_BATCH ? c->nwaiting : CLOSER_BATCH, i;
 
-	while (n < c->nwaiting && n < CLOSER_BATCH &&
-	    c->waiting[n].session == c->waiting[0].session)
-		n++;
 	memset(&control, 0, sizeof(control));
 	msg.msg_controllen = CMSG_SPACE(n * sizeof(int));
 	cmsg = CMSG_FIRSTHDR(&msg);
@@ -275,17 +305,19 @@ send_batch(struct closer *c)
 		return -errno;
 	if (c->sent == c->acked)
 		clock_gettime(CLOCK_MONOTONIC, &c->progress);
-	c->sent = seq;
-	c->inflight[c->ninflight++] = (struct batch){ .seq = seq,
-	    .uid = c->waiting[0].uid, .session = c->waiting[0].session,
-	    .nfds = n };
+	c->sent = m.seq;
+	c->inflight[c->ninflight++] = (struct batch){ .seq = m.seq, .nfds = n };
 	c->inflight_fds += n;
 	/*
 	 * Each file is held by the datagram, or by the closer, which waits
 	 * for GO: ours is not the last close.
 	 */
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
+		c->owners[(c->fds_sent + 1 + i) % CLOSER_RING] = (struct owner){
+		    .uid = c->waiting[i].uid, .session = c->waiting[i].session };
 		close(c->waiting[i].fd);
+	}
+	c->fds_sent += n;
 	c->nwaiting -= n;
 	memmove(c->waiting, c->waiting + n, c->nwaiting * sizeof(*c->waiting));
 	c->go_pending = true;
@@ -321,6 +353,21 @@ closer_flush(struct broker *b)
 	}
 }
 
+/* Has the closer closed more since last seen? That is progress. */
+static void
+closer_observe(struct closer *c)
+{
+	uint64_t closed;
+
+	if (c->page == NULL)
+		return;
+	closed = atomic_load(&c->page->closed);
+	if (closed != c->seen_closed) {
+		c->seen_closed = closed;
+		clock_gettime(CLOCK_MONOTONIC, &c->progress);
+	}
+}
+
 void
 closer_readable(struct broker *b)
 {
@@ -333,8 +380,8 @@ closer_readable(struct broker *b)
 		if (seq <= c->acked || seq > c->sent)
 			continue;	/* cannot happen: our own child */
 		c->acked = seq;
-		clock_gettime(CLOCK_MONOTONIC, &c->progress);
 	}
+	closer_observe(c);
 	for (done = 0; done < c->ninflight && c->inflight[done].seq <= c->acked;
 	    done++)
 		c->inflight_fds -= c->inflight[done].nfds;
@@ -343,37 +390,76 @@ closer_readable(struct broker *b)
 	    c->ninflight * sizeof(c->inflight[0]));
 }
 
-int
-closer_timeout_ms(const struct broker *b)
+/*
+ * The fd whose close the closer is in, if it is in one: its number, or 0.
+ * The page is the closer's to write, so its numbers are checked against
+ * what was sent.
+ */
+static uint64_t
+closer_closing(const struct closer *c)
 {
-	const struct closer *c = &b->closer;
+	uint64_t closed, closing;
+
+	if (c->page == NULL)
+		return 0;
+	closed = atomic_load(&c->page->closed);
+	closing = atomic_load(&c->page->closing);
+	if (closing <= closed || closing > c->fds_sent ||
+	    c->fds_sent - closing >= CLOSER_RING)
+		return 0;
+	return closing;
+}
+
+/*
+ * How long the closer may go without progress: while the waiting list is
+ * full, a closer inside one close(2) has CLOSER_STALL_MS, since sessions
+ * wait for it; otherwise CLOSER_DEADLINE_MS.
+ */
+static int
+closer_limit_ms(const struct broker *b)
+{
+	if (!closer_has_room(b) && closer_closing(&b->closer) != 0)
+		return CLOSER_STALL_MS;
+	return CLOSER_DEADLINE_MS;
+}
+
+int
+closer_timeout_ms(struct broker *b)
+{
+	struct closer *c = &b->closer;
 	double left;
 
 	if (c->ninflight == 0)
 		return -1;
-	left = CLOSER_DEADLINE_MS - broker_elapsed_ms(&c->progress);
+	closer_observe(c);
+	left = closer_limit_ms(b) - broker_elapsed_ms(&c->progress);
+	/* While sessions wait for room, look again often: it may get stuck. */
+	if (!closer_has_room(b) && left > CLOSER_STALL_MS / 4)
+		left = CLOSER_STALL_MS / 4;
 	return left <= 0 ? 0 : (int)left + 1;
 }
 
 /*
- * Replace a closer that is stuck (no progress within the deadline, or the
- * waiting list full) or gone. Fills *blame with the batch it was stuck on,
- * and returns true, when it replaced one.
+ * Replace a closer that is stuck (no progress within its limit) or gone.
+ * Fills *blame with the owner of the fd it was stuck in, if any, and
+ * returns true, when it replaced one.
  */
 bool
-closer_check(struct broker *b, struct batch *blame, bool exited)
+closer_check(struct broker *b, struct owner *blame, bool exited)
 {
 	struct closer *c = &b->closer;
+	uint64_t closing;
 	int rc;
 
 	memset(blame, 0, sizeof(*blame));
 	if (!exited) {
 		if (c->ninflight == 0)
 			return false;
-		if (closer_has_room(b) &&
-		    broker_elapsed_ms(&c->progress) < CLOSER_DEADLINE_MS)
+		closer_observe(c);
+		if (broker_elapsed_ms(&c->progress) < closer_limit_ms(b))
 			return false;
-		*blame = c->inflight[0];
+		if ((closing = closer_closing(c)) != 0)
+			*blame = c->owners[closing % CLOSER_RING];
 	}
 	b->closer_replaced++;
 	closer_kill(b);

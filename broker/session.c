@@ -233,6 +233,10 @@ session_kill(struct session *s, const char *why)
 	session_advance(s, SESSION_DEAD);
 	/* Datagrams still queued may carry fds: closing releases them. */
 	broker_unwatch(b, s->sock);
+	if (s->paused) {
+		s->paused = false;
+		b->npaused--;
+	}
 	closer_discard(b, s->sock, s->uid, s->id);
 	s->sock = -1;
 	close_watched(b, &s->pidfd);
@@ -724,6 +728,35 @@ session_handle_datagram(struct session *s, const uint8_t *buf, size_t len,
 		uffd_broker__v1__request__free_unpacked(rc.req, NULL);
 }
 
+/*
+ * Stop reading the session until the closer has room: its socket stays
+ * watched for a hang-up only, so that the loop does not spin on it.
+ */
+static void
+session_pause(struct session *s)
+{
+	if (s->paused || broker_rewatch(s->b, s->sock, &s->w_sock, 0) < 0)
+		return;
+	s->paused = true;
+	s->b->npaused++;
+}
+
+void
+session_resume_all(struct broker *b)
+{
+	struct session *s;
+
+	TAILQ_FOREACH(s, &b->sessions, entry) {
+		if (!s->paused || s->state == SESSION_DEAD)
+			continue;
+		if (broker_rewatch(b, s->sock, &s->w_sock,
+		    EPOLLIN | EPOLLRDHUP) < 0)
+			continue;	/* tried again next turn */
+		s->paused = false;
+		b->npaused--;
+	}
+}
+
 void
 session_readable(struct session *s)
 {
@@ -734,13 +767,15 @@ session_readable(struct session *s)
 
 	/*
 	 * Fds that may come with the datagram need room on the closer's
-	 * waiting list; without it, the datagram waits for the closer's
-	 * replacement at the end of this turn. Whatever SO_PASSRIGHTS says
-	 * now: the kernel checks it at send time, and a datagram queued while
-	 * it was on carries its fds still.
+	 * waiting list; without it, the session is not read until there is
+	 * (closer.c). Whatever SO_PASSRIGHTS says now: the kernel checks it at
+	 * send time, and a datagram queued while it was on carries its fds
+	 * still.
 	 */
-	if (!closer_has_room(s->b))
+	if (!closer_has_room(s->b)) {
+		session_pause(s);
 		return;
+	}
 	n = wire_recv_fds(s->sock, buf, sizeof(buf), fds, WIRE_SCM_MAX_FD,
 	    &nfds, &flags);
 	if (n == -EAGAIN)

@@ -491,6 +491,121 @@ END_TEST
 
 
 /*
+ * Many sessions end in the same turn of the loop (a host stopping its VMMs)
+ * while peers send fds no one wants: thousands of fds go to a healthy
+ * closer at once, more than its batches in flight and its waiting list
+ * hold, and the closer gets no CPU for a while, as on a loaded machine. It
+ * is slower than the loop, never stuck: the sessions wait for it, it is
+ * not replaced, and no session is blamed.
+ */
+START_TEST(test_closer_mass_exit)
+{
+	enum { HOLDERS = 300, FLOODS = 16 };
+	pid_t holders[HOLDERS], who, kids[4];
+	int p[4], fds[WIRE_SCM_MAX_FD], socks[FLOODS], baseline, i, nkids;
+	int held = 0;
+	uint8_t buf[64];
+
+	broker_start("--allow-uid", "0", "--allow-uid", "65534",
+	    "--max-sessions-per-uid", "1000", "--log-burst", "100000",
+	    "--log-session-burst", "100000", NULL);
+	baseline = count_fds(tb.pid);
+	ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+	ck_assert_int_eq(pipe2(p + 2, O_CLOEXEC), 0);
+	for (i = 0; i < HOLDERS; i++)
+		holders[i] = spawn(holder, p, true);
+	for (i = 0; i < HOLDERS; i++) {
+		ck_assert_int_eq(read(p[2], &who, sizeof(who)), sizeof(who));
+		held += who > 0;
+	}
+	ck_assert_int_eq(held, HOLDERS);
+	for (i = 0; i < FLOODS; i++)
+		ck_assert_int_ge(socks[i] = raw_connect(), 0);
+	for (i = 0; i < WIRE_SCM_MAX_FD; i++)
+		fds[i] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	ck_assert_int_eq(kill(tb.pid, SIGSTOP), 0);
+	close(p[1]);
+	close(p[0]);
+	for (i = 0; i < HOLDERS; i++)
+		ck_assert_int_eq(reap(holders[i]), 0);
+	for (i = 0; i < FLOODS; i++)
+		ck_assert_int_eq(send_fd_list(socks[i], buf, pack_hello(buf),
+		    fds, WIRE_SCM_MAX_FD), 0);
+	for (i = 0; i < WIRE_SCM_MAX_FD; i++)
+		close(fds[i]);
+	/* The closer (and the verifier, idle now): 300 ms without CPU. */
+	nkids = broker_children(tb.pid, kids, 4);
+	ck_assert_int_eq(nkids, 2);
+	for (i = 0; i < nkids; i++)
+		ck_assert_int_eq(kill(kids[i], SIGSTOP), 0);
+	ck_assert_int_eq(kill(tb.pid, SIGCONT), 0);
+	usleep(300000);
+	/* (A closer replaced meanwhile is gone: the log says so below.) */
+	for (i = 0; i < nkids; i++)
+		(void)kill(kids[i], SIGCONT);
+	close(p[2]);
+	close(p[3]);
+	for (i = 0; i < FLOODS; i++)
+		close(socks[i]);
+	wait_fds(baseline);
+	assert_served(true);
+	ck_assert_msg(!log_wait(0, "event=closer_replaced", NULL),
+	    "a healthy closer was replaced");
+	ck_assert(!log_wait(0, "its fds stalled the closer", NULL));
+	broker_stop();
+}
+END_TEST
+
+/*
+ * A closer stuck in one close while the waiting list is full holds up every
+ * session's datagrams: it is replaced after CLOSER_STALL_MS (200 ms), not
+ * the full deadline (1 s). The stuck fd comes first; then peers flood the
+ * list with unwanted fds (refused, each datagram 253 of them), more than
+ * the closer's batches in flight and the list hold.
+ */
+START_TEST(test_closer_full_list_stall)
+{
+	enum { FLOODS = 16 };
+	int fds[WIRE_SCM_MAX_FD], socks[FLOODS], sock, fd, server, i, j;
+	struct timespec t0;
+	uint8_t buf[64];
+	char reason[256];
+	double ms;
+
+	broker_start("--allow-uid", "0", "--allow-uid", "65534", NULL);
+	sock = raw_connect();
+	ck_assert_int_ge(sock, 0);
+	fd = nest_in_unix_socket(lingering_socket(LINGER_S, &server));
+	for (i = 0; i < FLOODS; i++)
+		ck_assert_int_ge(socks[i] = raw_connect(), 0);
+	for (j = 0; j < WIRE_SCM_MAX_FD; j++)
+		fds[j] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	ck_assert_int_eq(kill(tb.pid, SIGSTOP), 0);
+	ck_assert_int_eq(wire_send(sock, buf, pack_hello(buf), fd), 0);
+	close(fd);
+	for (i = 0; i < FLOODS; i++)
+		ck_assert_int_eq(send_fd_list(socks[i], buf, pack_hello(buf),
+		    fds, WIRE_SCM_MAX_FD), 0);
+	for (j = 0; j < WIRE_SCM_MAX_FD; j++)
+		close(fds[j]);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ck_assert_int_eq(kill(tb.pid, SIGCONT), 0);
+	ck_assert(log_wait(3000, "event=closer_replaced",
+	    "reason=\"no progress closing fds\" uid=0"));
+	ms = ms_since(&t0);
+	ck_assert_msg(ms < 800, "a stuck closer held a full list for %.0f ms",
+	    ms);
+	ck_assert_int_eq(recv(sock, reason, sizeof(reason), 0) > 0, 1);
+	assert_served(true);
+	for (i = 0; i < FLOODS; i++)
+		close(socks[i]);
+	close(sock);
+	close(server);
+	broker_stop();
+}
+END_TEST
+
+/*
  * One of the queued-fds attackers: welcomed (fds due), it queues a
  * ForkHello, which turns fds off, and right behind it a datagram with the
  * most fds one can carry, a lingering socket last. The kernel checks
@@ -724,6 +839,8 @@ make_hostile_suite(void)
 	suite_add_tcase(s, tc);
 	tcase_set_timeout(closer, 30);
 	tcase_add_test(closer, test_closer_waits_for_go);
+	tcase_add_test(closer, test_closer_mass_exit);
+	tcase_add_test(closer, test_closer_full_list_stall);
 	suite_add_tcase(s, closer);
 	return s;
 }

@@ -371,30 +371,6 @@ client_probe(struct survival *sv)
 	    "did not return in 5 s");
 }
 
-/* The broker's child processes (its verifier and closer), up to max. */
-static int
-broker_children(pid_t pid, pid_t *out, int max)
-{
-	char path[64], buf[1024], *p, *end;
-	ssize_t len;
-	int fd, n = 0;
-	long v;
-
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)pid,
-	    (int)pid);
-	ck_assert_int_ge(fd = open(path, O_RDONLY | O_CLOEXEC), 0);
-	len = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	buf[len > 0 ? len : 0] = '\0';
-	for (p = buf; n < max; p = end) {
-		v = strtol(p, &end, 10);
-		if (end == p)
-			break;
-		out[n++] = (pid_t)v;
-	}
-	return n;
-}
-
 /* Is pid gone (or a zombie, waiting for its new parent)? */
 static bool
 process_gone(pid_t pid)

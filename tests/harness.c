@@ -571,6 +571,29 @@ count_children(pid_t parent)
 	return n;
 }
 
+int
+broker_children(pid_t pid, pid_t *out, int max)
+{
+	char path[64], buf[1024], *p, *end;
+	ssize_t len;
+	int fd, n = 0;
+	long v;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)pid,
+	    (int)pid);
+	ck_assert_int_ge(fd = open(path, O_RDONLY | O_CLOEXEC), 0);
+	len = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[len > 0 ? len : 0] = '\0';
+	for (p = buf; n < max; p = end) {
+		v = strtol(p, &end, 10);
+		if (end == p)
+			break;
+		out[n++] = (pid_t)v;
+	}
+	return n;
+}
+
 /* ---- holding the broker still at a chosen point ---- */
 
 /* A process's state letter in /proc/PID/stat, or 0. */

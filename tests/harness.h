@@ -182,6 +182,8 @@ double	ms_since(const struct timespec *t0);
 double	timed_client_ms(bool drop);
 /* Processes whose parent is parent. */
 int	count_children(pid_t parent);
+/* The broker's child processes (its verifier and closer), up to max. */
+int	broker_children(pid_t pid, pid_t *out, int max);
 /* A field of /proc/PID/status, as text. */
 void	status_field(pid_t pid, const char *key, char *out, size_t len);
 
