@@ -535,7 +535,7 @@ dispatch(struct broker *b, const struct epoll_event *ev)
 		replace_closer(b, true);
 		return;
 	case WATCH_VERIFIER:
-		verifier_hangup(b);
+		verifier_readable(b, ev->events & (EPOLLHUP | EPOLLERR));
 		return;
 	case WATCH_NOTIFY:
 		if (l->fd < 0)
@@ -566,6 +566,18 @@ dispatch(struct broker *b, const struct epoll_event *ev)
 	}
 }
 
+/* How long the loop may wait for events: until the closer's or the
+ * verifier's deadline, whichever comes first (-1: none). */
+int
+broker_timeout_ms(struct broker *b)
+{
+	int closer = closer_timeout_ms(b), verifier = verifier_timeout_ms(b);
+
+	if (closer < 0 || (verifier >= 0 && verifier < closer))
+		return verifier;
+	return closer;
+}
+
 void
 broker_turn(struct broker *b, int timeout_ms)
 {
@@ -583,6 +595,7 @@ broker_turn(struct broker *b, int timeout_ms)
 	/* Sessions that ended this turn handed their fds over. */
 	closer_flush(b);
 	replace_closer(b, false);
+	verifier_check(b);
 	if (b->npaused > 0 && closer_has_room(b))
 		session_resume_all(b);
 	if (b->accept_paused && fds_for_session(b) &&
@@ -599,7 +612,7 @@ broker_run(struct broker *b)
 	struct listener *l;
 
 	while (!b->stopping)
-		broker_turn(b, closer_timeout_ms(b));
+		broker_turn(b, broker_timeout_ms(b));
 
 	while ((s = TAILQ_FIRST(&b->sessions)) != NULL)
 		session_kill(s, "broker stopping");

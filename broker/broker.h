@@ -178,6 +178,9 @@ struct spent {
 
 TAILQ_HEAD(spent_list, spent);
 
+/* A proof a session waits for (verifier.c). */
+enum proof_job { PROOF_NONE, PROOF_FILTER, PROOF_PROBE };
+
 struct session {
 	TAILQ_ENTRY(session) entry;
 	TAILQ_ENTRY(session) lis_entry;	/* on lis->members */
@@ -201,6 +204,11 @@ struct session {
 	char		*refusal;	/* set: the peer is refused on connect */
 	bool		fds_on;		/* SO_PASSRIGHTS: the peer may send fds */
 	bool		paused;		/* not read until the closer has room */
+	enum proof_job	proof;		/* not read until the verifier answers */
+	bool		proof_queued;	/* on the verifier's queue */
+	TAILQ_ENTRY(session) proof_entry;
+	int		proof_fd;	/* Hello's listener, while its proof runs */
+	uint32_t	watching;	/* the socket's epoll events now */
 	unsigned int	unwanted_fds;	/* sent where none was due */
 	const char	*doom;		/* ended after this datagram, for this */
 	bool		quota_hit;	/* refused by a limit, not by the rules */
@@ -289,7 +297,12 @@ struct verifier {
 	pid_t		pid;
 	int		sock;		/* -1: none (it did not start, or is gone) */
 	uint32_t	seq;		/* of the last request */
-	struct watch	w;		/* its hang-up */
+	struct watch	w;		/* its answers and hang-up */
+	TAILQ_HEAD(, session) queue;	/* proofs not asked yet */
+	bool		busy;		/* request seq not answered yet */
+	struct session	*asked;		/* whose it is; NULL if it ended */
+	struct timespec	asked_at;
+	uid_t		last_uid;	/* of the last proof asked: uids take turns */
 	/* uids whose last proof ran out of time (verifier_admit()) */
 	struct backoff	backoff[VERIFIER_BACKOFF_UIDS];
 };
@@ -338,6 +351,8 @@ void	session_reap(struct broker *b);
 void	session_readable(struct session *s);
 /* Read the sessions paused for want of room on the closer's list again. */
 void	session_resume_all(struct broker *b);
+/* Watch the socket for datagrams unless the session waits (room, proof). */
+void	session_watch_sync(struct session *s);
 void	session_hangup(struct session *s);
 /* By userfaultfd(2), without the device fd (user-mode grants, no device). */
 bool	session_via_syscall(const struct session *s);
@@ -464,15 +479,20 @@ int	jail_user(const char *spec, uid_t *uid, gid_t *gid);
 
 /* verifier.c */
 void	verifier_start(struct broker *b);	/* before broker_jail() */
+/* Does the session's grant need its filter and probe proven? */
+bool	verifier_needed(const struct session *s);
 /*
- * At Hello: a session whose grant asks for it (kernel faults, prove_filter)
- * goes on only if every thread of its peer carries the library's fragment.
- * Otherwise the peer is told why and the session ends; returns false.
+ * Ask for a proof: at Hello (PROOF_FILTER), that every thread of the peer
+ * carries the library's fragment; at the probe (PROOF_PROBE), that the
+ * probe is bound to the peer's address space. The session waits; the
+ * outcome goes to handshake_proven(), maybe before this returns.
  */
-bool	verifier_admit(struct session *s);
-/* The probe is bound to the peer's address space (false: why). */
-bool	verifier_probe(struct session *s, char *why, size_t len);
-void	verifier_hangup(struct broker *b);	/* it exited */
+void	verifier_ask(struct session *s, enum proof_job job);
+void	verifier_forget(struct session *s);	/* the session ends */
+/* Answers (and, with hangup, the verifier's exit). */
+void	verifier_readable(struct broker *b, bool hangup);
+int	verifier_timeout_ms(const struct broker *b);	/* -1: none due */
+void	verifier_check(struct broker *b);	/* refuse a proof out of time */
 
 /* proc.c */
 pid_t	proc_tgid(pid_t tid);
@@ -510,6 +530,7 @@ void	broker_run(struct broker *b);	/* until SIGTERM or SIGINT */
  * the closer, and dead sessions and listeners freed (tests/fuzz drives it).
  */
 void	broker_turn(struct broker *b, int timeout_ms);
+int	broker_timeout_ms(struct broker *b);	/* for broker_turn() */
 int	broker_watch(struct broker *b, int fd, struct watch *w, uint32_t events);
 void	broker_unwatch(struct broker *b, int fd);
 int	broker_rewatch(struct broker *b, int fd, struct watch *w, uint32_t events);

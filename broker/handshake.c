@@ -101,6 +101,9 @@ pid_has_session(const struct session *s)
 	return session_pid_spent(s->b, s->pid);
 }
 
+static void	hello_proven(struct session *s, int fd);
+static void	probe_proven(struct session *s);
+
 void
 handshake_hello(struct session *s, const WireRequest *req, int fd)
 {
@@ -126,10 +129,18 @@ handshake_hello(struct session *s, const WireRequest *req, int fd)
 		return;
 	}
 	/* The filter must be the library's fragment (verifier.c). */
-	if (!verifier_admit(s)) {
-		close(fd);
+	if (verifier_needed(s)) {
+		s->proof_fd = fd;
+		verifier_ask(s, PROOF_FILTER);
 		return;
 	}
+	hello_proven(s, fd);
+}
+
+/* The rest of Hello, once the peer's filter is proven (or need not be). */
+static void
+hello_proven(struct session *s, int fd)
+{
 	if ((s->lis = listener_new(s->b, fd, s->id, s->uid,
 	    s->grant.max_sessions_per_uid)) == NULL) {
 		close(fd);
@@ -189,8 +200,6 @@ handshake_probe(struct session *s, const WireRequest *req, int fd)
 		.mode = UFFDIO_REGISTER_MODE_MISSING,
 	};
 	struct uffdio_api api;
-	const char *why;
-	char grant[640], unproven[256];
 	int rc;
 
 	(void)req;
@@ -214,16 +223,52 @@ handshake_probe(struct session *s, const WireRequest *req, int fd)
 	}
 	s->probe_uffd = fd;
 	/* Before anything follows the probe's address space: it is the peer's. */
-	if (!verifier_probe(s, unproven, sizeof(unproven))) {
-		audit_session(s, "session_refused", "session=%llu pid=%d uid=%u "
-		    "rule=%s reason=\"probe not proven: %s\"",
-		    (unsigned long long)s->id, (int)s->pid, (unsigned)s->uid,
-		    s->rule_name, unproven);
-		session_reply(s, UFFD_BROKER__V1__STATUS__DENIED, NULL,
-		    "probe not proven: %s", unproven);
-		session_kill(s, "probe not proven");
+	if (verifier_needed(s)) {
+		verifier_ask(s, PROOF_PROBE);
 		return;
 	}
+	probe_proven(s);
+}
+
+/*
+ * The verifier's outcome. Refused: the peer is told why, and the session
+ * ends. (The session may have ended meanwhile: then no outcome comes.)
+ */
+void
+handshake_proven(struct session *s, const char *why)
+{
+	enum proof_job job = s->proof;
+	int fd = s->proof_fd;
+
+	s->proof = PROOF_NONE;
+	s->proof_fd = -1;
+	session_watch_sync(s);
+	if (why == NULL) {
+		if (job == PROOF_FILTER)
+			hello_proven(s, fd);
+		else
+			probe_proven(s);
+		return;
+	}
+	if (fd >= 0)
+		close(fd);
+	audit_session(s, "session_refused", "session=%llu pid=%d uid=%u gid=%u "
+	    "rule=%s reason=\"%s not proven: %s\"", (unsigned long long)s->id,
+	    (int)s->pid, (unsigned)s->uid, (unsigned)s->gid, s->rule_name,
+	    job == PROOF_FILTER ? "filter" : "probe", why);
+	(void)session_reply(s, UFFD_BROKER__V1__STATUS__DENIED, NULL,
+	    "%s not proven: %s", job == PROOF_FILTER ? "filter" : "probe", why);
+	session_kill(s, job == PROOF_FILTER ? "filter not proven" :
+	    "probe not proven");
+}
+
+/* The rest of the probe, once it is proven (or need not be). */
+static void
+probe_proven(struct session *s)
+{
+	const char *why;
+	char grant[640];
+
 	session_join_address_space(s);
 	if (!liveness_probe(s, &why)) {
 		session_reply(s, UFFD_BROKER__V1__STATUS__FAILED, NULL,

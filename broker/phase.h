@@ -47,6 +47,8 @@ bool	handshake_hello_check(uint32_t version, uint64_t dummy_page,
 void	handshake_hello(struct session *s, const WireRequest *req, int fd);
 void	handshake_fork_hello(struct session *s, const WireRequest *req, int fd);
 void	handshake_probe(struct session *s, const WireRequest *req, int fd);
+/* The verifier's outcome for the proof s->proof: why is NULL if proven. */
+void	handshake_proven(struct session *s, const char *why);
 void	handshake_verify(struct session *s, const struct seccomp_notif *n,
 	    const struct creation *c);
 void	handshake_probe_create(struct session *s, const struct seccomp_notif *n,

@@ -115,6 +115,7 @@ session_new(struct broker *b, int sock)
 	s->id = ++b->next_id;
 	s->sock = sock;
 	s->probe_uffd = -1;
+	s->proof_fd = -1;
 	s->pid = cred.pid;
 	s->uid = cred.uid;
 	s->gid = cred.gid;
@@ -144,6 +145,7 @@ session_new(struct broker *b, int sock)
 		session_kill(s, "epoll_ctl failed");
 		return NULL;
 	}
+	s->watching = EPOLLIN | EPOLLRDHUP;
 	audit_session(s, "session_connect", "session=%llu pid=%d uid=%u gid=%u",
 	    (unsigned long long)s->id, (int)s->pid, (unsigned)s->uid,
 	    (unsigned)s->gid);
@@ -237,6 +239,10 @@ session_kill(struct session *s, const char *why)
 		s->paused = false;
 		b->npaused--;
 	}
+	verifier_forget(s);
+	if (s->proof_fd >= 0)
+		close(s->proof_fd);	/* a listener, which we accepted */
+	s->proof_fd = -1;
 	closer_discard(b, s->sock, s->uid, s->id);
 	s->sock = -1;
 	close_watched(b, &s->pidfd);
@@ -729,16 +735,30 @@ session_handle_datagram(struct session *s, const uint8_t *buf, size_t len,
 }
 
 /*
- * Stop reading the session until the closer has room: its socket stays
- * watched for a hang-up only, so that the loop does not spin on it.
+ * A session waiting for room on the closer's list or for its proof is not
+ * read: its socket stays watched for a hang-up only, so that the loop does
+ * not spin on it.
  */
+void
+session_watch_sync(struct session *s)
+{
+	uint32_t want = s->paused || s->proof != PROOF_NONE ? 0 :
+	    EPOLLIN | EPOLLRDHUP;
+
+	if (s->state == SESSION_DEAD || s->watching == want)
+		return;
+	if (broker_rewatch(s->b, s->sock, &s->w_sock, want) == 0)
+		s->watching = want;
+}
+
 static void
 session_pause(struct session *s)
 {
-	if (s->paused || broker_rewatch(s->b, s->sock, &s->w_sock, 0) < 0)
+	if (s->paused)
 		return;
 	s->paused = true;
 	s->b->npaused++;
+	session_watch_sync(s);
 }
 
 void
@@ -749,11 +769,9 @@ session_resume_all(struct broker *b)
 	TAILQ_FOREACH(s, &b->sessions, entry) {
 		if (!s->paused || s->state == SESSION_DEAD)
 			continue;
-		if (broker_rewatch(b, s->sock, &s->w_sock,
-		    EPOLLIN | EPOLLRDHUP) < 0)
-			continue;	/* tried again next turn */
 		s->paused = false;
 		b->npaused--;
+		session_watch_sync(s);
 	}
 }
 

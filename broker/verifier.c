@@ -38,9 +38,11 @@
  * so the worker dies by SIGALRM at its deadline, and its exit detaches
  * every thread it stopped, delivering any signal one was stopped for.
  *
- * The broker asks synchronously, and waits at most VERIFIER_ANSWER_MS. No
- * answer in time refuses that session; a verifier that is gone refuses
- * every session that needs the proof, and the broker serves on.
+ * The loop does not wait for it: a session waits for its proof (its socket
+ * unread) while others are served; proofs are asked one at a time, uids
+ * taking turns. No answer within VERIFIER_ANSWER_MS refuses that session; a
+ * verifier that is gone refuses every session that needs the proof, and
+ * the broker serves on.
  */
 #include <cap-ng.h>
 #include <dirent.h>
@@ -53,6 +55,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -69,6 +72,7 @@
 #include "broker.h"
 #include "client.h"
 #include "log.h"
+#include "phase.h"
 
 #ifndef PTRACE_SECCOMP_GET_FILTER
 #define PTRACE_SECCOMP_GET_FILTER	0x420c
@@ -84,7 +88,7 @@
 #endif
 /* A worker's time for one request; the broker's wait is longer. */
 #define VERIFIER_DEADLINE_MS	(40 * VERIFIER_SLOWER)
-#define VERIFIER_ANSWER_MS	(100 * VERIFIER_SLOWER)
+#define VERIFIER_ANSWER_MS	(1000 * VERIFIER_SLOWER)
 /* A uid whose proof ran out of time is refused without one this long. */
 #define VERIFIER_BACKOFF_MS	1000
 /* How long start-up may take (libseccomp, capabilities). */
@@ -506,6 +510,9 @@ verifier_main(int sock, pid_t parent, uid_t uid, gid_t gid)
 
 /* ---- the broker's side ---- */
 
+static void	conclude(struct session *s, int rc,
+	    const struct verifier_answer *ans);
+
 void
 verifier_start(struct broker *b)
 {
@@ -521,6 +528,7 @@ verifier_start(struct broker *b)
 
 	v->sock = -1;
 	v->w = (struct watch){ .kind = WATCH_VERIFIER };
+	TAILQ_INIT(&v->queue);
 	if (b->cfg.user != NULL && jail_user(b->cfg.user, &uid, &gid) < 0)
 		fatalx("--user %s: no such user", b->cfg.user);
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
@@ -546,7 +554,7 @@ verifier_start(struct broker *b)
 		return;
 	}
 	if (fcntl(sv[0], F_SETFL, O_NONBLOCK) < 0 ||
-	    broker_watch(b, sv[0], &v->w, 0) < 0)
+	    broker_watch(b, sv[0], &v->w, EPOLLIN) < 0)
 		fatal("verifier: fcntl or epoll_ctl");
 	v->pid = pid;
 	v->sock = sv[0];
@@ -554,10 +562,15 @@ verifier_start(struct broker *b)
 	    "fragment_insns=%u", (int)pid, (unsigned)uid, ready.insns);
 }
 
+/*
+ * The verifier is gone (it exited, or broke the protocol): the proofs it
+ * had and those waiting are refused, as is every later one.
+ */
 static void
 verifier_lost(struct broker *b, const char *why)
 {
 	struct verifier *v = &b->verifier;
+	struct session *s;
 
 	log_event("verifier_lost", "pid=%d reason=\"%s\" effect=\"kernel-fault "
 	    "sessions that need a proven filter are refused\"", (int)v->pid,
@@ -565,61 +578,49 @@ verifier_lost(struct broker *b, const char *why)
 	broker_unwatch(b, v->sock);
 	close(v->sock);
 	v->sock = -1;
-}
-
-/* The verifier's end of the socketpair closed: it exited. */
-void
-verifier_hangup(struct broker *b)
-{
-	/* A request earlier in this loop turn may have found it gone. */
-	if (b->verifier.sock >= 0)
-		verifier_lost(b, "exited");
+	v->busy = false;
+	if ((s = v->asked) != NULL) {
+		v->asked = NULL;
+		conclude(s, -EPIPE, NULL);
+	}
+	while ((s = TAILQ_FIRST(&v->queue)) != NULL) {
+		TAILQ_REMOVE(&v->queue, s, proof_entry);
+		s->proof_queued = false;
+		conclude(s, -EPIPE, NULL);
+	}
 }
 
 /*
- * Ask the verifier about pid, and wait at most VERIFIER_ANSWER_MS: the
- * loop waits for nothing a peer controls for longer. An answer the loop
- * gave up waiting for is skipped when the next request is made. Returns 0,
- * -ETIMEDOUT, or -EPIPE when there is no verifier.
+ * Proofs are asked one at a time, and the loop does not wait for them: the
+ * session waits (its socket is not read) while the verifier works, and the
+ * answer comes back through the loop. A proof the verifier does not answer
+ * within VERIFIER_ANSWER_MS is refused; its late answer is skipped by its
+ * sequence number.
  */
+
+/* Send the request for s's proof. 0, -EAGAIN (full: later) or -errno. */
 static int
-ask(struct broker *b, struct verifier_request *req, int probe,
-    struct verifier_answer *ans)
+ask(struct broker *b, struct session *s)
 {
 	struct verifier *v = &b->verifier;
-	struct pollfd pfd = { .fd = v->sock, .events = POLLIN };
-	struct timespec t0;
-	double left;
-	ssize_t n;
+	struct verifier_request req = { .pid = s->pid };
 	int rc;
 
-	if (v->sock < 0)
-		return -EPIPE;
-	req->seq = ++v->seq;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	/* The socket is non-blocking: a full one means requests pile up. */
-	if ((rc = wire_send(v->sock, req, sizeof(*req), probe)) < 0) {
-		if (rc == -EAGAIN)
-			return -ETIMEDOUT;
-		verifier_lost(b, strerror(-rc));
-		return -EPIPE;
-	}
-	for (;;) {
-		if ((left = VERIFIER_ANSWER_MS - broker_elapsed_ms(&t0)) <= 0)
-			return -ETIMEDOUT;
-		(void)poll(&pfd, 1, (int)left + 1);
-		n = recv(v->sock, ans, sizeof(*ans), MSG_DONTWAIT | MSG_TRUNC);
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			continue;
-		if (n != (ssize_t)sizeof(*ans) || ans->result < 0 ||
-		    ans->result >= NRESULTS) {
-			verifier_lost(b, n == 0 ? "exited" :
-			    "answered out of protocol");
-			return -EPIPE;
-		}
-		if (ans->seq == req->seq)
-			return 0;
-	}
+	req.seq = v->seq + 1;
+	if (s->proof == PROOF_PROBE) {
+		req.job = PROVE_PROBE;
+		req.uid = s->uid;
+		req.page = s->dummy_page;
+	} else
+		req.job = PROVE_FILTER;
+	if ((rc = wire_send(v->sock, &req, sizeof(req),
+	    s->proof == PROOF_PROBE ? s->probe_uffd : -1)) < 0)
+		return rc;
+	v->seq = req.seq;
+	v->asked = s;
+	v->busy = true;
+	clock_gettime(CLOCK_MONOTONIC, &v->asked_at);
+	return 0;
 }
 
 /* Why a peer's filter is not proven, for its refusal and the log. */
@@ -656,17 +657,10 @@ unproven(int rc, const struct verifier_answer *ans, char *buf, size_t len)
 }
 
 /*
- * The pid is the peer's own (SO_PEERCRED). Should the peer exit during the
- * read (threads=0), or its pid be reused, the proof is about nothing or
- * another process; but a peer that exited has no use for it: its pidfd
- * ends the session.
- */
-/*
- * The loop waits for each proof, up to VERIFIER_ANSWER_MS. A proof that ran
- * out of time (a thread the kernel cannot stop, a verifier too slow) costs
- * the loop that long; a uid whose proof did so is refused without asking
- * for VERIFIER_BACKOFF_MS, so that one admitted user repeating it in a loop
- * spends a deadline a second, not the loop.
+ * A proof that ran out of time (a thread the kernel cannot stop) costs the
+ * verifier its deadline, and every other proof waits behind it: a uid whose
+ * proof did so is refused without asking for VERIFIER_BACKOFF_MS, so that
+ * one admitted user repeating it in a loop spends a deadline a second.
  */
 static struct backoff *
 backoff_of(struct verifier *v, uid_t uid)
@@ -683,67 +677,168 @@ backoff_of(struct verifier *v, uid_t uid)
 	return oldest;
 }
 
-bool
-verifier_admit(struct session *s)
+/* The proof's outcome goes to the handshake (rc: 0 with ans, or -errno). */
+static void
+conclude(struct session *s, int rc, const struct verifier_answer *ans)
 {
 	struct verifier *v = &s->b->verifier;
-	struct verifier_request req = { .pid = s->pid, .job = PROVE_FILTER };
-	struct verifier_answer ans;
 	struct backoff *bo;
-	struct timespec t0;
 	char why[256];
-	int rc;
 
-	if (!s->grant.kernel_faults || !s->grant.prove_filter)
-		return true;
-	bo = backoff_of(v, s->uid);
-	if (bo->uid == s->uid && broker_now_ms() < bo->until) {
-		snprintf(why, sizeof(why), "a proof for uid %u ran out of time "
-		    "less than %d ms ago", (unsigned)s->uid, VERIFIER_BACKOFF_MS);
-		goto refuse;
+	if (rc == 0 && ans->result == PROVEN) {
+		if (s->proof == PROOF_FILTER)
+			audit_session(s, "filter_proven", "session=%llu pid=%d "
+			    "uid=%u threads=%u read_us=%u round_trip_us=%.0f",
+			    (unsigned long long)s->id, (int)s->pid,
+			    (unsigned)s->uid, ans->threads, ans->usec,
+			    broker_elapsed_ms(&v->asked_at) * 1000);
+		handshake_proven(s, NULL);
+		return;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if ((rc = ask(s->b, &req, -1, &ans)) == 0 && ans.result == PROVEN) {
-		audit_session(s, "filter_proven", "session=%llu pid=%d uid=%u "
-		    "threads=%u read_us=%u round_trip_us=%.0f",
-		    (unsigned long long)s->id, (int)s->pid, (unsigned)s->uid,
-		    ans.threads, ans.usec, broker_elapsed_ms(&t0) * 1000);
-		return true;
-	}
-	unproven(rc, &ans, why, sizeof(why));
-	if (rc == -ETIMEDOUT || (rc == 0 && ans.result == UNFINISHED)) {
+	unproven(rc, ans, why, sizeof(why));
+	if (rc == -ETIMEDOUT || (rc == 0 && ans->result == UNFINISHED)) {
+		bo = backoff_of(v, s->uid);
 		bo->uid = s->uid;
 		bo->until = broker_now_ms() + VERIFIER_BACKOFF_MS;
 	}
-refuse:
-	audit_session(s, "session_refused", "session=%llu pid=%d uid=%u gid=%u "
-	    "rule=%s reason=\"filter not proven: %s\"", (unsigned long long)s->id,
-	    (int)s->pid, (unsigned)s->uid, (unsigned)s->gid, s->rule_name, why);
-	if (session_reply(s, UFFD_BROKER__V1__STATUS__DENIED, NULL,
-	    "filter not proven: %s", why) == 0)
-		session_kill(s, "filter not proven");
-	return false;
+	handshake_proven(s, why);
 }
 
 /*
- * The probe the peer sent is bound to its own address space (see
- * prove_probe()): kernel-fault sessions that need a proven filter need a
- * proven probe too. Their quota, liveness and address-space grouping follow
- * the probe. Returns true, or false with why filled.
+ * Ask for the next proof waiting, taking uids in turn: the first waiting
+ * whose uid is not the one served last, else the first.
  */
-bool
-verifier_probe(struct session *s, char *why, size_t len)
+static void
+ask_next(struct broker *b)
 {
-	struct verifier_request req = { .pid = s->pid, .job = PROVE_PROBE,
-	    .uid = s->uid, .page = s->dummy_page };
-	struct verifier_answer ans;
+	struct verifier *v = &b->verifier;
+	struct session *s, *pick;
 	int rc;
 
-	if (!s->grant.kernel_faults || !s->grant.prove_filter)
-		return true;
-	if ((rc = ask(s->b, &req, s->probe_uffd, &ans)) == 0 &&
-	    ans.result == PROVEN)
-		return true;
-	unproven(rc, &ans, why, len);
-	return false;
+	while (!v->busy && v->sock >= 0 && !TAILQ_EMPTY(&v->queue)) {
+		pick = TAILQ_FIRST(&v->queue);
+		TAILQ_FOREACH(s, &v->queue, proof_entry)
+			if (s->uid != v->last_uid) {
+				pick = s;
+				break;
+			}
+		if ((rc = ask(b, pick)) == -EAGAIN)
+			return;		/* the answer to a late one makes room */
+		TAILQ_REMOVE(&v->queue, pick, proof_entry);
+		pick->proof_queued = false;
+		v->last_uid = pick->uid;
+		if (rc < 0) {
+			verifier_lost(b, strerror(-rc));
+			conclude(pick, -EPIPE, NULL);
+		}
+	}
+}
+
+bool
+verifier_needed(const struct session *s)
+{
+	return s->grant.kernel_faults && s->grant.prove_filter;
+}
+
+void
+verifier_ask(struct session *s, enum proof_job job)
+{
+	struct verifier *v = &s->b->verifier;
+	struct backoff *bo = backoff_of(v, s->uid);
+	char why[128];
+
+	s->proof = job;
+	if (job == PROOF_FILTER && bo->uid == s->uid &&
+	    broker_now_ms() < bo->until) {
+		snprintf(why, sizeof(why), "a proof for uid %u ran out of time "
+		    "less than %d ms ago", (unsigned)s->uid, VERIFIER_BACKOFF_MS);
+		handshake_proven(s, why);
+		return;
+	}
+	if (v->sock < 0) {
+		conclude(s, -EPIPE, NULL);
+		return;
+	}
+	TAILQ_INSERT_TAIL(&v->queue, s, proof_entry);
+	s->proof_queued = true;
+	session_watch_sync(s);
+	ask_next(s->b);
+}
+
+void
+verifier_forget(struct session *s)
+{
+	struct verifier *v = &s->b->verifier;
+
+	if (s->proof_queued) {
+		TAILQ_REMOVE(&v->queue, s, proof_entry);
+		s->proof_queued = false;
+	}
+	if (v->asked == s)
+		v->asked = NULL;	/* its answer, when it comes, is skipped */
+	s->proof = PROOF_NONE;
+}
+
+/* The verifier's answers (and its hang-up). */
+void
+verifier_readable(struct broker *b, bool hangup)
+{
+	struct verifier *v = &b->verifier;
+	struct verifier_answer ans;
+	struct session *s;
+	ssize_t n;
+
+	while (v->sock >= 0) {
+		n = recv(v->sock, &ans, sizeof(ans), MSG_DONTWAIT | MSG_TRUNC);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN) {
+			if (hangup)
+				verifier_lost(b, "exited");
+			break;
+		}
+		if (n != (ssize_t)sizeof(ans) || ans.result < 0 ||
+		    ans.result >= NRESULTS) {
+			verifier_lost(b, n == 0 ? "exited" :
+			    "answered out of protocol");
+			break;
+		}
+		if (!v->busy || ans.seq != v->seq)
+			continue;	/* late: its proof was refused already */
+		v->busy = false;
+		if ((s = v->asked) != NULL) {
+			v->asked = NULL;
+			conclude(s, 0, &ans);
+		}
+	}
+	ask_next(b);
+}
+
+int
+verifier_timeout_ms(const struct broker *b)
+{
+	const struct verifier *v = &b->verifier;
+	double left;
+
+	if (!v->busy)
+		return -1;
+	left = VERIFIER_ANSWER_MS - broker_elapsed_ms(&v->asked_at);
+	return left <= 0 ? 0 : (int)left + 1;
+}
+
+/* A proof the verifier did not answer in time is refused; the next goes. */
+void
+verifier_check(struct broker *b)
+{
+	struct verifier *v = &b->verifier;
+	struct session *s;
+
+	if (!v->busy || broker_elapsed_ms(&v->asked_at) < VERIFIER_ANSWER_MS)
+		return;
+	v->busy = false;
+	if ((s = v->asked) != NULL) {
+		v->asked = NULL;
+		conclude(s, -ETIMEDOUT, NULL);
+	}
+	ask_next(b);
 }

@@ -690,8 +690,65 @@ START_TEST(test_unstoppable_thread)
 END_TEST
 
 /*
+ * A peer's datagrams wait while its proof runs: a request sent right behind
+ * the Hello is not read before the Hello is answered (read in the Hello's
+ * state, it would be answered first, and a second Hello would ask again).
+ */
+static int
+request_behind_hello(void *arg)
+{
+	UffdBroker__V1__Hello hello = UFFD_BROKER__V1__HELLO__INIT;
+	WireRequest req = UFFD_BROKER__V1__REQUEST__INIT;
+	uint8_t buf[WIRE_MAX_DATAGRAM];
+	int *p = arg, sock, listener;
+	char reason[256];
+	WireStatus st;
+
+	close(p[0]);
+	CHILD_CHECK((sock = raw_connect()) >= 0);
+	CHILD_CHECK((listener = client_jail_install()) >= 0);
+	hello.version = WIRE_VERSION;
+	CHILD_CHECK((hello.dummy_page = (uintptr_t)dummy_page()) != 0);
+	hello.page_size = 4096;
+	req.body_case = UFFD_BROKER__V1__REQUEST__BODY_HELLO;
+	req.hello = &hello;
+	CHILD_CHECK(wire_send(sock, buf, uffd_broker__v1__request__pack(&req,
+	    buf), listener) == 0);
+	CHILD_CHECK(wire_send(sock, buf, uffd_broker__v1__request__pack(&req,
+	    buf), -1) == 0);
+	sync_signal(p[1]);
+	CHILD_CHECK(raw_welcome(sock, &st, reason, sizeof(reason)) == 0);
+	CHILD_CHECK(st == UFFD_BROKER__V1__STATUS__OK);
+	CHILD_CHECK(strstr(reason, "listener received") != NULL);
+	return 0;
+}
+
+START_TEST(test_requests_wait_for_the_proof)
+{
+	int p[2];
+	pid_t v, peer;
+
+	broker_start("--allow-uid", "65534", NULL);
+	v = verifier_pid();
+	ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+	ck_assert_int_eq(kill(v, SIGSTOP), 0);
+	peer = spawn(request_behind_hello, p, true);
+	close(p[1]);
+	sync_wait(p[0]);
+	usleep(100000);		/* both datagrams there to be read */
+	ck_assert_int_eq(kill(v, SIGCONT), 0);
+	ck_assert_int_eq(reap(peer), 0);
+	close(p[0]);
+	broker_stop();
+}
+END_TEST
+
+/*
  * A verifier that does not answer in time (stopped here) refuses that
- * session; its late answer is not taken for the next request's.
+ * session; its late answer is not taken for the next request's: an
+ * attacker of another uid (root, the first's back-off aside) asks while the
+ * late answer — proven: the first peer is alive, single-threaded, covered —
+ * is still to come.
  */
 static int
 refused_then_waits(void *arg)
@@ -711,28 +768,86 @@ refused_then_waits(void *arg)
 START_TEST(test_verifier_late_answer)
 {
 	int p[4];
-	pid_t v, waiting;
+	pid_t v, waiting, attacker;
 
-	broker_start("--allow-uid", "65534", NULL);
+	broker_start("--allow-uid", "0", "--allow-uid", "65534", NULL);
 	v = verifier_pid();
 	ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
 	ck_assert_int_eq(pipe2(p + 2, O_CLOEXEC), 0);
 	ck_assert_int_eq(kill(v, SIGSTOP), 0);
 	waiting = spawn(refused_then_waits, p, true);
 	sync_wait(p[0]);
-	ck_assert(log_wait(1000, "event=session_refused", "filter not proven: "
-	    "the broker's verifier did not answer within "
+	ck_assert(log_wait(VERIFIER_ANSWER_MS + 2000, "event=session_refused",
+	    "filter not proven: the broker's verifier did not answer within "
 	    VERIFIER_ANSWER_TEXT));
+	attacker = spawn(attack, NULL, false);
+	ck_assert(log_wait(2000, "event=session_connect", "uid=0"));
+	usleep(100000);		/* its Hello read, its proof asked */
 	ck_assert_int_eq(kill(v, SIGCONT), 0);
-	/* It answers the old request: proven. (And the uid's back-off ends.) */
+	ck_assert_int_eq(reap(attacker), ATTACK_REFUSED);
+	/* The uid's back-off of 1 s ends; the verifier serves on. */
 	usleep(1100000);
-	ck_assert_int_eq(run_client(attack, NULL, true), ATTACK_REFUSED);
 	ck_assert_int_eq(run_client(client_gets_uffd, NULL, true), 0);
 	close(p[3]);
 	ck_assert_int_eq(reap(waiting), 0);
 	close(p[0]);
 	close(p[1]);
 	close(p[2]);
+	broker_stop();
+}
+END_TEST
+
+/*
+ * The loop does not wait for a proof, and a slow verifier (stopped here for
+ * 600 ms, less than its answer time) is waited for: meanwhile a session
+ * that needs no proof (root's rule is user mode) opens, gets a uffd and
+ * ends at once, and the proof, when it comes, opens the first session. A
+ * loop that waited for proofs would hold the second until the verifier
+ * went on; one with a short answer time would refuse the first.
+ */
+static int
+proof_waits(void *arg)
+{
+	int *p = arg;
+	struct uffdc_session *s;
+
+	close(p[0]);
+	sync_signal(p[1]);
+	CHILD_CHECK(uffdc_session_open(tb.sock, &s) == 0);
+	uffdc_session_close(s);
+	return 0;
+}
+
+START_TEST(test_proof_does_not_hold_the_loop)
+{
+	struct timespec t0, stopped;
+	int p[2];
+	pid_t v, waiting;
+	double ms;
+
+	broker_start("--policy", test_file("async.conf", "[rule proven]\n"
+	    "uid = 65534\nmode = kernel\n[rule user]\nuid = 0\nmode = user\n"),
+	    NULL);
+	v = verifier_pid();
+	ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+	ck_assert_int_eq(kill(v, SIGSTOP), 0);
+	clock_gettime(CLOCK_MONOTONIC, &stopped);
+	waiting = spawn(proof_waits, p, true);
+	close(p[1]);
+	sync_wait(p[0]);
+	/* Its Hello is read, and its proof asked, by now (a margin of 100 ms). */
+	usleep(100000);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ck_assert_int_eq(run_client(user_mode_client, NULL, false), 0);
+	ms = ms_since(&t0);
+	ck_assert_msg(ms < 250, "a session that needs no proof took %.0f ms "
+	    "while another's proof waited", ms);
+	while (ms_since(&stopped) < 600)
+		usleep(10000);
+	ck_assert_int_eq(kill(v, SIGCONT), 0);
+	ck_assert_int_eq(reap(waiting), 0);
+	ck_assert(log_wait(1000, "event=filter_proven", "uid=65534"));
+	close(p[0]);
 	broker_stop();
 }
 END_TEST
@@ -1068,6 +1183,8 @@ make_verifier_suite(void)
 	tcase_add_test(tc, test_too_many_threads);
 	tcase_add_test(tc, test_unstoppable_thread);
 	tcase_add_test(tc, test_verifier_late_answer);
+	tcase_add_test(tc, test_proof_does_not_hold_the_loop);
+	tcase_add_test(tc, test_requests_wait_for_the_proof);
 	tcase_add_loop_test(tc, test_verifier_jailed, 0, 2);
 	tcase_add_test(tc, test_filtered_tracer_cannot_read);
 	tcase_add_test(tc, test_verifier_killed_fails_closed);

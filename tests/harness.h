@@ -27,10 +27,12 @@
 /* The verifier's deadlines, as the broker under test has them (verifier.c). */
 #ifdef TEST_SANITIZED
 #define VERIFIER_DEADLINE_TEXT	"200 ms"
-#define VERIFIER_ANSWER_TEXT	"500 ms"
+#define VERIFIER_ANSWER_TEXT	"5000 ms"
+#define VERIFIER_ANSWER_MS	5000
 #else
 #define VERIFIER_DEADLINE_TEXT	"40 ms"
-#define VERIFIER_ANSWER_TEXT	"100 ms"
+#define VERIFIER_ANSWER_TEXT	"1000 ms"
+#define VERIFIER_ANSWER_MS	1000
 #endif
 
 struct broker_proc {
