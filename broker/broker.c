@@ -415,7 +415,7 @@ refuse_full(struct broker *b, int fd)
 	(void)getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len);
 	snprintf(reason, sizeof(reason), "broker full: %u sessions",
 	    b->nsessions);
-	reply.status = UFFD_BROKER__V1__STATUS__DENIED;
+	reply.status = UFFD_BROKER__V1__STATUS__QUOTA;	/* a limit */
 	reply.reason = reason;
 	(void)wire_send_msg(fd, &reply.base, -1);
 	audit_uid(b, cred.uid, "session_refused", "uid=%u reason=\"%s\"",

@@ -224,6 +224,7 @@ struct session {
 	struct timespec	last_continue;	/* pending ones expire after the timeout */
 	uint64_t	granted;
 	uint64_t	refused;
+	char		*last_refusal;	/* of a creation, for StatusReply */
 	struct ratelimit log_rate;	/* its log lines (audit.c) */
 };
 
@@ -275,6 +276,7 @@ struct closer {
 	uint64_t	sent, acked;	/* batch numbers */
 	uint64_t	fds_sent;	/* the last fd's number */
 	uint64_t	seen_closed;	/* page->closed as last seen */
+	uint64_t	seen_closing;	/* page->closing as last seen */
 	bool		go_pending;	/* the last batch's GO is not sent yet */
 	struct timespec	progress;	/* last fd closed, or first send after idle */
 	struct batch	inflight[CLOSER_INFLIGHT];

@@ -179,7 +179,7 @@ closer_spawn(struct broker *b)
 	c->sock = sv[0];
 	c->page = page;
 	c->sent = c->acked = 0;
-	c->fds_sent = c->seen_closed = 0;
+	c->fds_sent = c->seen_closed = c->seen_closing = 0;
 	c->ninflight = c->inflight_fds = 0;
 	c->go_pending = c->warned = false;
 	return 0;
@@ -353,17 +353,23 @@ closer_flush(struct broker *b)
 	}
 }
 
-/* Has the closer closed more since last seen? That is progress. */
+/*
+ * Has the closer closed an fd, or begun another close, since last seen?
+ * That is progress: a stall is the time since, so a close just begun (by
+ * a closer that was only waiting for the CPU) is not one.
+ */
 static void
 closer_observe(struct closer *c)
 {
-	uint64_t closed;
+	uint64_t closed, closing;
 
 	if (c->page == NULL)
 		return;
 	closed = atomic_load(&c->page->closed);
-	if (closed != c->seen_closed) {
+	closing = atomic_load(&c->page->closing);
+	if (closed != c->seen_closed || closing != c->seen_closing) {
 		c->seen_closed = closed;
+		c->seen_closing = closing;
 		clock_gettime(CLOCK_MONOTONIC, &c->progress);
 	}
 }

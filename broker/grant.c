@@ -27,6 +27,7 @@ fill_status(const struct session *s, WireReply *reply,
 	st->pending = s->pending;
 	st->granted_total = s->granted;
 	st->refused_total = s->refused;
+	st->last_refusal = s->last_refusal;	/* NULL: absent */
 	reply->body_case = UFFD_BROKER__V1__REPLY__BODY_STATUS_REPLY;
 	reply->status_reply = st;
 }
@@ -141,7 +142,7 @@ grant_decide(struct session *s, const struct seccomp_notif *n,
 	struct account *a = s->acct;
 	unsigned int live;
 	int rc;
-	char why[128];
+	char why[96 + POLICY_NAME_MAX];
 
 	if (c->path == VIA_SYSCALL && !session_via_syscall(s)) {
 		notif_refuse(l, s, n, c, EPERM,
@@ -159,7 +160,10 @@ grant_decide(struct session *s, const struct seccomp_notif *n,
 	}
 	if (!(c->flags & UFFD_USER_MODE_ONLY)) {
 		if (!g->kernel_faults) {
-			notif_refuse(l, s, n, c, EPERM, "kernel faults not granted");
+			snprintf(why, sizeof(why), "kernel faults not granted "
+			    "(rule '%s' is user mode: create with "
+			    "UFFDC_USER_MODE_ONLY)", s->rule_name);
+			notif_refuse(l, s, n, c, EACCES, why);
 			return;
 		}
 		if (c->path == VIA_SYSCALL && !kernel_allows_kernel_faults(c->tid)) {

@@ -184,8 +184,9 @@ session_welcome(struct session *s)
 	    s->quota_hit ? " what=sessions" : "",
 	    log_quote(reason, sizeof(reason), s->refusal));
 	access_count_refusal(s);
-	if (session_reply(s, UFFD_BROKER__V1__STATUS__DENIED, NULL, "%s",
-	    s->refusal) < 0)
+	/* A limit is QUOTA (the client's EDQUOT); the rules' refusal DENIED. */
+	if (session_reply(s, s->quota_hit ? UFFD_BROKER__V1__STATUS__QUOTA :
+	    UFFD_BROKER__V1__STATUS__DENIED, NULL, "%s", s->refusal) < 0)
 		return -1;
 	if (!access_is_admin(s)) {
 		session_kill(s, "refused");
@@ -271,6 +272,7 @@ session_reap(struct broker *b)
 	while ((s = TAILQ_FIRST(&b->graveyard)) != NULL) {
 		TAILQ_REMOVE(&b->graveyard, s, entry);
 		free(s->refusal);
+		free(s->last_refusal);
 		free(s);
 	}
 }

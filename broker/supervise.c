@@ -280,6 +280,9 @@ notif_refuse(struct listener *l, struct session *s, const struct seccomp_notif *
 		s->refused++;
 		if (s->rule != NULL)
 			s->rule->refused++;
+		/* The creation gets an errno; a Status tells the client why. */
+		free(s->last_refusal);
+		s->last_refusal = strdup(why);
 		audit_session(s, error == EDQUOT ? "quota_hit" : "uffd_refused",
 		    "session=%llu pid=%d tid=%d uid=%u rule=%s%s flags=0x%x "
 		    "errno=%d reason=\"%s\"", (unsigned long long)s->id,

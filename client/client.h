@@ -21,6 +21,7 @@ struct uffdc_session {
 	int		sock;
 	int		devfd;		/* /dev/userfaultfd, usable only through the broker */
 	bool		via_syscall;	/* the broker supervises userfaultfd(2) instead */
+	bool		connected;	/* to the broker's socket */
 	char		*path;		/* the broker's socket, for forked sessions */
 	void		*dummy;		/* the liveness page, never touched */
 	size_t		page_size;

@@ -23,6 +23,35 @@
 /* A broker that does not answer within this time is taken as gone. */
 #define CLIENT_REPLY_TIMEOUT_SEC	5
 
+/* Why this thread's last uffdc_session_open() or _fork() failed. */
+static __thread char open_reason[256];
+
+/*
+ * The process's threads, from /proc/self/status; -1 if it cannot tell. A
+ * process already under a seccomp filter (a VMM's own jail, which may kill
+ * on open(2)) is not asked: the broker's check then stands alone.
+ */
+static int
+count_threads(void)
+{
+	char buf[2048], *p;
+	ssize_t n;
+	int fd, threads = -1;
+
+	if (prctl(PR_GET_SECCOMP, 0, 0, 0, 0) != 0)
+		return -1;
+	if ((fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	if ((p = strstr(buf, "\nThreads:")) != NULL)
+		threads = atoi(p + strlen("\nThreads:"));
+	return threads;
+}
+
 int
 client_connect(const char *path)
 {
@@ -255,7 +284,44 @@ session_alloc(const char *path, struct uffdc_session **out)
 	}
 	if ((s->sock = client_connect(path)) < 0)
 		return s->sock;
+	s->connected = true;
 	return client_welcome(s);
+}
+
+/*
+ * A session that could not be opened: say why in open_reason — the broker's
+ * words if it gave any, else what to do — close it, and return rc.
+ */
+static int
+open_failed(struct uffdc_session *s, int rc, const char *why)
+{
+	const char *path = s != NULL && s->path != NULL ? s->path : "";
+
+	if (why != NULL)
+		snprintf(open_reason, sizeof(open_reason), "%s", why);
+	else if (s != NULL && s->reason[0] != '\0')
+		snprintf(open_reason, sizeof(open_reason), "%s", s->reason);
+	else if (s != NULL && !s->connected && (rc == -ENOENT ||
+	    rc == -ECONNREFUSED))
+		snprintf(open_reason, sizeof(open_reason), "no broker listens at "
+		    "%s (%s): is uffd-brokerd running?", path, strerror(-rc));
+	else if (s != NULL && !s->connected && rc == -EACCES)
+		snprintf(open_reason, sizeof(open_reason), "%s: %s: the process "
+		    "needs the socket's group (uffd-clients)", path,
+		    strerror(-rc));
+	else if (rc == -ETIMEDOUT)
+		snprintf(open_reason, sizeof(open_reason), "the broker at %s did "
+		    "not answer within %d s", path, CLIENT_REPLY_TIMEOUT_SEC);
+	else
+		snprintf(open_reason, sizeof(open_reason), "%s", uffdc_strerror(rc));
+	uffdc_session_close(s);
+	return rc;
+}
+
+const char *
+uffdc_last_reason(void)
+{
+	return open_reason;
 }
 
 int
@@ -269,17 +335,29 @@ uffdc_session_open_flags(const char *socket_path, unsigned int flags,
     struct uffdc_session **out)
 {
 	struct uffdc_session *s;
-	int rc;
+	char why[128];
+	int rc, threads;
 
 	*out = NULL;
+	open_reason[0] = '\0';
 	if (flags & ~UFFDC_KEEP_DUMPABLE)
-		return -EINVAL;
+		return open_failed(NULL, -EINVAL, "unknown flags");
+	/*
+	 * Before anything that cannot be undone (the filter): the broker
+	 * refuses a process with several threads, since the ones made before
+	 * the filter would escape it.
+	 */
+	if ((threads = count_threads()) > 1) {
+		snprintf(why, sizeof(why), "the process has %d threads: open the "
+		    "session before starting any", threads);
+		return open_failed(NULL, -EBUSY, why);
+	}
 	/*
 	 * Before the device fd arrives: a dumpable process's fds are anyone's
 	 * of its user (pidfd_getfd(2)). The broker checks.
 	 */
 	if (!(flags & UFFDC_KEEP_DUMPABLE) && prctl(PR_SET_DUMPABLE, 0) < 0)
-		return -errno;
+		return open_failed(NULL, -errno, "prctl(PR_SET_DUMPABLE)");
 	if ((rc = session_alloc(socket_path ? socket_path :
 	    UFFDC_DEFAULT_SOCKET, &s)) < 0)
 		goto fail;
@@ -295,9 +373,8 @@ uffdc_session_open_flags(const char *socket_path, unsigned int flags,
 	*out = s;
 	return 0;
 fail:
-	/* Keep the broker's reason readable by the caller: print nothing here. */
-	uffdc_session_close(s);
-	return rc;
+	/* The reason is the caller's to read (uffdc_last_reason()): no output. */
+	return open_failed(s, rc, NULL);
 }
 
 int
@@ -307,8 +384,9 @@ uffdc_session_fork(struct uffdc_session *parent, struct uffdc_session **out)
 	int rc;
 
 	*out = NULL;
+	open_reason[0] = '\0';
 	if (parent == NULL || parent->path == NULL)
-		return -EINVAL;
+		return open_failed(NULL, -EINVAL, "no parent session");
 	if ((rc = session_alloc(parent->path, &s)) < 0)
 		goto fail;
 	/* The inherited device fd, earned by the parent's verification. */
@@ -329,8 +407,7 @@ uffdc_session_fork(struct uffdc_session *parent, struct uffdc_session **out)
 	*out = s;
 	return 0;
 fail:
-	uffdc_session_close(s);
-	return rc;
+	return open_failed(s, rc, NULL);
 }
 
 /* Drop one reference, under s->lock; frees s and returns true on the last. */
@@ -371,6 +448,34 @@ uffdc_session_reason(const struct uffdc_session *s)
 	return s->reason;
 }
 
+/*
+ * The creation itself gets only an errno from the broker: ask it why
+ * (StatusReply's last_refusal) for uffdc_session_reason(). Under s->lock.
+ */
+static void
+creation_refused(struct uffdc_session *s, int rc)
+{
+	UffdBroker__V1__StatusRequest status = UFFD_BROKER__V1__STATUS_REQUEST__INIT;
+	WireRequest req = UFFD_BROKER__V1__REQUEST__INIT;
+	WireReply *reply;
+
+	if (rc == -ENOSYS) {
+		snprintf(s->reason, sizeof(s->reason), "%s", uffdc_strerror(rc));
+		return;
+	}
+	req.body_case = UFFD_BROKER__V1__REQUEST__BODY_STATUS;
+	req.status = &status;
+	if (client_call(s, &req, -1, &reply) < 0)
+		return;
+	if (reply->body_case == UFFD_BROKER__V1__REPLY__BODY_STATUS_REPLY &&
+	    reply->status_reply->last_refusal != NULL)
+		snprintf(s->reason, sizeof(s->reason), "%s",
+		    reply->status_reply->last_refusal);
+	else
+		s->reason[0] = '\0';
+	uffd_broker__v1__reply__free_unpacked(reply, NULL);
+}
+
 int
 uffdc_create(struct uffdc_session *s, uint64_t features, unsigned int flags,
     struct uffdc_uffd **out)
@@ -395,6 +500,7 @@ uffdc_create(struct uffdc_session *s, uint64_t features, unsigned int flags,
 	    ((flags & UFFDC_USER_MODE_ONLY) ? UFFD_USER_MODE_ONLY : 0));
 	if (fd < 0) {
 		rc = fd;
+		creation_refused(s, rc);
 		goto out;
 	}
 	attach.features = features;

@@ -106,8 +106,17 @@ struct uffdc_event {
  * default). Call while the process is single-threaded: the broker refuses a
  * process with several threads. Sets no-new-privs and installs a seccomp
  * filter on every thread that cannot be removed.
- * Returns 0 and *out, or a negative errno: -EACCES (refused by policy),
- * -EDQUOT (session limit), -ECONNREFUSED/-ENOENT (no broker), others.
+ * Returns 0 and *out, or a negative errno:
+ *   -EACCES          the broker's policy admits no session for this process
+ *   -EDQUOT          a limit: the uid's sessions, or the broker's
+ *   -EBUSY           the process has several threads (checked before the
+ *                    filter is installed: nothing was done)
+ *   -ENOENT, -ECONNREFUSED  no broker listens at socket_path
+ *   -EACCES before any reply: the socket's permissions (its group)
+ *   -ETIMEDOUT       the broker did not answer
+ *   others           the kernel's or the protocol's
+ * On failure, uffdc_last_reason() says why in words: the broker's, or what
+ * to do.
  */
 UFFDC_API int	uffdc_session_open(const char *socket_path,
 		    struct uffdc_session **out);
@@ -139,13 +148,31 @@ UFFDC_API int	uffdc_session_fork(struct uffdc_session *parent,
 /* End the session. Uffds obtained from it stay usable until released. */
 UFFDC_API void	uffdc_session_close(struct uffdc_session *s);
 
-/* The broker's text for the session's last refusal ("" if none). */
+/*
+ * The broker's text for the session's last refusal ("" if none): of a
+ * request, or of a creation that uffdc_create() saw refused.
+ */
 UFFDC_API const char *uffdc_session_reason(const struct uffdc_session *s);
 
 /*
+ * Why this thread's last uffdc_session_open() or uffdc_session_fork()
+ * failed: the broker's refusal, or the library's words with what to do.
+ * Thread-local; valid until the thread's next open.
+ */
+UFFDC_API const char *uffdc_last_reason(void);
+
+/*
  * Obtain a uffd for this process with the UFFD_FEATURE_* bits in features.
- * Returns 0 and *out, or -EACCES (mode or features not granted), -EDQUOT
- * (quota reached), -ENOSYS (the broker is gone), or another negative errno.
+ * Returns 0 and *out, or a negative errno:
+ *   -EACCES   the policy does not grant it: kernel faults under a user-mode
+ *             rule (pass UFFDC_USER_MODE_ONLY), or features not granted
+ *   -EDQUOT   the session's quota of live uffds is reached
+ *   -EPERM    the kernel would not allow it (userfaultfd(2) path without
+ *             privilege), or the process cannot create here (it exec'd)
+ *   -EINVAL   unknown flags
+ *   -EAGAIN   the broker could not count just now: try again
+ *   -ENOSYS   the broker is gone
+ * uffdc_session_reason() then has the broker's words.
  */
 UFFDC_API int	uffdc_create(struct uffdc_session *s, uint64_t features,
 		    unsigned int flags, struct uffdc_uffd **out);

@@ -331,10 +331,14 @@ uffdc_strerror(int err)
 	case UFFDC_EPARTIAL:	return "partially copied";
 	case EEXIST:		return "page already exists";
 	case ESRCH:		return "the uffd's process is gone (exited or exec'd)";
-	case EACCES:		return "refused by the broker's policy";
-	case EDQUOT:		return "the broker's limit is reached";
-	case ENOSYS:		return "no broker supervises this process any more";
-	case EPERM:		return "not permitted (only the broker may do this)";
+	case EACCES:		return "not granted by the broker's policy";
+	case EDQUOT:		return "a limit of the broker's is reached";
+	case ENOSYS:		return "the broker is gone: no broker supervises "
+				    "this process any more";
+	case EPERM:		return "refused: the kernel would not allow it, or "
+				    "this process cannot create here";
+	case EBUSY:		return "the process has several threads: open "
+				    "the session before starting any";
 	case EPROTO:		return "protocol error with the broker";
 	case ETIMEDOUT:		return "the broker did not answer";
 	default:		return strerror(-err);

@@ -664,7 +664,7 @@ START_TEST(test_audit_broker_full)
 	/* It reads why, then the hang-up. */
 	ck_assert_int_ge(sock = raw_connect_quiet(), 0);
 	ck_assert_int_eq(raw_welcome(sock, &st, reason, sizeof(reason)), 0);
-	ck_assert_int_eq(st, UFFD_BROKER__V1__STATUS__DENIED);
+	ck_assert_int_eq(st, UFFD_BROKER__V1__STATUS__QUOTA);
 	ck_assert_str_eq(reason, "broker full: 1 sessions");
 	ck_assert_int_eq(recv(sock, &c, 1, 0), 0);
 	ck_assert(log_wait(1000, "event=session_refused", "uid=0 "

@@ -473,12 +473,12 @@ START_TEST(test_no_fresh_quota_after_close)
 	r.unmap = false;
 
 	/* Room for one: the spent session holds it until the process exits. */
-	r.want = -EACCES;
+	r.want = -EDQUOT;
 	broker_start("--allow-uid", "65534", "--max-uffds", "1",
 	    "--max-sessions-per-uid", "1", "--probe-interval-ms", "100", NULL);
 	child = rejoin_start(&r);
 	ck_assert(log_wait(1000, "event=quota_hit", "what=sessions"));
-	ck_assert_int_eq(run_client(client_open_refused, NULL, true), 0);
+	ck_assert_int_eq(run_client(client_open_over_limit, NULL, true), 0);
 	rejoin_end(&r, child);
 	/* A tick forgets the exited process: then the uid has room again. */
 	ck_assert(log_wait(2000, "event=session_forgotten", NULL));

@@ -333,7 +333,12 @@ client_user_mode_only(void *arg)
 	struct uffdc_uffd *u;
 
 	CHILD_CHECK(uffdc_session_open(tb.sock, &s) == 0);
-	CHILD_CHECK(uffdc_create(s, 0, 0, &u) == -EPERM);
+	/* Kernel faults under a user-mode rule: EACCES, and why in words. */
+	CHILD_CHECK(uffdc_create(s, 0, 0, &u) == -EACCES);
+	CHILD_CHECK(strstr(uffdc_session_reason(s), "kernel faults not granted "
+	    "(rule '") != NULL);
+	CHILD_CHECK(strstr(uffdc_session_reason(s), "UFFDC_USER_MODE_ONLY") !=
+	    NULL);
 	CHILD_CHECK(uffdc_create(s, 0, UFFDC_USER_MODE_ONLY, &u) == 0);
 	/* Features outside the grant are refused with the broker's reason. */
 	CHILD_CHECK(uffdc_create(s, UFFD_FEATURE_EVENT_FORK,

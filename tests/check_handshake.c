@@ -192,12 +192,38 @@ START_TEST(test_threads_at_handshake_no_device)
 }
 END_TEST
 
+/*
+ * A multi-threaded process is refused by the library itself, before
+ * anything it cannot undo: no filter, still dumpable, and it says why.
+ */
 static int
 library_refuses_threads(void *arg)
 {
 	struct uffdc_session *s;
 	pthread_t thr;
 
+	(void)arg;
+	CHILD_CHECK(prctl(PR_SET_DUMPABLE, 1) == 0);
+	CHILD_CHECK(pthread_create(&thr, NULL, idle_thread, NULL) == 0);
+	CHILD_CHECK(uffdc_session_open(tb.sock, &s) == -EBUSY);
+	CHILD_CHECK(strstr(uffdc_last_reason(), "has 2 threads") != NULL);
+	CHILD_CHECK(prctl(PR_GET_SECCOMP) == 0);
+	CHILD_CHECK(prctl(PR_GET_DUMPABLE) == 1);
+	return 0;
+}
+
+/*
+ * Under a filter of its own (jailed first), the library does not open
+ * /proc to count: the broker refuses the threads at verification.
+ */
+static int
+broker_refuses_threads(void *arg)
+{
+	struct uffdc_session *s;
+	pthread_t thr;
+
+	(void)arg;
+	CHILD_CHECK(jail_allow_all() == 0);
 	CHILD_CHECK(pthread_create(&thr, NULL, idle_thread, NULL) == 0);
 	CHILD_CHECK(uffdc_session_open(tb.sock, &s) == -EPERM);
 	return 0;
@@ -207,6 +233,10 @@ START_TEST(test_session_open_needs_single_thread)
 {
 	broker_start("--allow-uid", "65534", NULL);
 	ck_assert_int_eq(run_client(library_refuses_threads, NULL, true), 0);
+	ck_assert(!log_wait(0, "event=session_connect", NULL));
+	ck_assert_int_eq(run_client(broker_refuses_threads, NULL, true), 0);
+	ck_assert(log_wait(1000, "event=uffd_refused",
+	    "several threads at the handshake"));
 	broker_stop();
 }
 END_TEST

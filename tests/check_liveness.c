@@ -69,7 +69,7 @@ check_gone_within_a_second(struct holder *h, const char *reason)
 	snprintf(pidstr, sizeof(pidstr), " pid=%d ", (int)child);
 	ck_assert(log_wait(1000, "event=session_open", pidstr));
 	/* The slot is taken: a second session of the same uid is refused. */
-	ck_assert_int_eq(run_client(client_open_refused, NULL, true), 0);
+	ck_assert_int_eq(run_client(client_open_over_limit, NULL, true), 0);
 
 	t0 = now_ms();
 	if (!h->exec)
@@ -84,7 +84,7 @@ check_gone_within_a_second(struct holder *h, const char *reason)
 	 * uffds its old session granted (docs/security.md).
 	 */
 	if (h->exec) {
-		ck_assert_int_eq(run_client(client_open_refused, NULL, true), 0);
+		ck_assert_int_eq(run_client(client_open_over_limit, NULL, true), 0);
 		kill(child, SIGKILL);
 	}
 	reap(child);

@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <string.h>
+#include <linux/filter.h>
 #include <linux/sched.h>
 #include <linux/seccomp.h>
 #include <sys/ioctl.h>
@@ -373,6 +374,30 @@ client_open_refused(void *arg)
 
 	(void)arg;
 	CHILD_CHECK(uffdc_session_open(tb.sock, &s) == -EACCES);
+	CHILD_CHECK(*uffdc_last_reason() != '\0');
+	return 0;
+}
+
+int
+client_open_over_limit(void *arg)
+{
+	struct uffdc_session *s;
+
+	(void)arg;
+	CHILD_CHECK(uffdc_session_open(tb.sock, &s) == -EDQUOT);
+	CHILD_CHECK(strstr(uffdc_last_reason(), "sessions") != NULL);
+	return 0;
+}
+
+int
+jail_allow_all(void)
+{
+	struct sock_filter allow = BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+	struct sock_fprog prog = { .len = 1, .filter = &allow };
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+	    syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
+		return -errno;
 	return 0;
 }
 
@@ -384,8 +409,8 @@ client_gets_uffd(void *arg)
 	int rc;
 
 	if ((rc = uffdc_session_open(tb.sock, &s)) != 0)
-		fprintf(stderr, "client_gets_uffd: session: %s\n",
-		    uffdc_strerror(rc));
+		fprintf(stderr, "client_gets_uffd: session: %s (%s)\n",
+		    uffdc_strerror(rc), uffdc_last_reason());
 	CHILD_CHECK(rc == 0);
 	CHILD_CHECK(uffdc_create(s, 0, 0, &u) == 0);
 	CHILD_CHECK(uffdc_release(u) == 0);

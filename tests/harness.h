@@ -70,6 +70,13 @@ int	reap(pid_t pid);
 int	client_gets_uffd(void *arg);
 /* A client the broker refuses a session (-EACCES). For run_client(). */
 int	client_open_refused(void *arg);
+/* A client over a session limit (-EDQUOT). For run_client(). */
+int	client_open_over_limit(void *arg);
+/*
+ * A seccomp filter that allows everything: the process counts as jailed
+ * already, so the library leaves checks it cannot make to the broker.
+ */
+int	jail_allow_all(void);
 /* spawn() and reap() in one; spawn_as() and reap(). */
 int	run_client(int (*fn)(void *), void *arg, bool drop);
 int	run_client_as(int (*fn)(void *), void *arg, uid_t uid);
