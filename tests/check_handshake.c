@@ -241,6 +241,39 @@ START_TEST(test_session_open_needs_single_thread)
 }
 END_TEST
 
+/*
+ * No broker at the path: the errno, and words that say what to do; a
+ * refused peer reads the broker's reason. Nothing irreversible either time.
+ */
+static int
+no_broker_then_refused(void *arg)
+{
+	struct uffdc_session *s;
+
+	(void)arg;
+	CHILD_CHECK(uffdc_session_open("/nonexistent/uffd-broker.sock", &s) ==
+	    -ENOENT);
+	CHILD_CHECK(s == NULL);
+	CHILD_CHECK(strstr(uffdc_last_reason(), "no broker listens at "
+	    "/nonexistent/uffd-broker.sock") != NULL);
+	CHILD_CHECK(strstr(uffdc_last_reason(), "is uffd-brokerd running?") !=
+	    NULL);
+	CHILD_CHECK(prctl(PR_GET_SECCOMP) == 0);
+	/* uid 65534 matches no rule of this broker's. */
+	CHILD_CHECK(uffdc_session_open(tb.sock, &s) == -EACCES);
+	CHILD_CHECK(strstr(uffdc_last_reason(), "65534") != NULL);
+	CHILD_CHECK(prctl(PR_GET_SECCOMP) == 0);
+	return 0;
+}
+
+START_TEST(test_open_failure_says_why)
+{
+	broker_start("--allow-uid", "0", NULL);
+	ck_assert_int_eq(run_client(no_broker_then_refused, NULL, true), 0);
+	broker_stop();
+}
+END_TEST
+
 /* One listener offered for two sessions: the second is refused. */
 static int
 share_listener(void *arg)
@@ -538,6 +571,7 @@ make_handshake_suite(void)
 	tcase_add_test(tc, test_borrowed_listener_no_device);
 	tcase_add_test(tc, test_threads_at_handshake_no_device);
 	tcase_add_test(tc, test_session_open_needs_single_thread);
+	tcase_add_test(tc, test_open_failure_says_why);
 	tcase_add_test(tc, test_shared_listener_refused);
 	tcase_add_test(tc, test_shared_listener_among_many);
 	tcase_add_loop_test(tc, test_bad_probe_creation, 0,
