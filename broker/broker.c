@@ -109,6 +109,31 @@ activated_socket(void)
 }
 
 /*
+ * A start-up step on path failed: say what to do where the cause is
+ * common — a missing directory, a broker not started as root — then exit.
+ */
+static void __attribute__((noreturn))
+fatal_path(const char *what, const char *path)
+{
+	char dir[PATH_MAX], *slash;
+	int err = errno;
+	struct stat st;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	if ((slash = strrchr(dir, '/')) != NULL)
+		*(slash == dir ? slash + 1 : slash) = '\0';
+	errno = err;
+	if (err == ENOENT && slash != NULL && stat(dir, &st) < 0)
+		fatal("%s %s: the directory %s does not exist: create it "
+		    "(systemd-tmpfiles --create uffd-broker.conf, or mkdir -p), "
+		    "or choose another path", what, path, dir);
+	if ((err == EACCES || err == EPERM) && geteuid() != 0)
+		fatal("%s %s: start uffd-brokerd as root: it drops its "
+		    "privileges itself after start-up (--user)", what, path);
+	fatal("%s %s", what, path);
+}
+
+/*
  * One broker per socket path: an flock(2) on PATH.lock, held for the
  * daemon's life and taken before anything at PATH is touched, so that of two
  * brokers starting at once one stops here. The kernel drops the lock when
@@ -127,7 +152,7 @@ lock_socket_path(struct broker *b, const char *path)
 	fd = open(lock, O_RDWR | O_CREAT | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC,
 	    0644);
 	if (fd < 0)
-		fatal("open %s", lock);
+		fatal_path("open", lock);
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		if (errno != EWOULDBLOCK)
 			fatal("flock %s", lock);
@@ -195,7 +220,7 @@ listen_socket(struct broker *b)
 	if (fd < 0)
 		fatal("socket");
 	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0)
-		fatal("bind %s", path);
+		fatal_path("bind", path);
 	/* Anyone may connect: the policy, by kernel credentials, decides. */
 	if (chmod(path, 0666) < 0)
 		fatal("chmod %s", path);
@@ -305,7 +330,7 @@ open_device(struct broker *b)
 		return;
 	if (b->cfg.creation == CREATION_DEVICE ||
 	    (b->cfg.creation == CREATION_AUTO && errno != ENOENT))
-		fatal("open %s", b->cfg.device_path);
+		fatal_path("open", b->cfg.device_path);
 	if (b->cfg.creation == CREATION_AUTO)
 		log_warnx("%s does not exist: supervising userfaultfd(2) instead",
 		    b->cfg.device_path);

@@ -22,6 +22,50 @@
 #include "harness.h"
 #include "uffd-client.h"
 
+/*
+ * A start that fails for a common reason says what to do: the socket's
+ * directory missing; started as another user than root.
+ */
+START_TEST(test_start_failure_hints)
+{
+	const char *missing[] = { brokerd_path(), "--socket",
+	    "/nonexistent-dir/uffd.sock", "--allow-uid", "0", NULL };
+	char out[PATH_MAX], sock[PATH_MAX], dir[64], bin[96];
+	char *log;
+
+	snprintf(out, sizeof(out), "%s/hint.log", getenv("UFFD_TEST_DIR"));
+	ck_assert_int_eq(run_program(out, false, missing), 1);
+	log = read_whole(out);
+	ck_assert_msg(strstr(log, "the directory /nonexistent-dir does not "
+	    "exist: create it") != NULL, "%s", log);
+	free(log);
+	/*
+	 * As nobody, with a socket path nobody may use. A copy of the broker
+	 * in a directory of its own: the build may be under root's 0700 home.
+	 */
+	snprintf(dir, sizeof(dir), "/tmp/uffd-hint.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	ck_assert_int_eq(chmod(dir, 0755), 0);
+	snprintf(bin, sizeof(bin), "%s/uffd-brokerd", dir);
+	copy_file(brokerd_path(), bin);
+	ck_assert_int_eq(chmod(bin, 0755), 0);
+	snprintf(sock, sizeof(sock), "%s/nobody.sock", getenv("UFFD_TEST_DIR"));
+	{
+		const char *as_nobody[] = { bin, "--socket", sock,
+		    "--allow-uid", "0", NULL };
+
+		ck_assert_int_eq(run_program(out, true, as_nobody), 1);
+	}
+	unlink(bin);
+	rmdir(dir);
+	log = read_whole(out);
+	ck_assert_msg(strstr(log, "start uffd-brokerd as root") != NULL, "%s",
+	    log);
+	free(log);
+	unlink(out);
+}
+END_TEST
+
 /* As systemd does: bind the socket, pass it as fd 3 with LISTEN_PID/FDS. */
 START_TEST(test_socket_activation)
 {
@@ -579,6 +623,7 @@ make_daemon_suite(void)
 	TCase *tc = tcase_create("daemon");
 
 	tcase_set_timeout(tc, 20);
+	tcase_add_test(tc, test_start_failure_hints);
 	tcase_add_test(tc, test_socket_activation);
 	tcase_add_loop_test(tc, test_sd_notify, 0, 2);
 	tcase_add_test(tc, test_sigterm_stops_cleanly);
