@@ -41,6 +41,7 @@ grant_attach(struct session *s, const WireRequest *req, int fd)
 	WireReply reply = UFFD_BROKER__V1__REPLY__INIT;
 	struct epoll_event ev = { .events = 0 };
 	struct uffdio_api api;
+	char names[512];
 	int rc;
 
 	if (s->pending == 0) {
@@ -93,11 +94,11 @@ grant_attach(struct session *s, const WireRequest *req, int fd)
 	if (s->rule != NULL)
 		s->rule->granted++;
 	/* Not counted here: live_at_most is exact after a count near the quota. */
+	policy_feature_names(features, names, sizeof(names));
 	audit_session(s, "uffd_granted", "session=%llu pid=%d uid=%u "
-	    "rule=%s features=0x%llx live_at_most=%u max=%u",
+	    "rule=%s features=\"%s\" live_at_most=%u max=%u",
 	    (unsigned long long)s->id, (int)s->pid, (unsigned)s->uid,
-	    s->rule_name, (unsigned long long)features, s->acct->live_bound,
-	    s->grant.max_uffds);
+	    s->rule_name, names, s->acct->live_bound, s->grant.max_uffds);
 	/* UFFDIO_API reports every feature the kernel has; the uffd has these. */
 	ar.features = features;
 	ar.ioctls = api.ioctls;

@@ -696,8 +696,8 @@ START_TEST(test_policy_audit_lines)
 	ck_assert(log_wait(0, "event=session_open", "mode=kernel "
 	    "features=\"EVENT_REMOVE MISSING_SHMEM\" max_uffds=1 "
 	    "max_sessions_per_uid=64 forked_sessions=yes"));
-	ck_assert(log_wait(0, "event=uffd_granted", "rule=vmm features=0x28 "
-	    "live_at_most=1 max=1"));
+	ck_assert(log_wait(0, "event=uffd_granted", "rule=vmm "
+	    "features=\"EVENT_REMOVE MISSING_SHMEM\" live_at_most=1 max=1"));
 	ck_assert(log_wait(0, "event=quota_hit", "rule=vmm what=uffds"));
 	ck_assert(log_wait(1000, "event=session_end", "rule=vmm state=ready"));
 	ck_assert(log_wait(0, "event=start", "rules=1"));
