@@ -46,6 +46,8 @@ main(int argc, char **argv)
 	broker_jail(&b);
 	closer_start(&b);
 	broker_listen(&b);
+	/* "start" is logged before the jail; clients may connect from here. */
+	log_event("ready", "accepting sessions");
 	sdnotify("READY=1\nSTATUS=serving, policy rules: %zu", b.policy->nrules);
 	if (policy_grants_fork(b.policy))
 		log_warnx("EVENT_FORK may be granted: a client's forks will hand "

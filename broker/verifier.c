@@ -677,6 +677,24 @@ backoff_of(struct verifier *v, uid_t uid)
 	return oldest;
 }
 
+/*
+ * Is s's uid backed off? Checked when the proof is asked for and again when
+ * its turn comes: proofs queued before the first one ran out of time must
+ * not each cost the verifier its deadline.
+ */
+static bool
+backed_off(struct verifier *v, const struct session *s, char *why, size_t len)
+{
+	struct backoff *bo = backoff_of(v, s->uid);
+
+	if (s->proof != PROOF_FILTER || bo->uid != s->uid ||
+	    broker_now_ms() >= bo->until)
+		return false;
+	snprintf(why, len, "a proof for uid %u ran out of time less than %d ms "
+	    "ago", (unsigned)s->uid, VERIFIER_BACKOFF_MS);
+	return true;
+}
+
 /* The proof's outcome goes to the handshake (rc: 0 with ans, or -errno). */
 static void
 conclude(struct session *s, int rc, const struct verifier_answer *ans)
@@ -713,6 +731,7 @@ ask_next(struct broker *b)
 {
 	struct verifier *v = &b->verifier;
 	struct session *s, *pick;
+	char why[128];
 	int rc;
 
 	while (!v->busy && v->sock >= 0 && !TAILQ_EMPTY(&v->queue)) {
@@ -722,6 +741,12 @@ ask_next(struct broker *b)
 				pick = s;
 				break;
 			}
+		if (backed_off(v, pick, why, sizeof(why))) {
+			TAILQ_REMOVE(&v->queue, pick, proof_entry);
+			pick->proof_queued = false;
+			handshake_proven(pick, why);
+			continue;
+		}
 		if ((rc = ask(b, pick)) == -EAGAIN)
 			return;		/* the answer to a late one makes room */
 		TAILQ_REMOVE(&v->queue, pick, proof_entry);
@@ -744,14 +769,10 @@ void
 verifier_ask(struct session *s, enum proof_job job)
 {
 	struct verifier *v = &s->b->verifier;
-	struct backoff *bo = backoff_of(v, s->uid);
 	char why[128];
 
 	s->proof = job;
-	if (job == PROOF_FILTER && bo->uid == s->uid &&
-	    broker_now_ms() < bo->until) {
-		snprintf(why, sizeof(why), "a proof for uid %u ran out of time "
-		    "less than %d ms ago", (unsigned)s->uid, VERIFIER_BACKOFF_MS);
+	if (backed_off(v, s, why, sizeof(why))) {
 		handshake_proven(s, why);
 		return;
 	}

@@ -353,7 +353,7 @@ START_TEST(test_stale_socket_replaced)
 	fputs("99999\n", f);
 	fclose(f);
 	tb.pid = exec_broker(tb.sock, tb.log);
-	ck_assert(log_wait(2000, "event=start", NULL));
+	ck_assert(log_wait(2000, "event=ready", NULL));
 	ck_assert_int_eq(run_client(client_gets_uffd, NULL, true), 0);
 	broker_stop();
 }
@@ -427,7 +427,7 @@ START_TEST(test_simultaneous_brokers_one_serves)
 	ck_assert_int_ge(winner, 0);
 	tb.pid = pids[winner];
 	snprintf(tb.log, sizeof(tb.log), "%s", logs[winner]);
-	ck_assert(log_wait(2000, "event=start", NULL));
+	ck_assert(log_wait(2000, "event=ready", NULL));
 	ck_assert_int_eq(run_client(client_gets_uffd, NULL, true), 0);
 	for (i = 0; i < N; i++)
 		if (i != winner)

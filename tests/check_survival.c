@@ -557,7 +557,7 @@ START_TEST(test_faults_served_across_broker_restart)
 	snprintf(lock, sizeof(lock), "%s.lock", tb.sock);
 	ck_assert_int_eq(access(lock, F_OK), 0);
 	broker_restart();
-	ck_assert(log_wait(2000, "event=start", NULL));
+	ck_assert(log_wait(2000, "event=ready", NULL));
 	window_open(sv);
 	new_client_gets_uffd("with the new broker");
 	ck_assert(log_wait(2000, "event=uffd_granted", "uid=65534"));
