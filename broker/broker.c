@@ -548,7 +548,7 @@ dispatch(struct broker *b, const struct epoll_event *ev)
 		return;
 	case WATCH_TIMER:
 		if (read(b->timerfd, &ticks, sizeof(ticks)) == sizeof(ticks))
-			liveness_tick(b);
+			liveness_tick(b, ticks);
 		return;
 	case WATCH_SIGNAL:
 		read_signals(b);

@@ -458,7 +458,8 @@ int	liveness_zeropage(int probe_uffd, uint64_t page, uint32_t page_size);
  * now batches any sessions' fds and is replaced only when stuck.)
  */
 #define LIVENESS_SLICES	10
-void	liveness_tick(struct broker *b);
+/* The timer fired ticks times since last read. */
+void	liveness_tick(struct broker *b, uint64_t ticks);
 
 /* closer.c */
 void	closer_start(struct broker *b);		/* fatal on failure */

@@ -6,6 +6,7 @@
  * with ESRCH once the process has exited or exec'd.
  */
 #include <errno.h>
+#include <poll.h>
 #include <linux/userfaultfd.h>
 #include <string.h>
 #include <stdint.h>
@@ -67,17 +68,24 @@ expire_pending(struct session *s)
 }
 
 /*
- * Each tick, for the sessions of its slice: probe the ready ones, expire
- * their stale pending creations, drop handshakes that take too long. Once
- * an interval: prune spent records, flush the audit summaries, close
- * listeners no session took up.
+ * Has the peer hung up? A client that ends its session closes the socket
+ * and then unmaps its dummy page; a probe between the two, before the loop
+ * read the hang-up, would blame the page for a clean close.
  */
-void
-liveness_tick(struct broker *b)
+static bool
+hung_up(const struct session *s)
+{
+	struct pollfd pfd = { .fd = s->sock, .events = POLLRDHUP };
+
+	return poll(&pfd, 1, 0) == 1 &&
+	    (pfd.revents & (POLLHUP | POLLRDHUP | POLLERR)) != 0;
+}
+
+/* One slice's sessions: see liveness_tick(). */
+static void
+tick_slice(struct broker *b, unsigned int slice)
 {
 	struct session *s, *next;
-	struct listener *l, *lnext;
-	unsigned int slice = b->ticks++ % LIVENESS_SLICES;
 	const char *why;
 
 	for (s = TAILQ_FIRST(&b->sessions); s != NULL; s = next) {
@@ -85,15 +93,40 @@ liveness_tick(struct broker *b)
 		if (s->id % LIVENESS_SLICES != slice)
 			continue;
 		if (s->state == SESSION_READY) {
-			if (!liveness_probe(s, &why))
-				session_kill(s, why);
-			else
+			if (liveness_probe(s, &why))
 				expire_pending(s);
+			else if (hung_up(s))
+				session_hangup(s);
+			else
+				session_kill(s, why);
 		} else if (broker_elapsed_ms(&s->started) >
 		    b->cfg.handshake_timeout_ms)
 			session_kill(s, "handshake timed out");
 	}
-	if (slice != 0)
+}
+
+/*
+ * Each tick, for the sessions of its slice: probe the ready ones, expire
+ * their stale pending creations, drop handshakes that take too long; ticks
+ * the loop missed (it was busy, or stopped) are caught up, a whole sweep at
+ * most. Once an interval: prune spent records, flush the audit summaries,
+ * close listeners no session took up.
+ */
+void
+liveness_tick(struct broker *b, uint64_t ticks)
+{
+	struct listener *l, *lnext;
+	bool interval = false;
+	unsigned int slice;
+
+	if (ticks > LIVENESS_SLICES)
+		ticks = LIVENESS_SLICES;
+	while (ticks-- > 0) {
+		slice = b->ticks++ % LIVENESS_SLICES;
+		tick_slice(b, slice);
+		interval |= slice == 0;
+	}
+	if (!interval)
 		return;
 	session_spent_prune(b, false);
 	/* Even when the peer has gone quiet, its summary is written. */

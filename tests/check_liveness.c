@@ -141,6 +141,60 @@ START_TEST(test_clean_close_reason)
 }
 END_TEST
 
+/*
+ * The same close, with the liveness tick first: the broker is stopped until
+ * its timer has fired (a whole sweep is due), then the client closes its
+ * session (page unmapped, socket closed) and lives on. The tick's probe
+ * sees the page gone before the loop reads the hang-up: still a clean
+ * close, not a failed probe.
+ */
+static int
+closes_when_told(void *arg)
+{
+	const int *p = arg;
+	struct uffdc_session *s;
+	char c;
+
+	close(p[1]);
+	close(p[2]);
+	CHILD_CHECK(uffdc_session_open(tb.sock, &s) == 0);
+	sync_signal(p[3]);
+	CHILD_CHECK(read(p[0], &c, 1) == 1);
+	CHILD_CHECK(munmap(s->dummy, s->page_size) == 0);
+	CHILD_CHECK(close(s->sock) == 0);
+	sync_signal(p[3]);
+	CHILD_CHECK(read(p[0], &c, 1) == 0);
+	return 0;
+}
+
+START_TEST(test_clean_close_tick_first)
+{
+	int p[4];
+	pid_t pid;
+
+	broker_start("--allow-uid", "65534", "--probe-interval-ms", "50", NULL);
+	ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+	ck_assert_int_eq(pipe2(p + 2, O_CLOEXEC), 0);
+	pid = spawn(closes_when_told, p, true);
+	sync_wait(p[2]);
+	ck_assert(log_wait(1000, "event=session_open", NULL));
+	ck_assert_int_eq(kill(tb.pid, SIGSTOP), 0);
+	usleep(150000);		/* three intervals: the timer has fired */
+	sync_signal(p[1]);
+	sync_wait(p[2]);	/* closed, and alive */
+	ck_assert_int_eq(kill(tb.pid, SIGCONT), 0);
+	ck_assert(log_wait(2000, "event=session_end", "state=ready"));
+	ck_assert_msg(log_wait(0, "event=session_end", "reason=\"client closed "
+	    "the session\""), "a clean close logged with another reason");
+	close(p[1]);
+	ck_assert_int_eq(reap(pid), 0);
+	close(p[0]);
+	close(p[2]);
+	close(p[3]);
+	broker_stop();
+}
+END_TEST
+
 START_TEST(test_sigkill_noticed)
 {
 	struct holder h = { .exec = false };
@@ -181,6 +235,7 @@ make_liveness_suite(void)
 
 	tcase_set_timeout(tc, 20);
 	tcase_add_test(tc, test_clean_close_reason);
+	tcase_add_test(tc, test_clean_close_tick_first);
 	tcase_add_test(tc, test_sigkill_noticed);
 	tcase_add_test(tc, test_exec_noticed_by_hangup);
 	tcase_add_test(tc, test_exec_noticed_by_probe);

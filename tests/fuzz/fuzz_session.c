@@ -1075,7 +1075,7 @@ step_tick(struct input *in)
 	unsigned int i, n = take(in) % LIVENESS_SLICES + 1;
 
 	for (i = 0; i < n; i++)
-		liveness_tick(&b);
+		liveness_tick(&b, 1);
 	turn();
 	replies(NULL);
 }
