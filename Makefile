@@ -268,10 +268,14 @@ sanitize-run: all $(TESTBIN) $(BROKERD_HOOKS) $(BROKERD_ASAN) $(BROKERD_UBSAN)
 mutants: deps
 	@bash mk/mutants.sh
 
+# Quiet: the build's command lines with V=1. One line ends it: the verdict.
 demo: deps
-	@$(MAKE) --no-print-directory all
-	sh demo/run-demo.sh $(B) restore $(DEMO_ARGS)
-	sh demo/run-demo.sh $(B) vmm-swap
+	@$(MAKE) --no-print-directory $(if $(V),,-s) all
+	@sh demo/run-demo.sh $(B) restore $(DEMO_ARGS) && \
+	sh demo/run-demo.sh $(B) vmm-swap && \
+	echo "demo: PASSED: restore and vmm-swap, each as nobody under the" \
+	    "broker's least-grant policy" || \
+	{ echo "demo: FAILED (see above)"; exit 1; }
 
 example: deps
 	@$(MAKE) --no-print-directory all

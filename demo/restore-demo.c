@@ -368,7 +368,9 @@ main(int argc, char **argv)
 		return 1;
 	}
 	t1 = now_s();
-	if ((rc = uffdc_create(s, features, 0, &r.uffd)) < 0) {
+	/* Faults of this process's own accesses only: the least to ask for. */
+	if ((rc = uffdc_create(s, features, UFFDC_USER_MODE_ONLY,
+	    &r.uffd)) < 0) {
 		fprintf(stderr, "uffd: %s (%s)\n", uffdc_strerror(rc),
 		    uffdc_session_reason(s));
 		return 1;

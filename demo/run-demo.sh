@@ -31,17 +31,43 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-"$build/uffd-brokerd" --socket "$dir/broker.sock" --allow-uid 65534 \
-	--max-uffds 4 2>"$dir/broker.log" &
+# The least each demo needs, as a policy file would grant it: the restore
+# demo handles its own accesses' faults (user mode), on private or shmem
+# memory (minor faults); the VMM's devices need kernel faults, as crosvm's
+# do, and fork their sessions. Each by its executable, one uffd per address
+# space.
+cat > "$dir/policy.conf" <<EOF
+[rule restore-demo]
+uid = nobody
+exe = $dir/uffd-restore-demo
+mode = user
+features = MINOR_SHMEM
+max_uffds = 1
+
+[rule vmm-swap-demo]
+uid = nobody
+exe = $dir/uffd-vmm-swap
+mode = kernel
+features = MISSING_SHMEM EVENT_REMOVE
+max_uffds = 1
+forked_sessions = yes
+EOF
+"$build/uffd-brokerd" --socket "$dir/broker.sock" --policy "$dir/policy.conf" \
+	2>"$dir/broker.log" &
 broker=$!
 i=0
-while [ ! -S "$dir/broker.sock" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-if [ ! -S "$dir/broker.sock" ]; then
-	echo "run-demo: the broker did not start:" >&2
-	cat "$dir/broker.log" >&2
-	exit 1
-fi
-echo "broker pid $broker on $dir/broker.sock; running $which as nobody"
+until grep -q 'event=ready' "$dir/broker.log" 2>/dev/null; do
+	if [ $i -ge 50 ] || ! kill -0 "$broker" 2>/dev/null; then
+		echo "run-demo: the broker did not start:" >&2
+		cat "$dir/broker.log" >&2
+		exit 1
+	fi
+	sleep 0.1
+	i=$((i + 1))
+done
+echo "broker pid $broker on $dir/broker.sock, its policy:"
+sed 's/^/    /' "$dir/policy.conf"
+echo "running $which as nobody"
 if [ "$which" = restore ]; then
 	set -- --workdir "$dir/work" "$@"
 fi
@@ -50,4 +76,13 @@ setpriv --reuid=65534 --regid=65534 --clear-groups \
 rc=$?
 echo "--- broker log ---"
 cat "$dir/broker.log"
+case $which in
+restore) what="lazy restore of a memory image by nobody, jailed, through the broker" ;;
+vmm-swap) what="the VMM swap pattern: devices' uffds served by one monitor" ;;
+esac
+if [ $rc -eq 0 ]; then
+	echo "run-demo: $which PASSED: $what"
+else
+	echo "run-demo: $which FAILED (exit $rc): $what"
+fi
 exit $rc
