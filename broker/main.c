@@ -4,6 +4,7 @@
  */
 #include <linux/userfaultfd.h>
 #include <stdio.h>
+#include <unistd.h>
 
 #include "broker.h"
 #include "build-config.h"
@@ -47,7 +48,7 @@ main(int argc, char **argv)
 	closer_start(&b);
 	broker_listen(&b);
 	/* "start" is logged before the jail; clients may connect from here. */
-	log_event("ready", "accepting sessions");
+	log_event("ready", "pid=%d", (int)getpid());
 	sdnotify("READY=1\nSTATUS=serving, policy rules: %zu", b.policy->nrules);
 	if (policy_grants_fork(b.policy))
 		log_warnx("EVENT_FORK may be granted: a client's forks will hand "
