@@ -161,14 +161,14 @@ $(B)/pic/%.o: %.c $(GEN_HDRS)
 	$(CC) $(ALL_CFLAGS) -fPIC -fvisibility=hidden -MMD -MP -c -o $@ $<
 $(B)/pic/proto/uffd_broker.pb-c.o: $(PROTO_SRC)
 	@mkdir -p $(dir $@)
-	$(CC) $(filter-out -Wcast-align -Wmissing-prototypes,$(ALL_CFLAGS)) -fPIC -fvisibility=hidden -c -o $@ $<
+	$(CC) $(filter-out -Wcast-align -Wmissing-prototypes,$(ALL_CFLAGS)) -fPIC -fvisibility=hidden -MMD -MP -c -o $@ $<
 
 $(B)/pie/%.o: %.c $(GEN_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -fPIE -MMD -MP -c -o $@ $<
 $(B)/pie/proto/uffd_broker.pb-c.o: $(PROTO_SRC)
 	@mkdir -p $(dir $@)
-	$(CC) $(filter-out -Wcast-align -Wmissing-prototypes,$(ALL_CFLAGS)) -fPIE -c -o $@ $<
+	$(CC) $(filter-out -Wcast-align -Wmissing-prototypes,$(ALL_CFLAGS)) -fPIE -MMD -MP -c -o $@ $<
 
 $(LIB_SO): $(LIB_OBJS) client/libuffd-client.map
 	$(CC) -shared -Wl,-soname,libuffd-client.so.$(SOVERSION) \
@@ -207,7 +207,7 @@ $(B)/$(1)/%.o: %.c $(GEN_HDRS)
 	$(2) $$(ALL_CFLAGS) $(3) -fPIE -MMD -MP -c -o $$@ $$<
 $(B)/$(1)/proto/uffd_broker.pb-c.o: $(PROTO_SRC)
 	@mkdir -p $$(dir $$@)
-	$(2) $$(filter-out -Wcast-align -Wmissing-prototypes,$$(ALL_CFLAGS)) $(3) -fPIE -c -o $$@ $$<
+	$(2) $$(filter-out -Wcast-align -Wmissing-prototypes,$$(ALL_CFLAGS)) $(3) -fPIE -MMD -MP -c -o $$@ $$<
 $(B)/$(1)/uffd-brokerd: $(patsubst %.c,$(B)/$(1)/%.o,$(BROKER_SRCS)) $(B)/$(1)/proto/uffd_broker.pb-c.o
 	$(2) -pie $(3) $$(ALL_LDFLAGS) -o $$@ $$^ $$(BROKER_LIBS)
 endef

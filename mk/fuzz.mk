@@ -45,7 +45,7 @@ $(FUZZ_DIR)/obj/%.o: %.c $(GEN_HDRS)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -MMD -MP -c -o $@ $<
 $(FUZZ_DIR)/obj/proto/uffd_broker.pb-c.o: $(PROTO_SRC)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(filter-out -Wcast-align -Wmissing-prototypes,$(FUZZ_CFLAGS)) -c -o $@ $<
+	$(FUZZ_CC) $(filter-out -Wcast-align -Wmissing-prototypes,$(FUZZ_CFLAGS)) -MMD -MP -c -o $@ $<
 
 define fuzzer_rule
 $(FUZZ_DIR)/$(1): $(FUZZ_DIR)/obj/tests/fuzz/$(1).o $$($(1)_OBJS)
