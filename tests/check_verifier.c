@@ -471,6 +471,8 @@ release_later(void *arg)
 	return 0;
 }
 
+static pid_t vfork_tid;
+
 static void *
 held_in_vfork(void *arg)
 {
@@ -480,6 +482,7 @@ held_in_vfork(void *arg)
 
 	if (fragment_on_this_thread() < 0)
 		return NULL;
+	vfork_tid = gettid();
 	sync_signal(*chan);
 	pid = clone(release_later, stack + sizeof(stack),
 	    CLONE_VM | CLONE_VFORK | SIGCHLD, NULL);
@@ -529,7 +532,8 @@ thread_made_during_read(void *arg)
 	CHILD_CHECK(pthread_create(&thr, NULL, makes_one_late, &p[1]) == 0);
 	sync_wait(p[0]);
 	CHILD_CHECK(fragment_on_this_thread() == 0);
-	usleep(10000);		/* the second thread in its vfork */
+	/* The second thread in its vfork: a vfork parent sleeps in D. */
+	CHILD_CHECK(wait_task_state(vfork_tid, 'D', 2000));
 	CHILD_CHECK(send_hello(sock, listener, &st, reason,
 	    sizeof(reason)) == 0);
 	CHILD_CHECK(made_late > 0);
@@ -669,7 +673,7 @@ unstoppable_thread(void *arg)
 	CHILD_CHECK(pipe(p) == 0);
 	CHILD_CHECK(pthread_create(&thr, NULL, vfork_parent, &p[1]) == 0);
 	sync_wait(p[0]);
-	usleep(50000);		/* in its vfork by now */
+	CHILD_CHECK(wait_task_state(second_tid, 'D', 2000));	/* in its vfork */
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	CHILD_CHECK(uffdc_session_open(tb.sock, &s) == -EACCES);
 	CHILD_CHECK(ms_since(&t0) < VFORK_CHILD_MS);
@@ -1123,7 +1127,7 @@ unstoppable_hello(void *arg)
 	CHILD_CHECK(pipe(p) == 0);
 	CHILD_CHECK(pthread_create(&thr, NULL, vfork_parent, &p[1]) == 0);
 	sync_wait(p[0]);
-	usleep(20000);		/* in its vfork by now */
+	CHILD_CHECK(wait_task_state(second_tid, 'D', 2000));	/* in its vfork */
 	CHILD_CHECK(uffdc_session_open(tb.sock, &s) == -EACCES);
 	_exit(0);		/* not waiting for the vfork child */
 }

@@ -621,8 +621,8 @@ broker_children(pid_t pid, pid_t *out, int max)
 
 /* ---- holding the broker still at a chosen point ---- */
 
-/* A process's state letter in /proc/PID/stat, or 0. */
-static char
+/* A process's (or thread's) state letter in /proc/PID/stat, or 0. */
+char
 proc_state(pid_t pid)
 {
 	char path[64], buf[512], *p;
@@ -641,6 +641,20 @@ proc_state(pid_t pid)
 	if ((p = strrchr(buf, ')')) == NULL || p[1] != ' ')
 		return 0;
 	return p[2];
+}
+
+bool
+wait_task_state(pid_t tid, char state, int timeout_ms)
+{
+	struct timespec t0;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (proc_state(tid) != state) {
+		if (ms_since(&t0) > timeout_ms)
+			return false;
+		usleep(1000);
+	}
+	return true;
 }
 
 void

@@ -191,6 +191,10 @@ double	ms_since(const struct timespec *t0);
 double	timed_client_ms(bool drop);
 /* Processes whose parent is parent. */
 int	count_children(pid_t parent);
+/* A process's (or thread's) state letter in /proc/PID/stat, or 0. */
+char	proc_state(pid_t pid);
+/* Wait until thread tid is in state ('D': a vfork parent), up to timeout. */
+bool	wait_task_state(pid_t tid, char state, int timeout_ms);
 /* The broker's child processes (its verifier and closer), up to max. */
 int	broker_children(pid_t pid, pid_t *out, int max);
 /* A field of /proc/PID/status, as text. */
