@@ -422,6 +422,30 @@ holder(void *arg)
 }
 
 /*
+ * Start n holders on the pipes p (release, report); wait for each report.
+ * The first ngone that got a session are put in gone. Returns how many got
+ * one.
+ */
+static int
+holders_start(pid_t *holders, int n, int *p, pid_t *gone, int ngone)
+{
+	pid_t who;
+	int i, held = 0;
+
+	ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+	ck_assert_int_eq(pipe2(p + 2, O_CLOEXEC), 0);
+	for (i = 0; i < n; i++)
+		holders[i] = spawn(holder, p, true);
+	for (i = 0; i < n; i++) {
+		ck_assert_int_eq(read(p[2], &who, sizeof(who)), sizeof(who));
+		if (who > 0 && held < ngone)
+			gone[held] = who;
+		held += who > 0;
+	}
+	return held;
+}
+
+/*
  * The fd table keeps a reserve. Sessions hold up to five fds; a datagram can
  * carry 253. With a small RLIMIT_NOFILE, the broker admits no more sessions
  * than leave room for one such datagram: otherwise the kernel could not
@@ -431,8 +455,8 @@ holder(void *arg)
 START_TEST(test_fd_reserve)
 {
 	enum { HOLDERS = 110 };
-	pid_t holders[HOLDERS], who, gone[2];
-	int p[4], fds[WIRE_SCM_MAX_FD], baseline, sock, server, i, held = 0;
+	pid_t holders[HOLDERS], gone[2];
+	int p[4], fds[WIRE_SCM_MAX_FD], baseline, sock, server, i, held;
 	uint8_t buf[64];
 
 	broker_nofile = 660;
@@ -441,16 +465,7 @@ START_TEST(test_fd_reserve)
 	    "--log-session-burst", "100000", NULL);
 	broker_nofile = 0;
 	baseline = count_fds(tb.pid);
-	ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
-	ck_assert_int_eq(pipe2(p + 2, O_CLOEXEC), 0);
-	for (i = 0; i < HOLDERS; i++)
-		holders[i] = spawn(holder, p, true);
-	for (i = 0; i < HOLDERS; i++) {
-		ck_assert_int_eq(read(p[2], &who, sizeof(who)), sizeof(who));
-		if (who > 0 && held < 2)
-			gone[held] = who;
-		held += who > 0;
-	}
+	held = holders_start(holders, HOLDERS, p, gone, 2);
 	/* Two leave: a slot for the attacker, one for a good client. */
 	ck_assert_int_ge(held, 2);
 	for (i = 0; i < 2; i++) {
@@ -501,24 +516,15 @@ END_TEST
 START_TEST(test_closer_mass_exit)
 {
 	enum { HOLDERS = 300, FLOODS = 16 };
-	pid_t holders[HOLDERS], who, kids[4];
+	pid_t holders[HOLDERS], kids[4];
 	int p[4], fds[WIRE_SCM_MAX_FD], socks[FLOODS], baseline, i, nkids;
-	int held = 0;
 	uint8_t buf[64];
 
 	broker_start("--allow-uid", "0", "--allow-uid", "65534",
 	    "--max-sessions-per-uid", "1000", "--log-burst", "100000",
 	    "--log-session-burst", "100000", NULL);
 	baseline = count_fds(tb.pid);
-	ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
-	ck_assert_int_eq(pipe2(p + 2, O_CLOEXEC), 0);
-	for (i = 0; i < HOLDERS; i++)
-		holders[i] = spawn(holder, p, true);
-	for (i = 0; i < HOLDERS; i++) {
-		ck_assert_int_eq(read(p[2], &who, sizeof(who)), sizeof(who));
-		held += who > 0;
-	}
-	ck_assert_int_eq(held, HOLDERS);
+	ck_assert_int_eq(holders_start(holders, HOLDERS, p, NULL, 0), HOLDERS);
 	for (i = 0; i < FLOODS; i++)
 		ck_assert_int_ge(socks[i] = raw_connect(), 0);
 	for (i = 0; i < WIRE_SCM_MAX_FD; i++)
