@@ -259,12 +259,48 @@ broker_alive(void)
 	return true;
 }
 
+/* The fds a broker needs for max sessions. */
+static rlim_t
+broker_nofile(unsigned int max)
+{
+	return (rlim_t)max * BROKER_FDS_PER_SESSION + BROKER_FD_RESERVE + 64 +
+	    256;
+}
+
+/*
+ * As many idle sessions as asked, or as the fd limit this process may give
+ * the broker holds (without CAP_SYS_RESOURCE the hard limit is the bound):
+ * said, not failed.
+ */
+static void
+fit_sessions(void)
+{
+	struct rlimit rl;
+	unsigned int fit;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_max == RLIM_INFINITY ||
+	    broker_nofile(opt.sessions + 256) <= rl.rlim_max)
+		return;
+	/* Raising the hard limit needs CAP_SYS_RESOURCE: try. */
+	rl.rlim_max = broker_nofile(opt.sessions + 256);
+	if (rl.rlim_cur > rl.rlim_max)
+		rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+		return;
+	(void)getrlimit(RLIMIT_NOFILE, &rl);
+	fit = (unsigned int)((rl.rlim_max - broker_nofile(0)) /
+	    BROKER_FDS_PER_SESSION) - 256;
+	printf("uffd-bench: the fd hard limit (%llu, and no CAP_SYS_RESOURCE to "
+	    "raise it) holds %u sessions: N = %u, not %u\n",
+	    (unsigned long long)rl.rlim_max, fit, fit, opt.sessions);
+	opt.sessions = fit;
+}
+
 static int
 broker_start(void)
 {
 	unsigned int max = opt.sessions + 256;
-	rlim_t nofile = (rlim_t)max * BROKER_FDS_PER_SESSION +
-	    BROKER_FD_RESERVE + 64 + 256;
+	rlim_t nofile = broker_nofile(max);
 	char maxs[16];
 	const char *argv[] = { opt.brokerd, "--socket", sock_path,
 	    "--allow-uid", "65534", "--max-sessions", maxs,
@@ -2471,6 +2507,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	main_pid = getpid();
+	fit_sessions();
 	/* The broker's helpers come back to us when it ends: see they end. */
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
 		perror("uffd-bench: PR_SET_CHILD_SUBREAPER");
