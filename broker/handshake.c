@@ -104,6 +104,29 @@ pid_has_session(const struct session *s)
 static void	hello_proven(struct session *s, int fd);
 static void	probe_proven(struct session *s);
 
+/*
+ * A listener another session holds, or a process that has or had a
+ * session: refused, and the session ends. Returns true then.
+ */
+static bool
+hello_conflicts(struct session *s, int fd)
+{
+	if (listener_in_use(s->b, fd)) {
+		session_reply(s, UFFD_BROKER__V1__STATUS__BAD_FD, NULL,
+		    "this listener already belongs to another session");
+		session_kill(s, "listener shared with another session");
+		return true;
+	}
+	if (pid_has_session(s)) {
+		session_reply(s, UFFD_BROKER__V1__STATUS__OUT_OF_ORDER, NULL,
+		    "process %d has or had a session: one per process",
+		    (int)s->pid);
+		session_kill(s, "second session for one process");
+		return true;
+	}
+	return false;
+}
+
 void
 handshake_hello(struct session *s, const WireRequest *req, int fd)
 {
@@ -113,19 +136,8 @@ handshake_hello(struct session *s, const WireRequest *req, int fd)
 		close(fd);
 		return;
 	}
-	if (listener_in_use(s->b, fd)) {
+	if (hello_conflicts(s, fd)) {
 		close(fd);
-		session_reply(s, UFFD_BROKER__V1__STATUS__BAD_FD, NULL,
-		    "this listener already belongs to another session");
-		session_kill(s, "listener shared with another session");
-		return;
-	}
-	if (pid_has_session(s)) {
-		close(fd);
-		session_reply(s, UFFD_BROKER__V1__STATUS__OUT_OF_ORDER, NULL,
-		    "process %d has or had a session: one per process",
-		    (int)s->pid);
-		session_kill(s, "second session for one process");
 		return;
 	}
 	/* The filter must be the library's fragment (verifier.c). */
@@ -141,6 +153,14 @@ handshake_hello(struct session *s, const WireRequest *req, int fd)
 static void
 hello_proven(struct session *s, int fd)
 {
+	/*
+	 * Again: while this Hello's proof ran, another with the same listener,
+	 * or from the same process, may have been proven and taken it.
+	 */
+	if (hello_conflicts(s, fd)) {
+		close(fd);
+		return;
+	}
 	if ((s->lis = listener_new(s->b, fd, s->id, s->uid,
 	    s->grant.max_sessions_per_uid)) == NULL) {
 		close(fd);

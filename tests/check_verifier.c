@@ -751,6 +751,68 @@ START_TEST(test_requests_wait_for_the_proof)
 END_TEST
 
 /*
+ * Two Hellos with one listener, from one process, on two connections, sent
+ * together while the verifier is stopped: both are checked before their
+ * proofs run, and neither holds the listener yet. The one proven second is
+ * checked again, and refused: a listener belongs to one session.
+ */
+static int
+two_hellos_one_listener(void *arg)
+{
+	UffdBroker__V1__Hello hello = UFFD_BROKER__V1__HELLO__INIT;
+	WireRequest req = UFFD_BROKER__V1__REQUEST__INIT;
+	uint8_t buf[WIRE_MAX_DATAGRAM];
+	int *p = arg, a, b, listener, ok = 0, shared = 0, i;
+	char reason[256];
+	WireStatus st;
+	size_t len;
+
+	close(p[0]);
+	CHILD_CHECK((a = raw_connect()) >= 0 && (b = raw_connect()) >= 0);
+	CHILD_CHECK((listener = client_jail_install()) >= 0);
+	hello.version = WIRE_VERSION;
+	CHILD_CHECK((hello.dummy_page = (uintptr_t)dummy_page()) != 0);
+	hello.page_size = 4096;
+	req.body_case = UFFD_BROKER__V1__REQUEST__BODY_HELLO;
+	req.hello = &hello;
+	len = uffd_broker__v1__request__pack(&req, buf);
+	CHILD_CHECK(wire_send(a, buf, len, listener) == 0);
+	CHILD_CHECK(wire_send(b, buf, len, listener) == 0);
+	sync_signal(p[1]);
+	for (i = 0; i < 2; i++) {
+		CHILD_CHECK(raw_welcome(i ? b : a, &st, reason,
+		    sizeof(reason)) == 0);
+		ok += st == UFFD_BROKER__V1__STATUS__OK;
+		shared += st == UFFD_BROKER__V1__STATUS__BAD_FD &&
+		    strstr(reason, "already belongs to another session") != NULL;
+	}
+	CHILD_CHECK(ok == 1 && shared == 1);
+	return 0;
+}
+
+START_TEST(test_listener_race_during_proofs)
+{
+	int p[2];
+	pid_t v, peer;
+
+	broker_start("--allow-uid", "65534", NULL);
+	v = verifier_pid();
+	ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+	ck_assert_int_eq(kill(v, SIGSTOP), 0);
+	peer = spawn(two_hellos_one_listener, p, true);
+	close(p[1]);
+	sync_wait(p[0]);
+	usleep(100000);		/* both Hellos read, both proofs asked */
+	ck_assert_int_eq(kill(v, SIGCONT), 0);
+	ck_assert_int_eq(reap(peer), 0);
+	ck_assert(log_wait(1000, "event=session_end",
+	    "listener shared with another session"));
+	close(p[0]);
+	broker_stop();
+}
+END_TEST
+
+/*
  * A verifier that does not answer in time (stopped here) refuses that
  * session; its late answer is not taken for the next request's: an
  * attacker of another uid (root, the first's back-off aside) asks while the
@@ -1193,6 +1255,7 @@ make_verifier_suite(void)
 	tcase_add_test(tc, test_verifier_late_answer);
 	tcase_add_test(tc, test_proof_does_not_hold_the_loop);
 	tcase_add_test(tc, test_requests_wait_for_the_proof);
+	tcase_add_test(tc, test_listener_race_during_proofs);
 	tcase_add_loop_test(tc, test_verifier_jailed, 0, 2);
 	tcase_add_test(tc, test_filtered_tracer_cannot_read);
 	tcase_add_test(tc, test_verifier_killed_fails_closed);
