@@ -206,6 +206,7 @@ struct session {
 	bool		paused;		/* not read until the closer has room */
 	enum proof_job	proof;		/* not read until the verifier answers */
 	bool		proof_queued;	/* on the verifier's queue */
+	struct timespec	proof_since;	/* asked for */
 	TAILQ_ENTRY(session) proof_entry;
 	int		proof_fd;	/* Hello's listener, while its proof runs */
 	uint32_t	watching;	/* the socket's epoll events now */
@@ -290,6 +291,10 @@ struct closer {
 
 /* The filter verifier process (verifier.c). */
 #define VERIFIER_BACKOFF_UIDS	64
+struct turn {
+	uid_t		uid;
+	uint64_t	at;		/* the count of proofs asked, when it was */
+};
 struct backoff {
 	uid_t		uid;
 	uint64_t	until;		/* broker_now_ms(); 0: unused */
@@ -302,9 +307,12 @@ struct verifier {
 	struct watch	w;		/* its answers and hang-up */
 	TAILQ_HEAD(, session) queue;	/* proofs not asked yet */
 	bool		busy;		/* request seq not answered yet */
+	bool		late;		/* and refused: its answer is awaited */
 	struct session	*asked;		/* whose it is; NULL if it ended */
 	struct timespec	asked_at;
-	uid_t		last_uid;	/* of the last proof asked: uids take turns */
+	/* uids' turns: the uid served longest ago (or never) goes next */
+	struct turn	turns[VERIFIER_BACKOFF_UIDS];
+	uint64_t	nturns;
 	/* uids whose last proof ran out of time (verifier_admit()) */
 	struct backoff	backoff[VERIFIER_BACKOFF_UIDS];
 };

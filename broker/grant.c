@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
@@ -208,6 +209,9 @@ grant_decide(struct session *s, const struct seccomp_notif *n,
 		return;
 	session_set_pending(s, s->pending + 1);
 	clock_gettime(CLOCK_MONOTONIC, &s->last_continue);
+	/* The last refusal is no longer the news (StatusReply.last_refusal). */
+	free(s->last_refusal);
+	s->last_refusal = NULL;
 	session_sync_fds(s);	/* before the new uffd can be sent */
 	notif_respond(l, n, 0, true);
 }

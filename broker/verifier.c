@@ -578,7 +578,7 @@ verifier_lost(struct broker *b, const char *why)
 	broker_unwatch(b, v->sock);
 	close(v->sock);
 	v->sock = -1;
-	v->busy = false;
+	v->busy = v->late = false;
 	if ((s = v->asked) != NULL) {
 		v->asked = NULL;
 		conclude(s, -EPIPE, NULL);
@@ -687,8 +687,7 @@ backed_off(struct verifier *v, const struct session *s, char *why, size_t len)
 {
 	struct backoff *bo = backoff_of(v, s->uid);
 
-	if (s->proof != PROOF_FILTER || bo->uid != s->uid ||
-	    broker_now_ms() >= bo->until)
+	if (bo->uid != s->uid || broker_now_ms() >= bo->until)
 		return false;
 	snprintf(why, len, "a proof for uid %u ran out of time less than %d ms "
 	    "ago", (unsigned)s->uid, VERIFIER_BACKOFF_MS);
@@ -722,25 +721,63 @@ conclude(struct session *s, int rc, const struct verifier_answer *ans)
 	handshake_proven(s, why);
 }
 
+/* When uid's last proof was asked (0: not lately), and its slot. */
+static struct turn *
+turn_of(struct verifier *v, uid_t uid)
+{
+	struct turn *oldest = &v->turns[0];
+	size_t i;
+
+	for (i = 0; i < VERIFIER_BACKOFF_UIDS; i++) {
+		if (v->turns[i].at != 0 && v->turns[i].uid == uid)
+			return &v->turns[i];
+		if (v->turns[i].at < oldest->at)
+			oldest = &v->turns[i];
+	}
+	return oldest;
+}
+
+static uint64_t
+turn_at(struct verifier *v, uid_t uid)
+{
+	struct turn *t = turn_of(v, uid);
+
+	return t->at != 0 && t->uid == uid ? t->at : 0;
+}
+
 /*
- * Ask for the next proof waiting, taking uids in turn: the first waiting
- * whose uid is not the one served last, else the first.
+ * The next proof: of the uid whose last proof was asked longest ago (or
+ * never), the first it queued. A uid with many proofs waiting gets one
+ * turn in each round, not the queue.
  */
+static struct session *
+next_turn(struct verifier *v)
+{
+	struct session *s, *pick = NULL;
+	uint64_t at, best = UINT64_MAX;
+
+	TAILQ_FOREACH(s, &v->queue, proof_entry)
+		if ((at = turn_at(v, s->uid)) < best) {
+			best = at;
+			pick = s;
+			if (at == 0)
+				break;
+		}
+	return pick;
+}
+
+/* Ask for the next proof waiting, uids in turn. */
 static void
 ask_next(struct broker *b)
 {
 	struct verifier *v = &b->verifier;
-	struct session *s, *pick;
+	struct session *pick;
+	struct turn *t;
 	char why[128];
 	int rc;
 
 	while (!v->busy && v->sock >= 0 && !TAILQ_EMPTY(&v->queue)) {
-		pick = TAILQ_FIRST(&v->queue);
-		TAILQ_FOREACH(s, &v->queue, proof_entry)
-			if (s->uid != v->last_uid) {
-				pick = s;
-				break;
-			}
+		pick = next_turn(v);
 		if (backed_off(v, pick, why, sizeof(why))) {
 			TAILQ_REMOVE(&v->queue, pick, proof_entry);
 			pick->proof_queued = false;
@@ -751,7 +788,9 @@ ask_next(struct broker *b)
 			return;		/* the answer to a late one makes room */
 		TAILQ_REMOVE(&v->queue, pick, proof_entry);
 		pick->proof_queued = false;
-		v->last_uid = pick->uid;
+		t = turn_of(v, pick->uid);
+		t->uid = pick->uid;
+		t->at = ++v->nturns;
 		if (rc < 0) {
 			verifier_lost(b, strerror(-rc));
 			conclude(pick, -EPIPE, NULL);
@@ -782,6 +821,7 @@ verifier_ask(struct session *s, enum proof_job job)
 	}
 	TAILQ_INSERT_TAIL(&v->queue, s, proof_entry);
 	s->proof_queued = true;
+	clock_gettime(CLOCK_MONOTONIC, &s->proof_since);
 	session_watch_sync(s);
 	ask_next(s->b);
 }
@@ -820,13 +860,15 @@ verifier_readable(struct broker *b, bool hangup)
 		}
 		if (n != (ssize_t)sizeof(ans) || ans.result < 0 ||
 		    ans.result >= NRESULTS) {
-			verifier_lost(b, n == 0 ? "exited" :
+			verifier_lost(b, n == 0 || (n < 0 &&
+			    errno == ECONNRESET) ? "exited" :
 			    "answered out of protocol");
 			break;
 		}
+		/* One request is out at a time; an older answer cannot come. */
 		if (!v->busy || ans.seq != v->seq)
-			continue;	/* late: its proof was refused already */
-		v->busy = false;
+			continue;
+		v->busy = v->late = false;
 		if ((s = v->asked) != NULL) {
 			v->asked = NULL;
 			conclude(s, 0, &ans);
@@ -839,27 +881,53 @@ int
 verifier_timeout_ms(const struct broker *b)
 {
 	const struct verifier *v = &b->verifier;
+	const struct session *oldest = TAILQ_FIRST(&v->queue);
 	double left;
 
 	if (!v->busy)
 		return -1;
-	left = VERIFIER_ANSWER_MS - broker_elapsed_ms(&v->asked_at);
+	if (!v->late)
+		left = VERIFIER_ANSWER_MS - broker_elapsed_ms(&v->asked_at);
+	else if (oldest != NULL)
+		left = VERIFIER_ANSWER_MS - broker_elapsed_ms(&oldest->proof_since);
+	else
+		return -1;
 	return left <= 0 ? 0 : (int)left + 1;
 }
 
-/* A proof the verifier did not answer in time is refused; the next goes. */
+/*
+ * A proof the verifier did not answer in time is refused, and its uid
+ * backed off. Nothing more is sent until the late answer comes: the
+ * verifier serves one request at a time, so the next would wait behind it
+ * and run out of time through no fault of its uid. Meanwhile proofs that
+ * have waited as long are refused, their uids not backed off.
+ */
 void
 verifier_check(struct broker *b)
 {
 	struct verifier *v = &b->verifier;
-	struct session *s;
+	struct session *s, *next;
+	char why[128];
 
-	if (!v->busy || broker_elapsed_ms(&v->asked_at) < VERIFIER_ANSWER_MS)
+	if (!v->busy)
 		return;
-	v->busy = false;
-	if ((s = v->asked) != NULL) {
-		v->asked = NULL;
-		conclude(s, -ETIMEDOUT, NULL);
+	if (!v->late && broker_elapsed_ms(&v->asked_at) >= VERIFIER_ANSWER_MS) {
+		v->late = true;
+		if ((s = v->asked) != NULL) {
+			v->asked = NULL;
+			conclude(s, -ETIMEDOUT, NULL);
+		}
 	}
-	ask_next(b);
+	if (!v->late)
+		return;
+	snprintf(why, sizeof(why), "the broker's verifier did not answer "
+	    "within %d ms (busy with an earlier proof)", VERIFIER_ANSWER_MS);
+	for (s = TAILQ_FIRST(&v->queue); s != NULL; s = next) {
+		next = TAILQ_NEXT(s, proof_entry);
+		if (broker_elapsed_ms(&s->proof_since) < VERIFIER_ANSWER_MS)
+			continue;
+		TAILQ_REMOVE(&v->queue, s, proof_entry);
+		s->proof_queued = false;
+		handshake_proven(s, why);
+	}
 }

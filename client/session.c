@@ -463,6 +463,12 @@ creation_refused(struct uffdc_session *s, int rc)
 		snprintf(s->reason, sizeof(s->reason), "%s", uffdc_strerror(rc));
 		return;
 	}
+	/* Only the broker's refusals have its words; not the kernel's EMFILE. */
+	if (rc != -EACCES && rc != -EDQUOT && rc != -EPERM && rc != -EINVAL &&
+	    rc != -EAGAIN) {
+		s->reason[0] = '\0';
+		return;
+	}
 	req.body_case = UFFD_BROKER__V1__REQUEST__BODY_STATUS;
 	req.status = &status;
 	if (client_call(s, &req, -1, &reply) < 0)

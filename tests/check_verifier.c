@@ -922,6 +922,43 @@ START_TEST(test_proof_does_not_hold_the_loop)
 END_TEST
 
 /*
+ * A verifier that stops answering costs the uid whose proof ran out of time
+ * a back-off, and no one else: a proof of another uid that waited behind it
+ * is refused when it has waited as long (the verifier was busy), but its
+ * uid may try again at once once the verifier answers.
+ */
+START_TEST(test_late_verifier_backs_off_one_uid)
+{
+	int p[4];
+	pid_t v, first, second;
+
+	broker_start("--allow-uid", "0", "--allow-uid", "65534", NULL);
+	v = verifier_pid();
+	ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+	ck_assert_int_eq(pipe2(p + 2, O_CLOEXEC), 0);
+	ck_assert_int_eq(kill(v, SIGSTOP), 0);
+	first = spawn(refused_then_waits, p, true);
+	ck_assert(log_wait(2000, "event=session_connect", "uid=65534"));
+	usleep(300000);		/* its proof asked; then root's queued */
+	second = spawn(client_open_refused, NULL, false);
+	ck_assert_int_eq(reap(second), 0);
+	ck_assert(log_wait(0, "event=session_refused", "uid=0 "));
+	ck_assert(log_wait(0, "uid=0 ", "busy with an earlier proof"));
+	ck_assert_int_eq(kill(v, SIGCONT), 0);
+	sync_wait(p[0]);
+	/* Root was not backed off: it gets a session at once. */
+	ck_assert_int_eq(run_client(client_gets_uffd, NULL, false), 0);
+	ck_assert(!log_wait(0, "uid 0 ran out of time", NULL));
+	close(p[3]);
+	ck_assert_int_eq(reap(first), 0);
+	close(p[0]);
+	close(p[1]);
+	close(p[2]);
+	broker_stop();
+}
+END_TEST
+
+/*
  * The verifier as docs/security.md has it: CAP_SYS_ADMIN and CAP_SYS_PTRACE
  * only, no bounding set, no-new-privs, the broker's --user (loop 0) or
  * root's uid (loop 1), not dumpable (its /proc/PID files are root's, the
@@ -1213,10 +1250,12 @@ START_TEST(test_unproven_uid_backs_off)
 	double ms, best = 1e9;
 	int i;
 
-	broker_start("--allow-uid", "0", "--allow-uid", "65534",
-	    "--max-sessions-per-uid", "1000", NULL);
+	broker_start("--allow-uid", "0", "--allow-uid", "64000",
+	    "--allow-uid", "65534", "--max-sessions-per-uid", "1000", NULL);
+	/* Two uids storm: uids take turns, so a third waits one turn. */
 	for (i = 0; i < STORMS; i++)
-		storms[i] = spawn(hello_storm, NULL, false);
+		storms[i] = i % 2 ? spawn_as(hello_storm, NULL, 64000) :
+		    spawn(hello_storm, NULL, false);
 	usleep(500000);
 	for (i = 0; i < 3; i++) {
 		ms = timed_client_ms(true);
@@ -1256,6 +1295,7 @@ make_verifier_suite(void)
 	tcase_add_test(tc, test_proof_does_not_hold_the_loop);
 	tcase_add_test(tc, test_requests_wait_for_the_proof);
 	tcase_add_test(tc, test_listener_race_during_proofs);
+	tcase_add_test(tc, test_late_verifier_backs_off_one_uid);
 	tcase_add_loop_test(tc, test_verifier_jailed, 0, 2);
 	tcase_add_test(tc, test_filtered_tracer_cannot_read);
 	tcase_add_test(tc, test_verifier_killed_fails_closed);
