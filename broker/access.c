@@ -202,10 +202,28 @@ rule_named(struct policy *p, const char *name)
 	return NULL;
 }
 
+/* Each error of a policy that does not load at start-up. */
+static void
+log_load_error(void *arg, const char *msg)
+{
+	(void)arg;
+	log_warnx("policy: %s", msg);
+}
+
+/* A reload's first error (policy check lists them all). */
+static void
+keep_reload_error(void *arg, const char *msg)
+{
+	char *first = arg;
+
+	if (first[0] == '\0')
+		snprintf(first, POLICY_ERROR_MAX, "%s", msg);
+}
+
 int
 access_load(struct broker *b)
 {
-	char err[600];
+	int n;
 
 	/*
 	 * Names in the policy come from /etc/passwd and /etc/group, at start-up
@@ -220,8 +238,9 @@ access_load(struct broker *b)
 		    b->cfg.n_allow_uids, &b->cfg.cli_grant);
 		return b->policy ? 0 : -ENOMEM;
 	}
-	if (policy_load(b->cfg.policy_path, &b->policy, err, sizeof(err)) < 0) {
-		log_warnx("policy not loaded: %s", err);
+	if ((n = policy_load_report(b->cfg.policy_path, &b->policy,
+	    log_load_error, NULL)) > 0) {
+		log_warnx("policy not loaded: %d error%s", n, n == 1 ? "" : "s");
 		return -EINVAL;
 	}
 	return 0;
@@ -238,18 +257,21 @@ access_reload(struct broker *b)
 	struct policy *np, *old = b->policy;
 	struct session *s;
 	struct rule *r, *o;
-	char err[600], quoted[LOG_QUOTED_MAX];
+	char first[POLICY_ERROR_MAX] = "", quoted[LOG_QUOTED_MAX];
 	size_t i;
+	int n;
 
 	if (b->cfg.policy_path == NULL) {
 		log_event("policy_reload", "result=ignored reason=\"the policy "
 		    "comes from the command line\"");
 		return;
 	}
-	if (policy_load(b->cfg.policy_path, &np, err, sizeof(err)) < 0) {
+	if ((n = policy_load_report(b->cfg.policy_path, &np, keep_reload_error,
+	    first)) > 0) {
 		/* The error quotes the file's text. */
 		log_event("policy_reload", "result=failed rules_in_force=%zu "
-		    "error=%s", old->nrules, log_quote(quoted, sizeof(quoted), err));
+		    "errors=%d error=%s", old->nrules, n,
+		    log_quote(quoted, sizeof(quoted), first));
 		return;
 	}
 	for (i = 0; i < np->nrules; i++) {

@@ -4,15 +4,17 @@
  *
  * The file is INI, read by inih (libinih): one [broker] section and one
  * [rule NAME] section per rule, in order. inih does the lexing; this file
- * checks every key and value and reports the first error as FILE:LINE. The
- * line count and the section headers come from our reader callback, which
- * sees each line as inih reads it, and refuses the lines on which two
- * readers could disagree (control characters, NUL). A list key may go on
- * over indented lines, which inih hands over as more of its value: that is
- * how policy_print() keeps every line within inih's limit.
+ * checks every key and value and reports every error as FILE:LINE, in the
+ * order of the lines. The line count and the section headers come from our
+ * reader callback, which sees each line as inih reads it, and refuses the
+ * lines on which two readers could disagree (control characters, NUL). A
+ * list key may go on over indented lines, which inih hands over as more of
+ * its value: that is how policy_print() keeps every line within inih's
+ * limit.
  */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <fnmatch.h>
 #include <grp.h>
 #include <ini.h>
@@ -21,6 +23,8 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "policy.h"
 
@@ -80,6 +84,12 @@ static const char *const rule_keys[] = {
 	"prove_filter", NULL,
 };
 
+/* An error, kept until the file is read: reported in the order of lines. */
+struct perror {
+	int		line;		/* 0: about the file, not a line */
+	char		msg[POLICY_ERROR_MAX];
+};
+
 struct parse {
 	const char	*path;
 	FILE		*f;
@@ -92,29 +102,51 @@ struct parse {
 	 */
 	bool		after_key;
 	bool		cont;		/* this line is such a continuation */
+	/*
+	 * After an error, what follows is read on for more errors, but not
+	 * where it would be taken for what it is not: the continuations of a
+	 * key whose line was wrong (key_bad), or of a line inih never saw
+	 * (skip_cont), are skipped.
+	 */
+	bool		key_bad;
+	bool		skip_cont;
+	bool		features_none;	/* the key line said "features = none" */
 	struct policy	*p;
 	enum section	sec;
 	int		seen[16];	/* line each key of the section was seen on */
 	int		broker_line;
-	char		err[512];
-	int		err_line;	/* the line err is about */
+	struct perror	*errors;	/* the first POLICY_MAX_ERRORS */
+	size_t		nkept;
+	unsigned int	nerrors;	/* all of them */
 };
 
-static void __attribute__((format(printf, 2, 3)))
-perr(struct parse *ps, const char *fmt, ...)
+static void __attribute__((format(printf, 3, 4)))
+perr_at(struct parse *ps, int line, const char *fmt, ...)
 {
-	char msg[384];
+	char msg[POLICY_ERROR_MAX - 64];
+	struct perror *e;
 	va_list ap;
 
-	if (ps->err[0] != '\0')
-		return;		/* the first error is the one reported */
+	ps->nerrors++;
+	if (ps->errors == NULL &&
+	    (ps->errors = calloc(POLICY_MAX_ERRORS, sizeof(*e))) == NULL)
+		return;		/* counted; policy_load_report() says so */
+	if (ps->nkept == POLICY_MAX_ERRORS)
+		return;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	ps->err_line = ps->line;
-	snprintf(ps->err, sizeof(ps->err), "%s:%d: %s%s", ps->path, ps->line,
-	    msg, ps->cont ? " (an indented line continues the value above)" : "");
+	e = &ps->errors[ps->nkept++];
+	e->line = line;
+	if (line > 0)
+		snprintf(e->msg, sizeof(e->msg), "%s:%d: %s%s", ps->path, line,
+		    msg, ps->cont ? " (an indented line continues the value "
+		    "above)" : "");
+	else
+		snprintf(e->msg, sizeof(e->msg), "%s: %s", ps->path, msg);
 }
+
+#define perr(ps, ...)	perr_at((ps), (ps)->line, __VA_ARGS__)
 
 static int
 key_index(const char *const *keys, const char *name)
@@ -148,22 +180,15 @@ rule_defaults(struct rule *r)
 	};
 }
 
-/* A section header, as the reader sees it: "[name]". */
+/* A section header, as inih reads it: the name between the brackets. */
 static void
-section_begin(struct parse *ps, char *line)
+section_begin(struct parse *ps, const char *name)
 {
 	struct policy *p = ps->p;
 	struct rule *r;
-	char *end = strchr(line, ']'), *name;
 	size_t i;
 
 	memset(ps->seen, 0, sizeof(ps->seen));
-	if (end == NULL) {
-		ps->sec = SEC_BAD;	/* inih reports the syntax error */
-		return;
-	}
-	*end = '\0';
-	name = line + 1;
 	if (strcmp(name, "broker") == 0) {
 		if (ps->broker_line != 0) {
 			ps->sec = SEC_BAD;
@@ -211,92 +236,174 @@ section_begin(struct parse *ps, char *line)
 }
 
 /*
- * inih's reader: one line at a time, counted, checked, and seen as inih will
- * see it. inih skips every isspace() character before a line's text, and
- * reads an indented line after a key line as more of that key's value (even
- * one that starts with '['): this reader must agree on where sections start,
- * or a rule could merge silently into the one before.
+ * inih's find_chars_or_comment(): the first of chars, or the start of an
+ * inline comment (a ';' after a blank), or the end.
  */
-static char *
-reader(char *str, int num, void *stream)
+static const char *
+ini_stop(const char *s, const char *chars)
 {
-	struct parse *ps = stream;
-	ssize_t n;
-	size_t len, i;
-	unsigned char c;
-	char *s;
+	bool was_space = false;
 
-	ps->cont = false;
-	if (ps->err[0] != '\0' ||
-	    (n = getline(&ps->buf, &ps->bufsize, ps->f)) < 0)
-		return NULL;
-	ps->line++;
-	len = n;
-	if (ps->buf[len - 1] == '\n')
-		len--;
-	if (len > (size_t)num - 2) {
-		perr(ps, "line longer than %d characters", num - 2);
-		return NULL;
+	while (*s != '\0' && strchr(chars, *s) == NULL &&
+	    !(was_space && *s == ';')) {
+		was_space = isspace((unsigned char)*s);
+		s++;
 	}
-	/*
-	 * No control characters but tabs (and the \r of a \r\n): inih takes
-	 * \v, \f and \r for blanks and ends a line at NUL, and a terminal
-	 * would show a reviewer something else than what the broker reads.
-	 */
-	if (len > 0 && len < (size_t)n && ps->buf[len - 1] == '\r')
+	return s;
+}
+
+/*
+ * A line with no control characters but tabs (and the \r of a \r\n), within
+ * inih's buffer: inih takes \v, \f and \r for blanks and ends a line at NUL,
+ * and a terminal would show a reviewer something else than what the broker
+ * reads. len: the line without its newline.
+ */
+static bool
+line_ok(struct parse *ps, size_t len, size_t max)
+{
+	size_t i;
+	unsigned char c;
+
+	if (len > max) {
+		perr(ps, "line longer than %zu characters", max);
+		return false;
+	}
+	if (len > 0 && ps->buf[len] == '\n' && ps->buf[len - 1] == '\r')
 		len--;
 	for (i = 0; i < len; i++) {
 		c = ps->buf[i];
 		if ((c < 0x20 && c != '\t') || c == 0x7f) {
 			perr(ps, "control character 0x%02x: only spaces and tabs "
 			    "are allowed", c);
-			return NULL;
+			return false;
 		}
 	}
-	memcpy(str, ps->buf, n + 1);
+	return true;
+}
 
-	s = str;
-	if (ps->line == 1 && strncmp(s, "\xef\xbb\xbf", 3) == 0)
-		s += 3;		/* inih skips a UTF-8 byte order mark */
-	while (isspace((unsigned char)*s))
-		s++;
-	if (*s == '\0' || *s == ';' || *s == '#')
-		return str;	/* blank, or a comment */
-	if (s > str && ps->after_key) {
-		ps->cont = true;
-		if (*s == '[') {
-			perr(ps, "a section header must start its line");
-			return NULL;
-		}
-	} else if (*s == '[') {
-		char copy[LINE_MAX_INI];
-
-		ps->after_key = false;
-		snprintf(copy, sizeof(copy), "%s", s);
-		section_begin(ps, copy);
+/*
+ * A line not handed to inih (it is blank to inih). Unless it continued a
+ * value, what it was is lost: a section's keys would go to the section
+ * before, an indented line after it to the key before.
+ */
+static char *
+line_dropped(struct parse *ps, char *str, const char *s, bool indented)
+{
+	if (!indented || !ps->after_key) {
+		ps->skip_cont = true;
+		if (*s == '[')
+			ps->sec = SEC_BAD;
 	}
+	memcpy(str, "\n", 2);
 	return str;
 }
 
+/*
+ * inih's reader: one line at a time, counted, checked, and seen as inih will
+ * see it. inih skips every isspace() character before a line's text, and
+ * reads an indented line after a key line as more of that key's value (even
+ * one that starts with '['): this reader must agree on where sections start,
+ * or a rule could merge silently into the one before. A line that is wrong
+ * is reported and handed over blank, and the reading goes on.
+ */
+static char *
+reader(char *str, int num, void *stream)
+{
+	struct parse *ps = stream;
+	const char *s, *end, *name;
+	bool indented;
+	ssize_t n;
+	size_t len;
+
+	ps->cont = false;
+	if ((n = getline(&ps->buf, &ps->bufsize, ps->f)) < 0)
+		return NULL;
+	ps->line++;
+	len = n;
+	if (ps->buf[len - 1] == '\n')
+		len--;
+	s = ps->buf;
+	if (ps->line == 1 && strncmp(s, "\xef\xbb\xbf", 3) == 0)
+		s += 3;		/* inih skips a UTF-8 byte order mark */
+	while (s < ps->buf + len && isspace((unsigned char)*s))
+		s++;
+	indented = s > ps->buf;
+	if (!line_ok(ps, len, (size_t)num - 2))
+		return line_dropped(ps, str, s, indented);
+	memcpy(str, ps->buf, n + 1);
+	s = str + (s - ps->buf);
+	while (isspace((unsigned char)*s))
+		s++;		/* the newline of a blank line */
+	if (*s == '\0' || *s == ';' || *s == '#')
+		return str;	/* blank, or a comment */
+	if (indented && ps->after_key) {
+		ps->cont = true;
+		if (*s == '[') {
+			perr(ps, "a section header must start its line");
+			ps->cont = false;
+			return line_dropped(ps, str, s, false);
+		}
+		return str;
+	}
+	ps->skip_cont = false;
+	if (*s == '[') {
+		char copy[LINE_MAX_INI];
+
+		if (*(end = ini_stop(s + 1, "]")) != ']') {
+			perr(ps, "syntax error: a section header without its "
+			    "']'");
+			ps->sec = SEC_BAD;
+			ps->skip_cont = true;
+			return str;
+		}
+		ps->after_key = false;
+		snprintf(copy, sizeof(copy), "%.*s", (int)(end - s - 1), s + 1);
+		section_begin(ps, copy);
+		return str;
+	}
+	/* "key = value", or "key: value"; inih needs a key for what follows. */
+	if (*(end = ini_stop(s, "=:")) == '\0' || *end == ';') {
+		perr(ps, "syntax error: expected 'key = value', '[section]' or "
+		    "a comment");
+		ps->skip_cont = true;
+		return str;
+	}
+	for (name = end; name > s && isspace((unsigned char)name[-1]); name--)
+		;
+	ps->after_key = name > s;
+	return str;
+}
+
+/*
+ * What an item of a list did: ITEM_BAD is reported and the next item is
+ * checked; after ITEM_STOP (the list is full) there is no point.
+ */
+enum item { ITEM_OK, ITEM_BAD, ITEM_STOP };
+
+typedef enum item item_fn(struct parse *, const char *, const char *, void *);
+
 /* Split a list value on spaces and commas; calls item() for each. */
 static bool
-each_item(struct parse *ps, const char *key, const char *value,
-    bool (*item)(struct parse *, const char *, const char *, void *),
+each_item(struct parse *ps, const char *key, const char *value, item_fn *item,
     void *arg)
 {
 	char buf[LINE_MAX_INI], *tok, *save = NULL;
-	bool any = false;
+	bool any = false, ok = true;
+	enum item rc;
 
 	snprintf(buf, sizeof(buf), "%s", value);
 	for (tok = strtok_r(buf, " \t,", &save); tok != NULL;
 	    tok = strtok_r(NULL, " \t,", &save)) {
 		any = true;
-		if (!item(ps, key, tok, arg))
-			return false;
+		if ((rc = item(ps, key, tok, arg)) == ITEM_OK)
+			continue;
+		ok = false;
+		if (rc == ITEM_STOP)
+			break;
 	}
 	if (!any)
 		perr(ps, "%s: empty value", key);
-	return any;
+	return any && ok;
 }
 
 static bool
@@ -311,7 +418,7 @@ parse_number(const char *s, unsigned long long max, unsigned long long *out)
 	return errno == 0 && *end == '\0' && *out <= max;
 }
 
-static bool
+static enum item
 item_uid(struct parse *ps, const char *key, const char *tok, void *arg)
 {
 	struct rule *r = arg;
@@ -320,7 +427,7 @@ item_uid(struct parse *ps, const char *key, const char *tok, void *arg)
 
 	if (r->nuids == POLICY_MAX_ITEMS) {
 		perr(ps, "%s: more than %d entries", key, POLICY_MAX_ITEMS);
-		return false;
+		return ITEM_STOP;
 	}
 	if (parse_number(tok, (uid_t)-2, &v))
 		r->uids[r->nuids++] = (uid_t)v;
@@ -328,9 +435,9 @@ item_uid(struct parse *ps, const char *key, const char *tok, void *arg)
 		r->uids[r->nuids++] = pw->pw_uid;
 	else {
 		perr(ps, "%s: no such user '%s'", key, tok);
-		return false;
+		return ITEM_BAD;
 	}
-	return true;
+	return ITEM_OK;
 }
 
 static bool
@@ -350,19 +457,22 @@ group_id(struct parse *ps, const char *key, const char *tok, gid_t *out)
 	return true;
 }
 
-static bool
+static enum item
 item_gid(struct parse *ps, const char *key, const char *tok, void *arg)
 {
 	struct rule *r = arg;
 
 	if (r->ngids == POLICY_MAX_ITEMS) {
 		perr(ps, "%s: more than %d entries", key, POLICY_MAX_ITEMS);
-		return false;
+		return ITEM_STOP;
 	}
-	return group_id(ps, key, tok, &r->gids[r->ngids++]);
+	if (!group_id(ps, key, tok, &r->gids[r->ngids]))
+		return ITEM_BAD;
+	r->ngids++;
+	return ITEM_OK;
 }
 
-static bool
+static enum item
 item_path(struct parse *ps, const char *key, const char *tok, void *arg)
 {
 	struct rule *r = arg;
@@ -370,28 +480,28 @@ item_path(struct parse *ps, const char *key, const char *tok, void *arg)
 	char **list = exe ? r->exes : r->cgroups;
 	size_t *n = exe ? &r->nexes : &r->ncgroups;
 
+	if (*n == POLICY_MAX_ITEMS) {
+		perr(ps, "%s: more than %d entries", key, POLICY_MAX_ITEMS);
+		return ITEM_STOP;
+	}
 	if (tok[0] != '/') {
 		perr(ps, "%s: '%s' is not an absolute path", key, tok);
-		return false;
+		return ITEM_BAD;
 	}
 	if (strlen(tok) > POLICY_ITEM_MAX) {
 		perr(ps, "%s: a path longer than %d characters", key,
 		    POLICY_ITEM_MAX);
-		return false;
-	}
-	if (*n == POLICY_MAX_ITEMS) {
-		perr(ps, "%s: more than %d entries", key, POLICY_MAX_ITEMS);
-		return false;
+		return ITEM_BAD;
 	}
 	if ((list[*n] = strdup(tok)) == NULL) {
 		perr(ps, "out of memory");
-		return false;
+		return ITEM_STOP;
 	}
 	(*n)++;
-	return true;
+	return ITEM_OK;
 }
 
-static bool
+static enum item
 item_feature(struct parse *ps, const char *key, const char *tok, void *arg)
 {
 	struct rule *r = arg;
@@ -400,10 +510,10 @@ item_feature(struct parse *ps, const char *key, const char *tok, void *arg)
 	/* Both MISSING_SHMEM and UFFD_FEATURE_MISSING_SHMEM are accepted. */
 	if (policy_feature_bit(tok, &bit) == 0) {
 		r->grant.features |= bit;
-		return true;
+		return ITEM_OK;
 	}
 	perr(ps, "%s: unknown feature '%s'", key, tok);
-	return false;
+	return ITEM_BAD;
 }
 
 static bool
@@ -441,8 +551,7 @@ parse_limit(struct parse *ps, const char *key, const char *value,
 static const struct list_key {
 	const char	*name;
 	unsigned int	match;		/* MATCH_*; 0 for features */
-	bool		(*item)(struct parse *, const char *, const char *,
-			    void *);
+	item_fn		*item;
 } list_keys[] = {
 	{ "uid",	MATCH_UID,	item_uid },
 	{ "gid",	MATCH_GID,	item_gid },
@@ -471,8 +580,10 @@ rule_key(struct parse *ps, struct rule *r, const char *name, const char *value)
 	if (lk != NULL) {
 		r->keys |= lk->match;
 		/* "none" is the empty set of features, said explicitly. */
-		if (lk->match == 0 && strcmp(value, "none") == 0)
+		if (lk->match == 0 && strcmp(value, "none") == 0) {
+			ps->features_none = true;
 			return true;
+		}
 		return each_item(ps, name, value, lk->item, r);
 	}
 	if (strcmp(name, "action") == 0)
@@ -503,75 +614,160 @@ continuation(struct parse *ps, const char *name, const char *value)
 	const struct list_key *lk = list_key(name);
 	struct rule *r;
 
+	/* What it would continue is no key, or not the one inih thinks. */
+	if (ps->key_bad || ps->skip_cont)
+		return 1;
 	if (ps->sec != SEC_RULE || lk == NULL) {
 		perr(ps, "%s: one value only, not a list", name);
 		return 0;
 	}
 	r = &ps->p->rules[ps->p->nrules - 1];
-	/* Only "none" leaves a features line without a bit set. */
-	if (lk->match == 0 && r->grant.features == 0) {
+	if (lk->match == 0 && ps->features_none) {
 		perr(ps, "features: 'none' stands alone");
 		return 0;
 	}
 	return each_item(ps, name, value, lk->item, r);
 }
 
-/* inih's handler: one key of the current section. */
-static int
-handler(void *user, const char *section, const char *name, const char *value)
+/*
+ * A key line of the current section. A key that is no key of its section
+ * sets key_bad: the lines that continue it are not checked as its items.
+ */
+static bool
+key_line(struct parse *ps, const char *name, const char *value)
 {
-	struct parse *ps = user;
 	const char *const *keys;
-	const char *where = ps->sec == SEC_BROKER ? "[broker]" : "[rule]";
+	unsigned int before = ps->nerrors;
 	int k;
 
-	(void)section;
-	if (ps->err[0] != '\0' || ps->sec == SEC_BAD)
-		return 0;
+	ps->key_bad = true;
+	ps->features_none = false;
 	if (ps->sec == SEC_NONE) {
 		perr(ps, "key '%s' outside a section", name);
-		return 0;
+		return false;
 	}
-	if (ps->cont)
-		return continuation(ps, name, value);
 	keys = ps->sec == SEC_BROKER ? broker_keys : rule_keys;
 	if ((k = key_index(keys, name)) < 0) {
 		if (ps->sec == SEC_RULE)
 			perr(ps, "unknown key '%s' in [rule %s]", name,
 			    ps->p->rules[ps->p->nrules - 1].name);
 		else
-			perr(ps, "unknown key '%s' in %s", name, where);
-		return 0;
+			perr(ps, "unknown key '%s' in [broker]", name);
+		return false;
 	}
 	if (ps->seen[k] != 0) {
 		perr(ps, "duplicate key '%s' (first on line %d)", name,
 		    ps->seen[k]);
-		return 0;
+		return false;
 	}
 	ps->seen[k] = ps->line;
-	ps->after_key = true;
-	if (ps->sec == SEC_BROKER) {
-		ps->p->has_admin_group = group_id(ps, name, value,
+	ps->key_bad = false;
+	if (ps->sec == SEC_BROKER)
+		return ps->p->has_admin_group = group_id(ps, name, value,
 		    &ps->p->admin_gid);
-		return ps->p->has_admin_group;
-	}
-	if (!rule_key(ps, &ps->p->rules[ps->p->nrules - 1], name, value)) {
+	if (rule_key(ps, &ps->p->rules[ps->p->nrules - 1], name, value))
+		return true;
+	if (ps->nerrors == before)
 		perr(ps, "%s: bad value '%s'", name, value);
-		return 0;
+	return false;
+}
+
+/* inih's handler: one key of the current section, or more of its value. */
+static int
+handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct parse *ps = user;
+
+	(void)section;
+	if (ps->sec == SEC_BAD)
+		return 1;	/* the section's header is reported */
+	if (ps->cont)
+		return continuation(ps, name, value);
+	return key_line(ps, name, value);
+}
+
+FILE *
+policy_fopen(const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+	const char *what;
+	FILE *f;
+	int fd;
+
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer. */
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)) < 0 ||
+	    fstat(fd, &st) < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return NULL;
 	}
-	return 1;
+	if (!S_ISREG(st.st_mode)) {
+		what = S_ISDIR(st.st_mode) ? "a directory" :
+		    S_ISFIFO(st.st_mode) ? "a FIFO" :
+		    S_ISSOCK(st.st_mode) ? "a socket" :
+		    S_ISCHR(st.st_mode) ? "a character device" :
+		    S_ISBLK(st.st_mode) ? "a block device" : "not a file";
+		snprintf(err, errlen, "%s: not a regular file (%s)", path, what);
+		close(fd);
+		return NULL;
+	}
+	if ((f = fdopen(fd, "re")) == NULL) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		close(fd);
+	}
+	return f;
+}
+
+/* Errors in the order of their lines (a stable sort: a few dozen at most). */
+static void
+report_errors(struct parse *ps, policy_error_fn *error, void *arg)
+{
+	struct perror tmp;
+	char msg[POLICY_ERROR_MAX];
+	size_t i, j;
+
+	for (i = 1; i < ps->nkept; i++)
+		for (j = i; j > 0 && ps->errors[j - 1].line >
+		    ps->errors[j].line; j--) {
+			tmp = ps->errors[j];
+			ps->errors[j] = ps->errors[j - 1];
+			ps->errors[j - 1] = tmp;
+		}
+	for (i = 0; i < ps->nkept; i++)
+		error(arg, ps->errors[i].msg);
+	if (ps->nerrors > ps->nkept) {
+		snprintf(msg, sizeof(msg), "%s: %u more errors", ps->path,
+		    ps->nerrors - (unsigned int)ps->nkept);
+		error(arg, msg);
+	}
+}
+
+/* Whether an error was reported on this line. */
+static bool
+error_on_line(const struct parse *ps, int line)
+{
+	size_t i;
+
+	for (i = 0; i < ps->nkept; i++)
+		if (ps->errors[i].line == line)
+			return true;
+	return false;
 }
 
 int
-policy_load(const char *path, struct policy **out, char *err, size_t errlen)
+policy_load_report(const char *path, struct policy **out,
+    policy_error_fn *error, void *arg)
 {
 	struct parse ps = { .path = path };
+	char err[POLICY_ERROR_MAX];
+	unsigned int n;
 	int rc;
 
 	*out = NULL;
-	if ((ps.f = fopen(path, "re")) == NULL) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -1;
+	if ((ps.f = policy_fopen(path, err, sizeof(err))) == NULL) {
+		error(arg, err);
+		return 1;
 	}
 	ps.p = calloc(1, sizeof(*ps.p));
 	if (ps.p != NULL)
@@ -580,31 +776,64 @@ policy_load(const char *path, struct policy **out, char *err, size_t errlen)
 	    (ps.p->path = strdup(path)) == NULL) {
 		fclose(ps.f);
 		policy_free(ps.p);
-		snprintf(err, errlen, "%s: out of memory", path);
-		return -1;
+		snprintf(err, sizeof(err), "%s: out of memory", path);
+		error(arg, err);
+		return 1;
 	}
 	rc = ini_parse_stream(reader, &ps, handler, &ps);
+	ps.cont = false;
+	if (ferror(ps.f))
+		perr_at(&ps, 0, "read error: %s", strerror(errno));
 	fclose(ps.f);
 	free(ps.buf);
 	/*
-	 * inih returns the first line it found wrong, and reads on past a
-	 * line it cannot parse (which it does not hand to us): such a line
-	 * before our first error is the first error.
+	 * The reader reports each line inih cannot parse, and inih returns
+	 * the first line it found wrong: never one without an error, but if
+	 * ever the two disagreed, inih's word is reported too.
 	 */
-	if (rc != 0 && (ps.err[0] == '\0' || (rc > 0 && rc < ps.err_line))) {
-		ps.err[0] = '\0';
-		ps.line = rc;
-		ps.cont = false;
-		perr(&ps, "syntax error: expected 'key = value', '[section]' "
-		    "or a comment");
-	}
-	if (ps.err[0] != '\0') {
-		snprintf(err, errlen, "%s", ps.err);
+	if (rc > 0 && !error_on_line(&ps, rc))
+		perr_at(&ps, rc, "syntax error: expected 'key = value', "
+		    "'[section]' or a comment");
+	else if (rc < 0)
+		perr_at(&ps, 0, "out of memory");
+	if ((n = ps.nerrors) > 0) {
+		if (ps.nkept == 0) {
+			snprintf(err, sizeof(err), "%s: %u errors (out of "
+			    "memory to say which)", path, n);
+			error(arg, err);
+		} else
+			report_errors(&ps, error, arg);
+		free(ps.errors);
 		policy_free(ps.p);
-		return -1;
+		return (int)n;
 	}
 	*out = ps.p;
 	return 0;
+}
+
+/* policy_load()'s error callback: the first message. */
+struct first_error {
+	char	*buf;
+	size_t	len;
+	bool	done;
+};
+
+static void
+keep_first(void *arg, const char *msg)
+{
+	struct first_error *fe = arg;
+
+	if (!fe->done)
+		snprintf(fe->buf, fe->len, "%s", msg);
+	fe->done = true;
+}
+
+int
+policy_load(const char *path, struct policy **out, char *err, size_t errlen)
+{
+	struct first_error fe = { .buf = err, .len = errlen };
+
+	return policy_load_report(path, out, keep_first, &fe) == 0 ? 0 : -1;
 }
 
 struct policy *

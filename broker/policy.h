@@ -24,6 +24,10 @@
 #define POLICY_ITEM_MAX		189
 #define POLICY_MAX_RULES	256
 #define POLICY_MAX_LIMIT	1000000
+/* An error message, "FILE:LINE: message", at most (with its NUL). */
+#define POLICY_ERROR_MAX	600
+/* Errors of one file reported one by one; the rest are counted. */
+#define POLICY_MAX_ERRORS	50
 
 /* What a matching rule grants. */
 struct grant {
@@ -84,12 +88,31 @@ struct peer {
 	const char	*cgroup;
 };
 
+/* Called with each error of a file, "FILE:LINE: message", in line order. */
+typedef void policy_error_fn(void *arg, const char *msg);
+
 /*
- * Load a policy file. Returns 0 and *out, or -1 with "FILE:LINE: message"
- * in err (the first error found).
+ * Load a policy file, a regular file. Returns 0 and *out, or the number of
+ * errors found, each passed to error (the first POLICY_MAX_ERRORS; then one
+ * "FILE: N more errors" message). An error on a line does not stop the
+ * reading: the lines after it are checked too.
+ */
+int	policy_load_report(const char *path, struct policy **out,
+	    policy_error_fn *error, void *arg);
+
+/*
+ * Load a policy file. Returns 0 and *out, or -1 with the first error,
+ * "FILE:LINE: message", in err.
  */
 int	policy_load(const char *path, struct policy **out, char *err,
 	    size_t errlen);
+
+/*
+ * Open a file the broker reads (a policy, invariants) for reading: a
+ * regular file only, never waiting (a FIFO would block the broker's loop).
+ * Returns the stream, or NULL with "FILE: message" in err.
+ */
+FILE	*policy_fopen(const char *path, char *err, size_t errlen);
 
 /* A one-rule policy, for the broker's command-line options. */
 struct policy *policy_single(const char *name, const uid_t *uids,

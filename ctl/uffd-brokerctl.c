@@ -60,14 +60,23 @@ usage(void)
 	exit(2);
 }
 
+static void
+print_error(void *arg, const char *msg)
+{
+	(void)arg;
+	fprintf(stderr, "%s\n", msg);
+}
+
+/* The policy, or every error (FILE:LINE: message) and exit 1. */
 static struct policy *
 load_or_die(const char *path)
 {
 	struct policy *p;
-	char err[600];
+	int n;
 
-	if (policy_load(path, &p, err, sizeof(err)) < 0) {
-		fprintf(stderr, "%s\n", err);
+	if ((n = policy_load_report(path, &p, print_error, NULL)) > 0) {
+		fprintf(stderr, "%s: not loaded: %d error%s\n", path, n,
+		    n == 1 ? "" : "s");
 		exit(1);
 	}
 	return p;

@@ -97,6 +97,21 @@ START_TEST(test_ctl_policy_check)
 	ck_assert_int_eq(ctl(false, "policy", "check", bad, NULL), 1);
 	ck_assert(out_has("bad.conf:3: features: unknown feature 'X'", NULL));
 
+	/* Every error, each FILE:LINE, then how many. */
+	bad = test_file("bad.conf", "[rule a]\nmode = kernel\nfeatures = X\n"
+	    "[rule b]\nuid = nosuch-xyz\nmax_uffds = -1\n");
+	ck_assert_int_eq(ctl(false, "policy", "check", bad, NULL), 1);
+	ck_assert(out_has("bad.conf:3: features: unknown feature 'X'", NULL));
+	ck_assert(out_has("bad.conf:5: uid: no such user 'nosuch-xyz'", NULL));
+	ck_assert(out_has("bad.conf:6: max_uffds: expected a number", NULL));
+	ck_assert(out_has("bad.conf: not loaded: 3 errors", NULL));
+	ck_assert(out_lacks(": ok:"));
+
+	/* A directory is no policy (it was "ok: 0 rules"). */
+	ck_assert_int_eq(ctl(false, "policy", "check", "policy", NULL), 1);
+	ck_assert(out_has("policy: not a regular file (a directory)", NULL));
+	ck_assert(out_lacks(": ok:"));
+
 	warn = test_file("warn.conf", "[rule everyone]\nmode = kernel\n");
 	ck_assert_int_eq(ctl(false, "policy", "check", warn, NULL), 0);
 	ck_assert(out_has("warning: rule 'everyone' (line 1) grants kernel "

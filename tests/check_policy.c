@@ -115,8 +115,8 @@ static const struct {
 	{ "[rule a]\nuid = ,\n", "2: uid: empty value" },
 	{ "[rule a]\nuid\n", "2: syntax error: expected 'key = value', "
 	    "'[section]' or a comment" },
-	{ "\n[rule a\n", "2: syntax error: expected 'key = value', "
-	    "'[section]' or a comment" },
+	{ "\n[rule a\n", "2: syntax error: a section header without its ']'" },
+	{ "[rule a ;]\n", "1: syntax error: a section header without its ']'" },
 	/*
 	 * The first error is the one reported, though inih reads on past a
 	 * syntax error (fuzz_policy; tests/fuzz/regressions/fuzz_policy/).
@@ -125,8 +125,8 @@ static const struct {
 	    "'[section]' or a comment" },
 	{ "udmoody\nmode = de\xd1\n", "1: syntax error: expected 'key = value', "
 	    "'[section]' or a comment" },
-	{ "[rule a\nuid = 0\n", "1: syntax error: expected 'key = value', "
-	    "'[section]' or a comment" },
+	{ "[rule a\nuid = 0\n", "1: syntax error: a section header without "
+	    "its ']'" },
 	{ "[rule a]\nexe = /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
@@ -208,6 +208,163 @@ START_TEST(test_policy_missing_file)
 	ck_assert_int_lt(policy_load("/nonexistent/policy.conf", &p, err,
 	    sizeof(err)), 0);
 	ck_assert_str_eq(err, "/nonexistent/policy.conf: No such file or directory");
+}
+END_TEST
+
+/*
+ * Every error of a file, in the order of its lines: one wrong line does not
+ * hide the next. What follows a wrong line is checked as what it is, and
+ * not where that is unknown: the keys of a section whose header is wrong,
+ * the indented lines that continue a key that is no key, or a line inih
+ * never saw (blank to it).
+ */
+static const struct {
+	const char *text;
+	const char *errs;	/* each after "FILE:", one a line */
+} all_errors_cases[] = {
+	{ "[rule a]\n"					/* 1 */
+	  "uid = nosuch-1, 0 nosuch-2\n"		/* 2 */
+	  "\tnosuch-3\n"				/* 3 */
+	  "mode = sideways\n"				/* 4 */
+	  "\tuser\n"					/* 5 */
+	  "bogus = 1\n"					/* 6 */
+	  "\tmore\n"					/* 7: continues no key */
+	  "[rule a]\n"					/* 8 */
+	  "uid = nosuch-4\n"				/* 9: its header is wrong */
+	  "[rule b\v]\n"				/* 10 */
+	  "uid = nosuch-5\n"				/* 11: likewise */
+	  "[rule c]\n"					/* 12 */
+	  "features = BOGUS\n"				/* 13 */
+	  "\tMISSING_SHMEM XX\n"			/* 14 */
+	  "uid\n"					/* 15 */
+	  "\t0\n"					/* 16: inih: features */
+	  "max_uffds = 0\n",				/* 17 */
+	  "2: uid: no such user 'nosuch-1'\n"
+	  "2: uid: no such user 'nosuch-2'\n"
+	  "3: uid: no such user 'nosuch-3'" CONT "\n"
+	  "4: mode: expected 'kernel' or 'user', got 'sideways'\n"
+	  "5: mode: one value only, not a list" CONT "\n"
+	  "6: unknown key 'bogus' in [rule a]\n"
+	  "8: duplicate rule name 'a' (first on line 1)\n"
+	  "10: control character 0x0b" CNTRL "\n"
+	  "13: features: unknown feature 'BOGUS'\n"
+	  "14: features: unknown feature 'XX'" CONT "\n"
+	  "15: syntax error: expected 'key = value', '[section]' or a comment\n"
+	  "17: max_uffds: expected a number from 1 to 1000000, got '0'\n" },
+	/* A key line inih never saw: the indented line after it is skipped. */
+	{ "[rule a]\nuid = 0\nmode = kernel\fx\n\tuser\nmax_uffds = x\n",
+	  "3: control character 0x0c" CNTRL "\n"
+	  "5: max_uffds: expected a number from 1 to 1000000, got 'x'\n" },
+	{ "uid = x\nmode = y\n\tz\n[rule a]\nuid = nosuch-1\n",
+	  "1: key 'uid' outside a section\n"
+	  "2: key 'mode' outside a section\n"
+	  "5: uid: no such user 'nosuch-1'\n" },
+	{ "[rule a]\nfeatures = none\n  MISSING_SHMEM\n  BOGUS\n",
+	  "3: features: 'none' stands alone" CONT "\n"
+	  "4: features: 'none' stands alone" CONT "\n" },
+	{ "[broker]\nadmin_group = nosuch-g\n[rule a]\n  [rule b]\n"
+	  "uid = 0\n  [rule c]\n",
+	  "2: admin_group: no such group 'nosuch-g'\n"
+	  "6: a section header must start its line" CONT "\n" },
+};
+
+static void
+collect_error(void *arg, const char *msg)
+{
+	char *buf = arg;
+	size_t len = strlen(buf);
+
+	snprintf(buf + len, 8192 - len, "%s\n", msg);
+}
+
+START_TEST(test_policy_all_errors)
+{
+	const char *path = test_file("all.conf", all_errors_cases[_i].text);
+	char got[8192] = "", want[8192] = "", *line, *save = NULL, *copy;
+	struct policy *p = (struct policy *)1;
+	size_t n = 0, len;
+
+	copy = strdup(all_errors_cases[_i].errs);
+	for (line = strtok_r(copy, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save), n++) {
+		len = strlen(want);
+		snprintf(want + len, sizeof(want) - len, "%s:%s\n", path, line);
+	}
+	free(copy);
+	ck_assert_int_eq(policy_load_report(path, &p, collect_error, got), n);
+	ck_assert_ptr_null(p);
+	ck_assert_str_eq(got, want);
+}
+END_TEST
+
+/* Errors past POLICY_MAX_ERRORS are counted, not listed. */
+START_TEST(test_policy_many_errors)
+{
+	char *text = NULL, got[8192] = "", want[600], err[600];
+	size_t len = 0, i;
+	struct policy *p;
+	const char *path;
+	FILE *f = open_memstream(&text, &len);
+
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "[rule a]\n");
+	for (i = 0; i < POLICY_MAX_ERRORS + 10; i++)
+		fprintf(f, "bogus%zu = 1\n", i);
+	fclose(f);
+	path = test_file("many.conf", text);
+	free(text);
+	ck_assert_int_eq(policy_load_report(path, &p, collect_error, got),
+	    POLICY_MAX_ERRORS + 10);
+	snprintf(want, sizeof(want), "%s:%d: unknown key 'bogus%d' in "
+	    "[rule a]\n", path, POLICY_MAX_ERRORS + 1, POLICY_MAX_ERRORS - 1);
+	ck_assert_ptr_nonnull(strstr(got, want));
+	snprintf(want, sizeof(want), "\n%s: 10 more errors\n", path);
+	ck_assert_ptr_nonnull(strstr(got, want));
+	ck_assert_ptr_null(strstr(got, "bogus50 "));
+	/* policy_load() says the first. */
+	ck_assert_int_eq(policy_load(path, &p, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s:2: unknown key 'bogus0' in [rule a]",
+	    path);
+	ck_assert_str_eq(err, want);
+}
+END_TEST
+
+/*
+ * A policy is a regular file: a directory read as one was no rules (every
+ * peer refused, and "ok"), a FIFO would block the broker's loop on open.
+ */
+START_TEST(test_policy_not_regular)
+{
+	char dir[256], fifo[256], link[256], err[600], want[700];
+	struct policy *p;
+
+	snprintf(dir, sizeof(dir), "%s/policy.d", getenv("UFFD_TEST_DIR"));
+	ck_assert_int_eq(mkdir(dir, 0755), 0);
+	ck_assert_int_eq(policy_load(dir, &p, err, sizeof(err)), -1);
+	ck_assert_ptr_null(p);
+	snprintf(want, sizeof(want), "%s: not a regular file (a directory)", dir);
+	ck_assert_str_eq(err, want);
+	ck_assert_int_eq(rmdir(dir), 0);
+
+	snprintf(fifo, sizeof(fifo), "%s/policy.fifo", getenv("UFFD_TEST_DIR"));
+	ck_assert_int_eq(mkfifo(fifo, 0644), 0);
+	ck_assert_int_eq(policy_load(fifo, &p, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s: not a regular file (a FIFO)", fifo);
+	ck_assert_str_eq(err, want);
+	ck_assert_int_eq(unlink(fifo), 0);
+
+	ck_assert_int_eq(policy_load("/dev/null", &p, err, sizeof(err)), -1);
+	ck_assert_str_eq(err, "/dev/null: not a regular file (a character "
+	    "device)");
+
+	/* A link to a regular file is that file. */
+	snprintf(link, sizeof(link), "%s/policy.link", getenv("UFFD_TEST_DIR"));
+	ck_assert_int_eq(symlink(test_file("target.conf", "[rule a]\nuid = 0\n"),
+	    link), 0);
+	ck_assert_int_eq(policy_load(link, &p, err, sizeof(err)), 0);
+	ck_assert_uint_eq(p->nrules, 1);
+	policy_free(p);
+	ck_assert_int_eq(unlink(link), 0);
 }
 END_TEST
 
@@ -647,6 +804,16 @@ START_TEST(test_policy_reload)
 	    "uid: no such user 'no-such-user-xyz'"));
 	ck_assert_int_eq(run_client(client_gets_uffd_user_mode, NULL, true), 0);
 
+	/* A directory where the file was: no policy at all, not an empty one. */
+	ck_assert_int_eq(unlink(path), 0);
+	ck_assert_int_eq(mkdir(path, 0755), 0);
+	ck_assert_int_eq(kill(tb.pid, SIGHUP), 0);
+	ck_assert(log_wait(2000, "event=policy_reload result=failed "
+	    "rules_in_force=1 errors=1 error=", "reload.conf: not a regular "
+	    "file (a directory)\""));
+	ck_assert_int_eq(run_client(client_gets_uffd_user_mode, NULL, true), 0);
+	ck_assert_int_eq(rmdir(path), 0);
+
 	/* A good file that denies nobody: new sessions refused at once... */
 	test_file("reload.conf", "[rule nobody]\nuid = 65534\naction = deny\n");
 	ck_assert_int_eq(kill(tb.pid, SIGHUP), 0);
@@ -775,18 +942,34 @@ START_TEST(test_policy_peer_pid_reused)
 }
 END_TEST
 
+/* Every error is logged; so is a policy that is no regular file. */
 START_TEST(test_policy_bad_file_refuses_start)
 {
 	const char *argv[] = { brokerd_path(), "--socket", "/nonexistent/s",
-	    "--policy", test_file("bad.conf", "[rule x]\nbogus = 1\n"), NULL };
-	char out[PATH_MAX], *log;
+	    "--policy", test_file("bad.conf", "[rule x]\nbogus = 1\n"
+	    "mode = sideways\n"), NULL };
+	char out[PATH_MAX], dir[PATH_MAX], *log;
 
 	snprintf(out, sizeof(out), "%s/bad.log", getenv("UFFD_TEST_DIR"));
 	ck_assert_int_eq(run_program(out, false, argv), 1);
 	log = read_whole(out);
 	ck_assert_ptr_nonnull(strstr(log, "bad.conf:2: unknown key 'bogus' in "
 	    "[rule x]"));
+	ck_assert_ptr_nonnull(strstr(log, "bad.conf:3: mode: expected 'kernel' "
+	    "or 'user', got 'sideways'"));
+	ck_assert_ptr_nonnull(strstr(log, "policy not loaded: 2 errors"));
 	free(log);
+
+	snprintf(dir, sizeof(dir), "%s/policy.d", getenv("UFFD_TEST_DIR"));
+	ck_assert_int_eq(mkdir(dir, 0755), 0);
+	argv[4] = dir;
+	ck_assert_int_eq(run_program(out, false, argv), 1);
+	log = read_whole(out);
+	ck_assert_ptr_nonnull(strstr(log, "policy.d: not a regular file (a "
+	    "directory)"));
+	ck_assert_ptr_nonnull(strstr(log, "no policy: refusing to start"));
+	free(log);
+	ck_assert_int_eq(rmdir(dir), 0);
 	unlink(out);
 }
 END_TEST
@@ -804,6 +987,10 @@ make_policy_suite(void)
 	    sizeof(load_cases) / sizeof(load_cases[0]));
 	tcase_add_test(parse, test_policy_nul_byte);
 	tcase_add_test(parse, test_policy_missing_file);
+	tcase_add_loop_test(parse, test_policy_all_errors, 0,
+	    sizeof(all_errors_cases) / sizeof(all_errors_cases[0]));
+	tcase_add_test(parse, test_policy_many_errors);
+	tcase_add_test(parse, test_policy_not_regular);
 	tcase_add_test(parse, test_policy_golden_print);
 	tcase_add_test(parse, test_policy_print_longest);
 	tcase_add_loop_test(parse, test_policy_matching, 0,

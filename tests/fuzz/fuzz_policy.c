@@ -6,7 +6,8 @@
  * bytes. A difference aborts: that is the property.
  *
  * The input is the file, loaded by path as the broker loads it (a memfd, as
- * /proc/self/fd/N). Names of users and groups are looked up in /etc/passwd
+ * /proc/self/fd/N). A file that does not load says each of its errors in
+ * the order of its lines, and the lines before the first load. Names of users and groups are looked up in /etc/passwd
  * and /etc/group only, as the broker does (access_load()).
  */
 #include <ctype.h>
@@ -89,23 +90,51 @@ no_warning(void *arg, const char *msg)
 }
 
 /*
- * An error says where: "PATH:LINE: message", and it is the first (policy.h):
- * the lines before LINE load.
+ * The errors of a file (policy.h): each says where, "PATH:LINE: message", in
+ * the order of the lines; past POLICY_MAX_ERRORS one "PATH: N more errors".
  */
+struct errors {
+	char		first[600];
+	long		line;		/* of the last error */
+	unsigned int	n;		/* messages */
+	bool		more;		/* the "more errors" message came */
+};
+
 static void
-first_error(const uint8_t *data, size_t size, const char *err, size_t errlen)
+each_error(void *arg, const char *msg)
+{
+	struct errors *e = arg;
+	size_t n = strlen(inpath);
+	long line;
+
+	CHECK(!e->more);	/* the count comes last */
+	CHECK(strlen(msg) < POLICY_ERROR_MAX);
+	CHECK(strncmp(msg, inpath, n) == 0 && msg[n] == ':');
+	if (msg[n + 1] == ' ') {
+		CHECK(e->n == POLICY_MAX_ERRORS);
+		CHECK(strstr(msg + n, " more errors") != NULL);
+		e->more = true;
+		return;
+	}
+	CHECK(isdigit((unsigned char)msg[n + 1]));
+	CHECK(strstr(msg + n + 1, ": ") != NULL);
+	line = strtol(msg + n + 1, NULL, 10);
+	CHECK(line >= 1 && line >= e->line);
+	if (e->n++ == 0)
+		snprintf(e->first, sizeof(e->first), "%s", msg);
+	e->line = line;
+}
+
+/* The lines before the first error load. */
+static void
+first_error(const uint8_t *data, size_t size, const char *err)
 {
 	size_t n = strlen(inpath), off = 0;
 	struct policy *p;
 	char again[600];
 	long line, i;
 
-	CHECK(memchr(err, '\0', errlen) != NULL);
-	CHECK(strncmp(err, inpath, n) == 0 && err[n] == ':');
-	CHECK(isdigit((unsigned char)err[n + 1]));
-	CHECK(strstr(err + n + 1, ": ") != NULL);
 	line = strtol(err + n + 1, NULL, 10);
-	CHECK(line >= 1);
 	for (i = 1; i < line; i++) {
 		const uint8_t *nl = memchr(data + off, '\n', size - off);
 
@@ -201,18 +230,22 @@ same_matches(const struct policy *p, const struct policy *q)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	struct errors errs = { .n = 0 };
 	struct policy *p, *q;
 	char err[600], *first, *again, *line, *save = NULL;
+	int nerr;
 	size_t len1, len2;
 	FILE *devnull;
 
 	put(infd, data, size);
-	memset(err, 'x', sizeof(err));
-	if (policy_load(inpath, &p, err, sizeof(err)) < 0) {
+	if ((nerr = policy_load_report(inpath, &p, each_error, &errs)) > 0) {
 		CHECK(p == NULL);
-		first_error(data, size, err, sizeof(err));
+		CHECK(errs.n > 0 && errs.n <= POLICY_MAX_ERRORS);
+		CHECK(errs.more == ((unsigned int)nerr > errs.n));
+		first_error(data, size, errs.first);
 		return 0;
 	}
+	CHECK(nerr == 0);
 	CHECK(p != NULL && p->nrules <= POLICY_MAX_RULES);
 	/* What uffd-brokerctl does with a policy, for the coverage. */
 	(void)policy_check(p, no_warning, NULL);
