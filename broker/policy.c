@@ -612,8 +612,20 @@ static int
 continuation(struct parse *ps, const char *name, const char *value)
 {
 	const struct list_key *lk = list_key(name);
+	char buf[LINE_MAX_INI], *end;
 	struct rule *r;
 
+	/*
+	 * A comment after a blank ends the value, as on a key line: libinih
+	 * 55 (Debian 12's) leaves it in a continuation, the current one cuts
+	 * it. Cut here, the file means the same with either.
+	 */
+	snprintf(buf, sizeof(buf), "%s", value);
+	end = buf + (ini_stop(buf, "") - buf);
+	while (end > buf && isspace((unsigned char)end[-1]))
+		end--;
+	*end = '\0';
+	value = buf;
 	/* What it would continue is no key, or not the one inih thinks. */
 	if (ps->key_bad || ps->skip_cont)
 		return 1;
@@ -1046,33 +1058,109 @@ policy_grant_text(const struct grant *g, char *buf, size_t len)
 	    " prove_filter=required" : " prove_filter=off");
 }
 
-/* A list key being printed: where its current line has got to. */
+/*
+ * The name of a user or a group, as a comment may show it: at most
+ * POLICY_ID_NAME_MAX characters, each a letter, a digit, '.', '_', '-' or
+ * '$' (a name of /etc/passwd may hold anything but ':' and a newline, which
+ * a printed line must not). NULL if none.
+ */
+static const char *
+printable_name(const char *name, char *buf, size_t len)
+{
+	size_t i, n;
+
+	if (name == NULL || (n = strlen(name)) == 0 ||
+	    n > POLICY_ID_NAME_MAX || n >= len)
+		return NULL;
+	for (i = 0; i < n; i++)
+		if (!isalnum((unsigned char)name[i]) &&
+		    strchr("._-$", name[i]) == NULL)
+			return NULL;
+	memcpy(buf, name, n + 1);
+	return buf;
+}
+
+const char *
+policy_user_name(uid_t uid, char *buf, size_t len)
+{
+	struct passwd *pw = getpwuid(uid);
+
+	return printable_name(pw ? pw->pw_name : NULL, buf, len);
+}
+
+const char *
+policy_group_name(gid_t gid, char *buf, size_t len)
+{
+	struct group *gr = getgrgid(gid);
+
+	return printable_name(gr ? gr->gr_name : NULL, buf, len);
+}
+
+/*
+ * A list key being printed: where its current line has got to, and the
+ * names of its items so far, for the comment that ends the line.
+ */
 struct list_out {
 	FILE		*f;
 	size_t		col;
 	bool		any;	/* an item printed */
+	bool		named;	/* items have names (uids, gids) */
+	char		names[PRINT_WIDTH + 1];
+	size_t		nameslen;
+	bool		anyname;	/* a name on this line, not only "-" */
 };
 
 static void
-list_start(struct list_out *o, FILE *f, const char *key)
+list_start(struct list_out *o, FILE *f, const char *key, bool named)
 {
 	o->f = f;
 	o->col = strlen(key) + 2;
 	o->any = false;
+	o->named = named;
+	o->names[0] = '\0';
+	o->nameslen = 0;
+	o->anyname = false;
 	fprintf(f, "%s =", key);
 }
 
+/* The line's names as a comment: inih (and the parser) ignore it. */
+static void
+list_names(struct list_out *o)
+{
+	if (o->anyname)
+		fprintf(o->f, " ; %s", o->names);
+	o->names[0] = '\0';
+	o->nameslen = 0;
+	o->anyname = false;
+}
+
+/* The name of the item just printed, for the line's comment. */
+static void
+list_name(struct list_out *o, const char *name)
+{
+	snprintf(o->names + o->nameslen, sizeof(o->names) - o->nameslen,
+	    "%s%s", o->nameslen ? " " : "", name ? name : "-");
+	o->nameslen += strlen(o->names + o->nameslen);
+	o->anyname |= name != NULL;
+}
+
 /*
- * The first item goes on the key's line; the others follow while the line
- * stays within PRINT_WIDTH, else start an indented line, on which any item
- * fits (POLICY_ITEM_MAX): every line loads back.
+ * The first item goes on the key's line; the others follow while the line,
+ * with the comment of its names, stays within PRINT_WIDTH, else start an
+ * indented line, on which any item fits (POLICY_ITEM_MAX, or a number and a
+ * name of POLICY_ID_NAME_MAX): every line loads back. name: the item's, or
+ * NULL ("-" in the comment).
  */
 static void
-list_item(struct list_out *o, const char *item)
+list_item(struct list_out *o, const char *item, const char *name)
 {
-	size_t len = strlen(item);
+	size_t len = strlen(item), names = 0;
 
-	if (o->any && o->col + 1 + len > PRINT_WIDTH) {
+	if (o->named)	/* " ; " and the names, this one's included */
+		names = 3 + o->nameslen + (o->nameslen ? 1 : 0) +
+		    (name ? strlen(name) : 1);
+	if (o->any && o->col + 1 + len + names > PRINT_WIDTH) {
+		list_names(o);
 		fprintf(o->f, "\n\t%s", item);
 		o->col = 8 + len;
 	} else {
@@ -1080,21 +1168,34 @@ list_item(struct list_out *o, const char *item)
 		o->col += 1 + len;
 	}
 	o->any = true;
+	if (o->named)
+		list_name(o, name);
 }
 
 static void
-list_ids(FILE *f, const char *key, const unsigned int *ids, size_t n)
+list_end(struct list_out *o)
+{
+	list_names(o);
+	fputc('\n', o->f);
+}
+
+static void
+list_ids(FILE *f, const char *key, const unsigned int *ids, size_t n,
+    bool users)
 {
 	struct list_out o;
-	char num[16];
+	char num[16], buf[POLICY_ID_NAME_MAX + 1];
+	const char *name;
 	size_t i;
 
-	list_start(&o, f, key);
+	list_start(&o, f, key, true);
 	for (i = 0; i < n; i++) {
 		snprintf(num, sizeof(num), "%u", ids[i]);
-		list_item(&o, num);
+		name = users ? policy_user_name(ids[i], buf, sizeof(buf)) :
+		    policy_group_name(ids[i], buf, sizeof(buf));
+		list_item(&o, num, name);
 	}
-	fputc('\n', f);
+	list_end(&o);
 }
 
 static void
@@ -1103,10 +1204,10 @@ list_strings(FILE *f, const char *key, char *const *items, size_t n)
 	struct list_out o;
 	size_t i;
 
-	list_start(&o, f, key);
+	list_start(&o, f, key, false);
 	for (i = 0; i < n; i++)
-		list_item(&o, items[i]);
-	fputc('\n', f);
+		list_item(&o, items[i], NULL);
+	list_end(&o);
 }
 
 void
@@ -1114,20 +1215,24 @@ policy_print(const struct policy *p, FILE *f)
 {
 	const struct rule *r;
 	struct list_out o;
-	char features[512], *name, *save;
+	char features[512], *name, *save, buf[POLICY_ID_NAME_MAX + 1];
+	const char *gname;
 	size_t i;
 
 	fprintf(f, "# uffd-broker policy (canonical form)\n");
-	if (p->has_admin_group)
-		fprintf(f, "\n[broker]\nadmin_group = %u\n",
-		    (unsigned)p->admin_gid);
+	if (p->has_admin_group) {
+		gname = policy_group_name(p->admin_gid, buf, sizeof(buf));
+		fprintf(f, "\n[broker]\nadmin_group = %u%s%s\n",
+		    (unsigned)p->admin_gid, gname ? " ; " : "",
+		    gname ? gname : "");
+	}
 	for (i = 0; i < p->nrules; i++) {
 		r = &p->rules[i];
 		fprintf(f, "\n[rule %s]\n", r->name);
 		if (r->keys & MATCH_UID)
-			list_ids(f, "uid", r->uids, r->nuids);
+			list_ids(f, "uid", r->uids, r->nuids, true);
 		if (r->keys & MATCH_GID)
-			list_ids(f, "gid", r->gids, r->ngids);
+			list_ids(f, "gid", r->gids, r->ngids, false);
 		if (r->keys & MATCH_EXE)
 			list_strings(f, "exe", r->exes, r->nexes);
 		if (r->keys & MATCH_CGROUP)
@@ -1139,12 +1244,13 @@ policy_print(const struct policy *p, FILE *f)
 		    "user");
 		policy_feature_names(r->grant.features, features,
 		    sizeof(features));
-		list_start(&o, f, "features");
+		list_start(&o, f, "features", false);
 		save = NULL;
 		for (name = strtok_r(features, " ", &save); name != NULL;
 		    name = strtok_r(NULL, " ", &save))
-			list_item(&o, name);
-		fprintf(f, "\nmax_uffds = %u\nmax_sessions_per_uid = %u\n"
+			list_item(&o, name, NULL);
+		list_end(&o);
+		fprintf(f, "max_uffds = %u\nmax_sessions_per_uid = %u\n"
 		    "forked_sessions = %s\n", r->grant.max_uffds,
 		    r->grant.max_sessions_per_uid,
 		    r->grant.forked_sessions ? "yes" : "no");
@@ -1225,34 +1331,104 @@ policy_check(const struct policy *p, void (*warn)(void *, const char *),
 	return n;
 }
 
+/* "executable", "cgroup", or both: the values a peer to explain lacks. */
+static const char *
+open_names(unsigned int open)
+{
+	if (open == (MATCH_EXE | MATCH_CGROUP))
+		return "executable and cgroup";
+	return open == MATCH_EXE ? "executable" : "cgroup";
+}
+
+/* The condition on values not given under which a rule matches. */
+static void
+explain_condition(const struct rule *r, unsigned int open, FILE *f)
+{
+	size_t i;
+
+	if (open & MATCH_EXE) {
+		fprintf(f, " if its executable is");
+		for (i = 0; i < r->nexes; i++)
+			fprintf(f, "%s %s", i > 0 ? " or" : "", r->exes[i]);
+	}
+	if (open & MATCH_CGROUP) {
+		fprintf(f, "%s if its cgroup matches", open & MATCH_EXE ?
+		    " and" : "");
+		for (i = 0; i < r->ncgroups; i++)
+			fprintf(f, "%s %s", i > 0 ? " or" : "", r->cgroups[i]);
+	}
+}
+
+static void
+explain_outcome(const struct rule *r, FILE *f)
+{
+	char grant[640];
+
+	if (r == NULL)
+		fprintf(f, "refused: no rule matches (default deny)\n");
+	else if (r->grant.deny)
+		fprintf(f, "refused by rule '%s' (action = deny)\n", r->name);
+	else {
+		policy_grant_text(&r->grant, grant, sizeof(grant));
+		fprintf(f, "granted by rule '%s': %s\n", r->name, grant);
+	}
+}
+
+/*
+ * An executable or a cgroup not given is any: the broker always knows a
+ * peer's cgroup, and its executable when a rule needs it. A rule that
+ * matches on one matches on a condition, said, and the walk goes on to what
+ * decides for the peers that do not meet it.
+ */
 void
 policy_explain(const struct policy *p, const struct peer *peer, FILE *f)
 {
-	const struct rule *r;
-	char why[160], grant[640];
+	const unsigned int unknown = (peer->exe ? 0 : MATCH_EXE) |
+	    (peer->cgroup ? 0 : MATCH_CGROUP);
+	const struct rule *r, *decides = NULL;
+	struct rule given;
+	unsigned int open, conditions = 0;
+	bool may_grant = false;
+	char why[160];
 	size_t i;
 
 	fprintf(f, "peer: uid=%u gid=%u exe=%s cgroup=%s\n", (unsigned)peer->uid,
-	    (unsigned)peer->gid, peer->exe ? peer->exe : "(not given)",
-	    peer->cgroup ? peer->cgroup : "(not given)");
-	for (i = 0; i < p->nrules; i++) {
+	    (unsigned)peer->gid, peer->exe ? peer->exe : "(any: not given)",
+	    peer->cgroup ? peer->cgroup : "(any: not given)");
+	for (i = 0; i < p->nrules && decides == NULL; i++) {
 		r = &p->rules[i];
-		if (!rule_matches(r, peer, why, sizeof(why))) {
+		/* The rule on the values given. */
+		open = r->keys & unknown;
+		given = *r;
+		given.keys &= ~open;
+		if (!rule_matches(&given, peer, why, sizeof(why))) {
 			fprintf(f, "rule '%s' (line %d): no match: %s\n",
 			    r->name, r->line, why);
 			continue;
 		}
-		policy_grant_text(&r->grant, grant, sizeof(grant));
-		fprintf(f, "rule '%s' (line %d): MATCH\n", r->name, r->line);
-		if (r->grant.deny)
-			fprintf(f, "result: refused by rule '%s' (action = "
-			    "deny)\n", r->name);
-		else
-			fprintf(f, "result: granted by rule '%s': %s\n", r->name,
-			    grant);
+		fprintf(f, "rule '%s' (line %d): MATCH", r->name, r->line);
+		if (open == 0) {
+			fputc('\n', f);
+			decides = r;
+			break;
+		}
+		explain_condition(r, open, f);
+		fprintf(f, " (not given): ");
+		explain_outcome(r, f);
+		conditions |= open;
+		may_grant |= !r->grant.deny;
+	}
+	fprintf(f, "result: ");
+	if (conditions != 0 && !may_grant && (decides == NULL ||
+	    decides->grant.deny)) {
+		fprintf(f, "refused, whatever the %s (not given)\n",
+		    open_names(conditions));
 		return;
 	}
-	fprintf(f, "result: refused: no rule matches (default deny)\n");
+	if (conditions != 0)
+		fprintf(f, "depends on the %s (not given): the first rule above "
+		    "that matches it decides; otherwise ", open_names(conditions));
+	explain_outcome(decides, f);
 }
 
 unsigned int

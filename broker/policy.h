@@ -128,9 +128,20 @@ bool	policy_is_admin(const struct policy *p, const struct peer *peer);
 
 /*
  * The policy in canonical form; loading the output gives the same policy.
- * Long lists go on over indented continuation lines.
+ * Long lists go on over indented continuation lines. Users and groups are
+ * numbers, each line of them followed by a comment of their names
+ * ("uid = 0 65534 ; root nobody"; "-" for a number without one).
  */
 void	policy_print(const struct policy *p, FILE *f);
+
+/*
+ * The name of a uid or gid (/etc/passwd, /etc/group), in buf, if it has one
+ * a printed line may show: up to POLICY_ID_NAME_MAX letters, digits, '.',
+ * '_', '-' and '$'. NULL otherwise.
+ */
+#define POLICY_ID_NAME_MAX	32
+const char *policy_user_name(uid_t uid, char *buf, size_t len);
+const char *policy_group_name(gid_t gid, char *buf, size_t len);
 
 /*
  * Things a reviewer should know that are not errors (a rule granting kernel
@@ -140,7 +151,11 @@ void	policy_print(const struct policy *p, FILE *f);
 unsigned int policy_check(const struct policy *p,
 	    void (*warn)(void *arg, const char *msg), void *arg);
 
-/* Why each rule before the match does not match, and what the match grants. */
+/*
+ * Why each rule before the match does not match, and what the match grants.
+ * An exe or cgroup of NULL is not given, so any: a rule matching on it
+ * matches on a condition, which is said, and the walk goes on.
+ */
 void	policy_explain(const struct policy *p, const struct peer *peer, FILE *f);
 
 /* The MATCH_* keys any rule uses. */

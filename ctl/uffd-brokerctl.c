@@ -15,7 +15,9 @@
  *                                policy's admin group)
  *   holders [--socket PATH]      every process holding /dev/userfaultfd that
  *                                is neither the broker nor a live session
- *                                (docs/design.md §7: a leaked device fd)
+ *                                (docs/design.md §7: a leaked device fd);
+ *                                the broker is known by its status, or by
+ *                                the socket it listens on
  *
  * Exit status: 0 fine, 1 a finding or an error, 2 bad usage.
  */
@@ -31,7 +33,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
+#include <linux/unix_diag.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "broker.h"
@@ -389,23 +397,154 @@ comm_of(pid_t pid, char *buf, size_t len)
 	}
 }
 
+/* Sockets listening at a path, and the device fds of one process. */
+#define MAX_LISTENERS	8
+#define MAX_DEVICE_FDS	64
+
+/*
+ * The inodes of the sockets listening at the socket file path: those bound
+ * to that very file, as sock_diag reports it (UDIAG_SHOW_VFS). Not by name:
+ * a socket bound to the same name in another mount namespace is another.
+ * Returns how many.
+ */
+static size_t
+listening_at(const char *path, unsigned long *inos, size_t max)
+{
+	struct {
+		struct nlmsghdr		nlh;
+		struct unix_diag_req	req;
+	} msg = {
+		.nlh = {
+			.nlmsg_len = sizeof(msg),
+			.nlmsg_type = SOCK_DIAG_BY_FAMILY,
+			.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP,
+		},
+		.req = {
+			.sdiag_family = AF_UNIX,
+			.udiag_states = 1 << 10,	/* TCP_LISTEN */
+			.udiag_show = UDIAG_SHOW_VFS,
+		},
+	};
+	static char buf[32768] __attribute__((aligned(NLMSG_ALIGNTO)));
+	const struct unix_diag_vfs *vfs;
+	const struct unix_diag_msg *m;
+	const struct nlmsghdr *h;
+	const struct rtattr *a;
+	struct stat st;
+	size_t n = 0;
+	ssize_t len;
+	int fd, alen;
+	bool done = false;
+
+	if (stat(path, &st) < 0 || !S_ISSOCK(st.st_mode) ||
+	    (fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC,
+	    NETLINK_SOCK_DIAG)) < 0)
+		return 0;
+	if (send(fd, &msg, sizeof(msg), 0) != sizeof(msg)) {
+		close(fd);
+		return 0;
+	}
+	while (!done && (len = recv(fd, buf, sizeof(buf), 0)) > 0) {
+		for (h = (const struct nlmsghdr *)buf; NLMSG_OK(h, len);
+		    h = NLMSG_NEXT(h, len)) {
+			if (h->nlmsg_type == NLMSG_DONE ||
+			    h->nlmsg_type == NLMSG_ERROR) {
+				done = true;
+				break;
+			}
+			m = NLMSG_DATA(h);
+			alen = h->nlmsg_len - NLMSG_LENGTH(sizeof(*m));
+			for (a = (const struct rtattr *)(m + 1);
+			    RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
+				if (a->rta_type != UNIX_DIAG_VFS ||
+				    RTA_PAYLOAD(a) < sizeof(*vfs))
+					continue;
+				vfs = RTA_DATA(a);
+				/* The kernel's dev_t: major << 20 | minor. */
+				if (vfs->udiag_vfs_ino == st.st_ino &&
+				    makedev(vfs->udiag_vfs_dev >> 20,
+				    vfs->udiag_vfs_dev & 0xfffff) == st.st_dev &&
+				    n < max)
+					inos[n++] = m->udiag_ino;
+			}
+		}
+	}
+	close(fd);
+	return n;
+}
+
+/* One process's fds: the device's, and whether it holds a listener. */
+struct fds_of {
+	int		fds[MAX_DEVICE_FDS];
+	size_t		n;
+	unsigned int	more;		/* device fds past MAX_DEVICE_FDS */
+	bool		listener;
+};
+
+static void
+scan_fds(pid_t pid, const unsigned long *inos, size_t ninos,
+    struct fds_of *out)
+{
+	char path[PATH_MAX], link[PATH_MAX];
+	struct dirent *fe;
+	unsigned long ino;
+	DIR *fds;
+	ssize_t n;
+	size_t i;
+
+	memset(out, 0, sizeof(*out));
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	if ((fds = opendir(path)) == NULL)
+		return;		/* gone, or not ours to read */
+	while ((fe = readdir(fds)) != NULL) {
+		if (fe->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/fd/%s", (int)pid,
+		    fe->d_name);
+		if ((n = readlink(path, link, sizeof(link) - 1)) <= 0)
+			continue;
+		link[n] = '\0';
+		if (sscanf(link, "socket:[%lu]", &ino) == 1) {
+			for (i = 0; i < ninos; i++)
+				out->listener |= ino == inos[i];
+		} else if (strcmp(link, DEVICE_PATH) != 0)
+			continue;
+		else if (out->n < MAX_DEVICE_FDS)
+			out->fds[out->n++] = atoi(fe->d_name);
+		else
+			out->more++;
+	}
+	closedir(fds);
+}
+
+/*
+ * Every process holding the device that the broker does not vouch for. The
+ * broker's status names it and its live sessions; without the status, the
+ * broker is the holder of its listening socket (so is a socket-activating
+ * service manager, which holds no device), said on stderr, and every
+ * session's process is listed.
+ */
 static int
 cmd_holders(int argc, char **argv)
 {
 	const char *sock = socket_option(argc, argv);
 	struct known k = { .n = 0 };
-	char path[PATH_MAX], link[PATH_MAX], comm[64];
-	struct dirent *pe, *fe;
-	DIR *proc, *fds;
+	unsigned long inos[MAX_LISTENERS];
+	struct fds_of fo;
+	char comm[64];
+	struct dirent *pe;
+	DIR *proc;
 	unsigned int found = 0;
-	ssize_t n;
+	size_t ninos, i;
 	pid_t pid, self = getpid();
 	int rc;
 
 	rc = fetch_status(sock, collect_pid, &k);
 	if (rc < 0)
 		fprintf(stderr, "uffd-brokerctl: no status from %s (%s): every "
-		    "holder is listed\n", sock, strerror(-rc));
+		    "holder but the broker is listed, sessions included\n", sock,
+		    strerror(-rc));
+	ninos = listening_at(sock, inos, MAX_LISTENERS);
 	if ((proc = opendir("/proc")) == NULL) {
 		perror("uffd-brokerctl: /proc");
 		return 1;
@@ -416,27 +555,24 @@ cmd_holders(int argc, char **argv)
 		pid = (pid_t)atoi(pe->d_name);
 		if (pid == self || known_pid(&k, pid))
 			continue;
-		snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
-		if ((fds = opendir(path)) == NULL)
-			continue;	/* gone, or not ours to read */
-		while ((fe = readdir(fds)) != NULL) {
-			if (fe->d_name[0] == '.')
-				continue;
-			snprintf(path, sizeof(path), "/proc/%d/fd/%s", (int)pid,
-			    fe->d_name);
-			n = readlink(path, link, sizeof(link) - 1);
-			if (n <= 0)
-				continue;
-			link[n] = '\0';
-			if (strcmp(link, DEVICE_PATH) != 0)
-				continue;
-			comm_of(pid, comm, sizeof(comm));
-			printf("holder pid=%d comm=%s fd=%s: holds %s and is "
-			    "neither the broker nor a live session\n", (int)pid,
-			    comm, fe->d_name, DEVICE_PATH);
-			found++;
+		scan_fds(pid, inos, ninos, &fo);
+		if (fo.n == 0)
+			continue;
+		comm_of(pid, comm, sizeof(comm));
+		if (fo.listener) {
+			fprintf(stderr, "uffd-brokerctl: pid %d (%s) holds the "
+			    "socket listening at %s: the broker, not listed\n",
+			    (int)pid, comm, sock);
+			continue;
 		}
-		closedir(fds);
+		for (i = 0; i < fo.n; i++)
+			printf("holder pid=%d comm=%s fd=%d: holds %s and is "
+			    "neither the broker nor a live session\n", (int)pid,
+			    comm, fo.fds[i], DEVICE_PATH);
+		if (fo.more > 0)
+			printf("holder pid=%d comm=%s: %u more fds of %s\n",
+			    (int)pid, comm, fo.more, DEVICE_PATH);
+		found += fo.n + fo.more;
 	}
 	closedir(proc);
 	if (found == 0)

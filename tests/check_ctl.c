@@ -139,16 +139,98 @@ START_TEST(test_ctl_policy_explain)
 
 	ck_assert_int_eq(ctl(false, "policy", "explain", "--policy",
 	    "policy/policy.conf", "--uid", "1000", "--gid", "1000", "--groups",
-	    "nogroup", NULL), 0);
+	    "nogroup", "--cgroup", "/system.slice/restore.service", NULL), 0);
 	ck_assert(out_has("result: granted by rule 'restore-helpers': mode=user",
 	    NULL));
-
 	ck_assert_int_eq(ctl(false, "policy", "explain", "--policy",
-	    "policy/policy.conf", "--uid", "1000", "--gid", "1000", NULL), 0);
+	    "policy/policy.conf", "--uid", "1000", "--gid", "1000", "--cgroup",
+	    "/system.slice/restore.service", NULL), 0);
 	ck_assert(out_has("result: refused: no rule matches (default deny)",
 	    NULL));
+
+	/*
+	 * Without --cgroup, the cgroup is any: the broker always knows it, so
+	 * a rule on it is a condition, not a miss (this said "granted" for a
+	 * peer the broker refuses in a login session).
+	 */
+	ck_assert_int_eq(ctl(false, "policy", "explain", "--policy",
+	    "policy/policy.conf", "--uid", "1000", "--gid", "1000", "--groups",
+	    "nogroup", NULL), 0);
+	ck_assert(out_has("peer: uid=1000 gid=1000 exe=(any: not given) "
+	    "cgroup=(any: not given)", NULL));
+	ck_assert(out_has("rule 'no-user-sessions' (line", "): MATCH if its "
+	    "cgroup matches /user.slice/** (not given): refused by rule "
+	    "'no-user-sessions' (action = deny)"));
+	ck_assert(out_has("result: depends on the cgroup (not given): the first "
+	    "rule above that matches it decides; otherwise granted by rule "
+	    "'restore-helpers': mode=user", NULL));
+	ck_assert(out_lacks("result: granted"));
+	ck_assert_int_eq(ctl(false, "policy", "explain", "--policy",
+	    "policy/policy.conf", "--uid", "1000", "--gid", "1000", NULL), 0);
+	ck_assert(out_has("result: refused, whatever the cgroup (not given)",
+	    NULL));
+
+	/* Likewise the executable. */
+	ck_assert_int_eq(ctl(false, "policy", "explain", "--policy",
+	    test_file("exe.conf", "[rule no-evil]\nexe = /usr/bin/evil /bin/x\n"
+	    "action = deny\n[rule vmm]\nuid = 1000\ncgroup = /vmm/**\n"
+	    "mode = kernel\n"), "--uid", "1000", NULL), 0);
+	ck_assert(out_has("rule 'no-evil' (line 1): MATCH if its executable is "
+	    "/usr/bin/evil or /bin/x (not given): refused", NULL));
+	ck_assert(out_has("rule 'vmm' (line 4): MATCH if its cgroup matches "
+	    "/vmm/** (not given): granted by rule 'vmm': mode=kernel", NULL));
+	ck_assert(out_has("result: depends on the executable and cgroup (not "
+	    "given): the first rule above that matches it decides; otherwise "
+	    "refused: no rule matches (default deny)", NULL));
 	ck_assert_int_eq(ctl(false, "policy", "explain", "--policy",
 	    "policy/policy.conf", NULL), 2);
+	unlink(out_path);
+}
+END_TEST
+
+/*
+ * The README's uffd-brokerctl policy commands run as written on a stock
+ * host (its explain once named a user crosvm, which no host has), against
+ * the example policy instead of /etc's.
+ */
+START_TEST(test_ctl_readme_examples)
+{
+	char line[512], cmd[512], *tok, *save;
+	const char *args[16] = { NULL };
+	int nargs, n = 0;
+	bool explain;
+	FILE *f = fopen("README.md", "r");
+
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, "    uffd-brokerctl policy ", 26) != 0)
+			continue;
+		line[strcspn(line, "#\n")] = '\0';
+		snprintf(cmd, sizeof(cmd), "%s", line + 4);
+		explain = strstr(line, " explain ") != NULL;
+		nargs = 0;
+		save = NULL;
+		/* The words after "uffd-brokerctl". */
+		for (tok = strtok_r(line + 19, " ", &save); tok != NULL &&
+		    nargs < 12; tok = strtok_r(NULL, " ", &save))
+			args[nargs++] = strcmp(tok, "/etc/uffd-broker/policy.conf")
+			    == 0 ? "policy/policy.conf" : tok;
+		if (explain && strstr(cmd, "--policy") == NULL) {
+			args[nargs++] = "--policy";
+			args[nargs++] = "policy/policy.conf";
+		}
+		args[nargs] = NULL;
+		ck_assert_msg(ctl(false, args[0], args[1], args[2], args[3],
+		    args[4], args[5], args[6], args[7], args[8], args[9],
+		    args[10], args[11], args[12], args[13], NULL) == 0,
+		    "README: '%s' fails", cmd);
+		ck_assert(out_lacks("no such user"));
+		if (explain)
+			ck_assert(out_has("result: granted by rule ", NULL));
+		n++;
+	}
+	fclose(f);
+	ck_assert_int_ge(n, 4);
 	unlink(out_path);
 }
 END_TEST
@@ -291,6 +373,59 @@ START_TEST(test_ctl_status_and_holders)
 }
 END_TEST
 
+/*
+ * Without the broker's status (here: the broker is full), the broker is
+ * known by the socket it listens on, not named a foreign holder; anyone
+ * else holding the device still is.
+ */
+START_TEST(test_ctl_holders_without_status)
+{
+	char needle[64], c;
+	int idle, leak[2], opened[2], dev;
+	pid_t leaker;
+
+	broker_start("--allow-uid", "65534", "--max-sessions", "1", NULL);
+	ck_assert_int_ge(idle = raw_connect(), 0);	/* the one connection */
+	ck_assert_int_eq(pipe2(leak, O_CLOEXEC), 0);
+	ck_assert_int_eq(pipe2(opened, O_CLOEXEC), 0);
+	if ((leaker = fork()) == 0) {
+		close(leak[1]);
+		dev = open("/dev/userfaultfd", O_RDONLY | O_CLOEXEC);
+		sync_signal(opened[1]);
+		if (read(leak[0], &c, 1) < 0)
+			_exit(2);
+		_exit(dev >= 0 ? 0 : 1);
+	}
+	close(leak[0]);
+	close(opened[1]);
+	sync_wait(opened[0]);
+	close(opened[0]);
+
+	ck_assert_int_eq(ctl(false, "holders", "--socket", tb.sock, NULL), 1);
+	ck_assert(out_has("uffd-brokerctl: no status from ", "every holder but "
+	    "the broker is listed"));
+	snprintf(needle, sizeof(needle), "uffd-brokerctl: pid %d (",
+	    (int)tb.pid);
+	ck_assert(out_has(needle, "holds the socket listening at"));
+	snprintf(needle, sizeof(needle), "holder pid=%d ", (int)tb.pid);
+	ck_assert(out_lacks(needle));
+	snprintf(needle, sizeof(needle), "holder pid=%d ", (int)leaker);
+	ck_assert(out_has(needle, "neither the broker nor a live session"));
+
+	/* No socket at the path: nothing vouches for the broker. */
+	ck_assert_int_eq(ctl(false, "holders", "--socket", "/nonexistent/s",
+	    NULL), 1);
+	snprintf(needle, sizeof(needle), "holder pid=%d ", (int)tb.pid);
+	ck_assert(out_has(needle, NULL));
+
+	close(leak[1]);
+	ck_assert_int_eq(reap(leaker), 0);
+	close(idle);
+	unlink(out_path);
+	broker_stop();
+}
+END_TEST
+
 /* A refused peer asking for status gets its refusal, not the status. */
 START_TEST(test_ctl_status_refused_peer)
 {
@@ -326,9 +461,11 @@ make_ctl_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_ctl_policy_check);
 	tcase_add_test(tc, test_ctl_policy_explain);
+	tcase_add_test(tc, test_ctl_readme_examples);
 	tcase_add_test(tc, test_ctl_dump_bpf);
 	tcase_add_test(tc, test_ctl_status_and_holders);
 	tcase_add_test(tc, test_ctl_status_admin_group);
+	tcase_add_test(tc, test_ctl_holders_without_status);
 	tcase_add_test(tc, test_ctl_status_refused_peer);
 	suite_add_tcase(s, tc);
 	return s;

@@ -68,6 +68,9 @@ static const struct {
 	    "3: uid: no such user 'mode'" CONT },
 	{ "[rule a]\nuid = 0\n\tnobodyxyz\n",
 	    "3: uid: no such user 'nobodyxyz'" CONT },
+	/* Only a ';' after a blank starts a comment, there as on a key line. */
+	{ "[rule a]\nuid = 0\n\t65534;x ;y\n",
+	    "3: uid: no such user '65534;x'" CONT },
 	{ "[rule a]\nmode = kernel\n  user\n",
 	    "3: mode: one value only, not a list" CONT },
 	{ "[broker]\nadmin_group = 0\n  4\n",
@@ -146,6 +149,8 @@ static const struct {
 	{ "[rule a]\nuid = 0\n  65534\t1, 2\n", 1, 4 },
 	{ "[rule a]\nuid = 0\n\n# between\n\t65534\n", 1, 2 },
 	{ "[rule a]\nfeatures = MISSING_SHMEM\n  EVENT_REMOVE\n", 1, 0 },
+	/* A comment ends a continuation's value too, whatever libinih does. */
+	{ "[rule a]\nuid = 0 ; root\n\t65534 1 ; nobody daemon\n", 1, 3 },
 };
 
 START_TEST(test_policy_parse_table)
@@ -404,6 +409,38 @@ START_TEST(test_policy_golden_print)
 END_TEST
 
 /*
+ * Users and groups print as numbers, each line of them followed by a comment
+ * of their names ("-" for a number without one), and load back so.
+ */
+START_TEST(test_policy_print_names)
+{
+	struct policy *p, *q;
+	char err[600], *printed, *again;
+
+	ck_assert_msg(policy_load(test_file("names.conf", "[broker]\n"
+	    "admin_group = root\n[rule a]\nuid = root nobody 4000000000\n"
+	    "gid = 4000000000 0\n[rule b]\nuid = 4000000000\n"), &p, err,
+	    sizeof(err)) == 0, "%s", err);
+	printed = print_to_string(p);
+	ck_assert_ptr_nonnull(strstr(printed, "\nadmin_group = 0 ; root\n"));
+	ck_assert_ptr_nonnull(strstr(printed, "\nuid = 0 65534 4000000000 ; "
+	    "root nobody -\ngid = 4000000000 0 ; - root\n"));
+	/* A line of numbers without names has no comment. */
+	ck_assert_ptr_nonnull(strstr(printed, "[rule b]\nuid = 4000000000\n"));
+	ck_assert_msg(policy_load(test_file("names-printed.conf", printed), &q,
+	    err, sizeof(err)) == 0, "%s", err);
+	ck_assert_uint_eq(q->rules[0].nuids, 3);
+	ck_assert_uint_eq(q->rules[0].ngids, 2);
+	again = print_to_string(q);
+	ck_assert_str_eq(again, printed);
+	free(printed);
+	free(again);
+	policy_free(p);
+	policy_free(q);
+}
+END_TEST
+
+/*
  * The longest rule the reader takes: every list full, every item as long as
  * it may be, on continuation lines. Its canonical form fits inih's lines,
  * loads back, and prints the same again.
@@ -581,7 +618,7 @@ START_TEST(test_policy_prove_filter)
 	char err[600], warnings[4096] = "", grant[640], *printed;
 
 	ck_assert(policy_load(test_file("prove.conf",
-	    "[rule k]\nuid = 1\ncgroup = /a\nmode = kernel\n"
+	    "[rule k]\nuid = 4000000001\ncgroup = /a\nmode = kernel\n"
 	    "[rule off]\nuid = 2\ncgroup = /a\nmode = kernel\n"
 	    "prove_filter = off\n"
 	    "[rule u]\nuid = 3\nprove_filter = required\n"), &p, err,
@@ -599,7 +636,8 @@ START_TEST(test_policy_prove_filter)
 	policy_grant_text(&p->rules[2].grant, grant, sizeof(grant));
 	ck_assert_ptr_null(strstr(grant, "prove_filter"));
 	printed = print_to_string(p);
-	ck_assert_ptr_nonnull(strstr(printed, "[rule k]\nuid = 1\ncgroup = /a\n"
+	ck_assert_ptr_nonnull(strstr(printed, "[rule k]\nuid = 4000000001\n"
+	    "cgroup = /a\n"
 	    "action = allow\nmode = kernel\nfeatures = none\nmax_uffds = 16\n"
 	    "max_sessions_per_uid = 64\nforked_sessions = no\n"
 	    "prove_filter = required\n"));
@@ -992,6 +1030,7 @@ make_policy_suite(void)
 	tcase_add_test(parse, test_policy_many_errors);
 	tcase_add_test(parse, test_policy_not_regular);
 	tcase_add_test(parse, test_policy_golden_print);
+	tcase_add_test(parse, test_policy_print_names);
 	tcase_add_test(parse, test_policy_print_longest);
 	tcase_add_loop_test(parse, test_policy_matching, 0,
 	    sizeof(match_cases) / sizeof(match_cases[0]));

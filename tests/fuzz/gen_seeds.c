@@ -510,6 +510,13 @@ static const char *const policy_cases[] = {
 	"[rule any-cgroup]\ncgroup = /**\n",
 	"[rule k]\nmode = kernel\nprove_filter = off\nforked_sessions = yes\n"
 	"max_sessions_per_uid = 1000000\nmax_uffds = 1\n",
+	/* policy print's names, in comments, on continuation lines too */
+	"[broker]\nadmin_group = 4 ; adm\n\n[rule a]\n"
+	"uid = 0 65534 ; root nobody\n\t1 2 ; daemon bin\n"
+	"gid = 4000000000 ; -\n",
+	/* errors on many lines, each reported */
+	"[rule a]\nuid = x, 0 y\n\tz\nmode = sideways\n\tuser\nbogus = 1\n"
+	"\tmore\n[rule a]\nuid = 4\n[rule b\nuid\n\t0\nmax_uffds = 0\n",
 };
 
 static void
