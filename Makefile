@@ -83,7 +83,7 @@ BROKER_SRCS := broker/main.c broker/broker.c broker/config.c broker/session.c \
 	broker/supervise.c broker/handshake.c broker/grant.c broker/liveness.c broker/proc.c broker/log.c \
 	broker/policy.c broker/access.c broker/jail.c broker/status.c \
 	broker/closer.c broker/ratelimit.c broker/audit.c broker/verifier.c \
-	broker/sdnotify.c \
+	broker/sdnotify.c broker/sha256.c \
 	client/jail.c client/jail-build.c proto/wire.c
 TEST_SRCS := $(wildcard tests/*.c)
 

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "broker.h"
@@ -240,7 +241,8 @@ access_load(struct broker *b)
 	}
 	if ((n = policy_load_report(b->cfg.policy_path, &b->policy,
 	    log_load_error, NULL)) > 0) {
-		log_warnx("policy not loaded: %d error%s", n, n == 1 ? "" : "s");
+		log_warnx("policy not loaded: %d error%s", n,
+		    n == 1 ? "" : "s");
 		return -EINVAL;
 	}
 	return 0;
@@ -266,14 +268,22 @@ access_reload(struct broker *b)
 		    "comes from the command line\"");
 		return;
 	}
+	clock_gettime(CLOCK_REALTIME, &b->reload_at);
+	status_policy_changed(b);
+	free(b->reload_error);
+	b->reload_error = NULL;
 	if ((n = policy_load_report(b->cfg.policy_path, &np, keep_reload_error,
 	    first)) > 0) {
 		/* The error quotes the file's text. */
 		log_event("policy_reload", "result=failed rules_in_force=%zu "
 		    "errors=%d error=%s", old->nrules, n,
 		    log_quote(quoted, sizeof(quoted), first));
+		/* status says what runs is not the file on disk. */
+		b->reload = RELOAD_FAILED;
+		b->reload_error = strdup(first);
 		return;
 	}
+	b->reload = RELOAD_OK;
 	for (i = 0; i < np->nrules; i++) {
 		r = &np->rules[i];
 		if ((o = rule_named(old, r->name)) != NULL) {

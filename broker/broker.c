@@ -607,4 +607,7 @@ broker_run(struct broker *b)
 	b->by_file = NULL;
 	policy_free(b->policy);
 	b->policy = NULL;
+	status_policy_changed(b);
+	free(b->reload_error);
+	b->reload_error = NULL;
 }

@@ -39,6 +39,8 @@
 /* Where policy_print() wraps lists; a tab counts 8. */
 #define PRINT_WIDTH		78
 
+#define MAX_U64(a, b)		((a) > (b) ? (a) : (b))
+
 _Static_assert(sizeof("cgroup = ") - 1 + POLICY_ITEM_MAX <= LINE_MAX_INI - 2,
     "a printed exe or cgroup must fit on a line inih reads");
 
@@ -110,11 +112,12 @@ struct parse {
 	 */
 	bool		key_bad;
 	bool		skip_cont;
-	bool		features_none;	/* the key line said "features = none" */
+	bool		features_none;	/* the key line: "features = none" */
 	struct policy	*p;
 	enum section	sec;
 	int		seen[16];	/* line each key of the section was seen on */
 	int		broker_line;
+	struct sha256	sha;		/* of every byte read */
 	struct perror	*errors;	/* the first POLICY_MAX_ERRORS */
 	size_t		nkept;
 	unsigned int	nerrors;	/* all of them */
@@ -273,8 +276,8 @@ line_ok(struct parse *ps, size_t len, size_t max)
 	for (i = 0; i < len; i++) {
 		c = ps->buf[i];
 		if ((c < 0x20 && c != '\t') || c == 0x7f) {
-			perr(ps, "control character 0x%02x: only spaces and tabs "
-			    "are allowed", c);
+			perr(ps, "control character 0x%02x: only spaces and "
+			    "tabs are allowed", c);
 			return false;
 		}
 	}
@@ -318,6 +321,7 @@ reader(char *str, int num, void *stream)
 	ps->cont = false;
 	if ((n = getline(&ps->buf, &ps->bufsize, ps->f)) < 0)
 		return NULL;
+	sha256_update(&ps->sha, ps->buf, n);
 	ps->line++;
 	len = n;
 	if (ps->buf[len - 1] == '\n')
@@ -707,8 +711,8 @@ policy_fopen(const char *path, char *err, size_t errlen)
 	int fd;
 
 	/* O_NONBLOCK: opening a FIFO must not wait for a writer. */
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)) < 0 ||
-	    fstat(fd, &st) < 0) {
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0 || fstat(fd, &st) < 0) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
@@ -720,7 +724,8 @@ policy_fopen(const char *path, char *err, size_t errlen)
 		    S_ISSOCK(st.st_mode) ? "a socket" :
 		    S_ISCHR(st.st_mode) ? "a character device" :
 		    S_ISBLK(st.st_mode) ? "a block device" : "not a file";
-		snprintf(err, errlen, "%s: not a regular file (%s)", path, what);
+		snprintf(err, errlen, "%s: not a regular file (%s)", path,
+		    what);
 		close(fd);
 		return NULL;
 	}
@@ -774,6 +779,7 @@ policy_load_report(const char *path, struct policy **out,
 	struct parse ps = { .path = path };
 	char err[POLICY_ERROR_MAX];
 	unsigned int n;
+	ssize_t len;
 	int rc;
 
 	*out = NULL;
@@ -792,8 +798,12 @@ policy_load_report(const char *path, struct policy **out,
 		error(arg, err);
 		return 1;
 	}
+	sha256_init(&ps.sha);
 	rc = ini_parse_stream(reader, &ps, handler, &ps);
 	ps.cont = false;
+	/* The digest is of the whole file, though inih stopped early. */
+	while (!ferror(ps.f) && (len = getline(&ps.buf, &ps.bufsize, ps.f)) > 0)
+		sha256_update(&ps.sha, ps.buf, len);
 	if (ferror(ps.f))
 		perr_at(&ps, 0, "read error: %s", strerror(errno));
 	fclose(ps.f);
@@ -819,6 +829,8 @@ policy_load_report(const char *path, struct policy **out,
 		policy_free(ps.p);
 		return (int)n;
 	}
+	sha256_final(&ps.sha, ps.p->digest);
+	clock_gettime(CLOCK_REALTIME, &ps.p->loaded);
 	*out = ps.p;
 	return 0;
 }
@@ -848,6 +860,35 @@ policy_load(const char *path, struct policy **out, char *err, size_t errlen)
 	return policy_load_report(path, out, keep_first, &fe) == 0 ? 0 : -1;
 }
 
+static void	print_policy(const struct policy *p, FILE *f, bool names);
+
+/*
+ * The digest of a policy not read from a file: of its canonical form
+ * without names (which /etc/passwd may change), as policy print would write
+ * it without comments.
+ */
+static int
+canonical_digest(struct policy *p)
+{
+	struct sha256 sha;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	if ((f = open_memstream(&text, &len)) == NULL)
+		return -1;
+	print_policy(p, f, false);
+	if (fclose(f) != 0) {
+		free(text);
+		return -1;
+	}
+	sha256_init(&sha);
+	sha256_update(&sha, text, len);
+	sha256_final(&sha, p->digest);
+	free(text);
+	return 0;
+}
+
 struct policy *
 policy_single(const char *name, const uid_t *uids, size_t nuids,
     const struct grant *g)
@@ -872,6 +913,11 @@ policy_single(const char *name, const uid_t *uids, size_t nuids,
 	r->keys = MATCH_UID;
 	r->grant = *g;
 	p->nrules = nuids > 0 ? 1 : 0;
+	if (canonical_digest(p) < 0) {
+		policy_free(p);
+		return NULL;
+	}
+	clock_gettime(CLOCK_REALTIME, &p->loaded);
 	return p;
 }
 
@@ -1179,20 +1225,23 @@ list_end(struct list_out *o)
 	fputc('\n', o->f);
 }
 
+/* A list of uids (users) or gids, with their names if names. */
 static void
 list_ids(FILE *f, const char *key, const unsigned int *ids, size_t n,
-    bool users)
+    bool users, bool names)
 {
 	struct list_out o;
 	char num[16], buf[POLICY_ID_NAME_MAX + 1];
-	const char *name;
+	const char *name = NULL;
 	size_t i;
 
-	list_start(&o, f, key, true);
+	list_start(&o, f, key, names);
 	for (i = 0; i < n; i++) {
 		snprintf(num, sizeof(num), "%u", ids[i]);
-		name = users ? policy_user_name(ids[i], buf, sizeof(buf)) :
-		    policy_group_name(ids[i], buf, sizeof(buf));
+		if (names)
+			name = users ? policy_user_name(ids[i], buf,
+			    sizeof(buf)) : policy_group_name(ids[i], buf,
+			    sizeof(buf));
 		list_item(&o, num, name);
 	}
 	list_end(&o);
@@ -1213,15 +1262,23 @@ list_strings(FILE *f, const char *key, char *const *items, size_t n)
 void
 policy_print(const struct policy *p, FILE *f)
 {
+	print_policy(p, f, true);
+}
+
+static void
+print_policy(const struct policy *p, FILE *f, bool names)
+{
 	const struct rule *r;
 	struct list_out o;
 	char features[512], *name, *save, buf[POLICY_ID_NAME_MAX + 1];
-	const char *gname;
+	const char *gname = NULL;
 	size_t i;
 
 	fprintf(f, "# uffd-broker policy (canonical form)\n");
 	if (p->has_admin_group) {
-		gname = policy_group_name(p->admin_gid, buf, sizeof(buf));
+		if (names)
+			gname = policy_group_name(p->admin_gid, buf,
+			    sizeof(buf));
 		fprintf(f, "\n[broker]\nadmin_group = %u%s%s\n",
 		    (unsigned)p->admin_gid, gname ? " ; " : "",
 		    gname ? gname : "");
@@ -1230,9 +1287,9 @@ policy_print(const struct policy *p, FILE *f)
 		r = &p->rules[i];
 		fprintf(f, "\n[rule %s]\n", r->name);
 		if (r->keys & MATCH_UID)
-			list_ids(f, "uid", r->uids, r->nuids, true);
+			list_ids(f, "uid", r->uids, r->nuids, true, names);
 		if (r->keys & MATCH_GID)
-			list_ids(f, "gid", r->gids, r->ngids, false);
+			list_ids(f, "gid", r->gids, r->ngids, false, names);
 		if (r->keys & MATCH_EXE)
 			list_strings(f, "exe", r->exes, r->nexes);
 		if (r->keys & MATCH_CGROUP)
@@ -1275,60 +1332,449 @@ warnf(void (*warn)(void *, const char *), void *arg, unsigned int *n,
 	(*n)++;
 }
 
+/* The first rule before rule i that matches every peer, or NULL. */
+static const struct rule *
+shadowed_by(const struct policy *p, size_t i)
+{
+	size_t j;
+
+	for (j = 0; j < i; j++)
+		if (p->rules[j].keys == 0)
+			return &p->rules[j];
+	return NULL;
+}
+
+/* The warnings about rule i; how many. */
+static unsigned int
+check_rule(const struct policy *p, size_t i,
+    void (*warn)(void *, const char *), void *arg)
+{
+	const struct rule *r = &p->rules[i], *all;
+	unsigned int n = 0;
+	size_t j;
+
+	if ((all = shadowed_by(p, i)) != NULL) {
+		warnf(warn, arg, &n, "rule '%s' (line %d) is never reached: "
+		    "rule '%s' (line %d) matches every peer", r->name, r->line,
+		    all->name, all->line);
+		return n;
+	}
+	if (r->grant.deny)
+		return n;
+	if (r->grant.kernel_faults && !(r->keys & (MATCH_UID | MATCH_GID)))
+		warnf(warn, arg, &n, "rule '%s' (line %d) grants kernel "
+		    "faults to every uid%s", r->name, r->line,
+		    r->keys ? " (it matches on exe or cgroup only)" : "");
+	if (r->grant.kernel_faults && (r->keys & (MATCH_UID | MATCH_GID)) &&
+	    !(r->keys & (MATCH_EXE | MATCH_CGROUP)))
+		warnf(warn, arg, &n, "rule '%s' (line %d) grants kernel "
+		    "faults on uid/gid alone: any program of those users "
+		    "can open a session; match exe or cgroup too (see "
+		    "docs/security.md)", r->name, r->line);
+	if (r->grant.kernel_faults && !r->grant.prove_filter)
+		warnf(warn, arg, &n, "rule '%s' (line %d) grants kernel "
+		    "faults with prove_filter = off: a program that "
+		    "installs a filter of its own instead of the "
+		    "library's gets the device fd, and makes uffds "
+		    "outside the broker's grant", r->name, r->line);
+	if (r->grant.features & UFFD_FEATURE_EVENT_FORK)
+		warnf(warn, arg, &n, "rule '%s' (line %d) grants "
+		    "EVENT_FORK: a client's forks hand it uffds the "
+		    "broker does not count, and the broker must keep "
+		    "CAP_SYS_PTRACE", r->name, r->line);
+	if (r->keys & MATCH_UID)
+		for (j = 0; j < r->nuids; j++)
+			if (r->uids[j] == 0 && r->grant.kernel_faults)
+				warnf(warn, arg, &n, "rule '%s' (line %d) "
+				    "grants kernel faults to root", r->name,
+				    r->line);
+	return n;
+}
+
 unsigned int
 policy_check(const struct policy *p, void (*warn)(void *, const char *),
     void *arg)
 {
-	const struct rule *r, *all = NULL;
 	unsigned int n = 0;
 	size_t i;
 
 	if (p->nrules == 0)
 		warnf(warn, arg, &n, "no rules: every peer is refused");
-	for (i = 0; i < p->nrules; i++) {
-		r = &p->rules[i];
-		if (all != NULL) {
-			warnf(warn, arg, &n, "rule '%s' (line %d) is never "
-			    "reached: rule '%s' (line %d) matches every peer",
-			    r->name, r->line, all->name, all->line);
-			continue;
-		}
-		if (r->keys == 0)
-			all = r;
-		if (r->grant.deny)
-			continue;
-		if (r->grant.kernel_faults && !(r->keys & (MATCH_UID | MATCH_GID)))
-			warnf(warn, arg, &n, "rule '%s' (line %d) grants kernel "
-			    "faults to every uid%s", r->name, r->line,
-			    r->keys ? " (it matches on exe or cgroup only)" : "");
-		if (r->grant.kernel_faults && (r->keys & (MATCH_UID | MATCH_GID)) &&
-		    !(r->keys & (MATCH_EXE | MATCH_CGROUP)))
-			warnf(warn, arg, &n, "rule '%s' (line %d) grants kernel "
-			    "faults on uid/gid alone: any program of those users "
-			    "can open a session; match exe or cgroup too (see "
-			    "docs/security.md)", r->name, r->line);
-		if (r->grant.kernel_faults && !r->grant.prove_filter)
-			warnf(warn, arg, &n, "rule '%s' (line %d) grants kernel "
-			    "faults with prove_filter = off: a program that "
-			    "installs a filter of its own instead of the "
-			    "library's gets the device fd, and makes uffds "
-			    "outside the broker's grant", r->name, r->line);
-		if (r->grant.features & UFFD_FEATURE_EVENT_FORK)
-			warnf(warn, arg, &n, "rule '%s' (line %d) grants "
-			    "EVENT_FORK: a client's forks hand it uffds the "
-			    "broker does not count, and the broker must keep "
-			    "CAP_SYS_PTRACE", r->name, r->line);
-		if ((r->keys & MATCH_UID) && r->nuids > 0) {
-			size_t j;
+	for (i = 0; i < p->nrules; i++)
+		n += check_rule(p, i, warn, arg);
+	return n;
+}
 
-			for (j = 0; j < r->nuids; j++)
-				if (r->uids[j] == 0 && r->grant.kernel_faults)
-					warnf(warn, arg, &n, "rule '%s' (line "
-					    "%d) grants kernel faults to root",
-					    r->name, r->line);
-		}
+/* ---- the summary ---- */
+
+/* A line being written, wrapped within POLICY_SUMMARY_WIDTH. */
+struct wrap {
+	FILE		*f;
+	size_t		col;
+	size_t		indent;		/* of the lines it wraps onto */
+	bool		fresh;		/* nothing on the line after its head */
+};
+
+static void
+wrap_start(struct wrap *w, FILE *f, const char *head)
+{
+	w->f = f;
+	w->col = strlen(head);
+	w->indent = w->col;
+	w->fresh = true;
+	fputs(head, f);
+}
+
+/* One word (an item, with its punctuation): on this line, or the next. */
+static void
+wrap_word(struct wrap *w, const char *word)
+{
+	size_t len = strlen(word);
+
+	if (!w->fresh && w->col + 1 + len > POLICY_SUMMARY_WIDTH) {
+		fprintf(w->f, "\n%*s%s", (int)w->indent, "", word);
+		w->col = w->indent + len;
+	} else {
+		fprintf(w->f, "%s%s", w->fresh ? "" : " ", word);
+		w->col += (w->fresh ? 0 : 1) + len;
+	}
+	w->fresh = false;
+}
+
+/* Words of a text, each wrapped so. */
+static void
+wrap_words(struct wrap *w, const char *text)
+{
+	char buf[512], *word, *save = NULL;
+
+	snprintf(buf, sizeof(buf), "%s", text);
+	for (word = strtok_r(buf, " ", &save); word != NULL;
+	    word = strtok_r(NULL, " ", &save))
+		wrap_word(w, word);
+}
+
+static void
+wrap_end(struct wrap *w)
+{
+	fputc('\n', w->f);
+}
+
+/* "uid 0 (root), 65534 (nobody)" for a key's ids, after head. */
+static void
+summary_ids(FILE *f, const char *head, const char *key,
+    const unsigned int *ids, size_t n, bool users)
+{
+	char word[16 + POLICY_ID_NAME_MAX + 8], buf[POLICY_ID_NAME_MAX + 1];
+	const char *name;
+	struct wrap w;
+	size_t i;
+
+	wrap_start(&w, f, head);
+	wrap_word(&w, key);
+	for (i = 0; i < n; i++) {
+		name = users ? policy_user_name(ids[i], buf, sizeof(buf)) :
+		    policy_group_name(ids[i], buf, sizeof(buf));
+		snprintf(word, sizeof(word), "%u%s%s%s%s", ids[i],
+		    name ? " (" : "", name ? name : "", name ? ")" : "",
+		    i + 1 < n ? "," : "");
+		wrap_word(&w, word);
+	}
+	wrap_end(&w);
+}
+
+static void
+summary_strings(FILE *f, const char *head, const char *key,
+    char *const *items, size_t n)
+{
+	struct wrap w;
+	size_t i;
+
+	wrap_start(&w, f, head);
+	wrap_word(&w, key);
+	for (i = 0; i < n; i++)
+		wrap_word(&w, items[i]);
+	wrap_end(&w);
+}
+
+/* Who the rule matches: one line a key, the first after "  matches: ". */
+static void
+summary_matches(const struct rule *r, FILE *f)
+{
+	static const char head[] = "  matches: ", more[] = "           ";
+	const char *h = head;
+
+	if (r->keys == 0) {
+		fprintf(f, "%severy peer\n", head);
+		return;
+	}
+	if (r->keys & MATCH_UID) {
+		summary_ids(f, h, "uid", r->uids, r->nuids, true);
+		h = more;
+	}
+	if (r->keys & MATCH_GID) {
+		summary_ids(f, h, "gid", r->gids, r->ngids, false);
+		h = more;
+	}
+	if (r->keys & MATCH_EXE) {
+		summary_strings(f, h, "exe", r->exes, r->nexes);
+		h = more;
+	}
+	if (r->keys & MATCH_CGROUP)
+		summary_strings(f, h, "cgroup", r->cgroups, r->ncgroups);
+}
+
+/* Distinct uids of a rule's list. */
+static size_t
+distinct_uids(const struct rule *r)
+{
+	size_t i, j, n = 0;
+
+	for (i = 0; i < r->nuids; i++) {
+		for (j = 0; j < i && r->uids[j] != r->uids[i]; j++)
+			;
+		n += j == i;
 	}
 	return n;
+}
+
+/*
+ * The most live uffds a rule's sessions may hold, per uid and host-wide,
+ * as the broker counts them: a session was admitted while its uid had
+ * fewer than max_sessions_per_uid sessions (ended ones whose process or
+ * address space lives on included), and holds at most max_uffds. 0: no
+ * bound (why says why).
+ */
+struct bound {
+	uint64_t	per_uid;
+	uint64_t	host;
+	const char	*why;
+};
+
+static struct bound
+rule_bound(const struct rule *r)
+{
+	struct bound b = { 0, 0, NULL };
+
+	if (r->grant.features & UFFD_FEATURE_EVENT_FORK) {
+		b.why = "EVENT_FORK hands the client a uffd per fork, "
+		    "which the broker does not count";
+		return b;
+	}
+	b.per_uid = (uint64_t)r->grant.max_sessions_per_uid *
+	    r->grant.max_uffds;
+	if (r->keys & MATCH_UID)
+		b.host = b.per_uid * distinct_uids(r);
+	else if (r->keys & MATCH_GID)
+		b.why = "it matches on gid: any number of uids may be in "
+		    "its groups";
+	else
+		b.why = "it matches every uid";
+	return b;
+}
+
+static void
+summary_bound(const struct rule *r, FILE *f)
+{
+	struct bound b = rule_bound(r);
+	struct wrap w;
+	char text[256];
+
+	wrap_start(&w, f, "  live uffds: ");
+	if (b.per_uid == 0) {
+		snprintf(text, sizeof(text), "no bound: %s; counted, at most "
+		    "%u per process (address space)", b.why,
+		    r->grant.max_uffds);
+		wrap_words(&w, text);
+		wrap_end(&w);
+		return;
+	}
+	snprintf(text, sizeof(text), "at most %u per process (address space), "
+	    "%llu per uid (%u sessions x %u),", r->grant.max_uffds,
+	    (unsigned long long)b.per_uid, r->grant.max_sessions_per_uid,
+	    r->grant.max_uffds);
+	wrap_words(&w, text);
+	if (b.host > 0)
+		snprintf(text, sizeof(text), "%llu host-wide (%zu uid%s)",
+		    (unsigned long long)b.host, distinct_uids(r),
+		    distinct_uids(r) == 1 ? "" : "s");
+	else
+		snprintf(text, sizeof(text), "no bound host-wide: %s", b.why);
+	wrap_words(&w, text);
+	wrap_end(&w);
+}
+
+static void
+summary_warning(void *arg, const char *msg)
+{
+	struct wrap w;
+
+	wrap_start(&w, arg, "  warning: ");
+	wrap_words(&w, msg);
+	wrap_end(&w);
+}
+
+static void
+summary_rule(const struct policy *p, size_t i, FILE *f)
+{
+	const struct rule *r = &p->rules[i], *all = shadowed_by(p, i);
+	char where[32], features[512], *word, *save = NULL;
+	struct wrap w;
+
+	if (r->line > 0)
+		snprintf(where, sizeof(where), "line %d", r->line);
+	else
+		snprintf(where, sizeof(where), "the command line");
+	fprintf(f, "\nrule '%s' (%s): %s\n", r->name, where, all != NULL ?
+	    "never reached" : r->grant.deny ? "deny" :
+	    r->grant.kernel_faults ? "allow, kernel-fault uffds" :
+	    "allow, user-mode uffds only");
+	summary_matches(r, f);
+	if (all == NULL && !r->grant.deny) {
+		policy_feature_names(r->grant.features, features,
+		    sizeof(features));
+		wrap_start(&w, f, "  features: ");
+		for (word = strtok_r(features, " ", &save); word != NULL;
+		    word = strtok_r(NULL, " ", &save))
+			wrap_word(&w, word);
+		wrap_end(&w);
+		fprintf(f, "  forked sessions: %s\n", r->grant.forked_sessions ?
+		    "yes" : "no");
+		if (r->grant.kernel_faults)
+			fprintf(f, "  filter proof: %s\n",
+			    r->grant.prove_filter ? "required" : "off");
+		summary_bound(r, f);
+	}
+	(void)check_rule(p, i, summary_warning, f);
+}
+
+/* Whether rule i is reached and grants kernel faults (or user-mode ones). */
+static bool
+granting(const struct policy *p, size_t i, bool kernel)
+{
+	return shadowed_by(p, i) == NULL && !p->rules[i].grant.deny &&
+	    p->rules[i].grant.kernel_faults == kernel;
+}
+
+/*
+ * The rules granting kernel faults (or user-mode ones only), and the most
+ * live uffds they grant: per uid, whichever of them admitted its sessions
+ * (the uid's sessions never exceed the largest max_sessions_per_uid), and
+ * host-wide, the sum of theirs.
+ */
+static void
+summary_total(const struct policy *p, bool kernel, FILE *f)
+{
+	const struct rule *r, *unbounded = NULL;
+	uint64_t host = 0, sessions = 0, uffds = 0;
+	bool per_uid = true;
+	struct bound b;
+	struct wrap w;
+	char text[256];
+	size_t i, k, n = 0;
+
+	for (i = 0; i < p->nrules; i++)
+		n += granting(p, i, kernel);
+	wrap_start(&w, f, kernel ? "kernel-fault uffds: " :
+	    "user-mode uffds only: ");
+	wrap_word(&w, n == 0 ? "none: no rule grants them" : n == 1 ? "rule" :
+	    "rules");
+	for (i = 0, k = 0; i < p->nrules; i++) {
+		if (!granting(p, i, kernel))
+			continue;
+		r = &p->rules[i];
+		snprintf(text, sizeof(text), "'%s'%s", r->name,
+		    ++k < n ? "," : "");
+		wrap_word(&w, text);
+		b = rule_bound(r);
+		if ((b.per_uid == 0 || b.host == 0) && unbounded == NULL)
+			unbounded = r;
+		per_uid &= b.per_uid != 0;
+		host += b.host;
+		sessions = MAX_U64(sessions, r->grant.max_sessions_per_uid);
+		uffds = MAX_U64(uffds, r->grant.max_uffds);
+	}
+	wrap_end(&w);
+	if (n == 0)
+		return;
+	wrap_start(&w, f, "  live: ");
+	if (per_uid)
+		snprintf(text, sizeof(text), "at most %llu per uid,",
+		    (unsigned long long)(sessions * uffds));
+	else
+		snprintf(text, sizeof(text), "no bound per uid (rule '%s'),",
+		    unbounded->name);
+	wrap_words(&w, text);
+	if (unbounded != NULL)
+		snprintf(text, sizeof(text), "no bound host-wide (rule '%s')",
+		    unbounded->name);
+	else
+		snprintf(text, sizeof(text), "at most %llu host-wide",
+		    (unsigned long long)host);
+	wrap_words(&w, text);
+	wrap_end(&w);
+}
+
+void
+policy_time_text(const struct timespec *t, char *buf, size_t len)
+{
+	struct tm tm;
+
+	if (gmtime_r(&t->tv_sec, &tm) == NULL ||
+	    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(buf, len, "%lld", (long long)t->tv_sec);
+}
+
+void
+policy_summary(const struct policy *p, const struct policy_origin *o,
+    FILE *f)
+{
+	char digest[SHA256_HEX_LEN], when[64], buf[POLICY_ID_NAME_MAX + 1];
+	char text[128];
+	const char *gname;
+	struct wrap w;
+	size_t i;
+
+	sha256_hex(p->digest, digest);
+	fprintf(f, "# uffd-broker policy summary\n");
+	fprintf(f, "source: %s\n", o->source);
+	fprintf(f, "digest: sha256:%s\n", digest);
+	if (o->running) {
+		policy_time_text(&p->loaded, when, sizeof(when));
+		fprintf(f, "in force: since %s, in the broker (pid %d)\n", when,
+		    o->pid);
+		if (o->last_reload != NULL) {
+			wrap_start(&w, f, "last reload: ");
+			wrap_words(&w, o->last_reload);
+			wrap_end(&w);
+		}
+	}
+	if (o->invariants != NULL)
+		fprintf(f, "invariants: %s\n", o->invariants);
+	fprintf(f, "rules: %zu\n", p->nrules);
+	gname = p->has_admin_group ? policy_group_name(p->admin_gid, buf,
+	    sizeof(buf)) : NULL;
+	if (p->has_admin_group)
+		fprintf(f, "status for: root and group %u%s%s%s\n",
+		    (unsigned)p->admin_gid, gname ? " (" : "", gname ? gname :
+		    "", gname ? ")" : "");
+	else
+		fprintf(f, "status for: root only\n");
+	wrap_start(&w, f, "sessions host-wide: ");
+	if (o->running)
+		snprintf(text, sizeof(text), "at most %u open at once "
+		    "(--max-sessions)", o->max_sessions);
+	else
+		snprintf(text, sizeof(text), "the broker's --max-sessions open "
+		    "at once (1024 unless given; not in the file)");
+	wrap_words(&w, text);
+	wrap_end(&w);
+	if (p->nrules == 0)
+		fprintf(f, "\nno rules: every peer is refused\n");
+	for (i = 0; i < p->nrules; i++)
+		summary_rule(p, i, f);
+	fputc('\n', f);
+	summary_total(p, true, f);
+	summary_total(p, false, f);
 }
 
 /* "executable", "cgroup", or both: the values a peer to explain lacks. */
@@ -1426,8 +1872,9 @@ policy_explain(const struct policy *p, const struct peer *peer, FILE *f)
 		return;
 	}
 	if (conditions != 0)
-		fprintf(f, "depends on the %s (not given): the first rule above "
-		    "that matches it decides; otherwise ", open_names(conditions));
+		fprintf(f, "depends on the %s (not given): the first rule "
+		    "above that matches it decides; otherwise ",
+		    open_names(conditions));
 	explain_outcome(decides, f);
 }
 

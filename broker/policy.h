@@ -11,8 +11,10 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "build-config.h"
+#include "sha256.h"
 
 #define POLICY_DEFAULT_PATH	UFFD_BROKER_SYSCONFDIR "/uffd-broker/policy.conf"
 #define POLICY_NAME_MAX		64
@@ -76,6 +78,12 @@ struct policy {
 	bool		has_admin_group;
 	gid_t		admin_gid;
 	uint64_t	no_match;	/* peers refused for want of a rule */
+	/*
+	 * SHA-256 of the file as read, byte for byte (what sha256sum(1) says
+	 * of it); of the canonical form, without names, for the command line.
+	 */
+	uint8_t		digest[SHA256_LEN];
+	struct timespec	loaded;		/* CLOCK_REALTIME, once it loaded */
 };
 
 /* A peer as the broker sees it. exe and cgroup may be NULL (unknown). */
@@ -150,6 +158,34 @@ const char *policy_group_name(gid_t gid, char *buf, size_t len);
  */
 unsigned int policy_check(const struct policy *p,
 	    void (*warn)(void *arg, const char *msg), void *arg);
+
+/*
+ * Where a policy summary's policy comes from, and what bounds it besides
+ * the rules. running: the broker's own policy in force, which knows its
+ * limits; otherwise a file, read by uffd-brokerctl.
+ */
+struct policy_origin {
+	bool		running;
+	const char	*source;	/* "file PATH", "command line" */
+	int		pid;		/* running: the broker's */
+	unsigned int	max_sessions;	/* running: --max-sessions in force */
+	const char	*last_reload;	/* running: NULL, or a failed reload */
+	const char	*invariants;	/* the site invariants, or NULL */
+};
+
+/*
+ * Who may have which uffds, rule by rule: who the rule matches (names and
+ * numbers), its mode, features by name, and the bound it puts on live
+ * uffds per process, per uid and host-wide, with policy_check()'s warnings
+ * under it; then the totals of kernel-fault and user-mode grants. Lines of
+ * at most POLICY_SUMMARY_WIDTH characters but for one long path or pattern.
+ */
+#define POLICY_SUMMARY_WIDTH	80
+void	policy_summary(const struct policy *p, const struct policy_origin *o,
+	    FILE *f);
+
+/* "2025-01-31T12:00:00Z" (UTC), for a policy's load time. */
+void	policy_time_text(const struct timespec *t, char *buf, size_t len);
 
 /*
  * Why each rule before the match does not match, and what the match grants.

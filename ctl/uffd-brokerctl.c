@@ -4,6 +4,9 @@
  *
  *   policy check FILE            errors (FILE:LINE) and warnings
  *   policy print FILE            the policy in canonical form
+ *   policy summary FILE | [--socket PATH]
+ *                                who may have which uffds, how many: from a
+ *                                file, or the running broker's in force
  *   policy explain [--policy FILE] --uid U [--gid G] [--groups G,...]
  *                  [--exe PATH] [--cgroup PATH]
  *                                which rule a peer matches and what it grants
@@ -52,6 +55,7 @@
 static const char usage_text[] =
 	    "usage: uffd-brokerctl policy check FILE\n"
 	    "       uffd-brokerctl policy print FILE\n"
+	    "       uffd-brokerctl policy summary FILE | [--socket PATH]\n"
 	    "       uffd-brokerctl policy explain [--policy FILE] --uid U "
 	    "[--gid G] [--groups G,...]\n"
 	    "                      [--exe PATH] [--cgroup PATH]\n"
@@ -114,6 +118,21 @@ cmd_print(const char *path)
 	struct policy *p = load_or_die(path);
 
 	policy_print(p, stdout);
+	policy_free(p);
+	return 0;
+}
+
+/* Who may have which uffds, by a policy file (the broker's: cmd_status). */
+static int
+cmd_summary_file(const char *path)
+{
+	struct policy *p = load_or_die(path);
+	struct policy_origin o = { .running = false };
+	char source[PATH_MAX + 8];
+
+	snprintf(source, sizeof(source), "file %s", path);
+	o.source = source;
+	policy_summary(p, &o, stdout);
 	policy_free(p);
 	return 0;
 }
@@ -268,10 +287,13 @@ cmd_dump_bpf(int argc, char **argv)
 	return rc < 0 ? 1 : 0;
 }
 
-/* The broker's status lines; calls fn for each. Returns 0 or -errno. */
+/*
+ * The broker's status lines (view STATUS), or the summary of its policy
+ * (POLICY); calls fn for each. Returns 0 or -errno.
+ */
 static int
-fetch_status(const char *sock_path, void (*fn)(void *, const char *),
-    void *arg)
+fetch_view(const char *sock_path, UffdBroker__V1__AdminStatus__View view,
+    void (*fn)(void *, const char *), void *arg)
 {
 	UffdBroker__V1__AdminStatus as = UFFD_BROKER__V1__ADMIN_STATUS__INIT;
 	WireRequest req = UFFD_BROKER__V1__REQUEST__INIT;
@@ -294,6 +316,10 @@ fetch_status(const char *sock_path, void (*fn)(void *, const char *),
 	rc = 0;
 	req.body_case = UFFD_BROKER__V1__REQUEST__BODY_ADMIN_STATUS;
 	req.admin_status = &as;
+	if (view != UFFD_BROKER__V1__ADMIN_STATUS__VIEW__STATUS) {
+		as.has_view = true;
+		as.view = view;
+	}
 	while (offset < total) {
 		as.offset = offset;
 		if ((rc = client_call(&s, &req, -1, &reply)) < 0) {
@@ -317,6 +343,14 @@ fetch_status(const char *sock_path, void (*fn)(void *, const char *),
 	}
 	close(s.sock);
 	return rc;
+}
+
+static int
+fetch_status(const char *sock_path, void (*fn)(void *, const char *),
+    void *arg)
+{
+	return fetch_view(sock_path,
+	    UFFD_BROKER__V1__ADMIN_STATUS__VIEW__STATUS, fn, arg);
 }
 
 static void
@@ -346,6 +380,28 @@ cmd_status(int argc, char **argv)
 	if (rc < 0) {
 		fprintf(stderr, "uffd-brokerctl: status from %s: %s\n", sock,
 		    strerror(-rc));
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * policy summary FILE, or [--socket PATH]: the running broker's policy in
+ * force, as it summarises it (its command-line limits included).
+ */
+static int
+cmd_summary(int argc, char **argv)
+{
+	const char *sock;
+	int rc;
+
+	if (argc == 2 && strncmp(argv[1], "--", 2) != 0)
+		return cmd_summary_file(argv[1]);
+	sock = socket_option(argc, argv);
+	if ((rc = fetch_view(sock, UFFD_BROKER__V1__ADMIN_STATUS__VIEW__POLICY,
+	    print_line, NULL)) < 0) {
+		fprintf(stderr, "uffd-brokerctl: policy summary from %s: %s\n",
+		    sock, strerror(-rc));
 		return 1;
 	}
 	return 0;
@@ -400,6 +456,16 @@ comm_of(pid_t pid, char *buf, size_t len)
 /* Sockets listening at a path, and the device fds of one process. */
 #define MAX_LISTENERS	8
 #define MAX_DEVICE_FDS	64
+
+/* sock_diag's file of a socket is this one. */
+static bool
+same_file(const struct unix_diag_vfs *vfs, const struct stat *st)
+{
+	/* The kernel's own dev_t: major << 20 | minor. */
+	return vfs->udiag_vfs_ino == st->st_ino &&
+	    makedev(vfs->udiag_vfs_dev >> 20, vfs->udiag_vfs_dev & 0xfffff) ==
+	    st->st_dev;
+}
 
 /*
  * The inodes of the sockets listening at the socket file path: those bound
@@ -460,11 +526,7 @@ listening_at(const char *path, unsigned long *inos, size_t max)
 				    RTA_PAYLOAD(a) < sizeof(*vfs))
 					continue;
 				vfs = RTA_DATA(a);
-				/* The kernel's dev_t: major << 20 | minor. */
-				if (vfs->udiag_vfs_ino == st.st_ino &&
-				    makedev(vfs->udiag_vfs_dev >> 20,
-				    vfs->udiag_vfs_dev & 0xfffff) == st.st_dev &&
-				    n < max)
+				if (same_file(vfs, &st) && n < max)
 					inos[n++] = m->udiag_ino;
 			}
 		}
@@ -542,8 +604,8 @@ cmd_holders(int argc, char **argv)
 	rc = fetch_status(sock, collect_pid, &k);
 	if (rc < 0)
 		fprintf(stderr, "uffd-brokerctl: no status from %s (%s): every "
-		    "holder but the broker is listed, sessions included\n", sock,
-		    strerror(-rc));
+		    "holder but the broker is listed, sessions included\n",
+		    sock, strerror(-rc));
 	ninos = listening_at(sock, inos, MAX_LISTENERS);
 	if ((proc = opendir("/proc")) == NULL) {
 		perror("uffd-brokerctl: /proc");
@@ -603,6 +665,8 @@ main(int argc, char **argv)
 			return cmd_check(argv[3]);
 		if (strcmp(argv[2], "print") == 0 && argc == 4)
 			return cmd_print(argv[3]);
+		if (strcmp(argv[2], "summary") == 0)
+			return cmd_summary(argc - 2, argv + 2);
 		if (strcmp(argv[2], "explain") == 0)
 			return cmd_explain(argc - 2, argv + 2);
 		if (strcmp(argv[2], "dump-bpf") == 0)

@@ -16,6 +16,8 @@
 #include "client.h"
 #include "harness.h"
 
+#define ETC_POLICY	"/etc/uffd-broker/policy.conf"
+
 static const char *
 ctl_path(void)
 {
@@ -161,9 +163,9 @@ START_TEST(test_ctl_policy_explain)
 	ck_assert(out_has("rule 'no-user-sessions' (line", "): MATCH if its "
 	    "cgroup matches /user.slice/** (not given): refused by rule "
 	    "'no-user-sessions' (action = deny)"));
-	ck_assert(out_has("result: depends on the cgroup (not given): the first "
-	    "rule above that matches it decides; otherwise granted by rule "
-	    "'restore-helpers': mode=user", NULL));
+	ck_assert(out_has("result: depends on the cgroup (not given): the "
+	    "first rule above that matches it decides; otherwise granted by "
+	    "rule 'restore-helpers': mode=user", NULL));
 	ck_assert(out_lacks("result: granted"));
 	ck_assert_int_eq(ctl(false, "policy", "explain", "--policy",
 	    "policy/policy.conf", "--uid", "1000", "--gid", "1000", NULL), 0);
@@ -191,7 +193,7 @@ END_TEST
 /*
  * The README's uffd-brokerctl policy commands run as written on a stock
  * host (its explain once named a user crosvm, which no host has), against
- * the example policy instead of /etc's.
+ * the example policy instead of /etc's, and a broker running it.
  */
 START_TEST(test_ctl_readme_examples)
 {
@@ -202,6 +204,7 @@ START_TEST(test_ctl_readme_examples)
 	FILE *f = fopen("README.md", "r");
 
 	ck_assert_ptr_nonnull(f);
+	broker_start("--policy", "policy/policy.conf", NULL);
 	while (fgets(line, sizeof(line), f) != NULL) {
 		if (strncmp(line, "    uffd-brokerctl policy ", 26) != 0)
 			continue;
@@ -213,11 +216,16 @@ START_TEST(test_ctl_readme_examples)
 		/* The words after "uffd-brokerctl". */
 		for (tok = strtok_r(line + 19, " ", &save); tok != NULL &&
 		    nargs < 12; tok = strtok_r(NULL, " ", &save))
-			args[nargs++] = strcmp(tok, "/etc/uffd-broker/policy.conf")
-			    == 0 ? "policy/policy.conf" : tok;
+			args[nargs++] = strcmp(tok, ETC_POLICY) == 0 ?
+			    "policy/policy.conf" : tok;
 		if (explain && strstr(cmd, "--policy") == NULL) {
 			args[nargs++] = "--policy";
 			args[nargs++] = "policy/policy.conf";
+		}
+		/* The policy in force: the test's broker's. */
+		if (nargs == 2 && strcmp(args[1], "summary") == 0) {
+			args[nargs++] = "--socket";
+			args[nargs++] = tb.sock;
 		}
 		args[nargs] = NULL;
 		ck_assert_msg(ctl(false, args[0], args[1], args[2], args[3],
@@ -230,8 +238,63 @@ START_TEST(test_ctl_readme_examples)
 		n++;
 	}
 	fclose(f);
-	ck_assert_int_ge(n, 4);
+	ck_assert_int_ge(n, 7);
 	unlink(out_path);
+	broker_stop();
+}
+END_TEST
+
+/*
+ * "Who on this host may create kernel-fault uffds, with which features, how
+ * many?" in one command: from a file, and from the running broker, which
+ * knows its own limits.
+ */
+START_TEST(test_ctl_policy_summary)
+{
+	const char *path;
+
+	ck_assert_int_eq(ctl(false, "policy", "summary", "policy/policy.conf",
+	    NULL), 0);
+	ck_assert(out_has("source: file policy/policy.conf", NULL));
+	ck_assert(out_has("rule 'vmm-devices' (line ", "): allow, kernel-fault "
+	    "uffds"));
+	ck_assert(out_has("  matches: uid 65534 (nobody)", NULL));
+	ck_assert(out_has("  features: EVENT_REMOVE MISSING_SHMEM", NULL));
+	ck_assert(out_has("  matches: gid 65534 (nogroup)", NULL));
+	ck_assert(out_has("kernel-fault uffds: rule 'vmm-devices'", NULL));
+	ck_assert(out_has("  live: at most 256 per uid, at most 256 host-wide",
+	    NULL));
+	ck_assert(out_has("sessions host-wide: the broker's --max-sessions",
+	    NULL));
+	ck_assert_int_eq(ctl(false, "policy", "summary", "policy", NULL), 1);
+	ck_assert(out_has("policy: not a regular file (a directory)", NULL));
+	ck_assert_int_eq(ctl(false, "policy", "summary", "a", "b", NULL), 2);
+
+	/* The running broker's policy in force, with its --max-sessions. */
+	path = test_file("summary.conf", "[broker]\nadmin_group = nogroup\n"
+	    "[rule n]\nuid = 65534\ncgroup = /**\nmode = kernel\n"
+	    "features = EVENT_FORK\n");
+	broker_start("--policy", path, "--max-sessions", "12", NULL);
+	ck_assert_int_eq(ctl(false, "policy", "summary", "--socket", tb.sock,
+	    NULL), 0);
+	ck_assert(out_has("source: file ", "summary.conf"));
+	ck_assert(out_has("in force: since ", NULL));
+	ck_assert(out_has("sessions host-wide: at most 12 open at once "
+	    "(--max-sessions)", NULL));
+	ck_assert(out_has("  warning: rule 'n' (line 3) grants EVENT_FORK",
+	    NULL));
+	ck_assert(out_has("  live: no bound per uid (rule 'n')", NULL));
+	/* For root and the admin group, as status is. */
+	ck_assert_int_eq(ctl(true, "policy", "summary", "--socket", tb.sock,
+	    NULL), 0);
+	ck_assert(out_has("rule 'n' (line 3): allow", NULL));
+	broker_stop();
+	broker_start("--allow-uid", "0", NULL);
+	ck_assert_int_eq(ctl(true, "policy", "summary", "--socket", tb.sock,
+	    NULL), 1);
+	ck_assert(out_has("no rule of the policy matches uid 65534", NULL));
+	unlink(out_path);
+	broker_stop();
 }
 END_TEST
 
@@ -318,6 +381,8 @@ START_TEST(test_ctl_status_and_holders)
 	ck_assert(out_has(pidstr, "rules=1 sessions=1"));
 	ck_assert(out_has("rule name=command-line", "sessions=1 refusals=0 "
 	    "granted=1 refused=0"));
+	ck_assert(out_has("policy source=(command line) digest=sha256:",
+	    " rules=1 last_reload=none"));
 	snprintf(pidstr, sizeof(pidstr), " pid=%d uid=65534", (int)client);
 	ck_assert(out_has("session id=", pidstr));
 	ck_assert(out_has(pidstr, "state=ready forked=no"));
@@ -462,6 +527,7 @@ make_ctl_suite(void)
 	tcase_add_test(tc, test_ctl_policy_check);
 	tcase_add_test(tc, test_ctl_policy_explain);
 	tcase_add_test(tc, test_ctl_readme_examples);
+	tcase_add_test(tc, test_ctl_policy_summary);
 	tcase_add_test(tc, test_ctl_dump_bpf);
 	tcase_add_test(tc, test_ctl_status_and_holders);
 	tcase_add_test(tc, test_ctl_status_admin_group);

@@ -21,6 +21,11 @@
 #include "harness.h"
 #include "policy.h"
 
+#define MIN(a, b)	((a) < (b) ? (a) : (b))
+
+#define VIEW_STATUS	UFFD_BROKER__V1__ADMIN_STATUS__VIEW__STATUS
+#define VIEW_POLICY	UFFD_BROKER__V1__ADMIN_STATUS__VIEW__POLICY
+
 #define GOLDEN		"tests/golden/policy.conf.printed"
 #define EXAMPLE		"policy/policy.conf"
 
@@ -233,9 +238,9 @@ static const struct {
 	  "mode = sideways\n"				/* 4 */
 	  "\tuser\n"					/* 5 */
 	  "bogus = 1\n"					/* 6 */
-	  "\tmore\n"					/* 7: continues no key */
+	  "\tmore\n"					/* 7: no key's */
 	  "[rule a]\n"					/* 8 */
-	  "uid = nosuch-4\n"				/* 9: its header is wrong */
+	  "uid = nosuch-4\n"				/* 9: bad header's */
 	  "[rule b\v]\n"				/* 10 */
 	  "uid = nosuch-5\n"				/* 11: likewise */
 	  "[rule c]\n"					/* 12 */
@@ -347,7 +352,8 @@ START_TEST(test_policy_not_regular)
 	ck_assert_int_eq(mkdir(dir, 0755), 0);
 	ck_assert_int_eq(policy_load(dir, &p, err, sizeof(err)), -1);
 	ck_assert_ptr_null(p);
-	snprintf(want, sizeof(want), "%s: not a regular file (a directory)", dir);
+	snprintf(want, sizeof(want), "%s: not a regular file (a directory)",
+	    dir);
 	ck_assert_str_eq(err, want);
 	ck_assert_int_eq(rmdir(dir), 0);
 
@@ -364,8 +370,8 @@ START_TEST(test_policy_not_regular)
 
 	/* A link to a regular file is that file. */
 	snprintf(link, sizeof(link), "%s/policy.link", getenv("UFFD_TEST_DIR"));
-	ck_assert_int_eq(symlink(test_file("target.conf", "[rule a]\nuid = 0\n"),
-	    link), 0);
+	ck_assert_int_eq(symlink(test_file("target.conf",
+	    "[rule a]\nuid = 0\n"), link), 0);
 	ck_assert_int_eq(policy_load(link, &p, err, sizeof(err)), 0);
 	ck_assert_uint_eq(p->nrules, 1);
 	policy_free(p);
@@ -508,6 +514,227 @@ START_TEST(test_policy_print_longest)
 	free(again);
 	policy_free(p);
 	policy_free(q);
+}
+END_TEST
+
+/* SHA-256 against FIPS 180-4's examples, fed in pieces of every size. */
+START_TEST(test_policy_sha256)
+{
+	static const struct {
+		const char *in;
+		size_t repeat;
+		const char *hex;
+	} v[] = {
+		{ "", 1,
+		    "e3b0c44298fc1c149afbf4c8996fb924"
+		    "27ae41e4649b934ca495991b7852b855" },
+		{ "abc", 1,
+		    "ba7816bf8f01cfea414140de5dae2223"
+		    "b00361a396177a9cb410ff61f20015ad" },
+		{ "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", 1,
+		    "248d6a61d20638b8e5c026930c3e6039"
+		    "a33ce45964ff2167f6ecedd419db06c1" },
+		{ "a", 1000000,
+		    "cdc76e5c9914fb9281a1c7e284d73e67"
+		    "f1809a48a497200e046d39ccc7112cd0" },
+		/* 55, 56 and 64 bytes: the padding's edges (sha256sum's). */
+		{ "0123456789012345678901234567890123456789012345678901234", 1,
+		    "f34d5a0f80c0cbf84c8c0b90218c2263"
+		    "7abd199965249da736a20143c8c9c9d9" },
+		{ "01234567890123456789012345678901234567890123456789012345", 1,
+		    "83aa034bda83e458a0dc9cbce0d4e354"
+		    "716aa0ff770ed37ac0ed2b292052e4af" },
+		{ "01234567890123456789012345678901"
+		    "23456789012345678901234567890123", 1,
+		    "9674d9e078535b7cec43284387a6ee39"
+		    "956188e735a85452b0050b55341cda56" },
+	};
+	uint8_t digest[SHA256_LEN], big[1000];
+	char hex[SHA256_HEX_LEN];
+	struct sha256 c;
+	size_t i, left, n, step;
+
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		sha256_init(&c);
+		if (v[i].repeat == 1)
+			for (n = 0, step = 1; n < strlen(v[i].in); n += step,
+			    step = step % 7 + 1)
+				sha256_update(&c, v[i].in + n, MIN(step,
+				    strlen(v[i].in) - n));
+		else {
+			memset(big, v[i].in[0], sizeof(big));
+			for (left = v[i].repeat, step = 1; left > 0;
+			    left -= n, step = step * 3 % 997 + 1) {
+				n = MIN(step, left);
+				sha256_update(&c, big, n);
+			}
+		}
+		sha256_final(&c, digest);
+		sha256_hex(digest, hex);
+		ck_assert_msg(strcmp(hex, v[i].hex) == 0, "vector %zu: %s", i,
+		    hex);
+	}
+}
+END_TEST
+
+/*
+ * The digest of a policy file is what sha256sum(1) says of it, every byte
+ * (comments included); that of the command-line rule is of its content.
+ */
+START_TEST(test_policy_digest)
+{
+	const char *argv[] = { "/usr/bin/sha256sum", EXAMPLE, NULL };
+	char out[PATH_MAX], hex[SHA256_HEX_LEN], err[600], *sum;
+	const uid_t a[] = { 65534 }, b[] = { 65533 };
+	struct grant g = { .max_uffds = 4, .max_sessions_per_uid = 1 };
+	struct policy *p, *q;
+
+	snprintf(out, sizeof(out), "%s/sha256sum.out", getenv("UFFD_TEST_DIR"));
+	ck_assert_int_eq(run_program(out, false, argv), 0);
+	sum = read_whole(out);
+	ck_assert(policy_load(EXAMPLE, &p, err, sizeof(err)) == 0);
+	sha256_hex(p->digest, hex);
+	ck_assert_int_eq(strncmp(sum, hex, SHA256_HEX_LEN - 1), 0);
+	ck_assert_int_ne(p->loaded.tv_sec, 0);
+	policy_free(p);
+	free(sum);
+	unlink(out);
+
+	p = policy_single("command-line", a, 1, &g);
+	q = policy_single("command-line", a, 1, &g);
+	ck_assert_mem_eq(p->digest, q->digest, SHA256_LEN);
+	policy_free(q);
+	q = policy_single("command-line", b, 1, &g);
+	ck_assert_mem_ne(p->digest, q->digest, SHA256_LEN);
+	policy_free(q);
+	g.max_uffds = 5;
+	q = policy_single("command-line", a, 1, &g);
+	ck_assert_mem_ne(p->digest, q->digest, SHA256_LEN);
+	policy_free(q);
+	policy_free(p);
+}
+END_TEST
+
+/*
+ * A summary with its indented lines joined to the line above: one line an
+ * item (a rule's match keys on one).
+ */
+static char *
+unwrap(char *buf)
+{
+	char *r, *w;
+
+	for (r = w = buf; *r != '\0'; r++) {
+		if (r[0] == '\n' && strncmp(r + 1, "   ", 3) == 0) {
+			while (r[1] == ' ')
+				r++;
+			*w++ = ' ';
+			continue;
+		}
+		*w++ = *r;
+	}
+	*w = '\0';
+	return buf;
+}
+
+/* policy_summary(), no line wider than its promise, unwrapped. */
+static char *
+summary_of(const struct policy *p, const struct policy_origin *o)
+{
+	char *buf = NULL, *r, *end;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	ck_assert_ptr_nonnull(f);
+	policy_summary(p, o, f);
+	fclose(f);
+	for (r = buf; *r != '\0'; r = *end ? end + 1 : end) {
+		end = strchrnul(r, '\n');
+		ck_assert_msg(end - r <= POLICY_SUMMARY_WIDTH, "%.*s",
+		    (int)(end - r), r);
+	}
+	return unwrap(buf);
+}
+
+/*
+ * Who may have which uffds, how many: each rule's peers by name and number,
+ * mode, features, and its bound on live uffds per process, per uid and
+ * host-wide; the warnings under their rule; the totals.
+ */
+START_TEST(test_policy_summary)
+{
+	const char *path = test_file("summary.conf", "[broker]\n"
+	    "admin_group = root\n"			/* 2 */
+	    "[rule no-logins]\ncgroup = /user.slice/**\naction = deny\n"
+	    "[rule vmm]\nuid = nobody 4000000000 nobody\n"	/* 6 */
+	    "cgroup = /system.slice/vmm@*.service/**\nmode = kernel\n"
+	    "features = MISSING_SHMEM EVENT_REMOVE\nmax_uffds = 4\n"
+	    "max_sessions_per_uid = 8\nforked_sessions = yes\n"
+	    "[rule forky]\nuid = 4000000001\nexe = /usr/bin/forky\n" /* 14 */
+	    "mode = kernel\nfeatures = EVENT_FORK\n"
+	    "[rule helpers]\ngid = root\nmax_uffds = 2\n"	/* 19 */
+	    "max_sessions_per_uid = 3\n"
+	    "[rule everyone]\naction = deny\n"		/* 23 */
+	    "[rule late]\nuid = 4000000005\n");		/* 25 */
+	struct policy_origin o = { .running = false, .source = "file x" };
+	struct policy *p;
+	char err[600], *sum;
+
+	ck_assert_msg(policy_load(path, &p, err, sizeof(err)) == 0, "%s", err);
+	sum = summary_of(p, &o);
+	ck_assert_ptr_nonnull(strstr(sum, "# uffd-broker policy summary\n"
+	    "source: file x\ndigest: sha256:"));
+	ck_assert_ptr_null(strstr(sum, "in force:"));
+	ck_assert_ptr_nonnull(strstr(sum, "\nrules: 6\nstatus for: root and "
+	    "group 0 (root)\nsessions host-wide: the broker's --max-sessions "
+	    "open at once (1024 unless given; not in the file)\n"));
+	ck_assert_ptr_nonnull(strstr(sum, "\nrule 'no-logins' (line 3): deny\n"
+	    "  matches: cgroup /user.slice/**\n\n"));
+	ck_assert_ptr_nonnull(strstr(sum, "\nrule 'vmm' (line 6): allow, "
+	    "kernel-fault uffds\n  matches: uid 65534 (nobody), 4000000000, "
+	    "65534 (nobody) cgroup /system.slice/vmm@*.service/**\n"
+	    "  features: EVENT_REMOVE MISSING_SHMEM\n  forked sessions: yes\n"
+	    "  filter proof: required\n  live uffds: at most 4 per process "
+	    "(address space), 32 per uid (8 sessions x 4), 64 host-wide "
+	    "(2 uids)\n\n"));
+	ck_assert_ptr_nonnull(strstr(sum, "\nrule 'forky' (line 14): allow, "
+	    "kernel-fault uffds\n  matches: uid 4000000001 exe /usr/bin/forky\n"
+	    "  features: EVENT_FORK\n"));
+	ck_assert_ptr_nonnull(strstr(sum, "  live uffds: no bound: EVENT_FORK "
+	    "hands the client a uffd per fork, which the broker does not "
+	    "count; counted, at most 16 per process (address space)\n"
+	    "  warning: rule 'forky' (line 14) grants EVENT_FORK"));
+	ck_assert_ptr_nonnull(strstr(sum, "\nrule 'helpers' (line 19): allow, "
+	    "user-mode uffds only\n  matches: gid 0 (root)\n  features: none\n"
+	    "  forked sessions: no\n  live uffds: at most 2 per process "
+	    "(address space), 6 per uid (3 sessions x 2), no bound host-wide: "
+	    "it matches on gid: any number of uids may be in its groups\n"));
+	ck_assert_ptr_nonnull(strstr(sum, "\nrule 'everyone' (line 23): deny\n"
+	    "  matches: every peer\n"));
+	ck_assert_ptr_nonnull(strstr(sum, "\nrule 'late' (line 25): never "
+	    "reached\n  matches: uid 4000000005\n  warning: rule 'late' "
+	    "(line 25) is never reached: rule 'everyone' (line 23) matches "
+	    "every peer\n"));
+	ck_assert_ptr_nonnull(strstr(sum, "\n\nkernel-fault uffds: rules "
+	    "'vmm', 'forky'\n  live: no bound per uid (rule 'forky'), no "
+	    "bound host-wide (rule 'forky')\nuser-mode uffds only: rule "
+	    "'helpers'\n  live: at most 6 per uid, no bound host-wide (rule "
+	    "'helpers')\n"));
+	free(sum);
+	policy_free(p);
+
+	/* Bounded everywhere: the totals add up; nothing granted, none. */
+	ck_assert(policy_load(test_file("summary.conf", "[rule a]\nuid = 1 2\n"
+	    "cgroup = /a\nmode = kernel\nmax_uffds = 3\nmax_sessions_per_uid = "
+	    "2\n[rule b]\nuid = 3\nexe = /b\nmode = kernel\nmax_uffds = 5\n"
+	    "max_sessions_per_uid = 1\n"), &p, err, sizeof(err)) == 0);
+	sum = summary_of(p, &o);
+	ck_assert_ptr_nonnull(strstr(sum, "\nkernel-fault uffds: rules 'a', "
+	    "'b'\n  live: at most 10 per uid, at most 17 host-wide\n"
+	    "user-mode uffds only: none: no rule grants them\n"));
+	ck_assert_ptr_nonnull(strstr(sum, "\nstatus for: root only\n"));
+	free(sum);
+	policy_free(p);
 }
 END_TEST
 
@@ -842,7 +1069,7 @@ START_TEST(test_policy_reload)
 	    "uid: no such user 'no-such-user-xyz'"));
 	ck_assert_int_eq(run_client(client_gets_uffd_user_mode, NULL, true), 0);
 
-	/* A directory where the file was: no policy at all, not an empty one. */
+	/* A directory where the file was: no policy, not an empty one. */
 	ck_assert_int_eq(unlink(path), 0);
 	ck_assert_int_eq(mkdir(path, 0755), 0);
 	ck_assert_int_eq(kill(tb.pid, SIGHUP), 0);
@@ -885,6 +1112,117 @@ START_TEST(test_policy_unreadable_exe_fails_closed)
 	ck_assert_int_eq(run_client(client_expect, &refused, true), 0);
 	ck_assert(log_wait(1000, "event=session_refused", "the policy matches "
 	    "on the peer's executable, which the broker could not read"));
+	broker_stop();
+}
+END_TEST
+
+/* The hex SHA-256 of a file, computed here. */
+static void
+file_digest(const char *path, char hex[SHA256_HEX_LEN])
+{
+	uint8_t digest[SHA256_LEN];
+	char *text = read_whole(path);
+	struct sha256 c;
+
+	sha256_init(&c);
+	sha256_update(&c, text, strlen(text));
+	sha256_final(&c, digest);
+	sha256_hex(digest, hex);
+	free(text);
+}
+
+/*
+ * The policy in force, as the running broker says: its source, digest and
+ * load time in status, its summary with the broker's own limits; after a
+ * failed reload, the old policy's, and the failure, not the file on disk.
+ */
+START_TEST(test_policy_in_force)
+{
+	char want[PATH_MAX + 200], hex[SHA256_HEX_LEN], *st, *sum;
+	const char *path;
+
+	path = test_file("force.conf", "[rule nobody]\nuid = 65534\n"
+	    "cgroup = /**\nmode = kernel\nmax_uffds = 3\n");
+	file_digest(path, hex);
+	broker_start("--policy", path, "--max-sessions", "77", NULL);
+	ck_assert_ptr_nonnull(st = admin_view(VIEW_STATUS));
+	snprintf(want, sizeof(want), "\npolicy source=%s digest=sha256:%s "
+	    "loaded=20", path, hex);
+	ck_assert_msg(strstr(st, want) != NULL, "%s", st);
+	ck_assert_ptr_nonnull(strstr(st, " rules=1 last_reload=none\n"));
+	free(st);
+	ck_assert_ptr_nonnull(sum = admin_view(VIEW_POLICY));
+	unwrap(sum);
+	snprintf(want, sizeof(want), "source: file %s\ndigest: sha256:%s\n"
+	    "in force: since 20", path, hex);
+	ck_assert_msg(strstr(sum, want) != NULL, "%s", sum);
+	ck_assert_ptr_nonnull(strstr(sum, "\nsessions host-wide: at most 77 "
+	    "open at once (--max-sessions)\n"));
+	ck_assert_ptr_nonnull(strstr(sum, "\nrule 'nobody' (line 1): allow, "
+	    "kernel-fault uffds\n  matches: uid 65534 (nobody) cgroup /**\n"));
+	ck_assert_ptr_nonnull(strstr(sum, "  live uffds: at most 3 per "
+	    "process"));
+	ck_assert_ptr_null(strstr(sum, "last reload"));
+	free(sum);
+	ck_assert(log_wait(1000, "event=admin_status", "view=policy"));
+
+	/* A reload that fails: what runs is not what the file says. */
+	test_file("force.conf", "[rule nobody]\nuid = 65534\nmode = kernel\n"
+	    "max_uffds = many\n");
+	ck_assert_int_eq(kill(tb.pid, SIGHUP), 0);
+	ck_assert(log_wait(2000, "event=policy_reload result=failed", NULL));
+	ck_assert_ptr_nonnull(st = admin_view(VIEW_STATUS));
+	ck_assert_msg(strstr(st, hex) != NULL, "%s", st);
+	ck_assert_ptr_nonnull(strstr(st, " last_reload=failed "
+	    "last_reload_at=20"));
+	ck_assert_ptr_nonnull(strstr(st, " last_reload_error=\""));
+	ck_assert_ptr_nonnull(strstr(st, "force.conf:4: max_uffds: expected a "
+	    "number from 1 to 1000000, got 'many'\"\n"));
+	free(st);
+	ck_assert_ptr_nonnull(sum = admin_view(VIEW_POLICY));
+	unwrap(sum);
+	ck_assert_ptr_nonnull(strstr(sum, hex));
+	ck_assert_ptr_nonnull(strstr(sum, "\nlast reload: failed at 20"));
+	ck_assert_ptr_nonnull(strstr(sum, "at most 3 per process"));
+	free(sum);
+
+	/* A good one: its digest, and ok. */
+	path = test_file("force.conf", "[rule nobody]\nuid = 65534\n"
+	    "cgroup = /**\nmode = kernel\nmax_uffds = 5\n");
+	file_digest(path, hex);
+	ck_assert_int_eq(kill(tb.pid, SIGHUP), 0);
+	ck_assert(log_wait(2000, "event=policy_reload result=ok", NULL));
+	ck_assert_ptr_nonnull(st = admin_view(VIEW_STATUS));
+	ck_assert_msg(strstr(st, hex) != NULL, "%s", st);
+	ck_assert_ptr_nonnull(strstr(st, " last_reload=ok last_reload_at=20"));
+	ck_assert_ptr_null(strstr(st, "last_reload_error"));
+	free(st);
+	ck_assert_ptr_nonnull(sum = admin_view(VIEW_POLICY));
+	unwrap(sum);
+	ck_assert_ptr_nonnull(strstr(sum, "at most 5 per process"));
+	ck_assert_ptr_null(strstr(sum, "last reload"));
+	free(sum);
+	broker_stop();
+
+	/* The command-line rule: its options are its policy. */
+	broker_start("--allow-uid", "nobody", "--max-uffds", "3",
+	    "--max-sessions-per-uid", "2", NULL);
+	ck_assert_ptr_nonnull(st = admin_view(VIEW_STATUS));
+	ck_assert_ptr_nonnull(strstr(st, "\npolicy source=(command line) "
+	    "digest=sha256:"));
+	free(st);
+	ck_assert_ptr_nonnull(sum = admin_view(VIEW_POLICY));
+	unwrap(sum);
+	ck_assert_ptr_nonnull(strstr(sum, "source: command line\n"));
+	ck_assert_ptr_nonnull(strstr(sum, "\nrule 'command-line' (the "
+	    "command line): allow, kernel-fault uffds\n  matches: uid 65534 "
+	    "(nobody)\n"));
+	ck_assert_ptr_nonnull(strstr(sum, "  live uffds: at most 3 per "
+	    "process (address space), 6 per uid (2 sessions x 3), 6 host-wide "
+	    "(1 uid)"));
+	ck_assert_ptr_nonnull(strstr(sum, "\nsessions host-wide: at most 1024 "
+	    "open at once (--max-sessions)\n"));
+	free(sum);
 	broker_stop();
 }
 END_TEST
@@ -1036,10 +1374,14 @@ make_policy_suite(void)
 	    sizeof(match_cases) / sizeof(match_cases[0]));
 	tcase_add_test(parse, test_policy_warnings);
 	tcase_add_test(parse, test_policy_prove_filter);
+	tcase_add_test(parse, test_policy_sha256);
+	tcase_add_test(parse, test_policy_digest);
+	tcase_add_test(parse, test_policy_summary);
 	suite_add_tcase(s, parse);
 	tcase_set_timeout(live, 30);
 	tcase_add_test(live, test_policy_refusals_end_to_end);
 	tcase_add_test(live, test_policy_reload);
+	tcase_add_test(live, test_policy_in_force);
 	tcase_add_test(live, test_policy_audit_lines);
 	tcase_add_test(live, test_policy_unreadable_exe_fails_closed);
 	tcase_add_test(live, test_policy_session_quota);

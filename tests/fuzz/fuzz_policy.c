@@ -7,8 +7,10 @@
  *
  * The input is the file, loaded by path as the broker loads it (a memfd, as
  * /proc/self/fd/N). A file that does not load says each of its errors in
- * the order of its lines, and the lines before the first load. Names of users and groups are looked up in /etc/passwd
- * and /etc/group only, as the broker does (access_load()).
+ * the order of its lines, and the lines before the first load. Names of
+ * users and groups are looked up in /etc/passwd and /etc/group only, as the
+ * broker does (access_load()). What uffd-brokerctl makes of a policy
+ * (check, explain, summary) runs on each that loads.
  */
 #include <ctype.h>
 #include <nss.h>
@@ -252,6 +254,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK((devnull = fopen("/dev/null", "we")) != NULL);
 	policy_explain(p, &(struct peer){ .uid = 0, .exe = "/x",
 	    .cgroup = "/y" }, devnull);
+	policy_explain(p, &(struct peer){ .uid = 65534 }, devnull);
+	policy_summary(p, &(struct policy_origin){ .source = "file x" },
+	    devnull);
+	policy_summary(p, &(struct policy_origin){ .running = true,
+	    .source = "file x", .max_sessions = 1, .last_reload = "failed" },
+	    devnull);
 	fclose(devnull);
 
 	first = print(p, &len1);

@@ -152,6 +152,21 @@ simple(uint8_t *out, UffdBroker__V1__Request__BodyCase body, uint64_t arg)
 	return pack(&req, out);
 }
 
+/* AdminStatus with a view (POLICY: the summary; others are refused). */
+static size_t
+admin_view(uint8_t *out, uint32_t offset, int view)
+{
+	UffdBroker__V1__AdminStatus admin = UFFD_BROKER__V1__ADMIN_STATUS__INIT;
+	WireRequest req = UFFD_BROKER__V1__REQUEST__INIT;
+
+	req.body_case = UFFD_BROKER__V1__REQUEST__BODY_ADMIN_STATUS;
+	admin.offset = offset;
+	admin.has_view = true;
+	admin.view = view;
+	req.admin_status = &admin;
+	return pack(&req, out);
+}
+
 /* fuzz_wire: state byte, flags byte (refused, flags << 1, kind << 5), bytes */
 static void
 wire(const char *name, unsigned int state, bool refused, unsigned int flags,
@@ -203,6 +218,10 @@ wire_seeds(void)
 	n = simple(m, UFFD_BROKER__V1__REQUEST__BODY_ADMIN_STATUS, 3);
 	wire("admin-status", ST_VERIFY, false, 0, 0, m, n);
 	wire("admin-status-refused", ST_HELLO, true, 0, 0, m, n);
+	n = admin_view(m, 0, UFFD_BROKER__V1__ADMIN_STATUS__VIEW__POLICY);
+	wire("admin-policy", ST_READY, false, 0, 0, m, n);
+	n = admin_view(m, 0, 7);
+	wire("admin-view-unknown", ST_HELLO, true, 0, 0, m, n);
 	n = simple(m, UFFD_BROKER__V1__REQUEST__BODY__NOT_SET, 0);
 	wire("empty", ST_READY, false, 0, 0, m, n);
 	wire("undecodable", ST_HELLO, false, 0, 0,
@@ -310,6 +329,19 @@ session_seeds(void)
 	n = hello(m, false, WIRE_VERSION, ARENA);
 	send_req(&sd, 0, FD_LISTENER, m, n);
 	save("fuzz_session", "refused-admin", sd.buf, sd.len);
+
+	/* An administrator asking for the policy's summary, page by page. */
+	sd.len = 0;
+	byte(&sd, 3);
+	byte(&sd, 2);
+	byte(&sd, STEP_CONNECT);
+	n = admin_view(m, 0, UFFD_BROKER__V1__ADMIN_STATUS__VIEW__POLICY);
+	send_req(&sd, 0, FD_NONE, m, n);
+	n = admin_view(m, 5, UFFD_BROKER__V1__ADMIN_STATUS__VIEW__POLICY);
+	send_req(&sd, 0, FD_NONE, m, n);
+	n = admin_view(m, 0, 9);
+	send_req(&sd, 0, FD_NONE, m, n);
+	save("fuzz_session", "admin-policy", sd.buf, sd.len);
 
 	/* No rule matches; one session per uid; the broker full. */
 	sd.len = 0;
