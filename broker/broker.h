@@ -14,6 +14,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "invariant.h"
 #include "policy.h"
 #include "ratelimit.h"
 #include "wire.h"
@@ -62,6 +63,8 @@ struct broker_config {
 	const char	*socket_path;	/* NULL with socket activation */
 	bool		socket_activated;
 	const char	*policy_path;	/* NULL: a one-rule policy from the options */
+	/* The site invariants; NULL: access_load() looks for the default. */
+	const char	*invariants_path;
 	/* The command-line rule: --allow-uid and the grant options. */
 	uid_t		allow_uids[BROKER_MAX_UIDS];
 	size_t		n_allow_uids;
@@ -277,6 +280,7 @@ enum reload_result { RELOAD_NONE, RELOAD_OK, RELOAD_FAILED };
 struct broker {
 	struct broker_config cfg;
 	struct policy	*policy;
+	struct invariants *invariants;	/* NULL: none */
 	/* The policy's summary (status.c), made when first asked for. */
 	char		*summary;
 	enum reload_result reload;

@@ -40,6 +40,7 @@
 #define PRINT_WIDTH		78
 
 #define MAX_U64(a, b)		((a) > (b) ? (a) : (b))
+#define MIN_U64(a, b)		((a) < (b) ? (a) : (b))
 
 _Static_assert(sizeof("cgroup = ") - 1 + POLICY_ITEM_MAX <= LINE_MAX_INI - 2,
     "a printed exe or cgroup must fit on a line inih reads");
@@ -1537,23 +1538,10 @@ distinct_uids(const struct rule *r)
 	return n;
 }
 
-/*
- * The most live uffds a rule's sessions may hold, per uid and host-wide,
- * as the broker counts them: a session was admitted while its uid had
- * fewer than max_sessions_per_uid sessions (ended ones whose process or
- * address space lives on included), and holds at most max_uffds. 0: no
- * bound (why says why).
- */
-struct bound {
-	uint64_t	per_uid;
-	uint64_t	host;
-	const char	*why;
-};
-
-static struct bound
-rule_bound(const struct rule *r)
+struct policy_bound
+policy_rule_bound(const struct rule *r)
 {
-	struct bound b = { 0, 0, NULL };
+	struct policy_bound b = { .why = NULL };
 
 	if (r->grant.features & UFFD_FEATURE_EVENT_FORK) {
 		b.why = "EVENT_FORK hands the client a uffd per fork, "
@@ -1562,8 +1550,9 @@ rule_bound(const struct rule *r)
 	}
 	b.per_uid = (uint64_t)r->grant.max_sessions_per_uid *
 	    r->grant.max_uffds;
+	b.uids = distinct_uids(r);
 	if (r->keys & MATCH_UID)
-		b.host = b.per_uid * distinct_uids(r);
+		b.host = b.per_uid * b.uids;
 	else if (r->keys & MATCH_GID)
 		b.why = "it matches on gid: any number of uids may be in "
 		    "its groups";
@@ -1572,10 +1561,49 @@ rule_bound(const struct rule *r)
 	return b;
 }
 
+/*
+ * Per uid, rule R's sessions number at most R's max_sessions_per_uid, and
+ * all of the uid's at most the largest: the least of the sum of the rules'
+ * own bounds and the largest limit times the largest max_uffds bounds them.
+ */
+void
+policy_total(const struct policy *p,
+    bool (*take)(const struct policy *, size_t, void *), void *arg,
+    struct policy_total *t)
+{
+	const struct rule *r;
+	struct policy_bound b;
+	uint64_t sum = 0, sessions = 0, uffds = 0;
+	size_t i;
+
+	memset(t, 0, sizeof(*t));
+	for (i = 0; i < p->nrules; i++) {
+		if (!take(p, i, arg))
+			continue;
+		r = &p->rules[i];
+		if (t->n++ == 0)
+			t->first = r;
+		b = policy_rule_bound(r);
+		if (b.per_uid == 0 && t->no_uid_bound == NULL)
+			t->no_uid_bound = r;
+		if (b.host == 0 && t->no_host_bound == NULL)
+			t->no_host_bound = r;
+		sum += b.per_uid;
+		t->host += b.host;
+		sessions = MAX_U64(sessions, r->grant.max_sessions_per_uid);
+		uffds = MAX_U64(uffds, r->grant.max_uffds);
+	}
+	t->per_uid = MIN_U64(sum, sessions * uffds);
+	if (t->no_uid_bound != NULL)
+		t->per_uid = 0;
+	if (t->no_host_bound != NULL)
+		t->host = 0;
+}
+
 static void
 summary_bound(const struct rule *r, FILE *f)
 {
-	struct bound b = rule_bound(r);
+	struct policy_bound b = policy_rule_bound(r);
 	struct wrap w;
 	char text[256];
 
@@ -1595,8 +1623,7 @@ summary_bound(const struct rule *r, FILE *f)
 	wrap_words(&w, text);
 	if (b.host > 0)
 		snprintf(text, sizeof(text), "%llu host-wide (%zu uid%s)",
-		    (unsigned long long)b.host, distinct_uids(r),
-		    distinct_uids(r) == 1 ? "" : "s");
+		    (unsigned long long)b.host, b.uids, b.uids == 1 ? "" : "s");
 	else
 		snprintf(text, sizeof(text), "no bound host-wide: %s", b.why);
 	wrap_words(&w, text);
@@ -1614,7 +1641,8 @@ summary_warning(void *arg, const char *msg)
 }
 
 static void
-summary_rule(const struct policy *p, size_t i, FILE *f)
+summary_rule(const struct policy *p, const struct policy_origin *o, size_t i,
+    FILE *f)
 {
 	const struct rule *r = &p->rules[i], *all = shadowed_by(p, i);
 	char where[32], features[512], *word, *save = NULL;
@@ -1645,71 +1673,68 @@ summary_rule(const struct policy *p, size_t i, FILE *f)
 		summary_bound(r, f);
 	}
 	(void)check_rule(p, i, summary_warning, f);
+	if (o->notes != NULL)
+		o->notes(o->notes_arg, i, f);
+}
+
+void
+policy_summary_line(FILE *f, const char *head, const char *text)
+{
+	struct wrap w;
+
+	wrap_start(&w, f, head);
+	wrap_words(&w, text);
+	wrap_end(&w);
 }
 
 /* Whether rule i is reached and grants kernel faults (or user-mode ones). */
 static bool
-granting(const struct policy *p, size_t i, bool kernel)
+granting(const struct policy *p, size_t i, void *arg)
 {
+	const bool *kernel = arg;
+
 	return shadowed_by(p, i) == NULL && !p->rules[i].grant.deny &&
-	    p->rules[i].grant.kernel_faults == kernel;
+	    p->rules[i].grant.kernel_faults == *kernel;
 }
 
-/*
- * The rules granting kernel faults (or user-mode ones only), and the most
- * live uffds they grant: per uid, whichever of them admitted its sessions
- * (the uid's sessions never exceed the largest max_sessions_per_uid), and
- * host-wide, the sum of theirs.
- */
+/* The rules granting kernel faults (or user-mode ones only), and their sum. */
 static void
 summary_total(const struct policy *p, bool kernel, FILE *f)
 {
-	const struct rule *r, *unbounded = NULL;
-	uint64_t host = 0, sessions = 0, uffds = 0;
-	bool per_uid = true;
-	struct bound b;
+	struct policy_total t;
 	struct wrap w;
 	char text[256];
-	size_t i, k, n = 0;
+	size_t i, k;
 
-	for (i = 0; i < p->nrules; i++)
-		n += granting(p, i, kernel);
+	policy_total(p, granting, &kernel, &t);
 	wrap_start(&w, f, kernel ? "kernel-fault uffds: " :
 	    "user-mode uffds only: ");
-	wrap_word(&w, n == 0 ? "none: no rule grants them" : n == 1 ? "rule" :
-	    "rules");
+	wrap_word(&w, t.n == 0 ? "none: no rule grants them" : t.n == 1 ?
+	    "rule" : "rules");
 	for (i = 0, k = 0; i < p->nrules; i++) {
-		if (!granting(p, i, kernel))
+		if (!granting(p, i, &kernel))
 			continue;
-		r = &p->rules[i];
-		snprintf(text, sizeof(text), "'%s'%s", r->name,
-		    ++k < n ? "," : "");
+		snprintf(text, sizeof(text), "'%s'%s", p->rules[i].name,
+		    ++k < t.n ? "," : "");
 		wrap_word(&w, text);
-		b = rule_bound(r);
-		if ((b.per_uid == 0 || b.host == 0) && unbounded == NULL)
-			unbounded = r;
-		per_uid &= b.per_uid != 0;
-		host += b.host;
-		sessions = MAX_U64(sessions, r->grant.max_sessions_per_uid);
-		uffds = MAX_U64(uffds, r->grant.max_uffds);
 	}
 	wrap_end(&w);
-	if (n == 0)
+	if (t.n == 0)
 		return;
 	wrap_start(&w, f, "  live: ");
-	if (per_uid)
+	if (t.per_uid > 0)
 		snprintf(text, sizeof(text), "at most %llu per uid,",
-		    (unsigned long long)(sessions * uffds));
+		    (unsigned long long)t.per_uid);
 	else
 		snprintf(text, sizeof(text), "no bound per uid (rule '%s'),",
-		    unbounded->name);
+		    t.no_uid_bound->name);
 	wrap_words(&w, text);
-	if (unbounded != NULL)
-		snprintf(text, sizeof(text), "no bound host-wide (rule '%s')",
-		    unbounded->name);
-	else
+	if (t.host > 0)
 		snprintf(text, sizeof(text), "at most %llu host-wide",
-		    (unsigned long long)host);
+		    (unsigned long long)t.host);
+	else
+		snprintf(text, sizeof(text), "no bound host-wide (rule '%s')",
+		    t.no_host_bound->name);
 	wrap_words(&w, text);
 	wrap_end(&w);
 }
@@ -1748,8 +1773,11 @@ policy_summary(const struct policy *p, const struct policy_origin *o,
 			wrap_end(&w);
 		}
 	}
-	if (o->invariants != NULL)
-		fprintf(f, "invariants: %s\n", o->invariants);
+	policy_summary_line(f, "invariants: ", o->invariants != NULL ?
+	    o->invariants : "none");
+	if (o->invariants_digest != NULL)
+		fprintf(f, "invariants digest: sha256:%s\n",
+		    o->invariants_digest);
 	fprintf(f, "rules: %zu\n", p->nrules);
 	gname = p->has_admin_group ? policy_group_name(p->admin_gid, buf,
 	    sizeof(buf)) : NULL;
@@ -1771,7 +1799,7 @@ policy_summary(const struct policy *p, const struct policy_origin *o,
 	if (p->nrules == 0)
 		fprintf(f, "\nno rules: every peer is refused\n");
 	for (i = 0; i < p->nrules; i++)
-		summary_rule(p, i, f);
+		summary_rule(p, o, i, f);
 	fputc('\n', f);
 	summary_total(p, true, f);
 	summary_total(p, false, f);

@@ -171,6 +171,10 @@ struct policy_origin {
 	unsigned int	max_sessions;	/* running: --max-sessions in force */
 	const char	*last_reload;	/* running: NULL, or a failed reload */
 	const char	*invariants;	/* the site invariants, or NULL */
+	const char	*invariants_digest;	/* their hex SHA-256 */
+	/* Called after each rule's warnings, to say more of it. */
+	void		(*notes)(void *arg, size_t rule, FILE *f);
+	void		*notes_arg;
 };
 
 /*
@@ -178,11 +182,42 @@ struct policy_origin {
  * numbers), its mode, features by name, and the bound it puts on live
  * uffds per process, per uid and host-wide, with policy_check()'s warnings
  * under it; then the totals of kernel-fault and user-mode grants. Lines of
- * at most POLICY_SUMMARY_WIDTH characters but for one long path or pattern.
+ * at most POLICY_SUMMARY_WIDTH characters but for a long path or pattern
+ * and the invariants' digest.
  */
 #define POLICY_SUMMARY_WIDTH	80
 void	policy_summary(const struct policy *p, const struct policy_origin *o,
 	    FILE *f);
+/* A line of a summary: head, then text's words wrapped under it. */
+void	policy_summary_line(FILE *f, const char *head, const char *text);
+
+/*
+ * The most live uffds a rule's sessions may hold, as the broker counts
+ * them: per uid, max_sessions_per_uid x max_uffds (a session is admitted
+ * only while its uid has fewer sessions, ended ones whose process or
+ * address space lives on included); host-wide, that times its distinct
+ * uids. 0: no bound, and why says why (EVENT_FORK: none at all; a rule
+ * not on uid: none host-wide).
+ */
+struct policy_bound {
+	uint64_t	per_uid;
+	uint64_t	host;
+	size_t		uids;		/* distinct uids it lists */
+	const char	*why;
+};
+struct policy_bound policy_rule_bound(const struct rule *r);
+
+/* The same for the rules take() chooses, together. */
+struct policy_total {
+	uint64_t	per_uid;	/* 0: no bound */
+	uint64_t	host;		/* 0: no bound */
+	size_t		n;		/* rules taken */
+	const struct rule *first;	/* the first taken */
+	const struct rule *no_uid_bound, *no_host_bound;	/* the first */
+};
+void	policy_total(const struct policy *p,
+	    bool (*take)(const struct policy *, size_t, void *), void *arg,
+	    struct policy_total *t);
 
 /* "2025-01-31T12:00:00Z" (UTC), for a policy's load time. */
 void	policy_time_text(const struct timespec *t, char *buf, size_t len);

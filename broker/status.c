@@ -73,13 +73,24 @@ walk_policy(struct broker *b, struct page *pg)
 {
 	const struct policy *p = b->policy;
 	char digest[SHA256_HEX_LEN], loaded[64], at[64], quoted[LOG_QUOTED_MAX];
+	char inv_digest[SHA256_HEX_LEN], count[16];
 
 	sha256_hex(p->digest, digest);
 	policy_time_text(&p->loaded, loaded, sizeof(loaded));
 	policy_time_text(&b->reload_at, at, sizeof(at));
+	snprintf(count, sizeof(count), "%zu",
+	    b->invariants ? b->invariants->n : 0);
+	if (b->invariants != NULL)
+		sha256_hex(b->invariants->digest, inv_digest);
 	emit(pg, "policy source=%s digest=sha256:%s loaded=%s rules=%zu "
-	    "last_reload=%s%s%s%s%s", b->cfg.policy_path ? b->cfg.policy_path :
-	    "(command line)", digest, loaded, p->nrules,
+	    "invariants=%s%s%s%s%s last_reload=%s%s%s%s%s",
+	    b->cfg.policy_path ? b->cfg.policy_path : "(command line)", digest,
+	    loaded, p->nrules,
+	    b->invariants ? b->invariants->path : "none",
+	    b->invariants ? " invariants_digest=sha256:" : "",
+	    b->invariants ? inv_digest : "",
+	    b->invariants ? " invariants_count=" : "",
+	    b->invariants ? count : "",
 	    b->reload == RELOAD_NONE ? "none" : b->reload == RELOAD_OK ? "ok" :
 	    "failed", b->reload == RELOAD_NONE ? "" : " last_reload_at=",
 	    b->reload == RELOAD_NONE ? "" : at,
@@ -148,7 +159,8 @@ static const char *
 summary_text(struct broker *b)
 {
 	struct policy_origin o = { .running = true };
-	char source[PATH_MAX + 8], when[64], *reload = NULL;
+	char source[PATH_MAX + 8], when[64], *reload = NULL, *inv = NULL;
+	char hex[SHA256_HEX_LEN];
 	size_t len = 0;
 	FILE *f;
 
@@ -166,6 +178,16 @@ summary_text(struct broker *b)
 			reload = NULL;
 		o.last_reload = reload;
 	}
+	/* In force, the policy keeps them: it would not have loaded. */
+	if (b->invariants != NULL) {
+		sha256_hex(b->invariants->digest, hex);
+		if (asprintf(&inv, "%s, %zu assertion%s: the policy keeps them "
+		    "all", b->invariants->path, b->invariants->n,
+		    b->invariants->n == 1 ? "" : "s") < 0)
+			inv = NULL;
+		o.invariants = inv;
+		o.invariants_digest = hex;
+	}
 	if ((f = open_memstream(&b->summary, &len)) != NULL) {
 		policy_summary(b->policy, &o, f);
 		if (fclose(f) != 0) {
@@ -174,6 +196,7 @@ summary_text(struct broker *b)
 		}
 	}
 	free(reload);
+	free(inv);
 	return b->summary;
 }
 

@@ -2,7 +2,9 @@
 /*
  * uffd-brokerctl - the auditor's tool for uffd-broker.
  *
- *   policy check FILE            errors (FILE:LINE) and warnings
+ *   policy check FILE [--invariants FILE]
+ *                                errors (FILE:LINE), warnings, and the site
+ *                                invariants the policy breaks
  *   policy print FILE            the policy in canonical form
  *   policy summary FILE | [--socket PATH]
  *                                who may have which uffds, how many: from a
@@ -48,14 +50,16 @@
 #include "broker.h"
 #include "client.h"
 #include "config.h"
+#include "invariant.h"
 #include "policy.h"
 
 #define DEVICE_PATH	"/dev/userfaultfd"
 
 static const char usage_text[] =
-	    "usage: uffd-brokerctl policy check FILE\n"
+	    "usage: uffd-brokerctl policy check FILE [--invariants FILE]\n"
 	    "       uffd-brokerctl policy print FILE\n"
-	    "       uffd-brokerctl policy summary FILE | [--socket PATH]\n"
+	    "       uffd-brokerctl policy summary FILE [--invariants FILE]\n"
+	    "       uffd-brokerctl policy summary [--socket PATH]\n"
 	    "       uffd-brokerctl policy explain [--policy FILE] --uid U "
 	    "[--gid G] [--groups G,...]\n"
 	    "                      [--exe PATH] [--cgroup PATH]\n"
@@ -100,16 +104,73 @@ print_warning(void *arg, const char *msg)
 	printf("%s: warning: %s\n", (const char *)arg, msg);
 }
 
-static int
-cmd_check(const char *path)
+/*
+ * The site invariants: the file given, or the default one if anything is
+ * there, as the broker takes them; or none. Every error and exit 1 if they
+ * do not load.
+ */
+static struct invariants *
+invariants_or_die(const char *given)
 {
+	const char *path = given;
+	struct invariants *inv;
+	struct stat st;
+	int n;
+
+	if (path == NULL && (lstat(INVARIANT_DEFAULT_PATH, &st) == 0 ||
+	    errno != ENOENT))
+		path = INVARIANT_DEFAULT_PATH;
+	if (path == NULL)
+		return NULL;
+	if ((n = invariants_load_report(path, &inv, print_error, NULL)) > 0) {
+		fprintf(stderr, "%s: not loaded: %d error%s\n", path, n,
+		    n == 1 ? "" : "s");
+		exit(1);
+	}
+	return inv;
+}
+
+/* policy check and summary: FILE [--invariants FILE]; the latter, or NULL. */
+static const char *
+invariants_option(int argc, char **argv)
+{
+	if (argc == 1)
+		return NULL;
+	if (argc == 3 && strcmp(argv[1], "--invariants") == 0)
+		return argv[2];
+	usage();
+	return NULL;
+}
+
+static void
+print_violation(void *arg, size_t rule, const char *msg)
+{
+	(void)arg;
+	(void)rule;
+	fprintf(stderr, "%s\n", msg);
+}
+
+static int
+cmd_check(int argc, char **argv)
+{
+	const char *path = argv[0];
+	struct invariants *inv = invariants_or_die(invariants_option(argc,
+	    argv));
 	struct policy *p = load_or_die(path);
-	unsigned int n;
+	unsigned int n, broken = 0;
 
 	n = policy_check(p, print_warning, (void *)path);
-	printf("%s: ok: %zu rules, %u warnings\n", path, p->nrules, n);
+	if (inv != NULL)
+		broken = invariants_check(inv, p, print_violation, NULL);
+	if (broken > 0)
+		fprintf(stderr, "%s: not loaded: breaks %u invariant%s of %s\n",
+		    path, broken, broken == 1 ? "" : "s", inv->path);
+	else
+		printf("%s: ok: %zu rules, %u warnings, %zu invariants kept\n",
+		    path, p->nrules, n, inv != NULL ? inv->n : 0);
 	policy_free(p);
-	return 0;
+	invariants_free(inv);
+	return broken > 0 ? 1 : 0;
 }
 
 static int
@@ -122,18 +183,66 @@ cmd_print(const char *path)
 	return 0;
 }
 
-/* Who may have which uffds, by a policy file (the broker's: cmd_status). */
-static int
-cmd_summary_file(const char *path)
+/* A summary's notes of a rule: the invariants it breaks. */
+struct broken {
+	const struct invariants	*inv;
+	const struct policy	*p;
+	size_t			rule;
+	FILE			*f;
+};
+
+static void
+note_violation(void *arg, size_t rule, const char *msg)
 {
+	struct broken *b = arg;
+
+	if (rule == b->rule)
+		policy_summary_line(b->f, "  breaks: ", msg);
+}
+
+static void
+summary_notes(void *arg, size_t rule, FILE *f)
+{
+	struct broken *b = arg;
+
+	b->rule = rule;
+	b->f = f;
+	(void)invariants_check(b->inv, b->p, note_violation, b);
+}
+
+/*
+ * Who may have which uffds, by a policy file (the broker's own: cmd_summary),
+ * and the site invariants each rule breaks.
+ */
+static int
+cmd_summary_file(int argc, char **argv)
+{
+	const char *path = argv[0];
+	struct invariants *inv = invariants_or_die(invariants_option(argc,
+	    argv));
 	struct policy *p = load_or_die(path);
 	struct policy_origin o = { .running = false };
-	char source[PATH_MAX + 8];
+	struct broken b = { .inv = inv, .p = p };
+	char source[PATH_MAX + 8], text[PATH_MAX + 128], hex[SHA256_HEX_LEN];
+	unsigned int n = 0;
 
 	snprintf(source, sizeof(source), "file %s", path);
 	o.source = source;
+	if (inv != NULL) {
+		n = invariants_check(inv, p, NULL, NULL);
+		sha256_hex(inv->digest, hex);
+		snprintf(text, sizeof(text), "%s, %zu assertion%s: %s",
+		    inv->path, inv->n, inv->n == 1 ? "" : "s", n == 0 ?
+		    "the policy keeps them all" : "the policy breaks some "
+		    "(below): it would not load");
+		o.invariants = text;
+		o.invariants_digest = hex;
+		o.notes = summary_notes;
+		o.notes_arg = &b;
+	}
 	policy_summary(p, &o, stdout);
 	policy_free(p);
+	invariants_free(inv);
 	return 0;
 }
 
@@ -395,8 +504,8 @@ cmd_summary(int argc, char **argv)
 	const char *sock;
 	int rc;
 
-	if (argc == 2 && strncmp(argv[1], "--", 2) != 0)
-		return cmd_summary_file(argv[1]);
+	if (argc >= 2 && strncmp(argv[1], "--", 2) != 0)
+		return cmd_summary_file(argc - 1, argv + 1);
 	sock = socket_option(argc, argv);
 	if ((rc = fetch_view(sock, UFFD_BROKER__V1__ADMIN_STATUS__VIEW__POLICY,
 	    print_line, NULL)) < 0) {
@@ -661,8 +770,8 @@ main(int argc, char **argv)
 	__nss_configure_lookup("passwd", "files");
 	__nss_configure_lookup("group", "files");
 	if (strcmp(argv[1], "policy") == 0 && argc >= 3) {
-		if (strcmp(argv[2], "check") == 0 && argc == 4)
-			return cmd_check(argv[3]);
+		if (strcmp(argv[2], "check") == 0 && argc >= 4)
+			return cmd_check(argc - 3, argv + 3);
 		if (strcmp(argv[2], "print") == 0 && argc == 4)
 			return cmd_print(argv[3]);
 		if (strcmp(argv[2], "summary") == 0)

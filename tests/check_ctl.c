@@ -298,6 +298,59 @@ START_TEST(test_ctl_policy_summary)
 }
 END_TEST
 
+/*
+ * Site invariants: policy check refuses a policy that breaks one, naming the
+ * assertion and the rule, each FILE:LINE; summary says which rule breaks it.
+ */
+START_TEST(test_ctl_policy_invariants)
+{
+	const char *inv = test_file("site.inv", "# the site's\n"
+	    "never mode kernel without exe\nnever feature EVENT_FORK\n");
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s", inv);
+	ck_assert_int_eq(ctl(false, "policy", "check", "policy/policy.conf",
+	    "--invariants", path, NULL), 1);
+	ck_assert(out_has("policy/policy.conf:63: rule 'vmm-devices' breaks "
+	    "invariant 'never mode kernel without exe' (", "site.inv:2): it "
+	    "grants kernel faults, does not match on exe"));
+	ck_assert(out_has("policy/policy.conf: not loaded: breaks 1 invariant "
+	    "of ", "site.inv"));
+	ck_assert(out_lacks(": ok:"));
+	ck_assert_int_eq(ctl(false, "policy", "summary", "policy/policy.conf",
+	    "--invariants", path, NULL), 0);
+	ck_assert(out_has("invariants: ", "site.inv, 2 assertions:"));
+	ck_assert(out_has("invariants digest: sha256:", NULL));
+	ck_assert(out_has("  breaks: policy/policy.conf:63: rule 'vmm-devices' "
+	    "breaks", NULL));
+
+	/* The example invariants, kept by the example policy. */
+	ck_assert_int_eq(ctl(false, "policy", "check", "policy/policy.conf",
+	    "--invariants", "policy/invariants.conf", NULL), 0);
+	ck_assert(out_has("policy/policy.conf: ok: 3 rules, 0 warnings, 7 "
+	    "invariants kept", NULL));
+
+	/* Kept. */
+	test_file("site.inv", "never feature EVENT_FORK\n"
+	    "max live-per-uid 256 for mode kernel\n");
+	ck_assert_int_eq(ctl(false, "policy", "check", "policy/policy.conf",
+	    "--invariants", path, NULL), 0);
+	ck_assert(out_has("policy/policy.conf: ok: 3 rules, 0 warnings, 2 "
+	    "invariants kept", NULL));
+	/* Invariants that do not load: every error. */
+	test_file("site.inv", "never\nmax live-per-uid x\n");
+	ck_assert_int_eq(ctl(false, "policy", "check", "policy/policy.conf",
+	    "--invariants", path, NULL), 1);
+	ck_assert(out_has("site.inv:1: expected a condition", NULL));
+	ck_assert(out_has("site.inv:2: max live-per-uid: expected a number",
+	    NULL));
+	ck_assert(out_has("site.inv: not loaded: 2 errors", NULL));
+	ck_assert_int_eq(ctl(false, "policy", "check", "policy/policy.conf",
+	    "--invariants", NULL), 2);
+	unlink(out_path);
+}
+END_TEST
+
 /* The client dump is exactly the BPF the library loads. */
 START_TEST(test_ctl_dump_bpf)
 {
@@ -382,7 +435,7 @@ START_TEST(test_ctl_status_and_holders)
 	ck_assert(out_has("rule name=command-line", "sessions=1 refusals=0 "
 	    "granted=1 refused=0"));
 	ck_assert(out_has("policy source=(command line) digest=sha256:",
-	    " rules=1 last_reload=none"));
+	    " rules=1 invariants=none last_reload=none"));
 	snprintf(pidstr, sizeof(pidstr), " pid=%d uid=65534", (int)client);
 	ck_assert(out_has("session id=", pidstr));
 	ck_assert(out_has(pidstr, "state=ready forked=no"));
@@ -528,6 +581,7 @@ make_ctl_suite(void)
 	tcase_add_test(tc, test_ctl_policy_explain);
 	tcase_add_test(tc, test_ctl_readme_examples);
 	tcase_add_test(tc, test_ctl_policy_summary);
+	tcase_add_test(tc, test_ctl_policy_invariants);
 	tcase_add_test(tc, test_ctl_dump_bpf);
 	tcase_add_test(tc, test_ctl_status_and_holders);
 	tcase_add_test(tc, test_ctl_status_admin_group);

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 
 #include "client.h"
 #include "harness.h"
+#include "invariant.h"
 #include "policy.h"
 
 #define MIN(a, b)	((a) < (b) ? (a) : (b))
@@ -650,7 +652,8 @@ summary_of(const struct policy *p, const struct policy_origin *o)
 	fclose(f);
 	for (r = buf; *r != '\0'; r = *end ? end + 1 : end) {
 		end = strchrnul(r, '\n');
-		ck_assert_msg(end - r <= POLICY_SUMMARY_WIDTH, "%.*s",
+		ck_assert_msg(end - r <= POLICY_SUMMARY_WIDTH ||
+		    strncmp(r, "invariants digest: ", 19) == 0, "%.*s",
 		    (int)(end - r), r);
 	}
 	return unwrap(buf);
@@ -735,6 +738,247 @@ START_TEST(test_policy_summary)
 	ck_assert_ptr_nonnull(strstr(sum, "\nstatus for: root only\n"));
 	free(sum);
 	policy_free(p);
+}
+END_TEST
+
+/* ---- site invariants ---- */
+
+/* Each error of an invariants file, FILE:LINE, in the order of its lines. */
+START_TEST(test_invariants_errors)
+{
+	const char *path = test_file("inv.conf",
+	    "# a comment\n"
+	    "never\n"					/* 2 */
+	    "max live-per-uid x\n"			/* 3 */
+	    "max foo 1\n"				/* 4 */
+	    "max live-host 5 per mode kernel\n"	/* 5 */
+	    "never mode kernel mode user\n"		/* 6 */
+	    "never feature BOGUS\n"			/* 7 */
+	    "never without pid\n"			/* 8 */
+	    "never uid no-such-user-xyz\n"		/* 9 */
+	    "frobnicate\n"				/* 10 */
+	    "never prove_filter on\n"			/* 11 */
+	    "max live-host\n"				/* 12 */
+	    "never mode\n"				/* 13 */
+	    "never mode kernel\fx\n"			/* 14 */
+	    "max live-per-uid 1 for\n"			/* 15 */
+	    "never forked_sessions no\n"		/* 16 */
+	    "never mode kernel without exe # ok\n"	/* 17 */
+	    "max live-host 1000000000000001\n");	/* 18 */
+	char got[8192] = "", want[8192] = "";
+	struct invariants *inv = (struct invariants *)1;
+	static const char *const errs[] = {
+		"2: expected a condition at the end of the line",
+		"3: max live-per-uid: expected a number from 0 to "
+		    "1000000000000000, got 'x'",
+		"4: max: expected live-per-process, live-per-uid, live-host or "
+		    "sessions-per-uid, got 'foo'",
+		"5: max: expected 'for' and conditions after the number, got "
+		    "'per'",
+		"6: mode: given twice",
+		"7: feature: unknown feature 'BOGUS'",
+		"8: without: expected uid, gid, exe or cgroup, got 'pid'",
+		"9: uid: no such user 'no-such-user-xyz'",
+		"10: unknown assertion 'frobnicate': expected never or max",
+		"11: prove_filter: expected off, got 'on'",
+		"12: expected a number at the end of the line",
+		"13: expected kernel or user at the end of the line",
+		"14: control character 0x0c: only spaces and tabs are allowed",
+		"15: expected a condition at the end of the line",
+		"16: forked_sessions: expected yes, got 'no'",
+		"18: max live-host: expected a number from 0 to "
+		    "1000000000000000, got '1000000000000001'",
+	};
+	size_t i, len;
+
+	for (i = 0; i < sizeof(errs) / sizeof(errs[0]); i++) {
+		len = strlen(want);
+		snprintf(want + len, sizeof(want) - len, "%s:%s\n", path,
+		    errs[i]);
+	}
+	ck_assert_int_eq(invariants_load_report(path, &inv, collect_error, got),
+	    sizeof(errs) / sizeof(errs[0]));
+	ck_assert_ptr_null(inv);
+	ck_assert_str_eq(got, want);
+
+	/* What loads: comments, blanks, tabs; the text as messages quote it. */
+	path = test_file("inv.conf", "\n  # indented comment\n"
+	    "never\tmode kernel   without exe # why\r\n"
+	    "max live-per-uid 64 for mode kernel feature MISSING_SHMEM\n");
+	ck_assert_int_eq(invariants_load_report(path, &inv, collect_error, got),
+	    0);
+	ck_assert_uint_eq(inv->n, 2);
+	ck_assert_str_eq(inv->v[0].text, "never mode kernel without exe");
+	ck_assert_int_eq(inv->v[0].line, 3);
+	ck_assert_str_eq(inv->v[1].text, "max live-per-uid 64 for mode kernel "
+	    "feature MISSING_SHMEM");
+	invariants_free(inv);
+	ck_assert_int_eq(invariants_load_report("policy", &inv, collect_error,
+	    got), 1);
+	ck_assert_ptr_nonnull(strstr(got, "policy: not a regular file (a "
+	    "directory)\n"));
+}
+END_TEST
+
+static void
+collect_violation(void *arg, size_t rule, const char *msg)
+{
+	char *buf = arg;
+	size_t len = strlen(buf);
+
+	snprintf(buf + len, 8192 - len, "[%zu] %s\n", rule, msg);
+}
+
+/*
+ * Each kind of assertion refuses a policy that breaks it, naming the
+ * assertion and the rule with FILE:LINE, and keeps one that does not.
+ */
+static const struct {
+	const char *inv;
+	const char *policy;
+	const char *broken;	/* after "POLICY:"; NULL: kept */
+} invariant_cases[] = {
+	/* never mode kernel without exe: the issue's first example */
+	{ "never mode kernel without exe",
+	  "[rule u]\nuid = 1\nmode = user\n"
+	  "[rule k]\nuid = 1\ncgroup = /a\nmode = kernel\n",
+	  "4: rule 'k' breaks invariant 'never mode kernel without exe' "
+	  "(INV:1): it grants kernel faults, does not match on exe" },
+	{ "never mode kernel without exe",
+	  "[rule k]\nuid = 1\nexe = /usr/bin/vmm\nmode = kernel\n"
+	  "[rule d]\nmode = kernel\naction = deny\n", NULL },
+	/* never feature EVENT_FORK */
+	{ "never feature EVENT_FORK",
+	  "[rule f]\nuid = 1\nfeatures = MISSING_SHMEM EVENT_FORK\n",
+	  "1: rule 'f' breaks invariant 'never feature EVENT_FORK' (INV:1): "
+	  "it grants EVENT_FORK" },
+	{ "never feature EVENT_FORK", "[rule f]\nuid = 1\n"
+	  "features = MISSING_SHMEM\n", NULL },
+	{ "never prove_filter off",
+	  "[rule k]\nuid = 1\nmode = kernel\nprove_filter = off\n",
+	  "1: rule 'k' breaks invariant 'never prove_filter off' (INV:1): it "
+	  "gives the device fd without the filter proof" },
+	/* with mode = user, prove_filter = off means nothing */
+	{ "never prove_filter off", "[rule u]\nuid = 1\nprove_filter = off\n",
+	  NULL },
+	{ "never forked_sessions yes", "[rule a]\nuid = 1\n"
+	  "forked_sessions = yes\n", "1: rule 'a' breaks invariant 'never "
+	  "forked_sessions yes' (INV:1): it admits forked sessions" },
+	{ "never mode kernel uid root", "[rule r]\nuid = 7 0\nmode = kernel\n",
+	  "1: rule 'r' breaks invariant 'never mode kernel uid root' (INV:1): "
+	  "it grants kernel faults, matches uid 0" },
+	{ "never mode kernel uid root", "[rule r]\nuid = 7\nmode = kernel\n",
+	  NULL },
+	{ "never without uid without gid", "[rule all]\ncgroup = /**\n",
+	  "1: rule 'all' breaks invariant 'never without uid without gid' "
+	  "(INV:1): it does not match on uid, does not match on gid" },
+	/* max live-per-process: max_uffds */
+	{ "max live-per-process 8", "[rule a]\nuid = 1\nmax_uffds = 9\n",
+	  "1: rule 'a' breaks invariant 'max live-per-process 8' (INV:1): "
+	  "max_uffds = 9" },
+	{ "max live-per-process 8", "[rule a]\nuid = 1\nmax_uffds = 8\n",
+	  NULL },
+	{ "max sessions-per-uid 4 for mode kernel",
+	  "[rule u]\nuid = 1\n[rule k]\nuid = 2\nmode = kernel\n",
+	  "3: rule 'k' breaks invariant 'max sessions-per-uid 4 for mode "
+	  "kernel' (INV:1): max_sessions_per_uid = 64" },
+	/* max live-per-uid: the issue's third example; a rule's own bound */
+	{ "max live-per-uid 100 for mode kernel",
+	  "[rule k]\nuid = 1\nmode = kernel\nmax_uffds = 4\n"
+	  "max_sessions_per_uid = 26\n",
+	  "1: rule 'k' breaks invariant 'max live-per-uid 100 for mode "
+	  "kernel' (INV:1): up to 104 live uffds per uid" },
+	{ "max live-per-uid 100 for mode kernel",
+	  "[rule k]\nuid = 1\nmode = kernel\nmax_uffds = 4\n"
+	  "max_sessions_per_uid = 25\n", NULL },
+	/*
+	 * Two rules a uid may use, together: a's sessions hold 50 each and
+	 * number at most 2, b's hold 1 and number at most 100: 200 at most.
+	 */
+	{ "max live-per-uid 100 for mode kernel",
+	  "[rule a]\nuid = 1\nmode = kernel\nmax_uffds = 50\n"
+	  "max_sessions_per_uid = 2\n[rule b]\ngid = 1\nmode = kernel\n"
+	  "max_uffds = 1\nmax_sessions_per_uid = 100\n",
+	  "1: rule 'a' breaks invariant 'max live-per-uid 100 for mode "
+	  "kernel' (INV:1): with 1 other rule it concerns, up to 200 live "
+	  "uffds per uid" },
+	{ "max live-per-uid 1000", "[rule f]\nuid = 1\nfeatures = EVENT_FORK\n",
+	  "1: rule 'f' breaks invariant 'max live-per-uid 1000' (INV:1): no "
+	  "bound on live uffds per uid: EVENT_FORK hands the client a uffd per "
+	  "fork, which the broker does not count" },
+	/* max live-host */
+	{ "max live-host 1000", "[rule g]\ngid = 1\n",
+	  "1: rule 'g' breaks invariant 'max live-host 1000' (INV:1): no bound "
+	  "on live uffds host-wide: it matches on gid: any number of uids may "
+	  "be in its groups" },
+	{ "max live-host 1000", "[rule u]\nuid = 1 2\nmax_uffds = 8\n"
+	  "[rule v]\nuid = 3\nmax_uffds = 8\n",
+	  "1: rule 'u' breaks invariant 'max live-host 1000' (INV:1): "
+	  "up to 1024 live uffds host-wide" },
+	{ "max live-host 1000", "[rule u]\nuid = 1\nmax_uffds = 8\n"
+	  "[rule v]\nuid = 3\nmax_uffds = 8\n",
+	  "1: rule 'u' breaks invariant 'max live-host 1000' (INV:1): "
+	  "with 1 other rule it concerns, up to 1024 live uffds host-wide" },
+	/* deny rules grant nothing, and break nothing */
+	{ "max live-host 0", "[rule d]\naction = deny\n", NULL },
+};
+
+START_TEST(test_invariants_each_kind)
+{
+	const char *inv_path = test_file("inv.conf", invariant_cases[_i].inv);
+	char ipath[PATH_MAX], err[600], got[8192] = "", want[8192];
+	struct invariants *inv;
+	struct policy *p;
+	const char *b;
+	char *at;
+
+	snprintf(ipath, sizeof(ipath), "%s", inv_path);
+	ck_assert_int_eq(invariants_load_report(ipath, &inv, collect_error,
+	    got), 0);
+	ck_assert_msg(policy_load(test_file("p.conf",
+	    invariant_cases[_i].policy), &p, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_uint_eq(invariants_check(inv, p, collect_violation, got),
+	    invariant_cases[_i].broken != NULL);
+	if ((b = invariant_cases[_i].broken) != NULL) {
+		/* "[RULE] POLICY:LINE...(INV:1)": the file names filled in. */
+		snprintf(want, sizeof(want), "%s:%s\n", p->path, b);
+		if ((at = strstr(want, "(INV:")) != NULL) {
+			char rest[4096];
+
+			snprintf(rest, sizeof(rest), "%s", at + 4);
+			snprintf(at, sizeof(want) - (at - want), "(%s%s", ipath,
+			    rest);
+		}
+		ck_assert_msg(strstr(got, want) != NULL, "got %s want %s", got,
+		    want);
+	} else
+		ck_assert_str_eq(got, "");
+	policy_free(p);
+	invariants_free(inv);
+}
+END_TEST
+
+/* The command-line rule keeps the invariants too. */
+START_TEST(test_invariants_command_line)
+{
+	const uid_t uids[] = { 65534 };
+	struct grant g = { .kernel_faults = true, .max_uffds = 16,
+	    .max_sessions_per_uid = 64, .prove_filter = true };
+	char got[8192] = "", want[1024];
+	struct invariants *inv;
+	struct policy *p = policy_single("command-line", uids, 1, &g);
+	const char *path = test_file("inv.conf", "never mode kernel "
+	    "without exe\n");
+
+	ck_assert_int_eq(invariants_load_report(path, &inv, collect_error,
+	    got), 0);
+	ck_assert_uint_eq(invariants_check(inv, p, collect_violation, got), 1);
+	snprintf(want, sizeof(want), "[0] command line: rule 'command-line' "
+	    "breaks invariant 'never mode kernel without exe' (%s:1): it "
+	    "grants kernel faults, does not match on exe\n", path);
+	ck_assert_str_eq(got, want);
+	policy_free(p);
+	invariants_free(inv);
 }
 END_TEST
 
@@ -1149,7 +1393,8 @@ START_TEST(test_policy_in_force)
 	snprintf(want, sizeof(want), "\npolicy source=%s digest=sha256:%s "
 	    "loaded=20", path, hex);
 	ck_assert_msg(strstr(st, want) != NULL, "%s", st);
-	ck_assert_ptr_nonnull(strstr(st, " rules=1 last_reload=none\n"));
+	ck_assert_ptr_nonnull(strstr(st, " rules=1 invariants=none "
+	    "last_reload=none\n"));
 	free(st);
 	ck_assert_ptr_nonnull(sum = admin_view(VIEW_POLICY));
 	unwrap(sum);
@@ -1224,6 +1469,141 @@ START_TEST(test_policy_in_force)
 	    "open at once (--max-sessions)\n"));
 	free(sum);
 	broker_stop();
+}
+END_TEST
+
+static int
+client_kernel_uffd(void *arg)
+{
+	struct uffdc_session *s;
+	struct uffdc_uffd *u;
+
+	(void)arg;
+	CHILD_CHECK(uffdc_session_open(tb.sock, &s) == 0);
+	CHILD_CHECK(uffdc_create(s, 0, 0, &u) == 0);
+	uffdc_session_close(s);
+	return 0;
+}
+
+/* uffd-brokerd with args; returns its exit code, its log in *log. */
+static int
+broker_refuses(char **log, const char *arg, ...)
+{
+	const char *argv[16] = { brokerd_path(), "--socket", "/nonexistent/s" };
+	char out[PATH_MAX];
+	int argc = 3, rc;
+	va_list ap;
+
+	va_start(ap, arg);
+	for (; arg != NULL && argc < 15; arg = va_arg(ap, const char *))
+		argv[argc++] = arg;
+	va_end(ap);
+	argv[argc] = NULL;
+	snprintf(out, sizeof(out), "%s/refuses.log", getenv("UFFD_TEST_DIR"));
+	rc = run_program(out, false, argv);
+	*log = read_whole(out);
+	unlink(out);
+	return rc;
+}
+
+/*
+ * The site invariants, enforced by the broker: a policy that breaks one
+ * does not start it, nor load on reload, where the policy in force stays,
+ * and the log names the assertion and the rule, each with FILE:LINE.
+ */
+START_TEST(test_policy_invariants_enforced)
+{
+	char good[PATH_MAX + 128], want[PATH_MAX * 2], hex[SHA256_HEX_LEN];
+	char inv[PATH_MAX], *st, *log;
+	const char *path;
+
+	snprintf(inv, sizeof(inv), "%s", test_file("site.inv",
+	    "never mode kernel without exe\n"
+	    "max live-per-uid 64 for mode kernel\n"));
+	file_digest(inv, hex);
+	snprintf(good, sizeof(good), "[rule vmm]\nuid = 65534\nexe = %s\n"
+	    "mode = kernel\nmax_uffds = 2\nmax_sessions_per_uid = 4\n",
+	    self_exe());
+	path = test_file("site.conf", good);
+	broker_start("--policy", path, "--invariants", inv, NULL);
+	ck_assert_int_eq(run_client(client_kernel_uffd, NULL, true), 0);
+	ck_assert_ptr_nonnull(st = admin_view(VIEW_STATUS));
+	snprintf(want, sizeof(want), " invariants=%s "
+	    "invariants_digest=sha256:%s invariants_count=2 ", inv, hex);
+	ck_assert_msg(strstr(st, want) != NULL, "%s", st);
+	free(st);
+	ck_assert_ptr_nonnull(st = admin_view(VIEW_POLICY));
+	snprintf(want, sizeof(want), "\ninvariants: %s, 2 assertions: the "
+	    "policy keeps them all\ninvariants digest: sha256:%s\n", inv, hex);
+	ck_assert_msg(strstr(unwrap(st), want) != NULL, "%s", st);
+	free(st);
+
+	/* A policy breaking one: the reload fails, the old one serves. */
+	test_file("site.conf", "[rule vmm]\nuid = 65534\ncgroup = /**\n"
+	    "mode = kernel\n");
+	ck_assert_int_eq(kill(tb.pid, SIGHUP), 0);
+	snprintf(want, sizeof(want), "site.conf:1: rule 'vmm' breaks invariant "
+	    "'never mode kernel without exe' (%s:1): it grants kernel faults, "
+	    "does not match on exe", inv);
+	ck_assert(log_wait(2000, "event=policy_reload result=failed", want));
+	ck_assert(log_wait(0, "event=policy_reload result=failed", "errors=2"));
+	ck_assert_int_eq(run_client(client_kernel_uffd, NULL, true), 0);
+	ck_assert_ptr_nonnull(st = admin_view(VIEW_STATUS));
+	ck_assert_ptr_nonnull(strstr(st, " last_reload=failed "));
+	ck_assert_ptr_nonnull(strstr(st, "breaks invariant 'never mode kernel "
+	    "without exe'"));
+	free(st);
+
+	/* Invariants that do not load: the reload fails too. */
+	test_file("site.conf", good);
+	test_file("site.inv", "never mode kernel without pid\n");
+	ck_assert_int_eq(kill(tb.pid, SIGHUP), 0);
+	ck_assert(log_wait(2000, "event=policy_reload result=failed",
+	    "site.inv:1: without: expected uid, gid, exe or cgroup, got "
+	    "'pid'"));
+
+	/* Both good: it loads, with the new invariants. */
+	test_file("site.inv", "never feature EVENT_FORK\n");
+	file_digest(inv, hex);
+	ck_assert_int_eq(kill(tb.pid, SIGHUP), 0);
+	ck_assert(log_wait(2000, "event=policy_reload result=ok",
+	    "invariants=1"));
+	ck_assert_ptr_nonnull(st = admin_view(VIEW_STATUS));
+	ck_assert_ptr_nonnull(strstr(st, hex));
+	ck_assert_ptr_nonnull(strstr(st, " last_reload=ok "));
+	free(st);
+	broker_stop();
+
+	/* At start-up: a policy breaking one does not start the broker. */
+	test_file("site.inv", "never mode kernel without exe\n");
+	test_file("site.conf", "[rule vmm]\nuid = 65534\nmode = kernel\n");
+	ck_assert_int_eq(broker_refuses(&log, "--policy", path,
+	    "--invariants", inv, NULL), 1);
+	ck_assert_msg(strstr(log, "site.conf:1: rule 'vmm' breaks invariant "
+	    "'never mode kernel without exe'") != NULL, "%s", log);
+	ck_assert_ptr_nonnull(strstr(log, "policy not loaded: it breaks 1 "
+	    "invariant of "));
+	free(log);
+	/* Nor does the command-line rule that breaks one. */
+	ck_assert_int_eq(broker_refuses(&log, "--allow-uid", "65534",
+	    "--invariants", inv, NULL), 1);
+	ck_assert_ptr_nonnull(strstr(log, "command line: rule 'command-line' "
+	    "breaks invariant 'never mode kernel without exe'"));
+	free(log);
+	/* Nor invariants that do not load, or are not there. */
+	test_file("site.inv", "never\n");
+	ck_assert_int_eq(broker_refuses(&log, "--allow-uid", "65534",
+	    "--user-mode-only", "--invariants", inv, NULL), 1);
+	ck_assert_ptr_nonnull(strstr(log, "site.inv:1: expected a condition at "
+	    "the end of the line"));
+	ck_assert_ptr_nonnull(strstr(log, "invariants not loaded: 1 error"));
+	free(log);
+	unlink(inv);
+	ck_assert_int_eq(broker_refuses(&log, "--allow-uid", "65534",
+	    "--user-mode-only", "--invariants", inv, NULL), 1);
+	ck_assert_ptr_nonnull(strstr(log, "site.inv: No such file or "
+	    "directory"));
+	free(log);
 }
 END_TEST
 
@@ -1377,11 +1757,16 @@ make_policy_suite(void)
 	tcase_add_test(parse, test_policy_sha256);
 	tcase_add_test(parse, test_policy_digest);
 	tcase_add_test(parse, test_policy_summary);
+	tcase_add_test(parse, test_invariants_errors);
+	tcase_add_loop_test(parse, test_invariants_each_kind, 0,
+	    sizeof(invariant_cases) / sizeof(invariant_cases[0]));
+	tcase_add_test(parse, test_invariants_command_line);
 	suite_add_tcase(s, parse);
 	tcase_set_timeout(live, 30);
 	tcase_add_test(live, test_policy_refusals_end_to_end);
 	tcase_add_test(live, test_policy_reload);
 	tcase_add_test(live, test_policy_in_force);
+	tcase_add_test(live, test_policy_invariants_enforced);
 	tcase_add_test(live, test_policy_audit_lines);
 	tcase_add_test(live, test_policy_unreadable_exe_fails_closed);
 	tcase_add_test(live, test_policy_session_quota);

@@ -10,7 +10,9 @@
  * the order of its lines, and the lines before the first load. Names of
  * users and groups are looked up in /etc/passwd and /etc/group only, as the
  * broker does (access_load()). What uffd-brokerctl makes of a policy
- * (check, explain, summary) runs on each that loads.
+ * (check, explain, summary) runs on each that loads. After a line "%%", the
+ * rest is site invariants (invariant.h): their errors say where, in order,
+ * and each assertion a policy breaks names an allow rule, FILE:LINE.
  */
 #include <ctype.h>
 #include <nss.h>
@@ -20,6 +22,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "invariant.h"
 #include "policy.h"
 
 /* inih's line buffer less its newline and NUL: what a printed line may take. */
@@ -28,8 +31,8 @@
 int	LLVMFuzzerInitialize(int *argc, char ***argv);
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static int	infd = -1, printfd = -1;
-static char	inpath[64], printpath[64];
+static int	infd = -1, printfd = -1, invfd = -1;
+static char	inpath[64], printpath[64], invpath[64];
 
 #define CHECK(cond) do {						\
 	if (!(cond)) {							\
@@ -61,6 +64,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	__nss_configure_lookup("group", "files");
 	infd = memfd("policy", inpath, sizeof(inpath));
 	printfd = memfd("printed", printpath, sizeof(printpath));
+	invfd = memfd("invariants", invpath, sizeof(invpath));
 	return 0;
 }
 
@@ -96,6 +100,7 @@ no_warning(void *arg, const char *msg)
  * the order of the lines; past POLICY_MAX_ERRORS one "PATH: N more errors".
  */
 struct errors {
+	const char	*path;		/* the file's */
 	char		first[600];
 	long		line;		/* of the last error */
 	unsigned int	n;		/* messages */
@@ -106,12 +111,12 @@ static void
 each_error(void *arg, const char *msg)
 {
 	struct errors *e = arg;
-	size_t n = strlen(inpath);
+	size_t n = strlen(e->path);
 	long line;
 
 	CHECK(!e->more);	/* the count comes last */
 	CHECK(strlen(msg) < POLICY_ERROR_MAX);
-	CHECK(strncmp(msg, inpath, n) == 0 && msg[n] == ':');
+	CHECK(strncmp(msg, e->path, n) == 0 && msg[n] == ':');
 	if (msg[n + 1] == ' ') {
 		CHECK(e->n == POLICY_MAX_ERRORS);
 		CHECK(strstr(msg + n, " more errors") != NULL);
@@ -229,10 +234,11 @@ same_matches(const struct policy *p, const struct policy *q)
 	}
 }
 
-int
-LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+/* The properties of the policy part; the policy if it loads, or NULL. */
+static struct policy *
+policy_part(const uint8_t *data, size_t size)
 {
-	struct errors errs = { .n = 0 };
+	struct errors errs = { .path = inpath };
 	struct policy *p, *q;
 	char err[600], *first, *again, *line, *save = NULL;
 	int nerr;
@@ -245,7 +251,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(errs.n > 0 && errs.n <= POLICY_MAX_ERRORS);
 		CHECK(errs.more == ((unsigned int)nerr > errs.n));
 		first_error(data, size, errs.first);
-		return 0;
+		return NULL;
 	}
 	CHECK(nerr == 0);
 	CHECK(p != NULL && p->nrules <= POLICY_MAX_RULES);
@@ -283,7 +289,79 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(strlen(line) <= LINE_MAX_PRINTED);
 	free(first);
 	free(again);
-	policy_free(p);
 	policy_free(q);
+	return p;
+}
+
+/* A broken invariant: said of an allow rule of the policy, FILE:LINE. */
+struct violations {
+	const struct policy	*p;
+	unsigned int		n;
+};
+
+static void
+each_violation(void *arg, size_t rule, const char *msg)
+{
+	struct violations *v = arg;
+	const struct rule *r;
+	char want[POLICY_NAME_MAX + 64];
+	size_t n = strlen(inpath);
+
+	CHECK(rule < v->p->nrules);
+	r = &v->p->rules[rule];
+	CHECK(!r->grant.deny);
+	CHECK(strncmp(msg, inpath, n) == 0 && msg[n] == ':');
+	CHECK(strtol(msg + n + 1, NULL, 10) == r->line);
+	snprintf(want, sizeof(want), ": rule '%s' breaks invariant '", r->name);
+	CHECK(strstr(msg, want) != NULL);
+	CHECK(strstr(msg, invpath) != NULL);
+	v->n++;
+}
+
+/* The invariants part: its errors as the policy's; checked if both load. */
+static void
+invariants_part(const struct policy *p, const uint8_t *data, size_t size)
+{
+	struct errors errs = { .path = invpath };
+	struct violations v = { .p = p };
+	struct invariants *inv;
+	int nerr;
+
+	put(invfd, data, size);
+	if ((nerr = invariants_load_report(invpath, &inv, each_error,
+	    &errs)) > 0) {
+		CHECK(inv == NULL);
+		CHECK(errs.n > 0 && errs.n <= POLICY_MAX_ERRORS);
+		CHECK(errs.more == ((unsigned int)nerr > errs.n));
+		return;
+	}
+	CHECK(nerr == 0 && inv != NULL && inv->n <= INVARIANT_MAX);
+	if (p != NULL)
+		CHECK(invariants_check(inv, p, each_violation, &v) == v.n);
+	invariants_free(inv);
+}
+
+/*
+ * The input: a policy, and after a line "%%" the site invariants to check
+ * it against (none without the line: the corpus's older seeds).
+ */
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	const uint8_t *sep = NULL;
+	struct policy *p;
+	size_t psize = size, i;
+
+	if (size >= 3 && memcmp(data, "%%\n", 3) == 0)
+		psize = 0;
+	for (i = 0; psize == size && i + 4 <= size; i++)
+		if (memcmp(data + i, "\n%%\n", 4) == 0)
+			psize = i + 1;
+	if (psize < size)
+		sep = data + psize + 3;
+	p = policy_part(data, psize);
+	if (sep != NULL)
+		invariants_part(p, sep, size - (size_t)(sep - data));
+	policy_free(p);
 	return 0;
 }

@@ -549,6 +549,22 @@ static const char *const policy_cases[] = {
 	/* errors on many lines, each reported */
 	"[rule a]\nuid = x, 0 y\n\tz\nmode = sideways\n\tuser\nbogus = 1\n"
 	"\tmore\n[rule a]\nuid = 4\n[rule b\nuid\n\t0\nmax_uffds = 0\n",
+	/* site invariants, after a line "%%": broken, kept, wrong */
+	"[rule k]\nuid = 0 65534\ncgroup = /**\nmode = kernel\n"
+	"features = EVENT_FORK\nprove_filter = off\nforked_sessions = yes\n"
+	"[rule g]\ngid = 4\nmax_uffds = 9\n[rule d]\naction = deny\n"
+	"%%\n# the site's\nnever mode kernel without exe\n"
+	"never feature EVENT_FORK\nnever prove_filter off\n"
+	"never forked_sessions yes\nnever mode kernel uid root\n"
+	"max live-per-process 8\nmax sessions-per-uid 4 for mode kernel\n"
+	"max live-per-uid 100 for mode kernel\nmax live-host 1000\n",
+	"[rule a]\nuid = 1\nexe = /a\nmode = kernel\nmax_uffds = 2\n"
+	"[rule b]\nuid = 2\nexe = /b\nmode = kernel\nmax_uffds = 2\n"
+	"%%\nnever mode kernel without exe without cgroup\n"
+	"max live-per-uid 200 for mode kernel # together\nmax live-host 256\n",
+	"[rule a]\nuid = 1\n%%\nnever\nmax live-per-uid x\nmax foo 1\n"
+	"never mode kernel mode user\nnever without pid\nfrobnicate\n"
+	"never uid no-such-user\nmax live-host 5 for\n",
 };
 
 static void
