@@ -83,7 +83,7 @@ BROKER_SRCS := broker/main.c broker/broker.c broker/config.c broker/session.c \
 	broker/supervise.c broker/handshake.c broker/grant.c broker/liveness.c broker/proc.c broker/log.c \
 	broker/policy.c broker/access.c broker/jail.c broker/status.c \
 	broker/closer.c broker/ratelimit.c broker/audit.c broker/verifier.c \
-	broker/sdnotify.c \
+	broker/sdnotify.c broker/sha256.c broker/invariant.c \
 	client/jail.c client/jail-build.c proto/wire.c
 TEST_SRCS := $(wildcard tests/*.c)
 
@@ -348,7 +348,7 @@ install: install-files
 	# a site's file.
 	[ -e $(DESTDIR)$(SYSCONFDIR)/uffd-broker/policy.conf ] || \
 		install -m 0644 policy/policy.conf $(DESTDIR)$(SYSCONFDIR)/uffd-broker/policy.conf
-	install -m 0644 policy/policy.conf policy/uffd-client.seccomp \
+	install -m 0644 policy/policy.conf policy/invariants.conf policy/uffd-client.seccomp \
 		policy/uffd-client.minijail.policy $(DESTDIR)$(DATADIR)/uffd-broker/
 	install -m 0644 README.md NEWS.md docs/design.md docs/security.md \
 		docs/packaging.md $(DESTDIR)$(DOCDIR)/

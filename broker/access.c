@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "broker.h"
@@ -202,10 +204,60 @@ rule_named(struct policy *p, const char *name)
 	return NULL;
 }
 
+/* Each error of a policy (or of the invariants) that does not load. */
+static void
+log_load_error(void *arg, const char *msg)
+{
+	(void)arg;
+	log_warnx("policy: %s", msg);
+}
+
+static void
+log_violation(void *arg, size_t rule, const char *msg)
+{
+	(void)arg;
+	(void)rule;
+	log_warnx("policy: %s", msg);
+}
+
+/* A reload's first error (policy check lists them all). */
+static void
+keep_reload_error(void *arg, const char *msg)
+{
+	char *first = arg;
+
+	if (first[0] == '\0')
+		snprintf(first, POLICY_ERROR_MAX, "%s", msg);
+}
+
+static void
+keep_violation(void *arg, size_t rule, const char *msg)
+{
+	(void)rule;
+	keep_reload_error(arg, msg);
+}
+
+/*
+ * The site invariants' file: the one given, or the default one if anything
+ * is there at start-up (a file that is there but does not load stops the
+ * start). Once the broker has one, each reload reads it again.
+ */
+static const char *
+invariants_path(struct broker *b)
+{
+	struct stat st;
+
+	if (b->cfg.invariants_path == NULL &&
+	    (lstat(INVARIANT_DEFAULT_PATH, &st) == 0 || errno != ENOENT))
+		b->cfg.invariants_path = INVARIANT_DEFAULT_PATH;
+	return b->cfg.invariants_path;
+}
+
 int
 access_load(struct broker *b)
 {
-	char err[600];
+	const char *inv = invariants_path(b);
+	int n;
 
 	/*
 	 * Names in the policy come from /etc/passwd and /etc/group, at start-up
@@ -215,43 +267,95 @@ access_load(struct broker *b)
 	__nss_configure_lookup("passwd", "files");
 	__nss_configure_lookup("group", "files");
 
+	if (inv != NULL && (n = invariants_load_report(inv, &b->invariants,
+	    log_load_error, NULL)) > 0) {
+		log_warnx("invariants not loaded: %d error%s", n,
+		    n == 1 ? "" : "s");
+		return -EINVAL;
+	}
 	if (b->cfg.policy_path == NULL) {
 		b->policy = policy_single("command-line", b->cfg.allow_uids,
 		    b->cfg.n_allow_uids, &b->cfg.cli_grant);
-		return b->policy ? 0 : -ENOMEM;
+		if (b->policy == NULL)
+			return -ENOMEM;
+	} else if ((n = policy_load_report(b->cfg.policy_path, &b->policy,
+	    log_load_error, NULL)) > 0) {
+		log_warnx("policy not loaded: %d error%s", n,
+		    n == 1 ? "" : "s");
+		return -EINVAL;
 	}
-	if (policy_load(b->cfg.policy_path, &b->policy, err, sizeof(err)) < 0) {
-		log_warnx("policy not loaded: %s", err);
+	/* A policy that breaks an invariant does not load. */
+	if (b->invariants != NULL && (n = invariants_check(b->invariants,
+	    b->policy, log_violation, NULL)) > 0) {
+		log_warnx("policy not loaded: it breaks %d invariant%s of %s",
+		    n, n == 1 ? "" : "s", inv);
+		policy_free(b->policy);
+		b->policy = NULL;
 		return -EINVAL;
 	}
 	return 0;
 }
 
+/* A reload that did not load: the policy in force stays, and says so. */
+static void
+reload_failed(struct broker *b, int n, const char *first)
+{
+	char quoted[LOG_QUOTED_MAX];
+
+	/* The error quotes the file's text. */
+	log_event("policy_reload", "result=failed rules_in_force=%zu "
+	    "errors=%d error=%s", b->policy->nrules, n,
+	    log_quote(quoted, sizeof(quoted), first));
+	/* status says what runs is not the file on disk. */
+	b->reload = RELOAD_FAILED;
+	b->reload_error = strdup(first);
+}
+
 /*
- * SIGHUP: load the policy file again. A file that does not load leaves the
- * policy in force; a good one applies to the next request. Sessions keep the
- * grant they were admitted with; counters follow rules by name.
+ * SIGHUP: load the invariants and the policy file again. A file that does
+ * not load, or a policy that breaks an invariant, leaves the policy (and the
+ * invariants) in force; a good one applies to the next request. Sessions
+ * keep the grant they were admitted with; counters follow rules by name.
  */
 void
 access_reload(struct broker *b)
 {
 	struct policy *np, *old = b->policy;
+	struct invariants *ninv = NULL;
 	struct session *s;
 	struct rule *r, *o;
-	char err[600], quoted[LOG_QUOTED_MAX];
+	char first[POLICY_ERROR_MAX] = "";
 	size_t i;
+	int n;
 
 	if (b->cfg.policy_path == NULL) {
 		log_event("policy_reload", "result=ignored reason=\"the policy "
 		    "comes from the command line\"");
 		return;
 	}
-	if (policy_load(b->cfg.policy_path, &np, err, sizeof(err)) < 0) {
-		/* The error quotes the file's text. */
-		log_event("policy_reload", "result=failed rules_in_force=%zu "
-		    "error=%s", old->nrules, log_quote(quoted, sizeof(quoted), err));
+	clock_gettime(CLOCK_REALTIME, &b->reload_at);
+	status_policy_changed(b);
+	free(b->reload_error);
+	b->reload_error = NULL;
+	if (b->cfg.invariants_path != NULL && (n = invariants_load_report(
+	    b->cfg.invariants_path, &ninv, keep_reload_error, first)) > 0) {
+		reload_failed(b, n, first);
 		return;
 	}
+	if ((n = policy_load_report(b->cfg.policy_path, &np, keep_reload_error,
+	    first)) > 0) {
+		invariants_free(ninv);
+		reload_failed(b, n, first);
+		return;
+	}
+	if (ninv != NULL && (n = invariants_check(ninv, np, keep_violation,
+	    first)) > 0) {
+		policy_free(np);
+		invariants_free(ninv);
+		reload_failed(b, n, first);
+		return;
+	}
+	b->reload = RELOAD_OK;
 	for (i = 0; i < np->nrules; i++) {
 		r = &np->rules[i];
 		if ((o = rule_named(old, r->name)) != NULL) {
@@ -267,8 +371,10 @@ access_reload(struct broker *b)
 			s->rule = rule_named(np, s->rule_name);
 	b->policy = np;
 	policy_free(old);
-	log_event("policy_reload", "result=ok path=%s rules=%zu",
-	    b->cfg.policy_path, np->nrules);
+	invariants_free(b->invariants);
+	b->invariants = ninv;
+	log_event("policy_reload", "result=ok path=%s rules=%zu invariants=%zu",
+	    b->cfg.policy_path, np->nrules, ninv != NULL ? ninv->n : 0);
 	/* The jail dropped what the old policy did not need, for good. */
 	if ((policy_needs_exe(np) || policy_grants_fork(np)) &&
 	    b->cfg.jail && !capng_have_capability(CAPNG_EFFECTIVE,

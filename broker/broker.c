@@ -655,4 +655,9 @@ broker_run(struct broker *b)
 	b->by_file = NULL;
 	policy_free(b->policy);
 	b->policy = NULL;
+	invariants_free(b->invariants);
+	b->invariants = NULL;
+	status_policy_changed(b);
+	free(b->reload_error);
+	b->reload_error = NULL;
 }

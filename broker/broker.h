@@ -15,6 +15,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "invariant.h"
 #include "policy.h"
 #include "ratelimit.h"
 #include "wire.h"
@@ -63,6 +64,8 @@ struct broker_config {
 	const char	*socket_path;	/* NULL with socket activation */
 	bool		socket_activated;
 	const char	*policy_path;	/* NULL: a one-rule policy from the options */
+	/* The site invariants; NULL: access_load() looks for the default. */
+	const char	*invariants_path;
 	/* The command-line rule: --allow-uid and the grant options. */
 	uid_t		allow_uids[BROKER_MAX_UIDS];
 	size_t		n_allow_uids;
@@ -317,9 +320,18 @@ struct verifier {
 	struct backoff	backoff[VERIFIER_BACKOFF_UIDS];
 };
 
+/* How the last SIGHUP reload went. */
+enum reload_result { RELOAD_NONE, RELOAD_OK, RELOAD_FAILED };
+
 struct broker {
 	struct broker_config cfg;
 	struct policy	*policy;
+	struct invariants *invariants;	/* NULL: none */
+	/* The policy's summary (status.c), made when first asked for. */
+	char		*summary;
+	enum reload_result reload;
+	struct timespec	reload_at;	/* CLOCK_REALTIME */
+	char		*reload_error;	/* the first error of a failed one */
 	int		epfd;
 	int		listen_fd;
 	int		lock_fd;	/* PATH.lock, flock'd for the broker's life */
@@ -440,7 +452,9 @@ void	audit_uid(struct broker *b, uid_t uid, const char *event,
 void	audit_flush(struct broker *b, bool all);
 
 /* status.c */
-void	status_admin(struct session *s, uint32_t offset);
+void	status_admin(struct session *s, const UffdBroker__V1__AdminStatus *as);
+/* The policy changed, or a reload failed: the summary is made again. */
+void	status_policy_changed(struct broker *b);
 
 /* supervise.c */
 void	supervise_notification(struct listener *l);

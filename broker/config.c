@@ -16,6 +16,7 @@
 
 #include "broker.h"
 #include "config.h"
+#include "invariant.h"
 #include "policy.h"
 
 /* The --allow-uid list becomes one rule's uid list. */
@@ -50,6 +51,7 @@ static const struct option long_options[] = {
 	{ "syslog",		no_argument,	   NULL, 'l' },
 	{ "creation",		required_argument, NULL, 'c' },
 	{ "policy",		required_argument, NULL, 'P' },
+	{ "invariants",		required_argument, NULL, 'N' },
 	{ "user",		required_argument, NULL, 'W' },
 	{ "no-jail",		no_argument,	   NULL, 'J' },
 	{ "no-forked-sessions",	no_argument,	   NULL, 'F' },
@@ -67,6 +69,9 @@ const char config_usage[] =
 "                              ignored under systemd socket activation)\n"
 "  --policy FILE               the access policy (default " POLICY_DEFAULT_PATH ",\n"
 "                              unless the options below give a one-rule policy)\n"
+"  --invariants FILE           the site invariants every policy must keep\n"
+"                              (default " INVARIANT_DEFAULT_PATH ",\n"
+"                              if it exists)\n"
 "  --max-sessions N            sessions in all (default 1024)\n"
 "One-rule policy on the command line (rule name \"command-line\"):\n"
 "  --allow-uid USER|UID        admit peers of this user (repeatable)\n"
@@ -192,6 +197,9 @@ config_parse(int argc, char **argv, struct broker_config *cfg, char *err,
 			break;
 		case 'P':
 			cfg->policy_path = optarg;
+			break;
+		case 'N':
+			cfg->invariants_path = optarg;
 			break;
 		case 'W':
 			cfg->user = optarg;

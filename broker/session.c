@@ -610,6 +610,18 @@ static const struct request_type {
 	    IN(SESSION_READY), NULL, grant_status },
 };
 
+/* An AdminStatus request of a view this broker has. */
+static bool
+admin_request(const WireRequest *req)
+{
+	const UffdBroker__V1__AdminStatus *as = req->admin_status;
+
+	return req->body_case == UFFD_BROKER__V1__REQUEST__BODY_ADMIN_STATUS &&
+	    (!as->has_view ||
+	    as->view == UFFD_BROKER__V1__ADMIN_STATUS__VIEW__STATUS ||
+	    as->view == UFFD_BROKER__V1__ADMIN_STATUS__VIEW__POLICY);
+}
+
 /* Is this datagram a well-formed AdminStatus request? */
 static bool
 admin_query(const uint8_t *buf, size_t len, int recv_flags)
@@ -620,7 +632,7 @@ admin_query(const uint8_t *buf, size_t len, int recv_flags)
 	if (recv_flags != 0 ||
 	    (req = uffd_broker__v1__request__unpack(NULL, len, buf)) == NULL)
 		return false;
-	yes = req->body_case == UFFD_BROKER__V1__REQUEST__BODY_ADMIN_STATUS;
+	yes = admin_request(req);
 	uffd_broker__v1__request__free_unpacked(req, NULL);
 	return yes;
 }
@@ -671,8 +683,14 @@ session_request_check(enum session_state state, bool refused,
 	}
 	out->req = req;
 	/* Status for administrators, whatever the session's state. */
-	if (req->body_case == UFFD_BROKER__V1__REQUEST__BODY_ADMIN_STATUS)
+	if (admin_request(req))
 		return REQUEST_ADMIN;
+	if (req->body_case == UFFD_BROKER__V1__REQUEST__BODY_ADMIN_STATUS) {
+		out->status = UFFD_BROKER__V1__STATUS__BAD_MESSAGE;
+		snprintf(out->why, sizeof(out->why), "unknown status view %d",
+		    (int)req->admin_status->view);
+		return REQUEST_BAD;
+	}
 	for (i = 0; i < sizeof(request_types) / sizeof(request_types[0]); i++)
 		if (request_types[i].body == req->body_case)
 			rt = &request_types[i];
@@ -722,7 +740,7 @@ session_handle_datagram(struct session *s, const uint8_t *buf, size_t len,
 		break;
 	case REQUEST_ADMIN:
 		unwanted_fd(s, fd);
-		status_admin(s, rc.req->admin_status->offset);
+		status_admin(s, rc.req->admin_status);
 		break;
 	case REQUEST_BAD:
 		unwanted_fd(s, fd);

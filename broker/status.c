@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * status.c - the broker's state as key=value lines, for uffd-brokerctl
- * status: the broker, each rule's counters, each session. A page at a time:
- * lines before the page are counted, not formatted.
+ * status: the broker, the policy in force (where from, its digest, since
+ * when), each rule's counters, each session; or the summary of the policy
+ * (uffd-brokerctl policy summary). A page at a time: lines before the page
+ * are counted, not formatted.
  */
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +57,48 @@ emit(struct page *pg, const char *fmt, ...)
 	pg->next = pg->index;
 }
 
+/* Where the policy in force comes from, for status and the summary. */
+static void
+policy_source(const struct broker *b, char *buf, size_t len)
+{
+	if (b->cfg.policy_path != NULL)
+		snprintf(buf, len, "file %s", b->cfg.policy_path);
+	else
+		snprintf(buf, len, "command line");
+}
+
+/* The policy in force: where from, its digest, since when; the last reload. */
+static void
+walk_policy(struct broker *b, struct page *pg)
+{
+	const struct policy *p = b->policy;
+	char digest[SHA256_HEX_LEN], loaded[64], at[64], quoted[LOG_QUOTED_MAX];
+	char inv_digest[SHA256_HEX_LEN], count[16];
+
+	sha256_hex(p->digest, digest);
+	policy_time_text(&p->loaded, loaded, sizeof(loaded));
+	policy_time_text(&b->reload_at, at, sizeof(at));
+	snprintf(count, sizeof(count), "%zu",
+	    b->invariants ? b->invariants->n : 0);
+	if (b->invariants != NULL)
+		sha256_hex(b->invariants->digest, inv_digest);
+	emit(pg, "policy source=%s digest=sha256:%s loaded=%s rules=%zu "
+	    "invariants=%s%s%s%s%s last_reload=%s%s%s%s%s",
+	    b->cfg.policy_path ? b->cfg.policy_path : "(command line)", digest,
+	    loaded, p->nrules,
+	    b->invariants ? b->invariants->path : "none",
+	    b->invariants ? " invariants_digest=sha256:" : "",
+	    b->invariants ? inv_digest : "",
+	    b->invariants ? " invariants_count=" : "",
+	    b->invariants ? count : "",
+	    b->reload == RELOAD_NONE ? "none" : b->reload == RELOAD_OK ? "ok" :
+	    "failed", b->reload == RELOAD_NONE ? "" : " last_reload_at=",
+	    b->reload == RELOAD_NONE ? "" : at,
+	    b->reload == RELOAD_FAILED ? " last_reload_error=" : "",
+	    b->reload == RELOAD_FAILED ? log_quote(quoted, sizeof(quoted),
+	    b->reload_error ? b->reload_error : "") : "");
+}
+
 static void
 walk(struct broker *b, struct page *pg)
 {
@@ -74,6 +119,7 @@ walk(struct broker *b, struct page *pg)
 	    b->cfg.policy_path ? b->cfg.policy_path : "(command line)",
 	    p->nrules, admitted, b->nsessions, listeners,
 	    (unsigned long long)p->no_match);
+	walk_policy(b, pg);
 	for (i = 0; i < p->nrules; i++)
 		emit(pg, "rule name=%s line=%d sessions=%llu refusals=%llu "
 		    "granted=%llu refused=%llu", p->rules[i].name,
@@ -99,8 +145,82 @@ walk(struct broker *b, struct page *pg)
 }
 
 void
-status_admin(struct session *s, uint32_t offset)
+status_policy_changed(struct broker *b)
 {
+	free(b->summary);
+	b->summary = NULL;
+}
+
+/*
+ * The summary of the policy in force, made once (it looks names up) and
+ * kept until the policy changes. NULL if out of memory.
+ */
+static const char *
+summary_text(struct broker *b)
+{
+	struct policy_origin o = { .running = true };
+	char source[PATH_MAX + 8], when[64], *reload = NULL, *inv = NULL;
+	char hex[SHA256_HEX_LEN];
+	size_t len = 0;
+	FILE *f;
+
+	if (b->summary != NULL)
+		return b->summary;
+	policy_source(b, source, sizeof(source));
+	o.source = source;
+	o.pid = getpid();
+	o.max_sessions = b->cfg.max_sessions;
+	if (b->reload == RELOAD_FAILED) {
+		policy_time_text(&b->reload_at, when, sizeof(when));
+		if (asprintf(&reload, "failed at %s, the policy above stays in "
+		    "force: %s", when,
+		    b->reload_error ? b->reload_error : "") < 0)
+			reload = NULL;
+		o.last_reload = reload;
+	}
+	/* In force, the policy keeps them: it would not have loaded. */
+	if (b->invariants != NULL) {
+		sha256_hex(b->invariants->digest, hex);
+		if (asprintf(&inv, "%s, %zu assertion%s: the policy keeps them "
+		    "all", b->invariants->path, b->invariants->n,
+		    b->invariants->n == 1 ? "" : "s") < 0)
+			inv = NULL;
+		o.invariants = inv;
+		o.invariants_digest = hex;
+	}
+	if ((f = open_memstream(&b->summary, &len)) != NULL) {
+		policy_summary(b->policy, &o, f);
+		if (fclose(f) != 0) {
+			free(b->summary);
+			b->summary = NULL;
+		}
+	}
+	free(reload);
+	free(inv);
+	return b->summary;
+}
+
+/* The summary's lines, as pages of status lines. */
+static void
+walk_summary(struct broker *b, struct page *pg)
+{
+	const char *line, *end;
+
+	if ((line = summary_text(b)) == NULL) {
+		emit(pg, "# out of memory");
+		return;
+	}
+	for (; *line != '\0'; line = *end ? end + 1 : end) {
+		end = strchrnul(line, '\n');
+		emit(pg, "%.*s", (int)(end - line), line);
+	}
+}
+
+/* An administrator's AdminStatus, of a view session_request_check() knows. */
+void
+status_admin(struct session *s, const UffdBroker__V1__AdminStatus *as)
+{
+	const uint32_t offset = as->offset;
 	UffdBroker__V1__AdminStatusReply ar =
 	    UFFD_BROKER__V1__ADMIN_STATUS_REPLY__INIT;
 	WireReply reply = UFFD_BROKER__V1__REPLY__INIT;
@@ -115,9 +235,15 @@ status_admin(struct session *s, uint32_t offset)
 		return;
 	}
 	if (offset == 0)
-		audit_session(s, "admin_status", "session=%llu pid=%d uid=%u",
-		    (unsigned long long)s->id, (int)s->pid, (unsigned)s->uid);
-	walk(s->b, &pg);
+		audit_session(s, "admin_status", "session=%llu pid=%d uid=%u "
+		    "view=%s", (unsigned long long)s->id, (int)s->pid,
+		    (unsigned)s->uid, as->view ==
+		    UFFD_BROKER__V1__ADMIN_STATUS__VIEW__POLICY ? "policy" :
+		    "status");
+	if (as->view == UFFD_BROKER__V1__ADMIN_STATUS__VIEW__POLICY)
+		walk_summary(s->b, &pg);
+	else
+		walk(s->b, &pg);
 	ar.n_lines = pg.n;
 	ar.lines = pg.lines;
 	ar.next_offset = pg.n > 0 ? pg.next : pg.index;

@@ -2,8 +2,13 @@
 /*
  * uffd-brokerctl - the auditor's tool for uffd-broker.
  *
- *   policy check FILE            errors (FILE:LINE) and warnings
+ *   policy check FILE [--invariants FILE]
+ *                                errors (FILE:LINE), warnings, and the site
+ *                                invariants the policy breaks
  *   policy print FILE            the policy in canonical form
+ *   policy summary FILE | [--socket PATH]
+ *                                who may have which uffds, how many: from a
+ *                                file, or the running broker's in force
  *   policy explain [--policy FILE] --uid U [--gid G] [--groups G,...]
  *                  [--exe PATH] [--cgroup PATH]
  *                                which rule a peer matches and what it grants
@@ -15,7 +20,9 @@
  *                                policy's admin group)
  *   holders [--socket PATH]      every process holding /dev/userfaultfd that
  *                                is neither the broker nor a live session
- *                                (docs/design.md §7: a leaked device fd)
+ *                                (docs/design.md §7: a leaked device fd);
+ *                                the broker is known by its status, or by
+ *                                the socket it listens on
  *
  * Exit status: 0 fine, 1 a finding or an error, 2 bad usage.
  */
@@ -31,19 +38,28 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
+#include <linux/unix_diag.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "broker.h"
 #include "client.h"
 #include "config.h"
+#include "invariant.h"
 #include "policy.h"
 
 #define DEVICE_PATH	"/dev/userfaultfd"
 
 static const char usage_text[] =
-	    "usage: uffd-brokerctl policy check FILE\n"
+	    "usage: uffd-brokerctl policy check FILE [--invariants FILE]\n"
 	    "       uffd-brokerctl policy print FILE\n"
+	    "       uffd-brokerctl policy summary FILE [--invariants FILE]\n"
+	    "       uffd-brokerctl policy summary [--socket PATH]\n"
 	    "       uffd-brokerctl policy explain [--policy FILE] --uid U "
 	    "[--gid G] [--groups G,...]\n"
 	    "                      [--exe PATH] [--cgroup PATH]\n"
@@ -60,14 +76,23 @@ usage(void)
 	exit(2);
 }
 
+static void
+print_error(void *arg, const char *msg)
+{
+	(void)arg;
+	fprintf(stderr, "%s\n", msg);
+}
+
+/* The policy, or every error (FILE:LINE: message) and exit 1. */
 static struct policy *
 load_or_die(const char *path)
 {
 	struct policy *p;
-	char err[600];
+	int n;
 
-	if (policy_load(path, &p, err, sizeof(err)) < 0) {
-		fprintf(stderr, "%s\n", err);
+	if ((n = policy_load_report(path, &p, print_error, NULL)) > 0) {
+		fprintf(stderr, "%s: not loaded: %d error%s\n", path, n,
+		    n == 1 ? "" : "s");
 		exit(1);
 	}
 	return p;
@@ -79,16 +104,73 @@ print_warning(void *arg, const char *msg)
 	printf("%s: warning: %s\n", (const char *)arg, msg);
 }
 
-static int
-cmd_check(const char *path)
+/*
+ * The site invariants: the file given, or the default one if anything is
+ * there, as the broker takes them; or none. Every error and exit 1 if they
+ * do not load.
+ */
+static struct invariants *
+invariants_or_die(const char *given)
 {
+	const char *path = given;
+	struct invariants *inv;
+	struct stat st;
+	int n;
+
+	if (path == NULL && (lstat(INVARIANT_DEFAULT_PATH, &st) == 0 ||
+	    errno != ENOENT))
+		path = INVARIANT_DEFAULT_PATH;
+	if (path == NULL)
+		return NULL;
+	if ((n = invariants_load_report(path, &inv, print_error, NULL)) > 0) {
+		fprintf(stderr, "%s: not loaded: %d error%s\n", path, n,
+		    n == 1 ? "" : "s");
+		exit(1);
+	}
+	return inv;
+}
+
+/* policy check and summary: FILE [--invariants FILE]; the latter, or NULL. */
+static const char *
+invariants_option(int argc, char **argv)
+{
+	if (argc == 1)
+		return NULL;
+	if (argc == 3 && strcmp(argv[1], "--invariants") == 0)
+		return argv[2];
+	usage();
+	return NULL;
+}
+
+static void
+print_violation(void *arg, size_t rule, const char *msg)
+{
+	(void)arg;
+	(void)rule;
+	fprintf(stderr, "%s\n", msg);
+}
+
+static int
+cmd_check(int argc, char **argv)
+{
+	const char *path = argv[0];
+	struct invariants *inv = invariants_or_die(invariants_option(argc,
+	    argv));
 	struct policy *p = load_or_die(path);
-	unsigned int n;
+	unsigned int n, broken = 0;
 
 	n = policy_check(p, print_warning, (void *)path);
-	printf("%s: ok: %zu rules, %u warnings\n", path, p->nrules, n);
+	if (inv != NULL)
+		broken = invariants_check(inv, p, print_violation, NULL);
+	if (broken > 0)
+		fprintf(stderr, "%s: not loaded: breaks %u invariant%s of %s\n",
+		    path, broken, broken == 1 ? "" : "s", inv->path);
+	else
+		printf("%s: ok: %zu rules, %u warnings, %zu invariants kept\n",
+		    path, p->nrules, n, inv != NULL ? inv->n : 0);
 	policy_free(p);
-	return 0;
+	invariants_free(inv);
+	return broken > 0 ? 1 : 0;
 }
 
 static int
@@ -98,6 +180,69 @@ cmd_print(const char *path)
 
 	policy_print(p, stdout);
 	policy_free(p);
+	return 0;
+}
+
+/* A summary's notes of a rule: the invariants it breaks. */
+struct broken {
+	const struct invariants	*inv;
+	const struct policy	*p;
+	size_t			rule;
+	FILE			*f;
+};
+
+static void
+note_violation(void *arg, size_t rule, const char *msg)
+{
+	struct broken *b = arg;
+
+	if (rule == b->rule)
+		policy_summary_line(b->f, "  breaks: ", msg);
+}
+
+static void
+summary_notes(void *arg, size_t rule, FILE *f)
+{
+	struct broken *b = arg;
+
+	b->rule = rule;
+	b->f = f;
+	(void)invariants_check(b->inv, b->p, note_violation, b);
+}
+
+/*
+ * Who may have which uffds, by a policy file (the broker's own: cmd_summary),
+ * and the site invariants each rule breaks.
+ */
+static int
+cmd_summary_file(int argc, char **argv)
+{
+	const char *path = argv[0];
+	struct invariants *inv = invariants_or_die(invariants_option(argc,
+	    argv));
+	struct policy *p = load_or_die(path);
+	struct policy_origin o = { .running = false };
+	struct broken b = { .inv = inv, .p = p };
+	char source[PATH_MAX + 8], text[PATH_MAX + 128], hex[SHA256_HEX_LEN];
+	unsigned int n = 0;
+
+	snprintf(source, sizeof(source), "file %s", path);
+	o.source = source;
+	if (inv != NULL) {
+		n = invariants_check(inv, p, NULL, NULL);
+		sha256_hex(inv->digest, hex);
+		snprintf(text, sizeof(text), "%s, %zu assertion%s: %s",
+		    inv->path, inv->n, inv->n == 1 ? "" : "s", n == 0 ?
+		    "the policy keeps them all" : "the policy breaks some "
+		    "(below): it would not load");
+		o.invariants = text;
+		o.invariants_digest = hex;
+		o.notes = summary_notes;
+		o.notes_arg = &b;
+	}
+	policy_summary(p, &o, stdout);
+	policy_free(p);
+	invariants_free(inv);
 	return 0;
 }
 
@@ -251,10 +396,13 @@ cmd_dump_bpf(int argc, char **argv)
 	return rc < 0 ? 1 : 0;
 }
 
-/* The broker's status lines; calls fn for each. Returns 0 or -errno. */
+/*
+ * The broker's status lines (view STATUS), or the summary of its policy
+ * (POLICY); calls fn for each. Returns 0 or -errno.
+ */
 static int
-fetch_status(const char *sock_path, void (*fn)(void *, const char *),
-    void *arg)
+fetch_view(const char *sock_path, UffdBroker__V1__AdminStatus__View view,
+    void (*fn)(void *, const char *), void *arg)
 {
 	UffdBroker__V1__AdminStatus as = UFFD_BROKER__V1__ADMIN_STATUS__INIT;
 	WireRequest req = UFFD_BROKER__V1__REQUEST__INIT;
@@ -277,6 +425,10 @@ fetch_status(const char *sock_path, void (*fn)(void *, const char *),
 	rc = 0;
 	req.body_case = UFFD_BROKER__V1__REQUEST__BODY_ADMIN_STATUS;
 	req.admin_status = &as;
+	if (view != UFFD_BROKER__V1__ADMIN_STATUS__VIEW__STATUS) {
+		as.has_view = true;
+		as.view = view;
+	}
 	while (offset < total) {
 		as.offset = offset;
 		if ((rc = client_call(&s, &req, -1, &reply)) < 0) {
@@ -300,6 +452,14 @@ fetch_status(const char *sock_path, void (*fn)(void *, const char *),
 	}
 	close(s.sock);
 	return rc;
+}
+
+static int
+fetch_status(const char *sock_path, void (*fn)(void *, const char *),
+    void *arg)
+{
+	return fetch_view(sock_path,
+	    UFFD_BROKER__V1__ADMIN_STATUS__VIEW__STATUS, fn, arg);
 }
 
 static void
@@ -329,6 +489,28 @@ cmd_status(int argc, char **argv)
 	if (rc < 0) {
 		fprintf(stderr, "uffd-brokerctl: status from %s: %s\n", sock,
 		    strerror(-rc));
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * policy summary FILE, or [--socket PATH]: the running broker's policy in
+ * force, as it summarises it (its command-line limits included).
+ */
+static int
+cmd_summary(int argc, char **argv)
+{
+	const char *sock;
+	int rc;
+
+	if (argc >= 2 && strncmp(argv[1], "--", 2) != 0)
+		return cmd_summary_file(argc - 1, argv + 1);
+	sock = socket_option(argc, argv);
+	if ((rc = fetch_view(sock, UFFD_BROKER__V1__ADMIN_STATUS__VIEW__POLICY,
+	    print_line, NULL)) < 0) {
+		fprintf(stderr, "uffd-brokerctl: policy summary from %s: %s\n",
+		    sock, strerror(-rc));
 		return 1;
 	}
 	return 0;
@@ -380,23 +562,160 @@ comm_of(pid_t pid, char *buf, size_t len)
 	}
 }
 
+/* Sockets listening at a path, and the device fds of one process. */
+#define MAX_LISTENERS	8
+#define MAX_DEVICE_FDS	64
+
+/* sock_diag's file of a socket is this one. */
+static bool
+same_file(const struct unix_diag_vfs *vfs, const struct stat *st)
+{
+	/* The kernel's own dev_t: major << 20 | minor. */
+	return vfs->udiag_vfs_ino == st->st_ino &&
+	    makedev(vfs->udiag_vfs_dev >> 20, vfs->udiag_vfs_dev & 0xfffff) ==
+	    st->st_dev;
+}
+
+/*
+ * The inodes of the sockets listening at the socket file path: those bound
+ * to that very file, as sock_diag reports it (UDIAG_SHOW_VFS). Not by name:
+ * a socket bound to the same name in another mount namespace is another.
+ * Returns how many.
+ */
+static size_t
+listening_at(const char *path, unsigned long *inos, size_t max)
+{
+	struct {
+		struct nlmsghdr		nlh;
+		struct unix_diag_req	req;
+	} msg = {
+		.nlh = {
+			.nlmsg_len = sizeof(msg),
+			.nlmsg_type = SOCK_DIAG_BY_FAMILY,
+			.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP,
+		},
+		.req = {
+			.sdiag_family = AF_UNIX,
+			.udiag_states = 1 << 10,	/* TCP_LISTEN */
+			.udiag_show = UDIAG_SHOW_VFS,
+		},
+	};
+	static char buf[32768] __attribute__((aligned(NLMSG_ALIGNTO)));
+	const struct unix_diag_vfs *vfs;
+	const struct unix_diag_msg *m;
+	const struct nlmsghdr *h;
+	const struct rtattr *a;
+	struct stat st;
+	size_t n = 0;
+	ssize_t len;
+	int fd, alen;
+	bool done = false;
+
+	if (stat(path, &st) < 0 || !S_ISSOCK(st.st_mode) ||
+	    (fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC,
+	    NETLINK_SOCK_DIAG)) < 0)
+		return 0;
+	if (send(fd, &msg, sizeof(msg), 0) != sizeof(msg)) {
+		close(fd);
+		return 0;
+	}
+	while (!done && (len = recv(fd, buf, sizeof(buf), 0)) > 0) {
+		for (h = (const struct nlmsghdr *)buf; NLMSG_OK(h, len);
+		    h = NLMSG_NEXT(h, len)) {
+			if (h->nlmsg_type == NLMSG_DONE ||
+			    h->nlmsg_type == NLMSG_ERROR) {
+				done = true;
+				break;
+			}
+			m = NLMSG_DATA(h);
+			alen = h->nlmsg_len - NLMSG_LENGTH(sizeof(*m));
+			for (a = (const struct rtattr *)(m + 1);
+			    RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
+				if (a->rta_type != UNIX_DIAG_VFS ||
+				    RTA_PAYLOAD(a) < sizeof(*vfs))
+					continue;
+				vfs = RTA_DATA(a);
+				if (same_file(vfs, &st) && n < max)
+					inos[n++] = m->udiag_ino;
+			}
+		}
+	}
+	close(fd);
+	return n;
+}
+
+/* One process's fds: the device's, and whether it holds a listener. */
+struct fds_of {
+	int		fds[MAX_DEVICE_FDS];
+	size_t		n;
+	unsigned int	more;		/* device fds past MAX_DEVICE_FDS */
+	bool		listener;
+};
+
+static void
+scan_fds(pid_t pid, const unsigned long *inos, size_t ninos,
+    struct fds_of *out)
+{
+	char path[PATH_MAX], link[PATH_MAX];
+	struct dirent *fe;
+	unsigned long ino;
+	DIR *fds;
+	ssize_t n;
+	size_t i;
+
+	memset(out, 0, sizeof(*out));
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	if ((fds = opendir(path)) == NULL)
+		return;		/* gone, or not ours to read */
+	while ((fe = readdir(fds)) != NULL) {
+		if (fe->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/fd/%s", (int)pid,
+		    fe->d_name);
+		if ((n = readlink(path, link, sizeof(link) - 1)) <= 0)
+			continue;
+		link[n] = '\0';
+		if (sscanf(link, "socket:[%lu]", &ino) == 1) {
+			for (i = 0; i < ninos; i++)
+				out->listener |= ino == inos[i];
+		} else if (strcmp(link, DEVICE_PATH) != 0)
+			continue;
+		else if (out->n < MAX_DEVICE_FDS)
+			out->fds[out->n++] = atoi(fe->d_name);
+		else
+			out->more++;
+	}
+	closedir(fds);
+}
+
+/*
+ * Every process holding the device that the broker does not vouch for. The
+ * broker's status names it and its live sessions; without the status, the
+ * broker is the holder of its listening socket (so is a socket-activating
+ * service manager, which holds no device), said on stderr, and every
+ * session's process is listed.
+ */
 static int
 cmd_holders(int argc, char **argv)
 {
 	const char *sock = socket_option(argc, argv);
 	struct known k = { .n = 0 };
-	char path[PATH_MAX], link[PATH_MAX], comm[64];
-	struct dirent *pe, *fe;
-	DIR *proc, *fds;
+	unsigned long inos[MAX_LISTENERS];
+	struct fds_of fo;
+	char comm[64];
+	struct dirent *pe;
+	DIR *proc;
 	unsigned int found = 0;
-	ssize_t n;
+	size_t ninos, i;
 	pid_t pid, self = getpid();
 	int rc;
 
 	rc = fetch_status(sock, collect_pid, &k);
 	if (rc < 0)
 		fprintf(stderr, "uffd-brokerctl: no status from %s (%s): every "
-		    "holder is listed\n", sock, strerror(-rc));
+		    "holder but the broker is listed, sessions included\n",
+		    sock, strerror(-rc));
+	ninos = listening_at(sock, inos, MAX_LISTENERS);
 	if ((proc = opendir("/proc")) == NULL) {
 		perror("uffd-brokerctl: /proc");
 		return 1;
@@ -407,27 +726,24 @@ cmd_holders(int argc, char **argv)
 		pid = (pid_t)atoi(pe->d_name);
 		if (pid == self || known_pid(&k, pid))
 			continue;
-		snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
-		if ((fds = opendir(path)) == NULL)
-			continue;	/* gone, or not ours to read */
-		while ((fe = readdir(fds)) != NULL) {
-			if (fe->d_name[0] == '.')
-				continue;
-			snprintf(path, sizeof(path), "/proc/%d/fd/%s", (int)pid,
-			    fe->d_name);
-			n = readlink(path, link, sizeof(link) - 1);
-			if (n <= 0)
-				continue;
-			link[n] = '\0';
-			if (strcmp(link, DEVICE_PATH) != 0)
-				continue;
-			comm_of(pid, comm, sizeof(comm));
-			printf("holder pid=%d comm=%s fd=%s: holds %s and is "
-			    "neither the broker nor a live session\n", (int)pid,
-			    comm, fe->d_name, DEVICE_PATH);
-			found++;
+		scan_fds(pid, inos, ninos, &fo);
+		if (fo.n == 0)
+			continue;
+		comm_of(pid, comm, sizeof(comm));
+		if (fo.listener) {
+			fprintf(stderr, "uffd-brokerctl: pid %d (%s) holds the "
+			    "socket listening at %s: the broker, not listed\n",
+			    (int)pid, comm, sock);
+			continue;
 		}
-		closedir(fds);
+		for (i = 0; i < fo.n; i++)
+			printf("holder pid=%d comm=%s fd=%d: holds %s and is "
+			    "neither the broker nor a live session\n", (int)pid,
+			    comm, fo.fds[i], DEVICE_PATH);
+		if (fo.more > 0)
+			printf("holder pid=%d comm=%s: %u more fds of %s\n",
+			    (int)pid, comm, fo.more, DEVICE_PATH);
+		found += fo.n + fo.more;
 	}
 	closedir(proc);
 	if (found == 0)
@@ -454,10 +770,12 @@ main(int argc, char **argv)
 	__nss_configure_lookup("passwd", "files");
 	__nss_configure_lookup("group", "files");
 	if (strcmp(argv[1], "policy") == 0 && argc >= 3) {
-		if (strcmp(argv[2], "check") == 0 && argc == 4)
-			return cmd_check(argv[3]);
+		if (strcmp(argv[2], "check") == 0 && argc >= 4)
+			return cmd_check(argc - 3, argv + 3);
 		if (strcmp(argv[2], "print") == 0 && argc == 4)
 			return cmd_print(argv[3]);
+		if (strcmp(argv[2], "summary") == 0)
+			return cmd_summary(argc - 2, argv + 2);
 		if (strcmp(argv[2], "explain") == 0)
 			return cmd_explain(argc - 2, argv + 2);
 		if (strcmp(argv[2], "dump-bpf") == 0)

@@ -30,7 +30,8 @@ FUZZ_BROKER_OBJS := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(FUZZ_BROKER_SRCS)) \
 	$(FUZZ_DIR)/obj/proto/uffd_broker.pb-c.o
 fuzz_wire_OBJS := $(FUZZ_BROKER_OBJS)
 fuzz_session_OBJS := $(FUZZ_BROKER_OBJS)
-fuzz_policy_OBJS := $(FUZZ_DIR)/obj/broker/policy.o
+fuzz_policy_OBJS := $(FUZZ_DIR)/obj/broker/policy.o $(FUZZ_DIR)/obj/broker/sha256.o \
+	$(FUZZ_DIR)/obj/broker/invariant.o
 # -max_len: a datagram is at most WIRE_MAX_DATAGRAM (1024) bytes.
 fuzz_wire_MAXLEN := 1026
 fuzz_session_MAXLEN := 4096

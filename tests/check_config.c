@@ -40,6 +40,10 @@ static const struct {
 	{ { "--policy", "/x", NULL }, 0, NULL },
 	{ { "--policy", "/x", "--allow-uid", "1", NULL }, -EINVAL,
 	    "--policy excludes --allow-uid" },
+	/* The site invariants go with a policy file or the command line. */
+	{ { "--policy", "/x", "--invariants", "/i", NULL }, 0, NULL },
+	{ { "--allow-uid", "1", "--invariants", "/i", NULL }, 0, NULL },
+	{ { "--invariants", NULL }, -EINVAL, "option without its value" },
 	{ { "--creation", "magic", NULL }, -EINVAL,
 	    "--creation: expected auto, device or syscall, got 'magic'" },
 	{ { "--log-burst", "0", NULL }, -EINVAL,
@@ -76,6 +80,8 @@ START_TEST(test_config_values)
 	char err[256];
 
 	ck_assert_int_eq(config_parse(8, (char **)argv, &cfg, err, sizeof(err)), 0);
+	/* No --invariants: the broker looks for the default file. */
+	ck_assert_ptr_null(cfg.invariants_path);
 	ck_assert_uint_eq(cfg.n_allow_uids, 1);
 	ck_assert_uint_eq(cfg.allow_uids[0], 7);
 	ck_assert_uint_eq(cfg.cli_grant.max_uffds, 3);

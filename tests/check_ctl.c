@@ -16,6 +16,8 @@
 #include "client.h"
 #include "harness.h"
 
+#define ETC_POLICY	"/etc/uffd-broker/policy.conf"
+
 static const char *
 ctl_path(void)
 {
@@ -97,6 +99,21 @@ START_TEST(test_ctl_policy_check)
 	ck_assert_int_eq(ctl(false, "policy", "check", bad, NULL), 1);
 	ck_assert(out_has("bad.conf:3: features: unknown feature 'X'", NULL));
 
+	/* Every error, each FILE:LINE, then how many. */
+	bad = test_file("bad.conf", "[rule a]\nmode = kernel\nfeatures = X\n"
+	    "[rule b]\nuid = nosuch-xyz\nmax_uffds = -1\n");
+	ck_assert_int_eq(ctl(false, "policy", "check", bad, NULL), 1);
+	ck_assert(out_has("bad.conf:3: features: unknown feature 'X'", NULL));
+	ck_assert(out_has("bad.conf:5: uid: no such user 'nosuch-xyz'", NULL));
+	ck_assert(out_has("bad.conf:6: max_uffds: expected a number", NULL));
+	ck_assert(out_has("bad.conf: not loaded: 3 errors", NULL));
+	ck_assert(out_lacks(": ok:"));
+
+	/* A directory is no policy (it was "ok: 0 rules"). */
+	ck_assert_int_eq(ctl(false, "policy", "check", "policy", NULL), 1);
+	ck_assert(out_has("policy: not a regular file (a directory)", NULL));
+	ck_assert(out_lacks(": ok:"));
+
 	warn = test_file("warn.conf", "[rule everyone]\nmode = kernel\n");
 	ck_assert_int_eq(ctl(false, "policy", "check", warn, NULL), 0);
 	ck_assert(out_has("warning: rule 'everyone' (line 1) grants kernel "
@@ -124,16 +141,212 @@ START_TEST(test_ctl_policy_explain)
 
 	ck_assert_int_eq(ctl(false, "policy", "explain", "--policy",
 	    "policy/policy.conf", "--uid", "1000", "--gid", "1000", "--groups",
-	    "nogroup", NULL), 0);
+	    "nogroup", "--cgroup", "/system.slice/restore.service", NULL), 0);
 	ck_assert(out_has("result: granted by rule 'restore-helpers': mode=user",
 	    NULL));
-
 	ck_assert_int_eq(ctl(false, "policy", "explain", "--policy",
-	    "policy/policy.conf", "--uid", "1000", "--gid", "1000", NULL), 0);
+	    "policy/policy.conf", "--uid", "1000", "--gid", "1000", "--cgroup",
+	    "/system.slice/restore.service", NULL), 0);
 	ck_assert(out_has("result: refused: no rule matches (default deny)",
 	    NULL));
+
+	/*
+	 * Without --cgroup, the cgroup is any: the broker always knows it, so
+	 * a rule on it is a condition, not a miss (this said "granted" for a
+	 * peer the broker refuses in a login session).
+	 */
+	ck_assert_int_eq(ctl(false, "policy", "explain", "--policy",
+	    "policy/policy.conf", "--uid", "1000", "--gid", "1000", "--groups",
+	    "nogroup", NULL), 0);
+	ck_assert(out_has("peer: uid=1000 gid=1000 exe=(any: not given) "
+	    "cgroup=(any: not given)", NULL));
+	ck_assert(out_has("rule 'no-user-sessions' (line", "): MATCH if its "
+	    "cgroup matches /user.slice/** (not given): refused by rule "
+	    "'no-user-sessions' (action = deny)"));
+	ck_assert(out_has("result: depends on the cgroup (not given): the "
+	    "first rule above that matches it decides; otherwise granted by "
+	    "rule 'restore-helpers': mode=user", NULL));
+	ck_assert(out_lacks("result: granted"));
+	ck_assert_int_eq(ctl(false, "policy", "explain", "--policy",
+	    "policy/policy.conf", "--uid", "1000", "--gid", "1000", NULL), 0);
+	ck_assert(out_has("result: refused, whatever the cgroup (not given)",
+	    NULL));
+
+	/* Likewise the executable. */
+	ck_assert_int_eq(ctl(false, "policy", "explain", "--policy",
+	    test_file("exe.conf", "[rule no-evil]\nexe = /usr/bin/evil /bin/x\n"
+	    "action = deny\n[rule vmm]\nuid = 1000\ncgroup = /vmm/**\n"
+	    "mode = kernel\n"), "--uid", "1000", NULL), 0);
+	ck_assert(out_has("rule 'no-evil' (line 1): MATCH if its executable is "
+	    "/usr/bin/evil or /bin/x (not given): refused", NULL));
+	ck_assert(out_has("rule 'vmm' (line 4): MATCH if its cgroup matches "
+	    "/vmm/** (not given): granted by rule 'vmm': mode=kernel", NULL));
+	ck_assert(out_has("result: depends on the executable and cgroup (not "
+	    "given): the first rule above that matches it decides; otherwise "
+	    "refused: no rule matches (default deny)", NULL));
 	ck_assert_int_eq(ctl(false, "policy", "explain", "--policy",
 	    "policy/policy.conf", NULL), 2);
+	unlink(out_path);
+}
+END_TEST
+
+/*
+ * The README's uffd-brokerctl policy commands run as written on a stock
+ * host (its explain once named a user crosvm, which no host has), against
+ * the example policy instead of /etc's, and a broker running it.
+ */
+START_TEST(test_ctl_readme_examples)
+{
+	char line[512], cmd[512], *tok, *save;
+	const char *args[16] = { NULL };
+	int nargs, n = 0;
+	bool explain;
+	FILE *f = fopen("README.md", "r");
+
+	ck_assert_ptr_nonnull(f);
+	broker_start("--policy", "policy/policy.conf", NULL);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, "    uffd-brokerctl policy ", 26) != 0)
+			continue;
+		line[strcspn(line, "#\n")] = '\0';
+		snprintf(cmd, sizeof(cmd), "%s", line + 4);
+		explain = strstr(line, " explain ") != NULL;
+		nargs = 0;
+		save = NULL;
+		/* The words after "uffd-brokerctl". */
+		for (tok = strtok_r(line + 19, " ", &save); tok != NULL &&
+		    nargs < 12; tok = strtok_r(NULL, " ", &save))
+			args[nargs++] = strcmp(tok, ETC_POLICY) == 0 ?
+			    "policy/policy.conf" : tok;
+		if (explain && strstr(cmd, "--policy") == NULL) {
+			args[nargs++] = "--policy";
+			args[nargs++] = "policy/policy.conf";
+		}
+		/* The policy in force: the test's broker's. */
+		if (nargs == 2 && strcmp(args[1], "summary") == 0) {
+			args[nargs++] = "--socket";
+			args[nargs++] = tb.sock;
+		}
+		args[nargs] = NULL;
+		ck_assert_msg(ctl(false, args[0], args[1], args[2], args[3],
+		    args[4], args[5], args[6], args[7], args[8], args[9],
+		    args[10], args[11], args[12], args[13], NULL) == 0,
+		    "README: '%s' fails", cmd);
+		ck_assert(out_lacks("no such user"));
+		if (explain)
+			ck_assert(out_has("result: granted by rule ", NULL));
+		n++;
+	}
+	fclose(f);
+	ck_assert_int_ge(n, 7);
+	unlink(out_path);
+	broker_stop();
+}
+END_TEST
+
+/*
+ * "Who on this host may create kernel-fault uffds, with which features, how
+ * many?" in one command: from a file, and from the running broker, which
+ * knows its own limits.
+ */
+START_TEST(test_ctl_policy_summary)
+{
+	const char *path;
+
+	ck_assert_int_eq(ctl(false, "policy", "summary", "policy/policy.conf",
+	    NULL), 0);
+	ck_assert(out_has("source: file policy/policy.conf", NULL));
+	ck_assert(out_has("rule 'vmm-devices' (line ", "): allow, kernel-fault "
+	    "uffds"));
+	ck_assert(out_has("  matches: uid 65534 (nobody)", NULL));
+	ck_assert(out_has("  features: EVENT_REMOVE MISSING_SHMEM", NULL));
+	ck_assert(out_has("  matches: gid 65534 (nogroup)", NULL));
+	ck_assert(out_has("kernel-fault uffds: rule 'vmm-devices'", NULL));
+	ck_assert(out_has("  live: at most 256 per uid, at most 256 host-wide",
+	    NULL));
+	ck_assert(out_has("sessions host-wide: the broker's --max-sessions",
+	    NULL));
+	ck_assert_int_eq(ctl(false, "policy", "summary", "policy", NULL), 1);
+	ck_assert(out_has("policy: not a regular file (a directory)", NULL));
+	ck_assert_int_eq(ctl(false, "policy", "summary", "a", "b", NULL), 2);
+
+	/* The running broker's policy in force, with its --max-sessions. */
+	path = test_file("summary.conf", "[broker]\nadmin_group = nogroup\n"
+	    "[rule n]\nuid = 65534\ncgroup = /**\nmode = kernel\n"
+	    "features = EVENT_FORK\n");
+	broker_start("--policy", path, "--max-sessions", "12", NULL);
+	ck_assert_int_eq(ctl(false, "policy", "summary", "--socket", tb.sock,
+	    NULL), 0);
+	ck_assert(out_has("source: file ", "summary.conf"));
+	ck_assert(out_has("in force: since ", NULL));
+	ck_assert(out_has("sessions host-wide: at most 12 open at once "
+	    "(--max-sessions)", NULL));
+	ck_assert(out_has("  warning: rule 'n' (line 3) grants EVENT_FORK",
+	    NULL));
+	ck_assert(out_has("  live: no bound per uid (rule 'n')", NULL));
+	/* For root and the admin group, as status is. */
+	ck_assert_int_eq(ctl(true, "policy", "summary", "--socket", tb.sock,
+	    NULL), 0);
+	ck_assert(out_has("rule 'n' (line 3): allow", NULL));
+	broker_stop();
+	broker_start("--allow-uid", "0", NULL);
+	ck_assert_int_eq(ctl(true, "policy", "summary", "--socket", tb.sock,
+	    NULL), 1);
+	ck_assert(out_has("no rule of the policy matches uid 65534", NULL));
+	unlink(out_path);
+	broker_stop();
+}
+END_TEST
+
+/*
+ * Site invariants: policy check refuses a policy that breaks one, naming the
+ * assertion and the rule, each FILE:LINE; summary says which rule breaks it.
+ */
+START_TEST(test_ctl_policy_invariants)
+{
+	const char *inv = test_file("site.inv", "# the site's\n"
+	    "never mode kernel without exe\nnever feature EVENT_FORK\n");
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s", inv);
+	ck_assert_int_eq(ctl(false, "policy", "check", "policy/policy.conf",
+	    "--invariants", path, NULL), 1);
+	ck_assert(out_has("policy/policy.conf:63: rule 'vmm-devices' breaks "
+	    "invariant 'never mode kernel without exe' (", "site.inv:2): it "
+	    "grants kernel faults, does not match on exe"));
+	ck_assert(out_has("policy/policy.conf: not loaded: breaks 1 invariant "
+	    "of ", "site.inv"));
+	ck_assert(out_lacks(": ok:"));
+	ck_assert_int_eq(ctl(false, "policy", "summary", "policy/policy.conf",
+	    "--invariants", path, NULL), 0);
+	ck_assert(out_has("invariants: ", "site.inv, 2 assertions:"));
+	ck_assert(out_has("invariants digest: sha256:", NULL));
+	ck_assert(out_has("  breaks: policy/policy.conf:63: rule 'vmm-devices' "
+	    "breaks", NULL));
+
+	/* The example invariants, kept by the example policy. */
+	ck_assert_int_eq(ctl(false, "policy", "check", "policy/policy.conf",
+	    "--invariants", "policy/invariants.conf", NULL), 0);
+	ck_assert(out_has("policy/policy.conf: ok: 3 rules, 0 warnings, 7 "
+	    "invariants kept", NULL));
+
+	/* Kept. */
+	test_file("site.inv", "never feature EVENT_FORK\n"
+	    "max live-per-uid 256 for mode kernel\n");
+	ck_assert_int_eq(ctl(false, "policy", "check", "policy/policy.conf",
+	    "--invariants", path, NULL), 0);
+	ck_assert(out_has("policy/policy.conf: ok: 3 rules, 0 warnings, 2 "
+	    "invariants kept", NULL));
+	/* Invariants that do not load: every error. */
+	test_file("site.inv", "never\nmax live-per-uid x\n");
+	ck_assert_int_eq(ctl(false, "policy", "check", "policy/policy.conf",
+	    "--invariants", path, NULL), 1);
+	ck_assert(out_has("site.inv:1: expected a condition", NULL));
+	ck_assert(out_has("site.inv:2: max live-per-uid: expected a number",
+	    NULL));
+	ck_assert(out_has("site.inv: not loaded: 2 errors", NULL));
+	ck_assert_int_eq(ctl(false, "policy", "check", "policy/policy.conf",
+	    "--invariants", NULL), 2);
 	unlink(out_path);
 }
 END_TEST
@@ -221,6 +434,8 @@ START_TEST(test_ctl_status_and_holders)
 	ck_assert(out_has(pidstr, "rules=1 sessions=1"));
 	ck_assert(out_has("rule name=command-line", "sessions=1 refusals=0 "
 	    "granted=1 refused=0"));
+	ck_assert(out_has("policy source=(command line) digest=sha256:",
+	    " rules=1 invariants=none last_reload=none"));
 	snprintf(pidstr, sizeof(pidstr), " pid=%d uid=65534", (int)client);
 	ck_assert(out_has("session id=", pidstr));
 	ck_assert(out_has(pidstr, "state=ready forked=no"));
@@ -276,6 +491,59 @@ START_TEST(test_ctl_status_and_holders)
 }
 END_TEST
 
+/*
+ * Without the broker's status (here: the broker is full), the broker is
+ * known by the socket it listens on, not named a foreign holder; anyone
+ * else holding the device still is.
+ */
+START_TEST(test_ctl_holders_without_status)
+{
+	char needle[64], c;
+	int idle, leak[2], opened[2], dev;
+	pid_t leaker;
+
+	broker_start("--allow-uid", "65534", "--max-sessions", "1", NULL);
+	ck_assert_int_ge(idle = raw_connect(), 0);	/* the one connection */
+	ck_assert_int_eq(pipe2(leak, O_CLOEXEC), 0);
+	ck_assert_int_eq(pipe2(opened, O_CLOEXEC), 0);
+	if ((leaker = fork()) == 0) {
+		close(leak[1]);
+		dev = open("/dev/userfaultfd", O_RDONLY | O_CLOEXEC);
+		sync_signal(opened[1]);
+		if (read(leak[0], &c, 1) < 0)
+			_exit(2);
+		_exit(dev >= 0 ? 0 : 1);
+	}
+	close(leak[0]);
+	close(opened[1]);
+	sync_wait(opened[0]);
+	close(opened[0]);
+
+	ck_assert_int_eq(ctl(false, "holders", "--socket", tb.sock, NULL), 1);
+	ck_assert(out_has("uffd-brokerctl: no status from ", "every holder but "
+	    "the broker is listed"));
+	snprintf(needle, sizeof(needle), "uffd-brokerctl: pid %d (",
+	    (int)tb.pid);
+	ck_assert(out_has(needle, "holds the socket listening at"));
+	snprintf(needle, sizeof(needle), "holder pid=%d ", (int)tb.pid);
+	ck_assert(out_lacks(needle));
+	snprintf(needle, sizeof(needle), "holder pid=%d ", (int)leaker);
+	ck_assert(out_has(needle, "neither the broker nor a live session"));
+
+	/* No socket at the path: nothing vouches for the broker. */
+	ck_assert_int_eq(ctl(false, "holders", "--socket", "/nonexistent/s",
+	    NULL), 1);
+	snprintf(needle, sizeof(needle), "holder pid=%d ", (int)tb.pid);
+	ck_assert(out_has(needle, NULL));
+
+	close(leak[1]);
+	ck_assert_int_eq(reap(leaker), 0);
+	close(idle);
+	unlink(out_path);
+	broker_stop();
+}
+END_TEST
+
 /* A refused peer asking for status gets its refusal, not the status. */
 START_TEST(test_ctl_status_refused_peer)
 {
@@ -311,9 +579,13 @@ make_ctl_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_ctl_policy_check);
 	tcase_add_test(tc, test_ctl_policy_explain);
+	tcase_add_test(tc, test_ctl_readme_examples);
+	tcase_add_test(tc, test_ctl_policy_summary);
+	tcase_add_test(tc, test_ctl_policy_invariants);
 	tcase_add_test(tc, test_ctl_dump_bpf);
 	tcase_add_test(tc, test_ctl_status_and_holders);
 	tcase_add_test(tc, test_ctl_status_admin_group);
+	tcase_add_test(tc, test_ctl_holders_without_status);
 	tcase_add_test(tc, test_ctl_status_refused_peer);
 	suite_add_tcase(s, tc);
 	return s;

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +20,13 @@
 
 #include "client.h"
 #include "harness.h"
+#include "invariant.h"
 #include "policy.h"
+
+#define MIN(a, b)	((a) < (b) ? (a) : (b))
+
+#define VIEW_STATUS	UFFD_BROKER__V1__ADMIN_STATUS__VIEW__STATUS
+#define VIEW_POLICY	UFFD_BROKER__V1__ADMIN_STATUS__VIEW__POLICY
 
 #define GOLDEN		"tests/golden/policy.conf.printed"
 #define EXAMPLE		"policy/policy.conf"
@@ -68,6 +75,9 @@ static const struct {
 	    "3: uid: no such user 'mode'" CONT },
 	{ "[rule a]\nuid = 0\n\tnobodyxyz\n",
 	    "3: uid: no such user 'nobodyxyz'" CONT },
+	/* Only a ';' after a blank starts a comment, there as on a key line. */
+	{ "[rule a]\nuid = 0\n\t65534;x ;y\n",
+	    "3: uid: no such user '65534;x'" CONT },
 	{ "[rule a]\nmode = kernel\n  user\n",
 	    "3: mode: one value only, not a list" CONT },
 	{ "[broker]\nadmin_group = 0\n  4\n",
@@ -115,8 +125,8 @@ static const struct {
 	{ "[rule a]\nuid = ,\n", "2: uid: empty value" },
 	{ "[rule a]\nuid\n", "2: syntax error: expected 'key = value', "
 	    "'[section]' or a comment" },
-	{ "\n[rule a\n", "2: syntax error: expected 'key = value', "
-	    "'[section]' or a comment" },
+	{ "\n[rule a\n", "2: syntax error: a section header without its ']'" },
+	{ "[rule a ;]\n", "1: syntax error: a section header without its ']'" },
 	/*
 	 * The first error is the one reported, though inih reads on past a
 	 * syntax error (fuzz_policy; tests/fuzz/regressions/fuzz_policy/).
@@ -125,8 +135,8 @@ static const struct {
 	    "'[section]' or a comment" },
 	{ "udmoody\nmode = de\xd1\n", "1: syntax error: expected 'key = value', "
 	    "'[section]' or a comment" },
-	{ "[rule a\nuid = 0\n", "1: syntax error: expected 'key = value', "
-	    "'[section]' or a comment" },
+	{ "[rule a\nuid = 0\n", "1: syntax error: a section header without "
+	    "its ']'" },
 	{ "[rule a]\nexe = /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
@@ -146,6 +156,8 @@ static const struct {
 	{ "[rule a]\nuid = 0\n  65534\t1, 2\n", 1, 4 },
 	{ "[rule a]\nuid = 0\n\n# between\n\t65534\n", 1, 2 },
 	{ "[rule a]\nfeatures = MISSING_SHMEM\n  EVENT_REMOVE\n", 1, 0 },
+	/* A comment ends a continuation's value too, whatever libinih does. */
+	{ "[rule a]\nuid = 0 ; root\n\t65534 1 ; nobody daemon\n", 1, 3 },
 };
 
 START_TEST(test_policy_parse_table)
@@ -211,6 +223,164 @@ START_TEST(test_policy_missing_file)
 }
 END_TEST
 
+/*
+ * Every error of a file, in the order of its lines: one wrong line does not
+ * hide the next. What follows a wrong line is checked as what it is, and
+ * not where that is unknown: the keys of a section whose header is wrong,
+ * the indented lines that continue a key that is no key, or a line inih
+ * never saw (blank to it).
+ */
+static const struct {
+	const char *text;
+	const char *errs;	/* each after "FILE:", one a line */
+} all_errors_cases[] = {
+	{ "[rule a]\n"					/* 1 */
+	  "uid = nosuch-1, 0 nosuch-2\n"		/* 2 */
+	  "\tnosuch-3\n"				/* 3 */
+	  "mode = sideways\n"				/* 4 */
+	  "\tuser\n"					/* 5 */
+	  "bogus = 1\n"					/* 6 */
+	  "\tmore\n"					/* 7: no key's */
+	  "[rule a]\n"					/* 8 */
+	  "uid = nosuch-4\n"				/* 9: bad header's */
+	  "[rule b\v]\n"				/* 10 */
+	  "uid = nosuch-5\n"				/* 11: likewise */
+	  "[rule c]\n"					/* 12 */
+	  "features = BOGUS\n"				/* 13 */
+	  "\tMISSING_SHMEM XX\n"			/* 14 */
+	  "uid\n"					/* 15 */
+	  "\t0\n"					/* 16: inih: features */
+	  "max_uffds = 0\n",				/* 17 */
+	  "2: uid: no such user 'nosuch-1'\n"
+	  "2: uid: no such user 'nosuch-2'\n"
+	  "3: uid: no such user 'nosuch-3'" CONT "\n"
+	  "4: mode: expected 'kernel' or 'user', got 'sideways'\n"
+	  "5: mode: one value only, not a list" CONT "\n"
+	  "6: unknown key 'bogus' in [rule a]\n"
+	  "8: duplicate rule name 'a' (first on line 1)\n"
+	  "10: control character 0x0b" CNTRL "\n"
+	  "13: features: unknown feature 'BOGUS'\n"
+	  "14: features: unknown feature 'XX'" CONT "\n"
+	  "15: syntax error: expected 'key = value', '[section]' or a comment\n"
+	  "17: max_uffds: expected a number from 1 to 1000000, got '0'\n" },
+	/* A key line inih never saw: the indented line after it is skipped. */
+	{ "[rule a]\nuid = 0\nmode = kernel\fx\n\tuser\nmax_uffds = x\n",
+	  "3: control character 0x0c" CNTRL "\n"
+	  "5: max_uffds: expected a number from 1 to 1000000, got 'x'\n" },
+	{ "uid = x\nmode = y\n\tz\n[rule a]\nuid = nosuch-1\n",
+	  "1: key 'uid' outside a section\n"
+	  "2: key 'mode' outside a section\n"
+	  "5: uid: no such user 'nosuch-1'\n" },
+	{ "[rule a]\nfeatures = none\n  MISSING_SHMEM\n  BOGUS\n",
+	  "3: features: 'none' stands alone" CONT "\n"
+	  "4: features: 'none' stands alone" CONT "\n" },
+	{ "[broker]\nadmin_group = nosuch-g\n[rule a]\n  [rule b]\n"
+	  "uid = 0\n  [rule c]\n",
+	  "2: admin_group: no such group 'nosuch-g'\n"
+	  "6: a section header must start its line" CONT "\n" },
+};
+
+static void
+collect_error(void *arg, const char *msg)
+{
+	char *buf = arg;
+	size_t len = strlen(buf);
+
+	snprintf(buf + len, 8192 - len, "%s\n", msg);
+}
+
+START_TEST(test_policy_all_errors)
+{
+	const char *path = test_file("all.conf", all_errors_cases[_i].text);
+	char got[8192] = "", want[8192] = "", *line, *save = NULL, *copy;
+	struct policy *p = (struct policy *)1;
+	size_t n = 0, len;
+
+	copy = strdup(all_errors_cases[_i].errs);
+	for (line = strtok_r(copy, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save), n++) {
+		len = strlen(want);
+		snprintf(want + len, sizeof(want) - len, "%s:%s\n", path, line);
+	}
+	free(copy);
+	ck_assert_int_eq(policy_load_report(path, &p, collect_error, got), n);
+	ck_assert_ptr_null(p);
+	ck_assert_str_eq(got, want);
+}
+END_TEST
+
+/* Errors past POLICY_MAX_ERRORS are counted, not listed. */
+START_TEST(test_policy_many_errors)
+{
+	char *text = NULL, got[8192] = "", want[600], err[600];
+	size_t len = 0, i;
+	struct policy *p;
+	const char *path;
+	FILE *f = open_memstream(&text, &len);
+
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "[rule a]\n");
+	for (i = 0; i < POLICY_MAX_ERRORS + 10; i++)
+		fprintf(f, "bogus%zu = 1\n", i);
+	fclose(f);
+	path = test_file("many.conf", text);
+	free(text);
+	ck_assert_int_eq(policy_load_report(path, &p, collect_error, got),
+	    POLICY_MAX_ERRORS + 10);
+	snprintf(want, sizeof(want), "%s:%d: unknown key 'bogus%d' in "
+	    "[rule a]\n", path, POLICY_MAX_ERRORS + 1, POLICY_MAX_ERRORS - 1);
+	ck_assert_ptr_nonnull(strstr(got, want));
+	snprintf(want, sizeof(want), "\n%s: 10 more errors\n", path);
+	ck_assert_ptr_nonnull(strstr(got, want));
+	ck_assert_ptr_null(strstr(got, "bogus50 "));
+	/* policy_load() says the first. */
+	ck_assert_int_eq(policy_load(path, &p, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s:2: unknown key 'bogus0' in [rule a]",
+	    path);
+	ck_assert_str_eq(err, want);
+}
+END_TEST
+
+/*
+ * A policy is a regular file: a directory read as one was no rules (every
+ * peer refused, and "ok"), a FIFO would block the broker's loop on open.
+ */
+START_TEST(test_policy_not_regular)
+{
+	char dir[256], fifo[256], link[256], err[600], want[700];
+	struct policy *p;
+
+	snprintf(dir, sizeof(dir), "%s/policy.d", getenv("UFFD_TEST_DIR"));
+	ck_assert_int_eq(mkdir(dir, 0755), 0);
+	ck_assert_int_eq(policy_load(dir, &p, err, sizeof(err)), -1);
+	ck_assert_ptr_null(p);
+	snprintf(want, sizeof(want), "%s: not a regular file (a directory)",
+	    dir);
+	ck_assert_str_eq(err, want);
+	ck_assert_int_eq(rmdir(dir), 0);
+
+	snprintf(fifo, sizeof(fifo), "%s/policy.fifo", getenv("UFFD_TEST_DIR"));
+	ck_assert_int_eq(mkfifo(fifo, 0644), 0);
+	ck_assert_int_eq(policy_load(fifo, &p, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s: not a regular file (a FIFO)", fifo);
+	ck_assert_str_eq(err, want);
+	ck_assert_int_eq(unlink(fifo), 0);
+
+	ck_assert_int_eq(policy_load("/dev/null", &p, err, sizeof(err)), -1);
+	ck_assert_str_eq(err, "/dev/null: not a regular file (a character "
+	    "device)");
+
+	/* A link to a regular file is that file. */
+	snprintf(link, sizeof(link), "%s/policy.link", getenv("UFFD_TEST_DIR"));
+	ck_assert_int_eq(symlink(test_file("target.conf",
+	    "[rule a]\nuid = 0\n"), link), 0);
+	ck_assert_int_eq(policy_load(link, &p, err, sizeof(err)), 0);
+	ck_assert_uint_eq(p->nrules, 1);
+	policy_free(p);
+	ck_assert_int_eq(unlink(link), 0);
+}
+END_TEST
+
 static char *
 print_to_string(const struct policy *p)
 {
@@ -240,6 +410,38 @@ START_TEST(test_policy_golden_print)
 	ck_assert_str_eq(again, printed);
 	free(printed);
 	free(golden);
+	free(again);
+	policy_free(p);
+	policy_free(q);
+}
+END_TEST
+
+/*
+ * Users and groups print as numbers, each line of them followed by a comment
+ * of their names ("-" for a number without one), and load back so.
+ */
+START_TEST(test_policy_print_names)
+{
+	struct policy *p, *q;
+	char err[600], *printed, *again;
+
+	ck_assert_msg(policy_load(test_file("names.conf", "[broker]\n"
+	    "admin_group = root\n[rule a]\nuid = root nobody 4000000000\n"
+	    "gid = 4000000000 0\n[rule b]\nuid = 4000000000\n"), &p, err,
+	    sizeof(err)) == 0, "%s", err);
+	printed = print_to_string(p);
+	ck_assert_ptr_nonnull(strstr(printed, "\nadmin_group = 0 ; root\n"));
+	ck_assert_ptr_nonnull(strstr(printed, "\nuid = 0 65534 4000000000 ; "
+	    "root nobody -\ngid = 4000000000 0 ; - root\n"));
+	/* A line of numbers without names has no comment. */
+	ck_assert_ptr_nonnull(strstr(printed, "[rule b]\nuid = 4000000000\n"));
+	ck_assert_msg(policy_load(test_file("names-printed.conf", printed), &q,
+	    err, sizeof(err)) == 0, "%s", err);
+	ck_assert_uint_eq(q->rules[0].nuids, 3);
+	ck_assert_uint_eq(q->rules[0].ngids, 2);
+	again = print_to_string(q);
+	ck_assert_str_eq(again, printed);
+	free(printed);
 	free(again);
 	policy_free(p);
 	policy_free(q);
@@ -314,6 +516,469 @@ START_TEST(test_policy_print_longest)
 	free(again);
 	policy_free(p);
 	policy_free(q);
+}
+END_TEST
+
+/* SHA-256 against FIPS 180-4's examples, fed in pieces of every size. */
+START_TEST(test_policy_sha256)
+{
+	static const struct {
+		const char *in;
+		size_t repeat;
+		const char *hex;
+	} v[] = {
+		{ "", 1,
+		    "e3b0c44298fc1c149afbf4c8996fb924"
+		    "27ae41e4649b934ca495991b7852b855" },
+		{ "abc", 1,
+		    "ba7816bf8f01cfea414140de5dae2223"
+		    "b00361a396177a9cb410ff61f20015ad" },
+		{ "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", 1,
+		    "248d6a61d20638b8e5c026930c3e6039"
+		    "a33ce45964ff2167f6ecedd419db06c1" },
+		{ "a", 1000000,
+		    "cdc76e5c9914fb9281a1c7e284d73e67"
+		    "f1809a48a497200e046d39ccc7112cd0" },
+		/* 55, 56 and 64 bytes: the padding's edges (sha256sum's). */
+		{ "0123456789012345678901234567890123456789012345678901234", 1,
+		    "f34d5a0f80c0cbf84c8c0b90218c2263"
+		    "7abd199965249da736a20143c8c9c9d9" },
+		{ "01234567890123456789012345678901234567890123456789012345", 1,
+		    "83aa034bda83e458a0dc9cbce0d4e354"
+		    "716aa0ff770ed37ac0ed2b292052e4af" },
+		{ "01234567890123456789012345678901"
+		    "23456789012345678901234567890123", 1,
+		    "9674d9e078535b7cec43284387a6ee39"
+		    "956188e735a85452b0050b55341cda56" },
+	};
+	uint8_t digest[SHA256_LEN], big[1000];
+	char hex[SHA256_HEX_LEN];
+	struct sha256 c;
+	size_t i, left, n, step;
+
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		sha256_init(&c);
+		if (v[i].repeat == 1)
+			for (n = 0, step = 1; n < strlen(v[i].in); n += step,
+			    step = step % 7 + 1)
+				sha256_update(&c, v[i].in + n, MIN(step,
+				    strlen(v[i].in) - n));
+		else {
+			memset(big, v[i].in[0], sizeof(big));
+			for (left = v[i].repeat, step = 1; left > 0;
+			    left -= n, step = step * 3 % 997 + 1) {
+				n = MIN(step, left);
+				sha256_update(&c, big, n);
+			}
+		}
+		sha256_final(&c, digest);
+		sha256_hex(digest, hex);
+		ck_assert_msg(strcmp(hex, v[i].hex) == 0, "vector %zu: %s", i,
+		    hex);
+	}
+}
+END_TEST
+
+/*
+ * The digest of a policy file is what sha256sum(1) says of it, every byte
+ * (comments included); that of the command-line rule is of its content.
+ */
+START_TEST(test_policy_digest)
+{
+	const char *argv[] = { "/usr/bin/sha256sum", EXAMPLE, NULL };
+	char out[PATH_MAX], hex[SHA256_HEX_LEN], err[600], *sum;
+	const uid_t a[] = { 65534 }, b[] = { 65533 };
+	struct grant g = { .max_uffds = 4, .max_sessions_per_uid = 1 };
+	struct policy *p, *q;
+
+	snprintf(out, sizeof(out), "%s/sha256sum.out", getenv("UFFD_TEST_DIR"));
+	ck_assert_int_eq(run_program(out, false, argv), 0);
+	sum = read_whole(out);
+	ck_assert(policy_load(EXAMPLE, &p, err, sizeof(err)) == 0);
+	sha256_hex(p->digest, hex);
+	ck_assert_int_eq(strncmp(sum, hex, SHA256_HEX_LEN - 1), 0);
+	ck_assert_int_ne(p->loaded.tv_sec, 0);
+	policy_free(p);
+	free(sum);
+	unlink(out);
+
+	p = policy_single("command-line", a, 1, &g);
+	q = policy_single("command-line", a, 1, &g);
+	ck_assert_mem_eq(p->digest, q->digest, SHA256_LEN);
+	policy_free(q);
+	q = policy_single("command-line", b, 1, &g);
+	ck_assert_mem_ne(p->digest, q->digest, SHA256_LEN);
+	policy_free(q);
+	g.max_uffds = 5;
+	q = policy_single("command-line", a, 1, &g);
+	ck_assert_mem_ne(p->digest, q->digest, SHA256_LEN);
+	policy_free(q);
+	policy_free(p);
+}
+END_TEST
+
+/*
+ * A summary with its indented lines joined to the line above: one line an
+ * item (a rule's match keys on one).
+ */
+static char *
+unwrap(char *buf)
+{
+	char *r, *w;
+
+	for (r = w = buf; *r != '\0'; r++) {
+		if (r[0] == '\n' && strncmp(r + 1, "   ", 3) == 0) {
+			while (r[1] == ' ')
+				r++;
+			*w++ = ' ';
+			continue;
+		}
+		*w++ = *r;
+	}
+	*w = '\0';
+	return buf;
+}
+
+/* policy_summary(), no line wider than its promise, unwrapped. */
+static char *
+summary_of(const struct policy *p, const struct policy_origin *o)
+{
+	char *buf = NULL, *r, *end;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	ck_assert_ptr_nonnull(f);
+	policy_summary(p, o, f);
+	fclose(f);
+	for (r = buf; *r != '\0'; r = *end ? end + 1 : end) {
+		end = strchrnul(r, '\n');
+		ck_assert_msg(end - r <= POLICY_SUMMARY_WIDTH ||
+		    strncmp(r, "invariants digest: ", 19) == 0, "%.*s",
+		    (int)(end - r), r);
+	}
+	return unwrap(buf);
+}
+
+/*
+ * Who may have which uffds, how many: each rule's peers by name and number,
+ * mode, features, and its bound on live uffds per process, per uid and
+ * host-wide; the warnings under their rule; the totals.
+ */
+START_TEST(test_policy_summary)
+{
+	const char *path = test_file("summary.conf", "[broker]\n"
+	    "admin_group = root\n"			/* 2 */
+	    "[rule no-logins]\ncgroup = /user.slice/**\naction = deny\n"
+	    "[rule vmm]\nuid = nobody 4000000000 nobody\n"	/* 6 */
+	    "cgroup = /system.slice/vmm@*.service/**\nmode = kernel\n"
+	    "features = MISSING_SHMEM EVENT_REMOVE\nmax_uffds = 4\n"
+	    "max_sessions_per_uid = 8\nforked_sessions = yes\n"
+	    "[rule forky]\nuid = 4000000001\nexe = /usr/bin/forky\n" /* 14 */
+	    "mode = kernel\nfeatures = EVENT_FORK\n"
+	    "[rule helpers]\ngid = root\nmax_uffds = 2\n"	/* 19 */
+	    "max_sessions_per_uid = 3\n"
+	    "[rule everyone]\naction = deny\n"		/* 23 */
+	    "[rule late]\nuid = 4000000005\n");		/* 25 */
+	struct policy_origin o = { .running = false, .source = "file x" };
+	struct policy *p;
+	char err[600], *sum;
+
+	ck_assert_msg(policy_load(path, &p, err, sizeof(err)) == 0, "%s", err);
+	sum = summary_of(p, &o);
+	ck_assert_ptr_nonnull(strstr(sum, "# uffd-broker policy summary\n"
+	    "source: file x\ndigest: sha256:"));
+	ck_assert_ptr_null(strstr(sum, "in force:"));
+	ck_assert_ptr_nonnull(strstr(sum, "\nrules: 6\nstatus for: root and "
+	    "group 0 (root)\nsessions host-wide: the broker's --max-sessions "
+	    "open at once (1024 unless given; not in the file)\n"));
+	ck_assert_ptr_nonnull(strstr(sum, "\nrule 'no-logins' (line 3): deny\n"
+	    "  matches: cgroup /user.slice/**\n\n"));
+	ck_assert_ptr_nonnull(strstr(sum, "\nrule 'vmm' (line 6): allow, "
+	    "kernel-fault uffds\n  matches: uid 65534 (nobody), 4000000000, "
+	    "65534 (nobody) cgroup /system.slice/vmm@*.service/**\n"
+	    "  features: EVENT_REMOVE MISSING_SHMEM\n  forked sessions: yes\n"
+	    "  filter proof: required\n  live uffds: at most 4 per process "
+	    "(address space), 32 per uid (8 sessions x 4), 64 host-wide "
+	    "(2 uids)\n\n"));
+	ck_assert_ptr_nonnull(strstr(sum, "\nrule 'forky' (line 14): allow, "
+	    "kernel-fault uffds\n  matches: uid 4000000001 exe /usr/bin/forky\n"
+	    "  features: EVENT_FORK\n"));
+	ck_assert_ptr_nonnull(strstr(sum, "  live uffds: no bound: EVENT_FORK "
+	    "hands the client a uffd per fork, which the broker does not "
+	    "count; counted, at most 16 per process (address space)\n"
+	    "  warning: rule 'forky' (line 14) grants EVENT_FORK"));
+	ck_assert_ptr_nonnull(strstr(sum, "\nrule 'helpers' (line 19): allow, "
+	    "user-mode uffds only\n  matches: gid 0 (root)\n  features: none\n"
+	    "  forked sessions: no\n  live uffds: at most 2 per process "
+	    "(address space), 6 per uid (3 sessions x 2), no bound host-wide: "
+	    "it matches on gid: any number of uids may be in its groups\n"));
+	ck_assert_ptr_nonnull(strstr(sum, "\nrule 'everyone' (line 23): deny\n"
+	    "  matches: every peer\n"));
+	ck_assert_ptr_nonnull(strstr(sum, "\nrule 'late' (line 25): never "
+	    "reached\n  matches: uid 4000000005\n  warning: rule 'late' "
+	    "(line 25) is never reached: rule 'everyone' (line 23) matches "
+	    "every peer\n"));
+	ck_assert_ptr_nonnull(strstr(sum, "\n\nkernel-fault uffds: rules "
+	    "'vmm', 'forky'\n  live: no bound per uid (rule 'forky'), no "
+	    "bound host-wide (rule 'forky')\nuser-mode uffds only: rule "
+	    "'helpers'\n  live: at most 6 per uid, no bound host-wide (rule "
+	    "'helpers')\n"));
+	free(sum);
+	policy_free(p);
+
+	/* Bounded everywhere: the totals add up; nothing granted, none. */
+	ck_assert(policy_load(test_file("summary.conf", "[rule a]\nuid = 1 2\n"
+	    "cgroup = /a\nmode = kernel\nmax_uffds = 3\nmax_sessions_per_uid = "
+	    "2\n[rule b]\nuid = 3\nexe = /b\nmode = kernel\nmax_uffds = 5\n"
+	    "max_sessions_per_uid = 1\n"), &p, err, sizeof(err)) == 0);
+	sum = summary_of(p, &o);
+	ck_assert_ptr_nonnull(strstr(sum, "\nkernel-fault uffds: rules 'a', "
+	    "'b'\n  live: at most 10 per uid, at most 17 host-wide\n"
+	    "user-mode uffds only: none: no rule grants them\n"));
+	ck_assert_ptr_nonnull(strstr(sum, "\nstatus for: root only\n"));
+	free(sum);
+	policy_free(p);
+}
+END_TEST
+
+/* ---- site invariants ---- */
+
+/* Each error of an invariants file, FILE:LINE, in the order of its lines. */
+START_TEST(test_invariants_errors)
+{
+	const char *path = test_file("inv.conf",
+	    "# a comment\n"
+	    "never\n"					/* 2 */
+	    "max live-per-uid x\n"			/* 3 */
+	    "max foo 1\n"				/* 4 */
+	    "max live-host 5 per mode kernel\n"	/* 5 */
+	    "never mode kernel mode user\n"		/* 6 */
+	    "never feature BOGUS\n"			/* 7 */
+	    "never without pid\n"			/* 8 */
+	    "never uid no-such-user-xyz\n"		/* 9 */
+	    "frobnicate\n"				/* 10 */
+	    "never prove_filter on\n"			/* 11 */
+	    "max live-host\n"				/* 12 */
+	    "never mode\n"				/* 13 */
+	    "never mode kernel\fx\n"			/* 14 */
+	    "max live-per-uid 1 for\n"			/* 15 */
+	    "never forked_sessions no\n"		/* 16 */
+	    "never mode kernel without exe # ok\n"	/* 17 */
+	    "max live-host 1000000000000001\n");	/* 18 */
+	char got[8192] = "", want[8192] = "";
+	struct invariants *inv = (struct invariants *)1;
+	static const char *const errs[] = {
+		"2: expected a condition at the end of the line",
+		"3: max live-per-uid: expected a number from 0 to "
+		    "1000000000000000, got 'x'",
+		"4: max: expected live-per-process, live-per-uid, live-host or "
+		    "sessions-per-uid, got 'foo'",
+		"5: max: expected 'for' and conditions after the number, got "
+		    "'per'",
+		"6: mode: given twice",
+		"7: feature: unknown feature 'BOGUS'",
+		"8: without: expected uid, gid, exe or cgroup, got 'pid'",
+		"9: uid: no such user 'no-such-user-xyz'",
+		"10: unknown assertion 'frobnicate': expected never or max",
+		"11: prove_filter: expected off, got 'on'",
+		"12: expected a number at the end of the line",
+		"13: expected kernel or user at the end of the line",
+		"14: control character 0x0c: only spaces and tabs are allowed",
+		"15: expected a condition at the end of the line",
+		"16: forked_sessions: expected yes, got 'no'",
+		"18: max live-host: expected a number from 0 to "
+		    "1000000000000000, got '1000000000000001'",
+	};
+	size_t i, len;
+
+	for (i = 0; i < sizeof(errs) / sizeof(errs[0]); i++) {
+		len = strlen(want);
+		snprintf(want + len, sizeof(want) - len, "%s:%s\n", path,
+		    errs[i]);
+	}
+	ck_assert_int_eq(invariants_load_report(path, &inv, collect_error, got),
+	    sizeof(errs) / sizeof(errs[0]));
+	ck_assert_ptr_null(inv);
+	ck_assert_str_eq(got, want);
+
+	/* What loads: comments, blanks, tabs; the text as messages quote it. */
+	path = test_file("inv.conf", "\n  # indented comment\n"
+	    "never\tmode kernel   without exe # why\r\n"
+	    "max live-per-uid 64 for mode kernel feature MISSING_SHMEM\n");
+	ck_assert_int_eq(invariants_load_report(path, &inv, collect_error, got),
+	    0);
+	ck_assert_uint_eq(inv->n, 2);
+	ck_assert_str_eq(inv->v[0].text, "never mode kernel without exe");
+	ck_assert_int_eq(inv->v[0].line, 3);
+	ck_assert_str_eq(inv->v[1].text, "max live-per-uid 64 for mode kernel "
+	    "feature MISSING_SHMEM");
+	invariants_free(inv);
+	ck_assert_int_eq(invariants_load_report("policy", &inv, collect_error,
+	    got), 1);
+	ck_assert_ptr_nonnull(strstr(got, "policy: not a regular file (a "
+	    "directory)\n"));
+}
+END_TEST
+
+static void
+collect_violation(void *arg, size_t rule, const char *msg)
+{
+	char *buf = arg;
+	size_t len = strlen(buf);
+
+	snprintf(buf + len, 8192 - len, "[%zu] %s\n", rule, msg);
+}
+
+/*
+ * Each kind of assertion refuses a policy that breaks it, naming the
+ * assertion and the rule with FILE:LINE, and keeps one that does not.
+ */
+static const struct {
+	const char *inv;
+	const char *policy;
+	const char *broken;	/* after "POLICY:"; NULL: kept */
+} invariant_cases[] = {
+	/* never mode kernel without exe: the issue's first example */
+	{ "never mode kernel without exe",
+	  "[rule u]\nuid = 1\nmode = user\n"
+	  "[rule k]\nuid = 1\ncgroup = /a\nmode = kernel\n",
+	  "4: rule 'k' breaks invariant 'never mode kernel without exe' "
+	  "(INV:1): it grants kernel faults, does not match on exe" },
+	{ "never mode kernel without exe",
+	  "[rule k]\nuid = 1\nexe = /usr/bin/vmm\nmode = kernel\n"
+	  "[rule d]\nmode = kernel\naction = deny\n", NULL },
+	/* never feature EVENT_FORK */
+	{ "never feature EVENT_FORK",
+	  "[rule f]\nuid = 1\nfeatures = MISSING_SHMEM EVENT_FORK\n",
+	  "1: rule 'f' breaks invariant 'never feature EVENT_FORK' (INV:1): "
+	  "it grants EVENT_FORK" },
+	{ "never feature EVENT_FORK", "[rule f]\nuid = 1\n"
+	  "features = MISSING_SHMEM\n", NULL },
+	{ "never prove_filter off",
+	  "[rule k]\nuid = 1\nmode = kernel\nprove_filter = off\n",
+	  "1: rule 'k' breaks invariant 'never prove_filter off' (INV:1): it "
+	  "gives the device fd without the filter proof" },
+	/* with mode = user, prove_filter = off means nothing */
+	{ "never prove_filter off", "[rule u]\nuid = 1\nprove_filter = off\n",
+	  NULL },
+	{ "never forked_sessions yes", "[rule a]\nuid = 1\n"
+	  "forked_sessions = yes\n", "1: rule 'a' breaks invariant 'never "
+	  "forked_sessions yes' (INV:1): it admits forked sessions" },
+	{ "never mode kernel uid root", "[rule r]\nuid = 7 0\nmode = kernel\n",
+	  "1: rule 'r' breaks invariant 'never mode kernel uid root' (INV:1): "
+	  "it grants kernel faults, matches uid 0" },
+	{ "never mode kernel uid root", "[rule r]\nuid = 7\nmode = kernel\n",
+	  NULL },
+	{ "never without uid without gid", "[rule all]\ncgroup = /**\n",
+	  "1: rule 'all' breaks invariant 'never without uid without gid' "
+	  "(INV:1): it does not match on uid, does not match on gid" },
+	/* max live-per-process: max_uffds */
+	{ "max live-per-process 8", "[rule a]\nuid = 1\nmax_uffds = 9\n",
+	  "1: rule 'a' breaks invariant 'max live-per-process 8' (INV:1): "
+	  "max_uffds = 9" },
+	{ "max live-per-process 8", "[rule a]\nuid = 1\nmax_uffds = 8\n",
+	  NULL },
+	{ "max sessions-per-uid 4 for mode kernel",
+	  "[rule u]\nuid = 1\n[rule k]\nuid = 2\nmode = kernel\n",
+	  "3: rule 'k' breaks invariant 'max sessions-per-uid 4 for mode "
+	  "kernel' (INV:1): max_sessions_per_uid = 64" },
+	/* max live-per-uid: the issue's third example; a rule's own bound */
+	{ "max live-per-uid 100 for mode kernel",
+	  "[rule k]\nuid = 1\nmode = kernel\nmax_uffds = 4\n"
+	  "max_sessions_per_uid = 26\n",
+	  "1: rule 'k' breaks invariant 'max live-per-uid 100 for mode "
+	  "kernel' (INV:1): up to 104 live uffds per uid" },
+	{ "max live-per-uid 100 for mode kernel",
+	  "[rule k]\nuid = 1\nmode = kernel\nmax_uffds = 4\n"
+	  "max_sessions_per_uid = 25\n", NULL },
+	/*
+	 * Two rules a uid may use, together: a's sessions hold 50 each and
+	 * number at most 2, b's hold 1 and number at most 100: 200 at most.
+	 */
+	{ "max live-per-uid 100 for mode kernel",
+	  "[rule a]\nuid = 1\nmode = kernel\nmax_uffds = 50\n"
+	  "max_sessions_per_uid = 2\n[rule b]\ngid = 1\nmode = kernel\n"
+	  "max_uffds = 1\nmax_sessions_per_uid = 100\n",
+	  "1: rule 'a' breaks invariant 'max live-per-uid 100 for mode "
+	  "kernel' (INV:1): with 1 other rule it concerns, up to 200 live "
+	  "uffds per uid" },
+	{ "max live-per-uid 1000", "[rule f]\nuid = 1\nfeatures = EVENT_FORK\n",
+	  "1: rule 'f' breaks invariant 'max live-per-uid 1000' (INV:1): no "
+	  "bound on live uffds per uid: EVENT_FORK hands the client a uffd per "
+	  "fork, which the broker does not count" },
+	/* max live-host */
+	{ "max live-host 1000", "[rule g]\ngid = 1\n",
+	  "1: rule 'g' breaks invariant 'max live-host 1000' (INV:1): no bound "
+	  "on live uffds host-wide: it matches on gid: any number of uids may "
+	  "be in its groups" },
+	{ "max live-host 1000", "[rule u]\nuid = 1 2\nmax_uffds = 8\n"
+	  "[rule v]\nuid = 3\nmax_uffds = 8\n",
+	  "1: rule 'u' breaks invariant 'max live-host 1000' (INV:1): "
+	  "up to 1024 live uffds host-wide" },
+	{ "max live-host 1000", "[rule u]\nuid = 1\nmax_uffds = 8\n"
+	  "[rule v]\nuid = 3\nmax_uffds = 8\n",
+	  "1: rule 'u' breaks invariant 'max live-host 1000' (INV:1): "
+	  "with 1 other rule it concerns, up to 1024 live uffds host-wide" },
+	/* deny rules grant nothing, and break nothing */
+	{ "max live-host 0", "[rule d]\naction = deny\n", NULL },
+};
+
+START_TEST(test_invariants_each_kind)
+{
+	const char *inv_path = test_file("inv.conf", invariant_cases[_i].inv);
+	char ipath[PATH_MAX], err[600], got[8192] = "", want[8192];
+	struct invariants *inv;
+	struct policy *p;
+	const char *b;
+	char *at;
+
+	snprintf(ipath, sizeof(ipath), "%s", inv_path);
+	ck_assert_int_eq(invariants_load_report(ipath, &inv, collect_error,
+	    got), 0);
+	ck_assert_msg(policy_load(test_file("p.conf",
+	    invariant_cases[_i].policy), &p, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_uint_eq(invariants_check(inv, p, collect_violation, got),
+	    invariant_cases[_i].broken != NULL);
+	if ((b = invariant_cases[_i].broken) != NULL) {
+		/* "[RULE] POLICY:LINE...(INV:1)": the file names filled in. */
+		snprintf(want, sizeof(want), "%s:%s\n", p->path, b);
+		if ((at = strstr(want, "(INV:")) != NULL) {
+			char rest[4096];
+
+			snprintf(rest, sizeof(rest), "%s", at + 4);
+			snprintf(at, sizeof(want) - (at - want), "(%s%s", ipath,
+			    rest);
+		}
+		ck_assert_msg(strstr(got, want) != NULL, "got %s want %s", got,
+		    want);
+	} else
+		ck_assert_str_eq(got, "");
+	policy_free(p);
+	invariants_free(inv);
+}
+END_TEST
+
+/* The command-line rule keeps the invariants too. */
+START_TEST(test_invariants_command_line)
+{
+	const uid_t uids[] = { 65534 };
+	struct grant g = { .kernel_faults = true, .max_uffds = 16,
+	    .max_sessions_per_uid = 64, .prove_filter = true };
+	char got[8192] = "", want[1024];
+	struct invariants *inv;
+	struct policy *p = policy_single("command-line", uids, 1, &g);
+	const char *path = test_file("inv.conf", "never mode kernel "
+	    "without exe\n");
+
+	ck_assert_int_eq(invariants_load_report(path, &inv, collect_error,
+	    got), 0);
+	ck_assert_uint_eq(invariants_check(inv, p, collect_violation, got), 1);
+	snprintf(want, sizeof(want), "[0] command line: rule 'command-line' "
+	    "breaks invariant 'never mode kernel without exe' (%s:1): it "
+	    "grants kernel faults, does not match on exe\n", path);
+	ck_assert_str_eq(got, want);
+	policy_free(p);
+	invariants_free(inv);
 }
 END_TEST
 
@@ -424,7 +1089,7 @@ START_TEST(test_policy_prove_filter)
 	char err[600], warnings[4096] = "", grant[640], *printed;
 
 	ck_assert(policy_load(test_file("prove.conf",
-	    "[rule k]\nuid = 1\ncgroup = /a\nmode = kernel\n"
+	    "[rule k]\nuid = 4000000001\ncgroup = /a\nmode = kernel\n"
 	    "[rule off]\nuid = 2\ncgroup = /a\nmode = kernel\n"
 	    "prove_filter = off\n"
 	    "[rule u]\nuid = 3\nprove_filter = required\n"), &p, err,
@@ -442,7 +1107,8 @@ START_TEST(test_policy_prove_filter)
 	policy_grant_text(&p->rules[2].grant, grant, sizeof(grant));
 	ck_assert_ptr_null(strstr(grant, "prove_filter"));
 	printed = print_to_string(p);
-	ck_assert_ptr_nonnull(strstr(printed, "[rule k]\nuid = 1\ncgroup = /a\n"
+	ck_assert_ptr_nonnull(strstr(printed, "[rule k]\nuid = 4000000001\n"
+	    "cgroup = /a\n"
 	    "action = allow\nmode = kernel\nfeatures = none\nmax_uffds = 16\n"
 	    "max_sessions_per_uid = 64\nforked_sessions = no\n"
 	    "prove_filter = required\n"));
@@ -647,6 +1313,16 @@ START_TEST(test_policy_reload)
 	    "uid: no such user 'no-such-user-xyz'"));
 	ck_assert_int_eq(run_client(client_gets_uffd_user_mode, NULL, true), 0);
 
+	/* A directory where the file was: no policy, not an empty one. */
+	ck_assert_int_eq(unlink(path), 0);
+	ck_assert_int_eq(mkdir(path, 0755), 0);
+	ck_assert_int_eq(kill(tb.pid, SIGHUP), 0);
+	ck_assert(log_wait(2000, "event=policy_reload result=failed "
+	    "rules_in_force=1 errors=1 error=", "reload.conf: not a regular "
+	    "file (a directory)\""));
+	ck_assert_int_eq(run_client(client_gets_uffd_user_mode, NULL, true), 0);
+	ck_assert_int_eq(rmdir(path), 0);
+
 	/* A good file that denies nobody: new sessions refused at once... */
 	test_file("reload.conf", "[rule nobody]\nuid = 65534\naction = deny\n");
 	ck_assert_int_eq(kill(tb.pid, SIGHUP), 0);
@@ -681,6 +1357,253 @@ START_TEST(test_policy_unreadable_exe_fails_closed)
 	ck_assert(log_wait(1000, "event=session_refused", "the policy matches "
 	    "on the peer's executable, which the broker could not read"));
 	broker_stop();
+}
+END_TEST
+
+/* The hex SHA-256 of a file, computed here. */
+static void
+file_digest(const char *path, char hex[SHA256_HEX_LEN])
+{
+	uint8_t digest[SHA256_LEN];
+	char *text = read_whole(path);
+	struct sha256 c;
+
+	sha256_init(&c);
+	sha256_update(&c, text, strlen(text));
+	sha256_final(&c, digest);
+	sha256_hex(digest, hex);
+	free(text);
+}
+
+/*
+ * The policy in force, as the running broker says: its source, digest and
+ * load time in status, its summary with the broker's own limits; after a
+ * failed reload, the old policy's, and the failure, not the file on disk.
+ */
+START_TEST(test_policy_in_force)
+{
+	char want[PATH_MAX + 200], hex[SHA256_HEX_LEN], *st, *sum;
+	const char *path;
+
+	path = test_file("force.conf", "[rule nobody]\nuid = 65534\n"
+	    "cgroup = /**\nmode = kernel\nmax_uffds = 3\n");
+	file_digest(path, hex);
+	broker_start("--policy", path, "--max-sessions", "77", NULL);
+	ck_assert_ptr_nonnull(st = admin_view(VIEW_STATUS));
+	snprintf(want, sizeof(want), "\npolicy source=%s digest=sha256:%s "
+	    "loaded=20", path, hex);
+	ck_assert_msg(strstr(st, want) != NULL, "%s", st);
+	ck_assert_ptr_nonnull(strstr(st, " rules=1 invariants=none "
+	    "last_reload=none\n"));
+	free(st);
+	ck_assert_ptr_nonnull(sum = admin_view(VIEW_POLICY));
+	unwrap(sum);
+	snprintf(want, sizeof(want), "source: file %s\ndigest: sha256:%s\n"
+	    "in force: since 20", path, hex);
+	ck_assert_msg(strstr(sum, want) != NULL, "%s", sum);
+	ck_assert_ptr_nonnull(strstr(sum, "\nsessions host-wide: at most 77 "
+	    "open at once (--max-sessions)\n"));
+	ck_assert_ptr_nonnull(strstr(sum, "\nrule 'nobody' (line 1): allow, "
+	    "kernel-fault uffds\n  matches: uid 65534 (nobody) cgroup /**\n"));
+	ck_assert_ptr_nonnull(strstr(sum, "  live uffds: at most 3 per "
+	    "process"));
+	ck_assert_ptr_null(strstr(sum, "last reload"));
+	free(sum);
+	ck_assert(log_wait(1000, "event=admin_status", "view=policy"));
+
+	/* A reload that fails: what runs is not what the file says. */
+	test_file("force.conf", "[rule nobody]\nuid = 65534\nmode = kernel\n"
+	    "max_uffds = many\n");
+	ck_assert_int_eq(kill(tb.pid, SIGHUP), 0);
+	ck_assert(log_wait(2000, "event=policy_reload result=failed", NULL));
+	ck_assert_ptr_nonnull(st = admin_view(VIEW_STATUS));
+	ck_assert_msg(strstr(st, hex) != NULL, "%s", st);
+	ck_assert_ptr_nonnull(strstr(st, " last_reload=failed "
+	    "last_reload_at=20"));
+	ck_assert_ptr_nonnull(strstr(st, " last_reload_error=\""));
+	ck_assert_ptr_nonnull(strstr(st, "force.conf:4: max_uffds: expected a "
+	    "number from 1 to 1000000, got 'many'\"\n"));
+	free(st);
+	ck_assert_ptr_nonnull(sum = admin_view(VIEW_POLICY));
+	unwrap(sum);
+	ck_assert_ptr_nonnull(strstr(sum, hex));
+	ck_assert_ptr_nonnull(strstr(sum, "\nlast reload: failed at 20"));
+	ck_assert_ptr_nonnull(strstr(sum, "at most 3 per process"));
+	free(sum);
+
+	/* A good one: its digest, and ok. */
+	path = test_file("force.conf", "[rule nobody]\nuid = 65534\n"
+	    "cgroup = /**\nmode = kernel\nmax_uffds = 5\n");
+	file_digest(path, hex);
+	ck_assert_int_eq(kill(tb.pid, SIGHUP), 0);
+	ck_assert(log_wait(2000, "event=policy_reload result=ok", NULL));
+	ck_assert_ptr_nonnull(st = admin_view(VIEW_STATUS));
+	ck_assert_msg(strstr(st, hex) != NULL, "%s", st);
+	ck_assert_ptr_nonnull(strstr(st, " last_reload=ok last_reload_at=20"));
+	ck_assert_ptr_null(strstr(st, "last_reload_error"));
+	free(st);
+	ck_assert_ptr_nonnull(sum = admin_view(VIEW_POLICY));
+	unwrap(sum);
+	ck_assert_ptr_nonnull(strstr(sum, "at most 5 per process"));
+	ck_assert_ptr_null(strstr(sum, "last reload"));
+	free(sum);
+	broker_stop();
+
+	/* The command-line rule: its options are its policy. */
+	broker_start("--allow-uid", "nobody", "--max-uffds", "3",
+	    "--max-sessions-per-uid", "2", NULL);
+	ck_assert_ptr_nonnull(st = admin_view(VIEW_STATUS));
+	ck_assert_ptr_nonnull(strstr(st, "\npolicy source=(command line) "
+	    "digest=sha256:"));
+	free(st);
+	ck_assert_ptr_nonnull(sum = admin_view(VIEW_POLICY));
+	unwrap(sum);
+	ck_assert_ptr_nonnull(strstr(sum, "source: command line\n"));
+	ck_assert_ptr_nonnull(strstr(sum, "\nrule 'command-line' (the "
+	    "command line): allow, kernel-fault uffds\n  matches: uid 65534 "
+	    "(nobody)\n"));
+	ck_assert_ptr_nonnull(strstr(sum, "  live uffds: at most 3 per "
+	    "process (address space), 6 per uid (2 sessions x 3), 6 host-wide "
+	    "(1 uid)"));
+	ck_assert_ptr_nonnull(strstr(sum, "\nsessions host-wide: at most 1024 "
+	    "open at once (--max-sessions)\n"));
+	free(sum);
+	broker_stop();
+}
+END_TEST
+
+static int
+client_kernel_uffd(void *arg)
+{
+	struct uffdc_session *s;
+	struct uffdc_uffd *u;
+
+	(void)arg;
+	CHILD_CHECK(uffdc_session_open(tb.sock, &s) == 0);
+	CHILD_CHECK(uffdc_create(s, 0, 0, &u) == 0);
+	uffdc_session_close(s);
+	return 0;
+}
+
+/* uffd-brokerd with args; returns its exit code, its log in *log. */
+static int
+broker_refuses(char **log, const char *arg, ...)
+{
+	const char *argv[16] = { brokerd_path(), "--socket", "/nonexistent/s" };
+	char out[PATH_MAX];
+	int argc = 3, rc;
+	va_list ap;
+
+	va_start(ap, arg);
+	for (; arg != NULL && argc < 15; arg = va_arg(ap, const char *))
+		argv[argc++] = arg;
+	va_end(ap);
+	argv[argc] = NULL;
+	snprintf(out, sizeof(out), "%s/refuses.log", getenv("UFFD_TEST_DIR"));
+	rc = run_program(out, false, argv);
+	*log = read_whole(out);
+	unlink(out);
+	return rc;
+}
+
+/*
+ * The site invariants, enforced by the broker: a policy that breaks one
+ * does not start it, nor load on reload, where the policy in force stays,
+ * and the log names the assertion and the rule, each with FILE:LINE.
+ */
+START_TEST(test_policy_invariants_enforced)
+{
+	char good[PATH_MAX + 128], want[PATH_MAX * 2], hex[SHA256_HEX_LEN];
+	char inv[PATH_MAX], *st, *log;
+	const char *path;
+
+	snprintf(inv, sizeof(inv), "%s", test_file("site.inv",
+	    "never mode kernel without exe\n"
+	    "max live-per-uid 64 for mode kernel\n"));
+	file_digest(inv, hex);
+	snprintf(good, sizeof(good), "[rule vmm]\nuid = 65534\nexe = %s\n"
+	    "mode = kernel\nmax_uffds = 2\nmax_sessions_per_uid = 4\n",
+	    self_exe());
+	path = test_file("site.conf", good);
+	broker_start("--policy", path, "--invariants", inv, NULL);
+	ck_assert_int_eq(run_client(client_kernel_uffd, NULL, true), 0);
+	ck_assert_ptr_nonnull(st = admin_view(VIEW_STATUS));
+	snprintf(want, sizeof(want), " invariants=%s "
+	    "invariants_digest=sha256:%s invariants_count=2 ", inv, hex);
+	ck_assert_msg(strstr(st, want) != NULL, "%s", st);
+	free(st);
+	ck_assert_ptr_nonnull(st = admin_view(VIEW_POLICY));
+	snprintf(want, sizeof(want), "\ninvariants: %s, 2 assertions: the "
+	    "policy keeps them all\ninvariants digest: sha256:%s\n", inv, hex);
+	ck_assert_msg(strstr(unwrap(st), want) != NULL, "%s", st);
+	free(st);
+
+	/* A policy breaking one: the reload fails, the old one serves. */
+	test_file("site.conf", "[rule vmm]\nuid = 65534\ncgroup = /**\n"
+	    "mode = kernel\n");
+	ck_assert_int_eq(kill(tb.pid, SIGHUP), 0);
+	snprintf(want, sizeof(want), "site.conf:1: rule 'vmm' breaks invariant "
+	    "'never mode kernel without exe' (%s:1): it grants kernel faults, "
+	    "does not match on exe", inv);
+	ck_assert(log_wait(2000, "event=policy_reload result=failed", want));
+	ck_assert(log_wait(0, "event=policy_reload result=failed", "errors=2"));
+	ck_assert_int_eq(run_client(client_kernel_uffd, NULL, true), 0);
+	ck_assert_ptr_nonnull(st = admin_view(VIEW_STATUS));
+	ck_assert_ptr_nonnull(strstr(st, " last_reload=failed "));
+	ck_assert_ptr_nonnull(strstr(st, "breaks invariant 'never mode kernel "
+	    "without exe'"));
+	free(st);
+
+	/* Invariants that do not load: the reload fails too. */
+	test_file("site.conf", good);
+	test_file("site.inv", "never mode kernel without pid\n");
+	ck_assert_int_eq(kill(tb.pid, SIGHUP), 0);
+	ck_assert(log_wait(2000, "event=policy_reload result=failed",
+	    "site.inv:1: without: expected uid, gid, exe or cgroup, got "
+	    "'pid'"));
+
+	/* Both good: it loads, with the new invariants. */
+	test_file("site.inv", "never feature EVENT_FORK\n");
+	file_digest(inv, hex);
+	ck_assert_int_eq(kill(tb.pid, SIGHUP), 0);
+	ck_assert(log_wait(2000, "event=policy_reload result=ok",
+	    "invariants=1"));
+	ck_assert_ptr_nonnull(st = admin_view(VIEW_STATUS));
+	ck_assert_ptr_nonnull(strstr(st, hex));
+	ck_assert_ptr_nonnull(strstr(st, " last_reload=ok "));
+	free(st);
+	broker_stop();
+
+	/* At start-up: a policy breaking one does not start the broker. */
+	test_file("site.inv", "never mode kernel without exe\n");
+	test_file("site.conf", "[rule vmm]\nuid = 65534\nmode = kernel\n");
+	ck_assert_int_eq(broker_refuses(&log, "--policy", path,
+	    "--invariants", inv, NULL), 1);
+	ck_assert_msg(strstr(log, "site.conf:1: rule 'vmm' breaks invariant "
+	    "'never mode kernel without exe'") != NULL, "%s", log);
+	ck_assert_ptr_nonnull(strstr(log, "policy not loaded: it breaks 1 "
+	    "invariant of "));
+	free(log);
+	/* Nor does the command-line rule that breaks one. */
+	ck_assert_int_eq(broker_refuses(&log, "--allow-uid", "65534",
+	    "--invariants", inv, NULL), 1);
+	ck_assert_ptr_nonnull(strstr(log, "command line: rule 'command-line' "
+	    "breaks invariant 'never mode kernel without exe'"));
+	free(log);
+	/* Nor invariants that do not load, or are not there. */
+	test_file("site.inv", "never\n");
+	ck_assert_int_eq(broker_refuses(&log, "--allow-uid", "65534",
+	    "--user-mode-only", "--invariants", inv, NULL), 1);
+	ck_assert_ptr_nonnull(strstr(log, "site.inv:1: expected a condition at "
+	    "the end of the line"));
+	ck_assert_ptr_nonnull(strstr(log, "invariants not loaded: 1 error"));
+	free(log);
+	unlink(inv);
+	ck_assert_int_eq(broker_refuses(&log, "--allow-uid", "65534",
+	    "--user-mode-only", "--invariants", inv, NULL), 1);
+	ck_assert_ptr_nonnull(strstr(log, "site.inv: No such file or "
+	    "directory"));
+	free(log);
 }
 END_TEST
 
@@ -775,18 +1698,34 @@ START_TEST(test_policy_peer_pid_reused)
 }
 END_TEST
 
+/* Every error is logged; so is a policy that is no regular file. */
 START_TEST(test_policy_bad_file_refuses_start)
 {
 	const char *argv[] = { brokerd_path(), "--socket", "/nonexistent/s",
-	    "--policy", test_file("bad.conf", "[rule x]\nbogus = 1\n"), NULL };
-	char out[PATH_MAX], *log;
+	    "--policy", test_file("bad.conf", "[rule x]\nbogus = 1\n"
+	    "mode = sideways\n"), NULL };
+	char out[PATH_MAX], dir[PATH_MAX], *log;
 
 	snprintf(out, sizeof(out), "%s/bad.log", getenv("UFFD_TEST_DIR"));
 	ck_assert_int_eq(run_program(out, false, argv), 1);
 	log = read_whole(out);
 	ck_assert_ptr_nonnull(strstr(log, "bad.conf:2: unknown key 'bogus' in "
 	    "[rule x]"));
+	ck_assert_ptr_nonnull(strstr(log, "bad.conf:3: mode: expected 'kernel' "
+	    "or 'user', got 'sideways'"));
+	ck_assert_ptr_nonnull(strstr(log, "policy not loaded: 2 errors"));
 	free(log);
+
+	snprintf(dir, sizeof(dir), "%s/policy.d", getenv("UFFD_TEST_DIR"));
+	ck_assert_int_eq(mkdir(dir, 0755), 0);
+	argv[4] = dir;
+	ck_assert_int_eq(run_program(out, false, argv), 1);
+	log = read_whole(out);
+	ck_assert_ptr_nonnull(strstr(log, "policy.d: not a regular file (a "
+	    "directory)"));
+	ck_assert_ptr_nonnull(strstr(log, "no policy: refusing to start"));
+	free(log);
+	ck_assert_int_eq(rmdir(dir), 0);
 	unlink(out);
 }
 END_TEST
@@ -804,16 +1743,30 @@ make_policy_suite(void)
 	    sizeof(load_cases) / sizeof(load_cases[0]));
 	tcase_add_test(parse, test_policy_nul_byte);
 	tcase_add_test(parse, test_policy_missing_file);
+	tcase_add_loop_test(parse, test_policy_all_errors, 0,
+	    sizeof(all_errors_cases) / sizeof(all_errors_cases[0]));
+	tcase_add_test(parse, test_policy_many_errors);
+	tcase_add_test(parse, test_policy_not_regular);
 	tcase_add_test(parse, test_policy_golden_print);
+	tcase_add_test(parse, test_policy_print_names);
 	tcase_add_test(parse, test_policy_print_longest);
 	tcase_add_loop_test(parse, test_policy_matching, 0,
 	    sizeof(match_cases) / sizeof(match_cases[0]));
 	tcase_add_test(parse, test_policy_warnings);
 	tcase_add_test(parse, test_policy_prove_filter);
+	tcase_add_test(parse, test_policy_sha256);
+	tcase_add_test(parse, test_policy_digest);
+	tcase_add_test(parse, test_policy_summary);
+	tcase_add_test(parse, test_invariants_errors);
+	tcase_add_loop_test(parse, test_invariants_each_kind, 0,
+	    sizeof(invariant_cases) / sizeof(invariant_cases[0]));
+	tcase_add_test(parse, test_invariants_command_line);
 	suite_add_tcase(s, parse);
 	tcase_set_timeout(live, 30);
 	tcase_add_test(live, test_policy_refusals_end_to_end);
 	tcase_add_test(live, test_policy_reload);
+	tcase_add_test(live, test_policy_in_force);
+	tcase_add_test(live, test_policy_invariants_enforced);
 	tcase_add_test(live, test_policy_audit_lines);
 	tcase_add_test(live, test_policy_unreadable_exe_fails_closed);
 	tcase_add_test(live, test_policy_session_quota);

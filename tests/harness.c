@@ -349,6 +349,55 @@ raw_call(int sock, const WireRequest *req, int fd, WireStatus *status,
 	return raw_exchange(sock, buf, len, fd, status, reason, reasonlen);
 }
 
+char *
+admin_view(UffdBroker__V1__AdminStatus__View view)
+{
+	UffdBroker__V1__AdminStatus as = UFFD_BROKER__V1__ADMIN_STATUS__INIT;
+	WireRequest req = UFFD_BROKER__V1__REQUEST__INIT;
+	struct uffdc_session s;
+	WireReply *reply;
+	uint32_t offset = 0, total = 1;
+	char *text = NULL;
+	size_t len = 0, i;
+	FILE *f;
+	bool ok = true;
+
+	memset(&s, 0, sizeof(s));
+	if ((s.sock = client_connect(tb.sock)) < 0)
+		return NULL;
+	/* An administrator no rule admits gets a refusal first: no matter. */
+	(void)client_welcome(&s);
+	ck_assert_ptr_nonnull(f = open_memstream(&text, &len));
+	req.body_case = UFFD_BROKER__V1__REQUEST__BODY_ADMIN_STATUS;
+	req.admin_status = &as;
+	as.has_view = true;
+	as.view = view;
+	while (ok && offset < total) {
+		as.offset = offset;
+		if (client_call(&s, &req, -1, &reply) < 0) {
+			ok = false;
+			break;
+		}
+		ok = reply->body_case ==
+		    UFFD_BROKER__V1__REPLY__BODY_ADMIN_STATUS_REPLY &&
+		    reply->admin_status_reply->next_offset > offset;
+		for (i = 0; ok && i < reply->admin_status_reply->n_lines; i++)
+			fprintf(f, "%s\n", reply->admin_status_reply->lines[i]);
+		if (ok) {
+			offset = reply->admin_status_reply->next_offset;
+			total = reply->admin_status_reply->total;
+		}
+		uffd_broker__v1__reply__free_unpacked(reply, NULL);
+	}
+	close(s.sock);
+	fclose(f);
+	if (!ok) {
+		free(text);
+		return NULL;
+	}
+	return text;
+}
+
 void
 sync_signal(int fd)
 {

@@ -123,6 +123,12 @@ int	raw_exchange(int sock, const void *buf, size_t len, int fd,
 int	raw_call(int sock, const WireRequest *req, int fd, WireStatus *status,
 	    char *reason, size_t reasonlen);
 
+/*
+ * The running broker's AdminStatus view (STATUS, or the POLICY summary),
+ * every page, as root: its lines, each ended by a newline (free()), or NULL.
+ */
+char	*admin_view(UffdBroker__V1__AdminStatus__View view);
+
 /* The broker closed the socket: the next read (within 2 s) sees the end. */
 bool	closed_by_broker(int sock);
 

@@ -6,8 +6,13 @@
  * bytes. A difference aborts: that is the property.
  *
  * The input is the file, loaded by path as the broker loads it (a memfd, as
- * /proc/self/fd/N). Names of users and groups are looked up in /etc/passwd
- * and /etc/group only, as the broker does (access_load()).
+ * /proc/self/fd/N). A file that does not load says each of its errors in
+ * the order of its lines, and the lines before the first load. Names of
+ * users and groups are looked up in /etc/passwd and /etc/group only, as the
+ * broker does (access_load()). What uffd-brokerctl makes of a policy
+ * (check, explain, summary) runs on each that loads. After a line "%%", the
+ * rest is site invariants (invariant.h): their errors say where, in order,
+ * and each assertion a policy breaks names an allow rule, FILE:LINE.
  */
 #include <ctype.h>
 #include <nss.h>
@@ -17,6 +22,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "invariant.h"
 #include "policy.h"
 
 /* inih's line buffer less its newline and NUL: what a printed line may take. */
@@ -25,8 +31,8 @@
 int	LLVMFuzzerInitialize(int *argc, char ***argv);
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static int	infd = -1, printfd = -1;
-static char	inpath[64], printpath[64];
+static int	infd = -1, printfd = -1, invfd = -1;
+static char	inpath[64], printpath[64], invpath[64];
 
 #define CHECK(cond) do {						\
 	if (!(cond)) {							\
@@ -58,6 +64,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	__nss_configure_lookup("group", "files");
 	infd = memfd("policy", inpath, sizeof(inpath));
 	printfd = memfd("printed", printpath, sizeof(printpath));
+	invfd = memfd("invariants", invpath, sizeof(invpath));
 	return 0;
 }
 
@@ -89,23 +96,52 @@ no_warning(void *arg, const char *msg)
 }
 
 /*
- * An error says where: "PATH:LINE: message", and it is the first (policy.h):
- * the lines before LINE load.
+ * The errors of a file (policy.h): each says where, "PATH:LINE: message", in
+ * the order of the lines; past POLICY_MAX_ERRORS one "PATH: N more errors".
  */
+struct errors {
+	const char	*path;		/* the file's */
+	char		first[600];
+	long		line;		/* of the last error */
+	unsigned int	n;		/* messages */
+	bool		more;		/* the "more errors" message came */
+};
+
 static void
-first_error(const uint8_t *data, size_t size, const char *err, size_t errlen)
+each_error(void *arg, const char *msg)
+{
+	struct errors *e = arg;
+	size_t n = strlen(e->path);
+	long line;
+
+	CHECK(!e->more);	/* the count comes last */
+	CHECK(strlen(msg) < POLICY_ERROR_MAX);
+	CHECK(strncmp(msg, e->path, n) == 0 && msg[n] == ':');
+	if (msg[n + 1] == ' ') {
+		CHECK(e->n == POLICY_MAX_ERRORS);
+		CHECK(strstr(msg + n, " more errors") != NULL);
+		e->more = true;
+		return;
+	}
+	CHECK(isdigit((unsigned char)msg[n + 1]));
+	CHECK(strstr(msg + n + 1, ": ") != NULL);
+	line = strtol(msg + n + 1, NULL, 10);
+	CHECK(line >= 1 && line >= e->line);
+	if (e->n++ == 0)
+		snprintf(e->first, sizeof(e->first), "%s", msg);
+	e->line = line;
+}
+
+/* The lines before the first error load. */
+static void
+first_error(const uint8_t *data, size_t size, const char *err)
 {
 	size_t n = strlen(inpath), off = 0;
 	struct policy *p;
 	char again[600];
 	long line, i;
 
-	CHECK(memchr(err, '\0', errlen) != NULL);
-	CHECK(strncmp(err, inpath, n) == 0 && err[n] == ':');
-	CHECK(isdigit((unsigned char)err[n + 1]));
-	CHECK(strstr(err + n + 1, ": ") != NULL);
 	line = strtol(err + n + 1, NULL, 10);
-	CHECK(line >= 1);
 	for (i = 1; i < line; i++) {
 		const uint8_t *nl = memchr(data + off, '\n', size - off);
 
@@ -198,27 +234,38 @@ same_matches(const struct policy *p, const struct policy *q)
 	}
 }
 
-int
-LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+/* The properties of the policy part; the policy if it loads, or NULL. */
+static struct policy *
+policy_part(const uint8_t *data, size_t size)
 {
+	struct errors errs = { .path = inpath };
 	struct policy *p, *q;
 	char err[600], *first, *again, *line, *save = NULL;
+	int nerr;
 	size_t len1, len2;
 	FILE *devnull;
 
 	put(infd, data, size);
-	memset(err, 'x', sizeof(err));
-	if (policy_load(inpath, &p, err, sizeof(err)) < 0) {
+	if ((nerr = policy_load_report(inpath, &p, each_error, &errs)) > 0) {
 		CHECK(p == NULL);
-		first_error(data, size, err, sizeof(err));
-		return 0;
+		CHECK(errs.n > 0 && errs.n <= POLICY_MAX_ERRORS);
+		CHECK(errs.more == ((unsigned int)nerr > errs.n));
+		first_error(data, size, errs.first);
+		return NULL;
 	}
+	CHECK(nerr == 0);
 	CHECK(p != NULL && p->nrules <= POLICY_MAX_RULES);
 	/* What uffd-brokerctl does with a policy, for the coverage. */
 	(void)policy_check(p, no_warning, NULL);
 	CHECK((devnull = fopen("/dev/null", "we")) != NULL);
 	policy_explain(p, &(struct peer){ .uid = 0, .exe = "/x",
 	    .cgroup = "/y" }, devnull);
+	policy_explain(p, &(struct peer){ .uid = 65534 }, devnull);
+	policy_summary(p, &(struct policy_origin){ .source = "file x" },
+	    devnull);
+	policy_summary(p, &(struct policy_origin){ .running = true,
+	    .source = "file x", .max_sessions = 1, .last_reload = "failed" },
+	    devnull);
 	fclose(devnull);
 
 	first = print(p, &len1);
@@ -242,7 +289,79 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(strlen(line) <= LINE_MAX_PRINTED);
 	free(first);
 	free(again);
-	policy_free(p);
 	policy_free(q);
+	return p;
+}
+
+/* A broken invariant: said of an allow rule of the policy, FILE:LINE. */
+struct violations {
+	const struct policy	*p;
+	unsigned int		n;
+};
+
+static void
+each_violation(void *arg, size_t rule, const char *msg)
+{
+	struct violations *v = arg;
+	const struct rule *r;
+	char want[POLICY_NAME_MAX + 64];
+	size_t n = strlen(inpath);
+
+	CHECK(rule < v->p->nrules);
+	r = &v->p->rules[rule];
+	CHECK(!r->grant.deny);
+	CHECK(strncmp(msg, inpath, n) == 0 && msg[n] == ':');
+	CHECK(strtol(msg + n + 1, NULL, 10) == r->line);
+	snprintf(want, sizeof(want), ": rule '%s' breaks invariant '", r->name);
+	CHECK(strstr(msg, want) != NULL);
+	CHECK(strstr(msg, invpath) != NULL);
+	v->n++;
+}
+
+/* The invariants part: its errors as the policy's; checked if both load. */
+static void
+invariants_part(const struct policy *p, const uint8_t *data, size_t size)
+{
+	struct errors errs = { .path = invpath };
+	struct violations v = { .p = p };
+	struct invariants *inv;
+	int nerr;
+
+	put(invfd, data, size);
+	if ((nerr = invariants_load_report(invpath, &inv, each_error,
+	    &errs)) > 0) {
+		CHECK(inv == NULL);
+		CHECK(errs.n > 0 && errs.n <= POLICY_MAX_ERRORS);
+		CHECK(errs.more == ((unsigned int)nerr > errs.n));
+		return;
+	}
+	CHECK(nerr == 0 && inv != NULL && inv->n <= INVARIANT_MAX);
+	if (p != NULL)
+		CHECK(invariants_check(inv, p, each_violation, &v) == v.n);
+	invariants_free(inv);
+}
+
+/*
+ * The input: a policy, and after a line "%%" the site invariants to check
+ * it against (none without the line: the corpus's older seeds).
+ */
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	const uint8_t *sep = NULL;
+	struct policy *p;
+	size_t psize = size, i;
+
+	if (size >= 3 && memcmp(data, "%%\n", 3) == 0)
+		psize = 0;
+	for (i = 0; psize == size && i + 4 <= size; i++)
+		if (memcmp(data + i, "\n%%\n", 4) == 0)
+			psize = i + 1;
+	if (psize < size)
+		sep = data + psize + 3;
+	p = policy_part(data, psize);
+	if (sep != NULL)
+		invariants_part(p, sep, size - (size_t)(sep - data));
+	policy_free(p);
 	return 0;
 }

@@ -87,6 +87,18 @@ body_of(const WireRequest *req)
 	}
 }
 
+/* An AdminStatus of a view the broker has: its status, or its policy's. */
+static bool
+admin(const WireRequest *req)
+{
+	const UffdBroker__V1__AdminStatus *as = req->admin_status;
+
+	return req->body_case == UFFD_BROKER__V1__REQUEST__BODY_ADMIN_STATUS &&
+	    (!as->has_view ||
+	    as->view == UFFD_BROKER__V1__ADMIN_STATUS__VIEW__STATUS ||
+	    as->view == UFFD_BROKER__V1__ADMIN_STATUS__VIEW__POLICY);
+}
+
 /* The Hello's fields: what passes is a page of user memory. */
 static void
 hello_fields(uint32_t version, uint64_t page, uint32_t page_size)
@@ -142,13 +154,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (flags == 0)
 		mine = uffd_broker__v1__request__unpack(NULL, len, buf);
 	if (refused)
-		want = mine != NULL && mine->body_case ==
-		    UFFD_BROKER__V1__REQUEST__BODY_ADMIN_STATUS ?
-		    REQUEST_ADMIN : REQUEST_REFUSED;
+		want = mine != NULL && admin(mine) ? REQUEST_ADMIN :
+		    REQUEST_REFUSED;
 	else if (flags != 0 || mine == NULL)
 		want = REQUEST_BAD;
-	else if (mine->body_case == UFFD_BROKER__V1__REQUEST__BODY_ADMIN_STATUS)
+	else if (admin(mine))
 		want = REQUEST_ADMIN;
+	else if (mine->body_case == UFFD_BROKER__V1__REQUEST__BODY_ADMIN_STATUS)
+		want = REQUEST_BAD;	/* a view the broker does not have */
 	else {
 		want = REQUEST_BAD;
 		for (i = 0; i < sizeof(spec) / sizeof(spec[0]); i++) {
@@ -184,6 +197,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(rc.req->body_case ==
 		    UFFD_BROKER__V1__REQUEST__BODY_ADMIN_STATUS);
 		CHECK(rc.req->admin_status != NULL);
+		CHECK(admin(rc.req));
 		break;
 	case REQUEST_OK:
 		CHECK(!refused && flags == 0);

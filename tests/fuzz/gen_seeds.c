@@ -152,6 +152,21 @@ simple(uint8_t *out, UffdBroker__V1__Request__BodyCase body, uint64_t arg)
 	return pack(&req, out);
 }
 
+/* AdminStatus with a view (POLICY: the summary; others are refused). */
+static size_t
+admin_view(uint8_t *out, uint32_t offset, int view)
+{
+	UffdBroker__V1__AdminStatus admin = UFFD_BROKER__V1__ADMIN_STATUS__INIT;
+	WireRequest req = UFFD_BROKER__V1__REQUEST__INIT;
+
+	req.body_case = UFFD_BROKER__V1__REQUEST__BODY_ADMIN_STATUS;
+	admin.offset = offset;
+	admin.has_view = true;
+	admin.view = view;
+	req.admin_status = &admin;
+	return pack(&req, out);
+}
+
 /* fuzz_wire: state byte, flags byte (refused, flags << 1, kind << 5), bytes */
 static void
 wire(const char *name, unsigned int state, bool refused, unsigned int flags,
@@ -203,6 +218,10 @@ wire_seeds(void)
 	n = simple(m, UFFD_BROKER__V1__REQUEST__BODY_ADMIN_STATUS, 3);
 	wire("admin-status", ST_VERIFY, false, 0, 0, m, n);
 	wire("admin-status-refused", ST_HELLO, true, 0, 0, m, n);
+	n = admin_view(m, 0, UFFD_BROKER__V1__ADMIN_STATUS__VIEW__POLICY);
+	wire("admin-policy", ST_READY, false, 0, 0, m, n);
+	n = admin_view(m, 0, 7);
+	wire("admin-view-unknown", ST_HELLO, true, 0, 0, m, n);
 	n = simple(m, UFFD_BROKER__V1__REQUEST__BODY__NOT_SET, 0);
 	wire("empty", ST_READY, false, 0, 0, m, n);
 	wire("undecodable", ST_HELLO, false, 0, 0,
@@ -310,6 +329,19 @@ session_seeds(void)
 	n = hello(m, false, WIRE_VERSION, ARENA);
 	send_req(&sd, 0, FD_LISTENER, m, n);
 	save("fuzz_session", "refused-admin", sd.buf, sd.len);
+
+	/* An administrator asking for the policy's summary, page by page. */
+	sd.len = 0;
+	byte(&sd, 3);
+	byte(&sd, 2);
+	byte(&sd, STEP_CONNECT);
+	n = admin_view(m, 0, UFFD_BROKER__V1__ADMIN_STATUS__VIEW__POLICY);
+	send_req(&sd, 0, FD_NONE, m, n);
+	n = admin_view(m, 5, UFFD_BROKER__V1__ADMIN_STATUS__VIEW__POLICY);
+	send_req(&sd, 0, FD_NONE, m, n);
+	n = admin_view(m, 0, 9);
+	send_req(&sd, 0, FD_NONE, m, n);
+	save("fuzz_session", "admin-policy", sd.buf, sd.len);
 
 	/* No rule matches; one session per uid; the broker full. */
 	sd.len = 0;
@@ -510,6 +542,29 @@ static const char *const policy_cases[] = {
 	"[rule any-cgroup]\ncgroup = /**\n",
 	"[rule k]\nmode = kernel\nprove_filter = off\nforked_sessions = yes\n"
 	"max_sessions_per_uid = 1000000\nmax_uffds = 1\n",
+	/* policy print's names, in comments, on continuation lines too */
+	"[broker]\nadmin_group = 4 ; adm\n\n[rule a]\n"
+	"uid = 0 65534 ; root nobody\n\t1 2 ; daemon bin\n"
+	"gid = 4000000000 ; -\n",
+	/* errors on many lines, each reported */
+	"[rule a]\nuid = x, 0 y\n\tz\nmode = sideways\n\tuser\nbogus = 1\n"
+	"\tmore\n[rule a]\nuid = 4\n[rule b\nuid\n\t0\nmax_uffds = 0\n",
+	/* site invariants, after a line "%%": broken, kept, wrong */
+	"[rule k]\nuid = 0 65534\ncgroup = /**\nmode = kernel\n"
+	"features = EVENT_FORK\nprove_filter = off\nforked_sessions = yes\n"
+	"[rule g]\ngid = 4\nmax_uffds = 9\n[rule d]\naction = deny\n"
+	"%%\n# the site's\nnever mode kernel without exe\n"
+	"never feature EVENT_FORK\nnever prove_filter off\n"
+	"never forked_sessions yes\nnever mode kernel uid root\n"
+	"max live-per-process 8\nmax sessions-per-uid 4 for mode kernel\n"
+	"max live-per-uid 100 for mode kernel\nmax live-host 1000\n",
+	"[rule a]\nuid = 1\nexe = /a\nmode = kernel\nmax_uffds = 2\n"
+	"[rule b]\nuid = 2\nexe = /b\nmode = kernel\nmax_uffds = 2\n"
+	"%%\nnever mode kernel without exe without cgroup\n"
+	"max live-per-uid 200 for mode kernel # together\nmax live-host 256\n",
+	"[rule a]\nuid = 1\n%%\nnever\nmax live-per-uid x\nmax foo 1\n"
+	"never mode kernel mode user\nnever without pid\nfrobnicate\n"
+	"never uid no-such-user\nmax live-host 5 for\n",
 };
 
 static void
