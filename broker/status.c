@@ -114,15 +114,17 @@ walk(struct broker *b, struct page *pg)
 	TAILQ_FOREACH(s, &b->sessions, entry)
 		admitted += s->refusal == NULL;
 	emit(pg, "broker pid=%d creation=%s policy=%s rules=%zu sessions=%u "
-	    "connections=%u listeners=%u no_rule_refusals=%llu", (int)getpid(),
+	    "connections=%u listeners=%u sessions_refused_no_rule=%llu",
+	    (int)getpid(),
 	    b->via_syscall ? "syscall" : "device",
 	    b->cfg.policy_path ? b->cfg.policy_path : "(command line)",
 	    p->nrules, admitted, b->nsessions, listeners,
 	    (unsigned long long)p->no_match);
 	walk_policy(b, pg);
 	for (i = 0; i < p->nrules; i++)
-		emit(pg, "rule name=%s line=%d sessions=%llu refusals=%llu "
-		    "granted=%llu refused=%llu", p->rules[i].name,
+		emit(pg, "rule name=%s line=%d sessions=%llu "
+		    "sessions_refused=%llu uffds_granted=%llu uffds_refused=%llu",
+		    p->rules[i].name,
 		    p->rules[i].line, (unsigned long long)p->rules[i].sessions,
 		    (unsigned long long)p->rules[i].refusals,
 		    (unsigned long long)p->rules[i].granted,
@@ -133,7 +135,8 @@ walk(struct broker *b, struct page *pg)
 		live = s->state == SESSION_READY ? session_live_uffds(s) : 0;
 		emit(pg, "session id=%llu pid=%d uid=%u gid=%u rule=%s state=%s "
 		    "forked=%s listener=%llu live=%u pending=%u max=%u "
-		    "granted=%llu refused=%llu", (unsigned long long)s->id,
+		    "uffds_granted=%llu uffds_refused=%llu",
+		    (unsigned long long)s->id,
 		    (int)s->pid, (unsigned)s->uid, (unsigned)s->gid, s->rule_name,
 		    session_state_name(s->state), s->forked ? "yes" : "no",
 		    s->lis ? (unsigned long long)s->lis->id : 0ULL,

@@ -432,14 +432,14 @@ START_TEST(test_ctl_status_and_holders)
 	ck_assert_int_eq(ctl(false, "status", "--socket", tb.sock, NULL), 0);
 	snprintf(pidstr, sizeof(pidstr), "broker pid=%d ", (int)tb.pid);
 	ck_assert(out_has(pidstr, "rules=1 sessions=1"));
-	ck_assert(out_has("rule name=command-line", "sessions=1 refusals=0 "
-	    "granted=1 refused=0"));
+	ck_assert(out_has("rule name=command-line", "sessions=1 "
+	    "sessions_refused=0 uffds_granted=1 uffds_refused=0"));
 	ck_assert(out_has("policy source=(command line) digest=sha256:",
 	    " rules=1 invariants=none last_reload=none"));
 	snprintf(pidstr, sizeof(pidstr), " pid=%d uid=65534", (int)client);
 	ck_assert(out_has("session id=", pidstr));
 	ck_assert(out_has(pidstr, "state=ready forked=no"));
-	ck_assert(out_has(pidstr, "live=1 pending=0 max=16 granted=1"));
+	ck_assert(out_has(pidstr, "live=1 pending=0 max=16 uffds_granted=1"));
 	ck_assert(log_wait(1000, "event=admin_status", "uid=0"));
 
 	/* Not for everyone. */
