@@ -456,8 +456,8 @@ broker_restart(void)
 		if (fd < 0 || dup2(fd, 2) < 0 ||
 		    prctl(PR_SET_PDEATHSIG, SIGTERM) < 0)
 			_exit(127);
-		execl(brokerd_path(), "uffd-brokerd", "--socket", tb.sock,
-		    "--allow-uid", "65534", (char *)NULL);
+		exec_brokerd((const char *[]){ brokerd_path(), "--socket",
+		    tb.sock, "--allow-uid", "65534", NULL });
 		_exit(127);
 	}
 	for (i = 0; i < 300 && !socket_listening(tb.sock); i++) {

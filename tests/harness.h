@@ -24,10 +24,20 @@
 #define TEST_SANITIZED	1
 #endif
 #endif
+/*
+ * The broker of a build for valgrind (make valgrind: CPPFLAGS of the whole
+ * build, this suite's too), which runs under it.
+ */
+#ifdef BROKER_UNDER_VALGRIND
+#define TEST_UNDER_VALGRIND	1
+#endif
 /* The verifier's deadlines, as the broker under test has them (verifier.c). */
-#ifdef TEST_SANITIZED
+#if defined(TEST_SANITIZED)
 #define VERIFIER_DEADLINE_TEXT	"200 ms"
 #define VERIFIER_ANSWER_TEXT	"500 ms"
+#elif defined(TEST_UNDER_VALGRIND)
+#define VERIFIER_DEADLINE_TEXT	"800 ms"
+#define VERIFIER_ANSWER_TEXT	"2000 ms"
 #else
 #define VERIFIER_DEADLINE_TEXT	"40 ms"
 #define VERIFIER_ANSWER_TEXT	"100 ms"
@@ -49,6 +59,31 @@ extern unsigned long broker_nofile;
 const char *brokerd_path(void);
 /* A file of the build under test: $UFFD_BUILD/name (build/name). */
 const char *build_file(const char *name);
+/*
+ * exec a broker's argv: under make valgrind ($UFFD_VALGRIND, valgrind's
+ * command line, words split at blanks) under valgrind. Returns on failure.
+ */
+void	exec_brokerd(const char *const *argv);
+/* Marks valgrind's errors in a broker's log (make valgrind sets it so). */
+#define VALGRIND_ERROR_MARKER	"valgrind-error-begin"
+/*
+ * Valgrind keeps the top 12 fds under a process's RLIMIT_NOFILE for itself
+ * (its log, the program's file), raising the soft limit by as many when the
+ * hard limit allows: the program sees the limit it was given.
+ */
+#define VALGRIND_RESERVED_FDS	12
+/* The brokers run under valgrind (make valgrind: $UFFD_VALGRIND). */
+bool	under_valgrind(void);
+/*
+ * A test that cannot run under valgrind returns, saying why; the reason is
+ * printed with the test's name. Keep them few.
+ */
+#define SKIP_UNDER_VALGRIND(why) do {					\
+	if (under_valgrind()) {						\
+		printf("%s: skipped under valgrind: %s\n", __func__, why);\
+		return;							\
+	}								\
+} while (0)
 /* Start uffd-brokerd with extra arguments (NULL-terminated). */
 void	broker_start(const char *arg, ...);
 /* SIGTERM, check a clean exit, remove the socket directory. */
