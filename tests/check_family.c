@@ -649,6 +649,7 @@ userns_client(void *arg)
 
 START_TEST(test_syscall_path_user_namespace)
 {
+	sysctl_uffd_set(0);
 	broker_start("--allow-uid", "0", "--creation", "syscall", NULL);
 	ck_assert_int_eq(run_client(userns_client, NULL, false), 0);
 	ck_assert(log_wait(1000, "event=uffd_refused",
@@ -659,6 +660,7 @@ END_TEST
 
 START_TEST(test_missing_device_falls_back)
 {
+	sysctl_uffd_set(0);
 	broker_start("--allow-uid", "65534", "--device",
 	    "/nonexistent/userfaultfd", NULL);
 	ck_assert(log_wait(1000, "does not exist: supervising userfaultfd(2)",
