@@ -64,28 +64,31 @@ under_valgrind(void)
 	return vg != NULL && *vg != '\0';
 }
 
-void
-exec_brokerd(const char *const *argv)
+const char *const *
+valgrind_argv(const char *const *argv)
 {
-	const char *vg = getenv("UFFD_VALGRIND");
-	const char *av[64];
+	enum { MAX = 64 };
+	const char **av;
 	char *words, *w, *save = NULL;
 	int n = 0;
 
-	if (!under_valgrind()) {
-		execv(argv[0], (char *const *)argv);
-		return;
-	}
-	if ((words = strdup(vg)) == NULL)
-		return;
-	for (w = strtok_r(words, " \t", &save); w != NULL && n < 40;
+	if (!under_valgrind())
+		return argv;
+	ck_assert_ptr_nonnull(words = strdup(getenv("UFFD_VALGRIND")));
+	ck_assert_ptr_nonnull(av = calloc(MAX, sizeof(*av)));
+	for (w = strtok_r(words, " \t", &save); w != NULL && n < MAX / 2;
 	    w = strtok_r(NULL, " \t", &save))
 		av[n++] = w;
-	for (; *argv != NULL && n < 63; argv++)
+	for (; *argv != NULL && n < MAX - 1; argv++)
 		av[n++] = *argv;
-	av[n] = NULL;
-	execvp(av[0], (char *const *)av);
-	free(words);
+	return av;	/* for an exec: never freed */
+}
+
+void
+exec_brokerd(const char *const *argv)
+{
+	argv = valgrind_argv(argv);
+	execvp(argv[0], (char *const *)argv);
 }
 
 void
@@ -199,13 +202,33 @@ keep_report(const char *log, pid_t broker)
 
 	if (dir == NULL)
 		return;
-	snprintf(path, sizeof(path), "%s/test-%d-broker-%d.log", dir,
-	    (int)getpid(), (int)broker);
+	/* A broker by its pid; any other program by the test's. */
+	if (broker > 0)
+		snprintf(path, sizeof(path), "%s/test-%d-broker-%d.log", dir,
+		    (int)getpid(), (int)broker);
+	else
+		snprintf(path, sizeof(path), "%s/test-%d.log", dir,
+		    (int)getpid());
 	if ((f = fopen(path, "w")) != NULL) {
 		fputs(log, f);
 		fclose(f);
 		fprintf(stderr, "(kept as %s)\n", path);
 	}
+}
+
+void
+valgrind_check_output(const char *path, const char *what)
+{
+	char *out = read_whole(path);
+	bool vg = valgrind_reported(out);
+
+	if (vg) {
+		fprintf(stderr, "--- %s's output with a valgrind report ---\n%s",
+		    what, out);
+		keep_report(out, 0);
+	}
+	free(out);
+	ck_assert_msg(!vg, "valgrind reported on %s (above)", what);
 }
 
 /* A sanitizer's or valgrind's report in the broker's log fails the test. */
@@ -516,7 +539,7 @@ run_program(const char *out, bool drop, const char *const *argv)
 		if (drop && (setgroups(0, NULL) < 0 || setgid(NOBODY) < 0 ||
 		    setuid(NOBODY) < 0))
 			_exit(126);
-		execv(argv[0], (char *const *)argv);
+		execvp(argv[0], (char *const *)argv);
 		_exit(127);
 	}
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);

@@ -64,6 +64,13 @@ const char *build_file(const char *name);
  * command line, words split at blanks) under valgrind. Returns on failure.
  */
 void	exec_brokerd(const char *const *argv);
+/* argv with valgrind's command line first under make valgrind, else argv. */
+const char *const *valgrind_argv(const char *const *argv);
+/*
+ * A valgrind report in the output of a program run under valgrind_argv()
+ * fails the test, the output kept as a broker's log is.
+ */
+void	valgrind_check_output(const char *path, const char *what);
 /* Marks valgrind's errors in a broker's log (make valgrind sets it so). */
 #define VALGRIND_ERROR_MARKER	"valgrind-error-begin"
 /*
@@ -117,8 +124,9 @@ int	run_client_as(int (*fn)(void *), void *arg, uid_t uid);
 } while (0)
 
 /*
- * Run a program (argv[0] a path), as nobody if drop, its stdout and stderr
- * into the file out. Returns its exit code, or 128+signal.
+ * Run a program (argv[0] a path, or a name in $PATH), as nobody if drop,
+ * its stdout and stderr into the file out. Returns its exit code, or
+ * 128+signal.
  */
 int	run_program(const char *out, bool drop, const char *const *argv);
 
