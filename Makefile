@@ -269,12 +269,14 @@ sanitize-run: all $(TESTBIN) $(BROKERD_HOOKS) $(BROKERD_ASAN) $(BROKERD_UBSAN)
 # access, a branch on uninitialised bytes, uninitialised bytes sent on a
 # socket) or a definite leak, in the broker, its closer or its verifier,
 # fails the test, and the broker's log is kept in $(B)/valgrind-reports.
-# The build is the normal one (-O2) but for BROKER_UNDER_VALGRIND: a jail
-# that lets valgrind's core work (broker/jail.c), longer verifier deadlines.
-# The clients, the library and the tests run natively: valgrind 3.19
-# (Debian 12) has no seccomp(2), without which the library cannot install
-# its listener. Built in $(B)/vg.
-VALGRIND := valgrind -q --vgdb=no --suppressions=$(abspath tests/valgrind.supp) --error-exitcode=99 --leak-check=full \
+# uffd-brokerctl runs under valgrind too, as its tests run it. The build
+# is the normal one (-O2) but for BROKER_UNDER_VALGRIND: a jail that lets
+# valgrind's core work (broker/jail.c), longer verifier deadlines. The
+# clients, the library and the tests run natively: valgrind 3.19 (Debian
+# 12) has no seccomp(2), without which the library cannot install its
+# listener. The whole suite, about 4 minutes. Built in $(B)/vg.
+VALGRIND := valgrind -q --vgdb=no --suppressions=$(abspath tests/valgrind.supp) \
+	--error-exitcode=99 --leak-check=full \
 	--show-leak-kinds=definite --errors-for-leak-kinds=definite \
 	--error-markers=valgrind-error-begin,valgrind-error-end --num-callers=30
 valgrind: deps
