@@ -36,6 +36,12 @@
 #define BROKER_SANITIZED	1
 #endif
 #endif
+/*
+ * BROKER_UNDER_VALGRIND (CPPFLAGS of make valgrind's build): a broker that
+ * runs under valgrind's memcheck, whose jail lets valgrind's core work
+ * (jail.c), with longer deadlines (verifier.c) and pidfd calls valgrind
+ * 3.19 lacks made natively (proc.c). Never a normal build.
+ */
 
 #ifndef SECCOMP_IOCTL_NOTIF_SET_FLAGS
 #define SECCOMP_IOCTL_NOTIF_SET_FLAGS		_IOW('!', 4, uint64_t)
@@ -532,6 +538,9 @@ bool	proc_init_userns(pid_t tid);
 bool	proc_dumpable(pid_t pid);
 /* The pidfd's process has not exited (so its pid was not reused). */
 bool	proc_pidfd_alive(int pidfd);
+/* pidfd_open(2); pidfd_send_signal(2) of SIGKILL. -1 and errno on failure. */
+int	proc_pidfd_open(pid_t pid);
+int	proc_pidfd_kill(int pidfd);
 int	proc_sysctl_int(const char *path);	/* -1 if unreadable */
 /* What /proc/self/fd/FD links to (its kind): buf, or "" if unreadable. */
 const char *proc_fd_link(int fd, char *buf, size_t len);

@@ -157,7 +157,7 @@ closer_spawn(struct broker *b)
 		closer_main(sv[1], parent, page);
 	close(sv[1]);
 	/* An unreaped child keeps its pid: this is the closer's pidfd. */
-	if ((pidfd = syscall(SYS_pidfd_open, pid, 0)) < 0) {
+	if ((pidfd = proc_pidfd_open(pid)) < 0) {
 		err = -errno;
 		close(sv[0]);	/* the closer reads end-of-file and exits */
 		munmap(page, sizeof(*page));
@@ -168,7 +168,7 @@ closer_spawn(struct broker *b)
 	    broker_watch(b, pidfd, &c->w_exit, EPOLLIN) < 0) {
 		err = -errno;
 		broker_unwatch(b, sv[0]);
-		syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+		proc_pidfd_kill(pidfd);
 		close(pidfd);
 		close(sv[0]);
 		munmap(page, sizeof(*page));
@@ -193,7 +193,7 @@ closer_kill(struct broker *b)
 
 	if (c->pidfd < 0)
 		return;
-	(void)syscall(SYS_pidfd_send_signal, c->pidfd, SIGKILL, NULL, 0);
+	(void)proc_pidfd_kill(c->pidfd);
 	broker_unwatch(b, c->pidfd);
 	broker_unwatch(b, c->sock);
 	close(c->pidfd);

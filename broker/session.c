@@ -16,7 +16,6 @@
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -64,7 +63,7 @@ peer_pidfd(int sock, pid_t pid)
 	 */
 	if (errno != ENOPROTOOPT)
 		return -1;
-	pidfd = syscall(SYS_pidfd_open, pid, 0);
+	pidfd = proc_pidfd_open(pid);
 	if (pidfd >= 0) {
 		struct ucred cred;
 

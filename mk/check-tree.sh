@@ -4,7 +4,9 @@
 #  - the libraries export the API (uffdc_*) and nothing else, so a program
 #    may define its own client_connect or wire_send and link either one;
 #  - VERSION is the version every binary reports and both packages carry;
-#  - every source file carries its SPDX licence line.
+#  - every source file carries its SPDX licence line;
+#  - the broker's jail allows none of the system calls a sanitizer's
+#    runtime or valgrind's core needs (their builds' lists, broker/jail.c).
 # usage: check-tree.sh BUILD_DIR
 set -u
 b=${1:?usage: check-tree.sh BUILD_DIR}
@@ -68,11 +70,27 @@ if grep -En "^[[:space:]]*($seccomp_directives)=" packaging/uffd-brokerd.service
 	bad "packaging/uffd-brokerd.service.in: a seccomp-based directive (above) would stop the verifier from proving any client"
 fi
 
+# The jail of this build: not a sanitizer's (make sanitize) nor valgrind's
+# (make valgrind, BROKER_UNDER_VALGRIND). The names are jail.c's lists.
+extra=$(awk '/^static const char \*const (sanitizer|valgrind)_allowed\[\]/,/^};/' \
+    broker/jail.c | grep -o '^	"[a-z0-9_]*"' | tr -d '\t"')
+[ -n "$extra" ] || bad "broker/jail.c: no sanitizer or valgrind allow-list found"
+dump=$("$b/uffd-brokerctl" policy dump-bpf broker)
+for name in $extra; do
+	if printf '%s\n' "$dump" | grep -q "syscall \"$name\""; then
+		bad "the broker's jail allows $name, which only the sanitizer" \
+		    "and valgrind builds may"
+	fi
+done
+if grep -aq -e 'sanitizer-runtime' -e 'valgrind-core' "$b/uffd-brokerd"; then
+	bad "$b/uffd-brokerd is a sanitizer's or valgrind's build"
+fi
+
 # Licence lines.
 for f in $(git ls-files '*.c' '*.h' '*.sh' '*.awk' '*.proto' Makefile \
     'packaging/*' 'mk/*' 2>/dev/null); do
 	grep -q 'SPDX-License-Identifier: ISC' "$f" || bad "$f: no SPDX line"
 done
 
-[ $fail = 0 ] && echo "check-tree: exports, version $v and licence lines: ok"
+[ $fail = 0 ] && echo "check-tree: exports, version $v, jail and licence lines: ok"
 exit $fail

@@ -20,6 +20,7 @@ need libinih-dev	hdr ini.h
 need util-linux		command -v setpriv
 need clang		command -v clang
 need scdoc		command -v scdoc
+need valgrind		command -v valgrind
 
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

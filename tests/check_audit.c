@@ -621,7 +621,9 @@ START_TEST(test_audit_quota_flood)
 	fprintf(stderr, "audit: another user served in %.1f ms, at attempt "
 	    "%lu of the flood\n", f->served_ms, f->attempts_seen);
 	ck_assert_uint_lt(f->attempts_seen, ATTEMPTS);
-	ck_assert_msg(f->served_ms < 100, "served in %.1f ms", f->served_ms);
+	/* Under valgrind a handshake alone takes 100-300 ms. */
+	ck_assert_msg(f->served_ms < (under_valgrind() ? 1000 : 100),
+	    "served in %.1f ms", f->served_ms);
 	ck_assert(log_wait(0, "event=uffd_granted", "uid=64001"));
 
 	sync_wait(f->done[0]);

@@ -676,9 +676,14 @@ START_TEST(test_missing_device_forced_fails)
 {
 	const char *argv[] = { brokerd_path(), "--socket", "/nonexistent/s",
 	    "--creation", "device", "--device", "/nonexistent/userfaultfd", NULL };
+	char out[PATH_MAX];
 
 	/* fatal() at start-up: exit 1, not a crash and not a running broker. */
-	ck_assert_int_eq(run_program("/dev/null", false, argv), 1);
+	snprintf(out, sizeof(out), "%s/forced.log", getenv("UFFD_TEST_DIR"));
+	ck_assert_int_eq(run_program(out, false, valgrind_argv(argv)), 1);
+	if (under_valgrind())
+		valgrind_check_output(out, "uffd-brokerd");
+	unlink(out);
 }
 END_TEST
 

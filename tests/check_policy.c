@@ -1707,7 +1707,9 @@ START_TEST(test_policy_bad_file_refuses_start)
 	char out[PATH_MAX], dir[PATH_MAX], *log;
 
 	snprintf(out, sizeof(out), "%s/bad.log", getenv("UFFD_TEST_DIR"));
-	ck_assert_int_eq(run_program(out, false, argv), 1);
+	ck_assert_int_eq(run_program(out, false, valgrind_argv(argv)), 1);
+	if (under_valgrind())
+		valgrind_check_output(out, "uffd-brokerd");
 	log = read_whole(out);
 	ck_assert_ptr_nonnull(strstr(log, "bad.conf:2: unknown key 'bogus' in "
 	    "[rule x]"));

@@ -432,8 +432,8 @@ broker_restart(void)
 		if (fd < 0 || dup2(fd, 2) < 0 ||
 		    prctl(PR_SET_PDEATHSIG, SIGTERM) < 0)
 			_exit(127);
-		execl(brokerd_path(), "uffd-brokerd", "--socket", tb.sock,
-		    "--allow-uid", "65534", (char *)NULL);
+		exec_brokerd((const char *[]){ brokerd_path(), "--socket",
+		    tb.sock, "--allow-uid", "65534", NULL });
 		_exit(127);
 	}
 	for (i = 0; i < 300 && !socket_listening(tb.sock); i++) {
@@ -557,7 +557,7 @@ START_TEST(test_faults_served_across_broker_restart)
 	snprintf(lock, sizeof(lock), "%s.lock", tb.sock);
 	ck_assert_int_eq(access(lock, F_OK), 0);
 	broker_restart();
-	ck_assert(log_wait(2000, "event=ready", NULL));
+	ck_assert(log_wait(5000, "event=ready", NULL));
 	window_open(sv);
 	new_client_gets_uffd("with the new broker");
 	ck_assert(log_wait(2000, "event=uffd_granted", "uid=65534"));

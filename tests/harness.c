@@ -57,6 +57,41 @@ build_file(const char *name)
 	return p;
 }
 
+bool
+under_valgrind(void)
+{
+	const char *vg = getenv("UFFD_VALGRIND");
+
+	return vg != NULL && *vg != '\0';
+}
+
+const char *const *
+valgrind_argv(const char *const *argv)
+{
+	enum { MAX = 64 };
+	const char **av;
+	char *words, *w, *save = NULL;
+	int n = 0;
+
+	if (!under_valgrind())
+		return argv;
+	ck_assert_ptr_nonnull(words = strdup(getenv("UFFD_VALGRIND")));
+	ck_assert_ptr_nonnull(av = calloc(MAX, sizeof(*av)));
+	for (w = strtok_r(words, " \t", &save); w != NULL && n < MAX / 2;
+	    w = strtok_r(NULL, " \t", &save))
+		av[n++] = w;
+	for (; *argv != NULL && n < MAX - 1; argv++)
+		av[n++] = *argv;
+	return av;	/* for an exec: never freed */
+}
+
+void
+exec_brokerd(const char *const *argv)
+{
+	argv = valgrind_argv(argv);
+	execvp(argv[0], (char *const *)argv);
+}
+
 void
 broker_start(const char *arg, ...)
 {
@@ -102,14 +137,15 @@ broker_start(const char *arg, ...)
 		int fd = open(tb.log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 
 		/* A test that fails half-way takes its broker down with it. */
-		struct rlimit nofile = { broker_nofile, broker_nofile };
+		struct rlimit nofile = { broker_nofile, broker_nofile +
+		    (under_valgrind() ? VALGRIND_RESERVED_FDS : 0) };
 
 		if (fd < 0 || dup2(fd, 2) < 0 ||
 		    prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 ||
 		    (broker_nofile && setrlimit(RLIMIT_NOFILE, &nofile) < 0) ||
 		    (own_notify && setenv("NOTIFY_SOCKET", notify.sun_path, 1) < 0))
 			_exit(127);
-		execv(argv[0], (char **)argv);
+		exec_brokerd(argv);
 		_exit(127);
 	}
 	if (own_notify) {
@@ -140,32 +176,97 @@ broker_start(const char *arg, ...)
 	ck_abort_msg("broker did not create %s", tb.sock);
 }
 
-/* A sanitizer's report in the broker's log fails the test that made it. */
+/*
+ * Valgrind's report in a broker's log (make valgrind): an error marker
+ * (--error-markers), or errors summed up at an exit. The log is kept in
+ * $UFFD_VALGRIND_REPORTS (it goes with the broker's directory).
+ */
+static bool
+valgrind_reported(const char *log)
+{
+	const char *p;
+
+	if (strstr(log, VALGRIND_ERROR_MARKER) != NULL)
+		return true;
+	for (p = log; (p = strstr(p, "ERROR SUMMARY: ")) != NULL; p += 15)
+		if (p[15] != '0')
+			return true;
+	return false;
+}
+
 static void
-sanitizer_reports(void)
+keep_report(const char *log, pid_t broker)
+{
+	const char *dir = getenv("UFFD_VALGRIND_REPORTS");
+	char path[PATH_MAX];
+	FILE *f;
+
+	if (dir == NULL)
+		return;
+	/* A broker by its pid; any other program by the test's. */
+	if (broker > 0)
+		snprintf(path, sizeof(path), "%s/test-%d-broker-%d.log", dir,
+		    (int)getpid(), (int)broker);
+	else
+		snprintf(path, sizeof(path), "%s/test-%d.log", dir,
+		    (int)getpid());
+	if ((f = fopen(path, "w")) != NULL) {
+		fputs(log, f);
+		fclose(f);
+		fprintf(stderr, "(kept as %s)\n", path);
+	}
+}
+
+void
+valgrind_check_output(const char *path, const char *what)
+{
+	char *out = read_whole(path);
+	bool vg = valgrind_reported(out);
+
+	if (vg) {
+		fprintf(stderr, "--- %s's output with a valgrind report ---\n%s",
+		    what, out);
+		keep_report(out, 0);
+	}
+	free(out);
+	ck_assert_msg(!vg, "valgrind reported on %s (above)", what);
+}
+
+/* A sanitizer's or valgrind's report in the broker's log fails the test. */
+static void
+sanitizer_reports(pid_t broker)
 {
 	char *log = read_whole(tb.log);
-	bool found = log != NULL && (strstr(log, "Sanitizer") != NULL ||
+	bool san = log != NULL && (strstr(log, "Sanitizer") != NULL ||
 	    strstr(log, "runtime error:") != NULL);
+	bool vg = log != NULL && valgrind_reported(log);
 
-	if (found)
-		fprintf(stderr, "--- broker log with a sanitizer report ---\n%s",
-		    log);
+	if (san || vg) {
+		fprintf(stderr, "--- broker log with a %s report ---\n%s",
+		    san ? "sanitizer" : "valgrind", log);
+		keep_report(log, broker);
+	}
 	free(log);
-	ck_assert_msg(!found, "the broker's sanitizer reported (above)");
+	ck_assert_msg(!san, "the broker's sanitizer reported (above)");
+	ck_assert_msg(!vg, "valgrind reported on the broker (above)");
 }
 
 void
 broker_stop(void)
 {
+	pid_t pid = tb.pid;
 	char path[192];
-	int status;
+	int status = 0;
 
-	if (tb.pid > 0) {
-		kill(tb.pid, SIGTERM);
-		ck_assert_int_eq(waitpid(tb.pid, &status, 0), tb.pid);
+	if (pid > 0) {
+		kill(pid, SIGTERM);
+		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 		tb.pid = 0;
-		sanitizer_reports();
+	}
+	/* Also of a broker the test reaped itself. */
+	if (tb.log[0] != '\0' && access(tb.log, F_OK) == 0)
+		sanitizer_reports(pid);
+	if (pid > 0) {
 		if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
 			FILE *f = fopen(tb.log, "r");
 			char line[512];
@@ -209,19 +310,50 @@ log_wait(int timeout_ms, const char *needle1, const char *needle2)
 	return false;
 }
 
+/*
+ * Where valgrind's own fds begin in a process it runs (its soft limit less
+ * its reserve), or INT_MAX in one it does not.
+ */
+static int
+valgrind_fds_from(pid_t pid)
+{
+	char path[64], exe[PATH_MAX], line[256];
+	unsigned long soft;
+	int from = INT_MAX;
+	ssize_t n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+	if ((n = readlink(path, exe, sizeof(exe) - 1)) < 0)
+		return INT_MAX;
+	exe[n] = '\0';
+	if (strstr(exe, "/valgrind/") == NULL)
+		return INT_MAX;
+	snprintf(path, sizeof(path), "/proc/%d/limits", (int)pid);
+	if ((f = fopen(path, "re")) == NULL)
+		return INT_MAX;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "Max open files %lu", &soft) == 1 &&
+		    soft > VALGRIND_RESERVED_FDS && soft < INT_MAX)
+			from = (int)soft - VALGRIND_RESERVED_FDS;
+	fclose(f);
+	return from;
+}
+
+/* The process's own: not those valgrind keeps for itself. */
 int
 count_fds(pid_t pid)
 {
 	char path[64];
 	struct dirent *d;
 	DIR *dir;
-	int n = 0;
+	int n = 0, from = valgrind_fds_from(pid);
 
 	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
 	if ((dir = opendir(path)) == NULL)
 		return -1;
 	while ((d = readdir(dir)) != NULL)
-		if (d->d_name[0] != '.')
+		if (d->d_name[0] != '.' && atoi(d->d_name) < from)
 			n++;
 	closedir(dir);
 	return n;
@@ -481,7 +613,7 @@ run_program(const char *out, bool drop, const char *const *argv)
 		if (drop && (setgroups(0, NULL) < 0 || setgid(NOBODY) < 0 ||
 		    setuid(NOBODY) < 0))
 			_exit(126);
-		execv(argv[0], (char *const *)argv);
+		execvp(argv[0], (char *const *)argv);
 		_exit(127);
 	}
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);

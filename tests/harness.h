@@ -24,11 +24,22 @@
 #define TEST_SANITIZED	1
 #endif
 #endif
+/*
+ * The broker of a build for valgrind (make valgrind: CPPFLAGS of the whole
+ * build, this suite's too), which runs under it.
+ */
+#ifdef BROKER_UNDER_VALGRIND
+#define TEST_UNDER_VALGRIND	1
+#endif
 /* The verifier's deadlines, as the broker under test has them (verifier.c). */
-#ifdef TEST_SANITIZED
+#if defined(TEST_SANITIZED)
 #define VERIFIER_DEADLINE_TEXT	"200 ms"
-#define VERIFIER_ANSWER_TEXT	"5000 ms"
-#define VERIFIER_ANSWER_MS	5000
+#define VERIFIER_ANSWER_TEXT	"2000 ms"
+#define VERIFIER_ANSWER_MS	2000
+#elif defined(TEST_UNDER_VALGRIND)
+#define VERIFIER_DEADLINE_TEXT	"800 ms"
+#define VERIFIER_ANSWER_TEXT	"4000 ms"
+#define VERIFIER_ANSWER_MS	4000
 #else
 #define VERIFIER_DEADLINE_TEXT	"40 ms"
 #define VERIFIER_ANSWER_TEXT	"1000 ms"
@@ -51,6 +62,38 @@ extern unsigned long broker_nofile;
 const char *brokerd_path(void);
 /* A file of the build under test: $UFFD_BUILD/name (build/name). */
 const char *build_file(const char *name);
+/*
+ * exec a broker's argv: under make valgrind ($UFFD_VALGRIND, valgrind's
+ * command line, words split at blanks) under valgrind. Returns on failure.
+ */
+void	exec_brokerd(const char *const *argv);
+/* argv with valgrind's command line first under make valgrind, else argv. */
+const char *const *valgrind_argv(const char *const *argv);
+/*
+ * A valgrind report in the output of a program run under valgrind_argv()
+ * fails the test, the output kept as a broker's log is.
+ */
+void	valgrind_check_output(const char *path, const char *what);
+/* Marks valgrind's errors in a broker's log (make valgrind sets it so). */
+#define VALGRIND_ERROR_MARKER	"valgrind-error-begin"
+/*
+ * Valgrind keeps the top 12 fds under a process's RLIMIT_NOFILE for itself
+ * (its log, the program's file), raising the soft limit by as many when the
+ * hard limit allows: the program sees the limit it was given.
+ */
+#define VALGRIND_RESERVED_FDS	12
+/* The brokers run under valgrind (make valgrind: $UFFD_VALGRIND). */
+bool	under_valgrind(void);
+/*
+ * A test that cannot run under valgrind returns, saying why; the reason is
+ * printed with the test's name. Keep them few.
+ */
+#define SKIP_UNDER_VALGRIND(why) do {					\
+	if (under_valgrind()) {						\
+		printf("%s: skipped under valgrind: %s\n", __func__, why);\
+		return;							\
+	}								\
+} while (0)
 /* Start uffd-brokerd with extra arguments (NULL-terminated). */
 void	broker_start(const char *arg, ...);
 /* SIGTERM, check a clean exit, remove the socket directory. */
@@ -91,8 +134,9 @@ int	run_client_as(int (*fn)(void *), void *arg, uid_t uid);
 } while (0)
 
 /*
- * Run a program (argv[0] a path), as nobody if drop, its stdout and stderr
- * into the file out. Returns its exit code, or 128+signal.
+ * Run a program (argv[0] a path, or a name in $PATH), as nobody if drop,
+ * its stdout and stderr into the file out. Returns its exit code, or
+ * 128+signal.
  */
 int	run_program(const char *out, bool drop, const char *const *argv);
 
