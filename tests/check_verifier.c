@@ -928,6 +928,81 @@ START_TEST(test_proof_does_not_hold_the_loop)
 END_TEST
 
 /*
+ * The back-off holds for the probe's proof too. Two peers of one uid pass
+ * Hello and verification; the first then sends its Probe with a thread in
+ * a vfork, which the probe's proof cannot stop (it runs out of time); the
+ * second's Probe right after is refused without a proof.
+ */
+struct probe_peer {
+	int	go, ready, done;
+	bool	stuck;
+};
+
+static int
+probe_after_hello(void *arg)
+{
+	const struct probe_peer *pp = arg;
+	struct hand h;
+	pthread_t thr;
+	int fd, chan[2];
+
+	CHILD_CHECK(hand_connect(&h) == 0);
+	CHILD_CHECK(hand_jail(&h) == 0);
+	CHILD_CHECK(hand_verify(&h) >= 0);
+	sync_signal(pp->ready);
+	sync_wait(pp->go);
+	fd = ioctl(h.devfd, USERFAULTFD_IOC_NEW, O_CLOEXEC | UFFD_USER_MODE_ONLY);
+	CHILD_CHECK(fd >= 0);
+	if (pp->stuck) {
+		alarm(5);
+		CHILD_CHECK(pipe(chan) == 0);
+		CHILD_CHECK(pthread_create(&thr, NULL, vfork_parent,
+		    &chan[1]) == 0);
+		sync_wait(chan[0]);
+		CHILD_CHECK(wait_task_state(second_tid, 'D', 2000));
+	}
+	CHILD_CHECK(hand_send(&h, UFFD_BROKER__V1__REQUEST__BODY_PROBE, fd) == 0);
+	CHILD_CHECK(h.st == UFFD_BROKER__V1__STATUS__DENIED);
+	CHILD_CHECK(strstr(h.reason, pp->stuck ? "did not stop within" :
+	    "ran out of time less than") != NULL);
+	sync_signal(pp->done);
+	_exit(0);		/* not waiting for a vfork child */
+}
+
+START_TEST(test_probe_proof_backs_off)
+{
+	int go1[2], go2[2], ready[2], done[2];
+	struct probe_peer one, two;
+	pid_t first, second;
+
+	SKIP_UNDER_VALGRIND("the vfork child's 500 ms are not past the "
+	    "worker's deadline under valgrind (800 ms)");
+	broker_start("--allow-uid", "65534", NULL);
+	ck_assert_int_eq(pipe2(go1, O_CLOEXEC), 0);
+	ck_assert_int_eq(pipe2(go2, O_CLOEXEC), 0);
+	ck_assert_int_eq(pipe2(ready, O_CLOEXEC), 0);
+	ck_assert_int_eq(pipe2(done, O_CLOEXEC), 0);
+	one = (struct probe_peer){ go1[0], ready[1], done[1], true };
+	two = (struct probe_peer){ go2[0], ready[1], done[1], false };
+	first = spawn(probe_after_hello, &one, true);
+	second = spawn(probe_after_hello, &two, true);
+	sync_wait(ready[0]);
+	sync_wait(ready[0]);	/* both verified */
+	sync_signal(go1[1]);	/* the first: its stuck Probe */
+	sync_wait(done[0]);
+	sync_signal(go2[1]);	/* the second, backed off */
+	sync_wait(done[0]);
+	ck_assert_int_eq(reap(first), 0);
+	ck_assert_int_eq(reap(second), 0);
+	ck_assert(log_wait(0, "event=session_refused", "ran out of time less "
+	    "than"));
+	close(go1[0]); close(go1[1]); close(go2[0]); close(go2[1]);
+	close(ready[0]); close(ready[1]); close(done[0]); close(done[1]);
+	broker_stop();
+}
+END_TEST
+
+/*
  * A verifier that stops answering costs the uid whose proof ran out of time
  * a back-off, and no one else: a proof of another uid that waited behind it
  * is refused when it has waited as long (the verifier was busy), but its
@@ -1305,6 +1380,7 @@ make_verifier_suite(void)
 	tcase_add_test(tc, test_requests_wait_for_the_proof);
 	tcase_add_test(tc, test_listener_race_during_proofs);
 	tcase_add_test(tc, test_late_verifier_backs_off_one_uid);
+	tcase_add_test(tc, test_probe_proof_backs_off);
 	tcase_add_loop_test(tc, test_verifier_jailed, 0, 2);
 	tcase_add_test(tc, test_filtered_tracer_cannot_read);
 	tcase_add_test(tc, test_verifier_killed_fails_closed);
