@@ -230,13 +230,14 @@ fail:
 	return -EIO;
 }
 
+/* On stderr with status 2 (bad usage), or on stdout with 0 (--help). */
 static void
-usage(void)
+usage(int rc)
 {
-	fprintf(stderr, "usage: uffd-restore-demo [--socket PATH] [--image FILE | "
-	    "--size-mib N] [--workdir DIR]\n"
+	fprintf(rc ? stderr : stdout, "usage: uffd-restore-demo [--socket PATH] "
+	    "[--image FILE | --size-mib N] [--workdir DIR]\n"
 	    "                         [--mode copy|minor] [--no-prefetch]\n");
-	exit(2);
+	exit(rc);
 }
 
 /*
@@ -276,6 +277,7 @@ main(int argc, char **argv)
 		{ "workdir", required_argument, NULL, 'w' },
 		{ "mode", required_argument, NULL, 'm' },
 		{ "no-prefetch", no_argument, NULL, 'P' },
+		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *sock = NULL, *image_path = NULL, *workdir = "/tmp";
@@ -291,8 +293,9 @@ main(int argc, char **argv)
 	int opt, fd, memfd = -1, rc, nthreads = 1 + PREFETCHERS, k;
 	uint64_t features = 0;
 
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (opt) {
+		case 'h': usage(0); break;
 		case 's': sock = optarg; break;
 		case 'i': image_path = optarg; break;
 		case 'w': workdir = optarg; break;
@@ -304,13 +307,13 @@ main(int argc, char **argv)
 			else if (strcmp(optarg, "minor") == 0)
 				r.mode = MODE_MINOR;
 			else
-				usage();
+				usage(2);
 			break;
-		default: usage();
+		default: usage(2);
 		}
 	}
 	if (optind != argc || size_mib == 0)
-		usage();
+		usage(2);
 	r.page = sysconf(_SC_PAGESIZE);
 
 	if (image_path != NULL) {

@@ -487,12 +487,13 @@ fork_child(struct child *c)
 	return c->pid;
 }
 
+/* On stderr with status 2 (bad usage), or on stdout with 0 (--help). */
 static void
-usage(void)
+usage(int rc)
 {
-	fprintf(stderr, "usage: %s [--socket PATH] [--devices N] "
+	fprintf(rc ? stderr : stdout, "usage: %s [--socket PATH] [--devices N] "
 	    "[--mem-mib M]\n", progname);
-	exit(2);
+	exit(rc);
 }
 
 int
@@ -502,6 +503,7 @@ main(int argc, char **argv)
 		{ "socket", required_argument, NULL, 's' },
 		{ "devices", required_argument, NULL, 'n' },
 		{ "mem-mib", required_argument, NULL, 'm' },
+		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *sock = NULL;
@@ -514,18 +516,20 @@ main(int argc, char **argv)
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	ndevices = 3;
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (opt == 's')
+	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (opt == 'h')
+			usage(0);
+		else if (opt == 's')
 			sock = optarg;
 		else if (opt == 'n')
 			ndevices = atoi(optarg);
 		else if (opt == 'm')
 			mib = strtoul(optarg, NULL, 10);
 		else
-			usage();
+			usage(2);
 	}
 	if (ndevices < 2 || ndevices > MAX_DEVICES || mib < 1 || mib > 4096)
-		usage();
+		usage(2);
 
 	/* Guest memory: a memfd every process of the VM maps shared. */
 	g.page = sysconf(_SC_PAGESIZE);
