@@ -577,6 +577,29 @@ same_file(const struct unix_diag_vfs *vfs, const struct stat *st)
 }
 
 /*
+ * NLMSG_NEXT and RTA_NEXT, with the casts through void *: each message and
+ * attribute starts at an aligned offset (NLMSG_ALIGN, RTA_ALIGN) of an
+ * aligned buffer, which the compiler cannot see (clang's -Wcast-align).
+ */
+static const struct nlmsghdr *
+nl_next(const struct nlmsghdr *h, ssize_t *len)
+{
+	size_t step = NLMSG_ALIGN(h->nlmsg_len);
+
+	*len -= (ssize_t)step;
+	return (const void *)((const char *)h + step);
+}
+
+static const struct rtattr *
+rta_next(const struct rtattr *a, int *len)
+{
+	size_t step = RTA_ALIGN(a->rta_len);
+
+	*len -= (int)step;
+	return (const void *)((const char *)a + step);
+}
+
+/*
  * The inodes of the sockets listening at the socket file path: those bound
  * to that very file, as sock_diag reports it (UDIAG_SHOW_VFS). Not by name:
  * a socket bound to the same name in another mount namespace is another.
@@ -620,8 +643,8 @@ listening_at(const char *path, unsigned long *inos, size_t max)
 		return 0;
 	}
 	while (!done && (len = recv(fd, buf, sizeof(buf), 0)) > 0) {
-		for (h = (const struct nlmsghdr *)buf; NLMSG_OK(h, len);
-		    h = NLMSG_NEXT(h, len)) {
+		for (h = (const void *)buf; NLMSG_OK(h, len);
+		    h = nl_next(h, &len)) {
 			if (h->nlmsg_type == NLMSG_DONE ||
 			    h->nlmsg_type == NLMSG_ERROR) {
 				done = true;
@@ -629,8 +652,8 @@ listening_at(const char *path, unsigned long *inos, size_t max)
 			}
 			m = NLMSG_DATA(h);
 			alen = h->nlmsg_len - NLMSG_LENGTH(sizeof(*m));
-			for (a = (const struct rtattr *)(m + 1);
-			    RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
+			for (a = (const void *)(m + 1);
+			    RTA_OK(a, alen); a = rta_next(a, &alen)) {
 				if (a->rta_type != UNIX_DIAG_VFS ||
 				    RTA_PAYLOAD(a) < sizeof(*vfs))
 					continue;
