@@ -622,6 +622,14 @@ send_datagram(int sock, const void *buf, size_t len, const int *fds,
 }
 
 /* Read the replies waiting for a peer: each must decode. How many. */
+/* A session's refusal: by the rules (DENIED) or by a limit (QUOTA). */
+static bool
+refusal_status(WireStatus st)
+{
+	return st == UFFD_BROKER__V1__STATUS__DENIED ||
+	    st == UFFD_BROKER__V1__STATUS__QUOTA;
+}
+
 static int
 drain(struct client *pr)
 {
@@ -654,18 +662,19 @@ drain(struct client *pr)
 		CHECK(reply != NULL);
 		CHECK(reply->reason != NULL);
 		/*
-		 * The broker speaks first: a welcome, or its refusal. A
-		 * refused peer gets nothing else but its refusal again, and
-		 * status pages if it is an administrator (design §5).
+		 * The broker speaks first: a welcome, or its refusal (DENIED by
+		 * the rules, QUOTA by a limit). A refused peer gets nothing
+		 * else but its refusal again, and status pages if it is an
+		 * administrator (design §5).
 		 */
 		if (pr->replies++ == 0) {
 			pr->refused = reply->status !=
 			    UFFD_BROKER__V1__STATUS__OK;
-			CHECK(pr->refused ? reply->status ==
-			    UFFD_BROKER__V1__STATUS__DENIED : reply->body_case ==
+			CHECK(pr->refused ? refusal_status(reply->status) :
+			    reply->body_case ==
 			    UFFD_BROKER__V1__REPLY__BODY_WELCOME);
 		} else if (pr->refused)
-			CHECK(reply->status == UFFD_BROKER__V1__STATUS__DENIED ||
+			CHECK(refusal_status(reply->status) ||
 			    (reply->status == UFFD_BROKER__V1__STATUS__OK &&
 			    reply->body_case ==
 			    UFFD_BROKER__V1__REPLY__BODY_ADMIN_STATUS_REPLY));
