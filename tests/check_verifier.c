@@ -702,6 +702,43 @@ START_TEST(test_unstoppable_thread)
 }
 END_TEST
 
+/* A Hello with a fresh dummy page, packed into buf: its length (0: none). */
+static size_t
+pack_jailed_hello(uint8_t *buf)
+{
+	UffdBroker__V1__Hello hello = UFFD_BROKER__V1__HELLO__INIT;
+	WireRequest req = UFFD_BROKER__V1__REQUEST__INIT;
+
+	hello.version = WIRE_VERSION;
+	if ((hello.dummy_page = (uintptr_t)dummy_page()) == 0)
+		return 0;
+	hello.page_size = 4096;
+	req.body_case = UFFD_BROKER__V1__REQUEST__BODY_HELLO;
+	req.hello = &hello;
+	return uffd_broker__v1__request__pack(&req, buf);
+}
+
+/*
+ * Run peer (as nobody) while the verifier is stopped: it sends, signals on
+ * p[1], and reads its replies once the verifier goes on, 100 ms later.
+ */
+static void
+peer_while_verifier_stopped(int (*peer)(void *))
+{
+	int p[2];
+	pid_t v = verifier_pid(), pid;
+
+	ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+	ck_assert_int_eq(kill(v, SIGSTOP), 0);
+	pid = spawn(peer, p, true);
+	close(p[1]);
+	sync_wait(p[0]);
+	usleep(100000);		/* its datagrams read, its proofs asked */
+	ck_assert_int_eq(kill(v, SIGCONT), 0);
+	ck_assert_int_eq(reap(pid), 0);
+	close(p[0]);
+}
+
 /*
  * A peer's datagrams wait while its proof runs: a request sent right behind
  * the Hello is not read before the Hello is answered (read in the Hello's
@@ -710,25 +747,18 @@ END_TEST
 static int
 request_behind_hello(void *arg)
 {
-	UffdBroker__V1__Hello hello = UFFD_BROKER__V1__HELLO__INIT;
-	WireRequest req = UFFD_BROKER__V1__REQUEST__INIT;
 	uint8_t buf[WIRE_MAX_DATAGRAM];
 	int *p = arg, sock, listener;
 	char reason[256];
 	WireStatus st;
+	size_t len;
 
 	close(p[0]);
 	CHILD_CHECK((sock = raw_connect()) >= 0);
 	CHILD_CHECK((listener = client_jail_install()) >= 0);
-	hello.version = WIRE_VERSION;
-	CHILD_CHECK((hello.dummy_page = (uintptr_t)dummy_page()) != 0);
-	hello.page_size = 4096;
-	req.body_case = UFFD_BROKER__V1__REQUEST__BODY_HELLO;
-	req.hello = &hello;
-	CHILD_CHECK(wire_send(sock, buf, uffd_broker__v1__request__pack(&req,
-	    buf), listener) == 0);
-	CHILD_CHECK(wire_send(sock, buf, uffd_broker__v1__request__pack(&req,
-	    buf), -1) == 0);
+	CHILD_CHECK((len = pack_jailed_hello(buf)) > 0);
+	CHILD_CHECK(wire_send(sock, buf, len, listener) == 0);
+	CHILD_CHECK(wire_send(sock, buf, len, -1) == 0);
 	sync_signal(p[1]);
 	CHILD_CHECK(raw_welcome(sock, &st, reason, sizeof(reason)) == 0);
 	CHILD_CHECK(st == UFFD_BROKER__V1__STATUS__OK);
@@ -738,20 +768,8 @@ request_behind_hello(void *arg)
 
 START_TEST(test_requests_wait_for_the_proof)
 {
-	int p[2];
-	pid_t v, peer;
-
 	broker_start("--allow-uid", "65534", NULL);
-	v = verifier_pid();
-	ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
-	ck_assert_int_eq(kill(v, SIGSTOP), 0);
-	peer = spawn(request_behind_hello, p, true);
-	close(p[1]);
-	sync_wait(p[0]);
-	usleep(100000);		/* both datagrams there to be read */
-	ck_assert_int_eq(kill(v, SIGCONT), 0);
-	ck_assert_int_eq(reap(peer), 0);
-	close(p[0]);
+	peer_while_verifier_stopped(request_behind_hello);
 	broker_stop();
 }
 END_TEST
@@ -765,8 +783,6 @@ END_TEST
 static int
 two_hellos_one_listener(void *arg)
 {
-	UffdBroker__V1__Hello hello = UFFD_BROKER__V1__HELLO__INIT;
-	WireRequest req = UFFD_BROKER__V1__REQUEST__INIT;
 	uint8_t buf[WIRE_MAX_DATAGRAM];
 	int *p = arg, a, b, listener, ok = 0, shared = 0, i;
 	char reason[256];
@@ -776,12 +792,7 @@ two_hellos_one_listener(void *arg)
 	close(p[0]);
 	CHILD_CHECK((a = raw_connect()) >= 0 && (b = raw_connect()) >= 0);
 	CHILD_CHECK((listener = client_jail_install()) >= 0);
-	hello.version = WIRE_VERSION;
-	CHILD_CHECK((hello.dummy_page = (uintptr_t)dummy_page()) != 0);
-	hello.page_size = 4096;
-	req.body_case = UFFD_BROKER__V1__REQUEST__BODY_HELLO;
-	req.hello = &hello;
-	len = uffd_broker__v1__request__pack(&req, buf);
+	CHILD_CHECK((len = pack_jailed_hello(buf)) > 0);
 	CHILD_CHECK(wire_send(a, buf, len, listener) == 0);
 	CHILD_CHECK(wire_send(b, buf, len, listener) == 0);
 	sync_signal(p[1]);
@@ -798,22 +809,10 @@ two_hellos_one_listener(void *arg)
 
 START_TEST(test_listener_race_during_proofs)
 {
-	int p[2];
-	pid_t v, peer;
-
 	broker_start("--allow-uid", "65534", NULL);
-	v = verifier_pid();
-	ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
-	ck_assert_int_eq(kill(v, SIGSTOP), 0);
-	peer = spawn(two_hellos_one_listener, p, true);
-	close(p[1]);
-	sync_wait(p[0]);
-	usleep(100000);		/* both Hellos read, both proofs asked */
-	ck_assert_int_eq(kill(v, SIGCONT), 0);
-	ck_assert_int_eq(reap(peer), 0);
+	peer_while_verifier_stopped(two_hellos_one_listener);
 	ck_assert(log_wait(1000, "event=session_end",
 	    "listener shared with another session"));
-	close(p[0]);
 	broker_stop();
 }
 END_TEST
