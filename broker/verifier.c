@@ -522,6 +522,14 @@ verifier_main(int sock, pid_t parent, uid_t uid, gid_t gid)
 static void	conclude(struct session *s, int rc,
 	    const struct verifier_answer *ans);
 
+/* Take s off the queue of proofs not asked yet. */
+static void
+unqueue(struct verifier *v, struct session *s)
+{
+	TAILQ_REMOVE(&v->queue, s, proof_entry);
+	s->proof_queued = false;
+}
+
 void
 verifier_start(struct broker *b)
 {
@@ -593,8 +601,7 @@ verifier_lost(struct broker *b, const char *why)
 		conclude(s, -EPIPE, NULL);
 	}
 	while ((s = TAILQ_FIRST(&v->queue)) != NULL) {
-		TAILQ_REMOVE(&v->queue, s, proof_entry);
-		s->proof_queued = false;
+		unqueue(v, s);
 		conclude(s, -EPIPE, NULL);
 	}
 }
@@ -788,15 +795,13 @@ ask_next(struct broker *b)
 	while (!v->busy && v->sock >= 0 && !TAILQ_EMPTY(&v->queue)) {
 		pick = next_turn(v);
 		if (backed_off(v, pick, why, sizeof(why))) {
-			TAILQ_REMOVE(&v->queue, pick, proof_entry);
-			pick->proof_queued = false;
+			unqueue(v, pick);
 			handshake_proven(pick, why);
 			continue;
 		}
 		if ((rc = ask(b, pick)) == -EAGAIN)
 			return;		/* the answer to a late one makes room */
-		TAILQ_REMOVE(&v->queue, pick, proof_entry);
-		pick->proof_queued = false;
+		unqueue(v, pick);
 		t = turn_of(v, pick->uid);
 		t->uid = pick->uid;
 		t->at = ++v->nturns;
@@ -840,10 +845,8 @@ verifier_forget(struct session *s)
 {
 	struct verifier *v = &s->b->verifier;
 
-	if (s->proof_queued) {
-		TAILQ_REMOVE(&v->queue, s, proof_entry);
-		s->proof_queued = false;
-	}
+	if (s->proof_queued)
+		unqueue(v, s);
 	if (v->asked == s)
 		v->asked = NULL;	/* its answer, when it comes, is skipped */
 	s->proof = PROOF_NONE;
@@ -935,8 +938,7 @@ verifier_check(struct broker *b)
 		next = TAILQ_NEXT(s, proof_entry);
 		if (broker_elapsed_ms(&s->proof_since) < VERIFIER_ANSWER_MS)
 			continue;
-		TAILQ_REMOVE(&v->queue, s, proof_entry);
-		s->proof_queued = false;
+		unqueue(v, s);
 		handshake_proven(s, why);
 	}
 }
