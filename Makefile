@@ -70,10 +70,13 @@ ALL_LDFLAGS := $(HARDENING) $(CFLAGS) $(LDHARDENING) $(LDFLAGS)
 
 PROTO_SRC := $(B)/proto/uffd_broker.pb-c.c
 PROTO_HDR := $(B)/proto/uffd_broker.pb-c.h
+# The broker's state, as one broker hands it to the next (never on the wire).
+STATE_SRC := $(B)/proto/uffd_broker_state.pb-c.c
+STATE_HDR := $(B)/proto/uffd_broker_state.pb-c.h
 JAIL_RULES := $(B)/gen/jail-rules.h
 BUILD_CONFIG := $(B)/gen/build-config.h
 CLIENT_BPF := $(B)/gen/client-bpf.h
-GEN_HDRS := $(PROTO_HDR) $(JAIL_RULES) $(BUILD_CONFIG) $(CLIENT_BPF)
+GEN_HDRS := $(PROTO_HDR) $(STATE_HDR) $(JAIL_RULES) $(BUILD_CONFIG) $(CLIENT_BPF)
 
 CLIENT_SRCS := client/session.c client/uffd.c client/monitor.c client/jail.c proto/wire.c
 # client/jail.c: the verifier looks for the fragment the library loads;
@@ -84,12 +87,14 @@ BROKER_SRCS := broker/main.c broker/broker.c broker/config.c broker/session.c \
 	broker/policy.c broker/access.c broker/jail.c broker/status.c \
 	broker/closer.c broker/ratelimit.c broker/audit.c broker/verifier.c \
 	broker/sdnotify.c broker/sha256.c broker/invariant.c \
+	broker/state.c broker/upgrade.c \
 	client/jail.c client/jail-build.c proto/wire.c
 TEST_SRCS := $(wildcard tests/*.c)
 
 # The library: position-independent, every symbol hidden unless UFFDC_API.
 LIB_OBJS := $(patsubst %.c,$(B)/pic/%.o,$(CLIENT_SRCS)) $(B)/pic/proto/uffd_broker.pb-c.o
-BROKER_OBJS := $(patsubst %.c,$(B)/pie/%.o,$(BROKER_SRCS)) $(B)/pie/proto/uffd_broker.pb-c.o
+BROKER_OBJS := $(patsubst %.c,$(B)/pie/%.o,$(BROKER_SRCS)) $(B)/pie/proto/uffd_broker.pb-c.o \
+	$(B)/pie/proto/uffd_broker_state.pb-c.o
 BROKER_LIB_OBJS := $(filter-out $(B)/pie/broker/main.o,$(BROKER_OBJS))
 TEST_OBJS := $(patsubst %.c,$(B)/pie/%.o,$(TEST_SRCS))
 
@@ -134,6 +139,9 @@ all: $(BROKERD) $(CTL) $(LIB_SO) $(LIB_A) $(DEMO) $(VMM_SWAP)
 $(PROTO_SRC) $(PROTO_HDR) &: proto/uffd_broker.proto
 	@mkdir -p $(B)/proto
 	$(PROTOC_C) --c_out=$(B)/proto -Iproto $<
+$(STATE_SRC) $(STATE_HDR) &: proto/uffd_broker_state.proto
+	@mkdir -p $(B)/proto
+	$(PROTOC_C) --c_out=$(B)/proto -Iproto $<
 
 # The version and the directories the binaries name, rewritten only when
 # they change (so a changed SYSCONFDIR rebuilds what uses it).
@@ -167,7 +175,7 @@ $(B)/pic/proto/uffd_broker.pb-c.o: $(PROTO_SRC)
 $(B)/pie/%.o: %.c $(GEN_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -fPIE -MMD -MP -c -o $@ $<
-$(B)/pie/proto/uffd_broker.pb-c.o: $(PROTO_SRC)
+$(B)/pie/proto/%.pb-c.o: $(B)/proto/%.pb-c.c
 	@mkdir -p $(dir $@)
 	$(CC) $(filter-out -Wcast-align -Wmissing-prototypes,$(ALL_CFLAGS)) -fPIE -MMD -MP -c -o $@ $<
 
@@ -206,10 +214,11 @@ define sanitized_broker
 $(B)/$(1)/%.o: %.c $(GEN_HDRS)
 	@mkdir -p $$(dir $$@)
 	$(2) $$(ALL_CFLAGS) $(3) -fPIE -MMD -MP -c -o $$@ $$<
-$(B)/$(1)/proto/uffd_broker.pb-c.o: $(PROTO_SRC)
+$(B)/$(1)/proto/%.pb-c.o: $(B)/proto/%.pb-c.c
 	@mkdir -p $$(dir $$@)
 	$(2) $$(filter-out -Wcast-align -Wmissing-prototypes,$$(ALL_CFLAGS)) $(3) -fPIE -MMD -MP -c -o $$@ $$<
-$(B)/$(1)/uffd-brokerd: $(patsubst %.c,$(B)/$(1)/%.o,$(BROKER_SRCS)) $(B)/$(1)/proto/uffd_broker.pb-c.o
+$(B)/$(1)/uffd-brokerd: $(patsubst %.c,$(B)/$(1)/%.o,$(BROKER_SRCS)) $(B)/$(1)/proto/uffd_broker.pb-c.o \
+	$(B)/$(1)/proto/uffd_broker_state.pb-c.o
 	$(2) -pie $(3) $$(ALL_LDFLAGS) -o $$@ $$^ $$(BROKER_LIBS)
 endef
 $(eval $(call sanitized_broker,asan,$(CC),$(ASAN_FLAGS)))

@@ -337,12 +337,13 @@ open_device(struct broker *b)
 	b->via_syscall = true;
 }
 
+/*
+ * The policy, the fd limit, SIGALRM, the epoll set: a fresh broker's and
+ * an adopting one's.
+ */
 void
-broker_setup(struct broker *b)
+broker_setup_common(struct broker *b)
 {
-	struct itimerspec period = { 0 };
-	sigset_t mask;
-
 	struct sigaction sa = { .sa_handler = interrupt };
 	struct rlimit nofile;
 
@@ -354,13 +355,19 @@ broker_setup(struct broker *b)
 	if (access_load(b) < 0)
 		fatalx("no policy: refusing to start");
 
-	/* Take all the fds we may; the reserve is never given to sessions. */
+	/*
+	 * Take all the fds we may; the reserve is never given to sessions.
+	 * (An upgraded image inherits the limit, and its jail allows no
+	 * change.)
+	 */
 	if (getrlimit(RLIMIT_NOFILE, &nofile) < 0)
 		fatal("getrlimit");
-	nofile.rlim_cur = nofile.rlim_max;
-	(void)setrlimit(RLIMIT_NOFILE, &nofile);
-	if (getrlimit(RLIMIT_NOFILE, &nofile) < 0)
-		fatal("getrlimit");
+	if (nofile.rlim_cur != nofile.rlim_max) {
+		nofile.rlim_cur = nofile.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &nofile);
+		if (getrlimit(RLIMIT_NOFILE, &nofile) < 0)
+			fatal("getrlimit");
+	}
 	b->nofile = nofile.rlim_cur;
 	if (b->nofile < FD_RESERVE + 64 + 4 * FDS_PER_SESSION)
 		fatalx("RLIMIT_NOFILE %zu is too low: the broker needs %d",
@@ -379,10 +386,31 @@ broker_setup(struct broker *b)
 	/* No SA_RESTART: SIGALRM interrupts a blocking notification read. */
 	if (sigaction(SIGALRM, &sa, NULL) < 0)
 		fatal("sigaction");
+	signal(SIGPIPE, SIG_IGN);
 	b->w_listen.kind = WATCH_LISTEN;
 	b->w_timer.kind = WATCH_TIMER;
 	b->w_signal.kind = WATCH_SIGNAL;
+	if ((b->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
+		fatal("epoll_create1");
+}
 
+/* The listening socket, the timer and the signals in the epoll set. */
+void
+broker_setup_loop(struct broker *b)
+{
+	if (broker_watch(b, b->listen_fd, &b->w_listen, EPOLLIN) < 0 ||
+	    broker_watch(b, b->timerfd, &b->w_timer, EPOLLIN) < 0 ||
+	    broker_watch(b, b->sigfd, &b->w_signal, EPOLLIN) < 0)
+		fatal("epoll_ctl");
+}
+
+void
+broker_setup(struct broker *b)
+{
+	struct itimerspec period = { 0 };
+	sigset_t mask;
+
+	broker_setup_common(b);
 	open_device(b);
 
 	b->listen_fd = activated_socket();
@@ -391,16 +419,17 @@ broker_setup(struct broker *b)
 		b->listen_fd = listen_socket(b);
 	refuse_fds(b);
 
+	/* The mask and the signalfd outlive an upgrade's exec (upgrade.c). */
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGHUP);
-#ifdef UFFD_BROKER_TEST_HOOKS
 	sigaddset(&mask, SIGUSR2);
+#ifdef UFFD_BROKER_TEST_HOOKS
+	sigaddset(&mask, SIGUSR1);
 #endif
 	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
 		fatal("sigprocmask");
-	signal(SIGPIPE, SIG_IGN);
 	if ((b->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)) < 0)
 		fatal("signalfd");
 
@@ -415,13 +444,7 @@ broker_setup(struct broker *b)
 	period.it_value = period.it_interval;
 	if (timerfd_settime(b->timerfd, 0, &period, NULL) < 0)
 		fatal("timerfd_settime");
-
-	if ((b->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
-		fatal("epoll_create1");
-	if (broker_watch(b, b->listen_fd, &b->w_listen, EPOLLIN) < 0 ||
-	    broker_watch(b, b->timerfd, &b->w_timer, EPOLLIN) < 0 ||
-	    broker_watch(b, b->sigfd, &b->w_signal, EPOLLIN) < 0)
-		fatal("epoll_ctl");
+	broker_setup_loop(b);
 }
 
 /*
@@ -498,9 +521,11 @@ read_signals(struct broker *b)
 			sdnotify("READY=1\nSTATUS=serving, policy rules: %zu",
 			    b->policy->nrules);
 		}
+		else if (si.ssi_signo == SIGUSR2)
+			upgrade_request(b);
 #ifdef UFFD_BROKER_TEST_HOOKS
 		/* Test builds only: a system call outside the jail's list. */
-		else if (si.ssi_signo == SIGUSR2) {
+		else if (si.ssi_signo == SIGUSR1) {
 			log_event("test_hook", "calling socket(AF_INET)");
 			(void)socket(AF_INET, SOCK_STREAM, 0);
 		}
@@ -562,6 +587,9 @@ dispatch(struct broker *b, const struct epoll_event *ev)
 	case WATCH_VERIFIER:
 		verifier_readable(b, ev->events & (EPOLLHUP | EPOLLERR));
 		return;
+	case WATCH_UPGRADE:
+		upgrade_readable(b);
+		return;
 	case WATCH_NOTIFY:
 		if (l->fd < 0)
 			return;		/* closed earlier in this turn */
@@ -591,16 +619,20 @@ dispatch(struct broker *b, const struct epoll_event *ev)
 	}
 }
 
-/* How long the loop may wait for events: until the closer's or the
- * verifier's deadline, whichever comes first (-1: none). */
+/* How long the loop may wait for events: until the closer's, the
+ * verifier's or an upgrade's deadline, whichever comes first (-1: none). */
 int
 broker_timeout_ms(struct broker *b)
 {
-	int closer = closer_timeout_ms(b), verifier = verifier_timeout_ms(b);
+	int t[] = { closer_timeout_ms(b), verifier_timeout_ms(b),
+	    upgrade_timeout_ms(b) };
+	int min = -1;
+	size_t i;
 
-	if (closer < 0 || (verifier >= 0 && verifier < closer))
-		return verifier;
-	return closer;
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		if (t[i] >= 0 && (min < 0 || t[i] < min))
+			min = t[i];
+	return min;
 }
 
 void
@@ -628,6 +660,7 @@ broker_turn(struct broker *b, int timeout_ms)
 		b->accept_paused = false;
 	session_reap(b);
 	listener_reap(b);
+	upgrade_continue(b);
 }
 
 void

@@ -107,6 +107,7 @@ enum watch_kind {
 	WATCH_SOCK, WATCH_PIDFD, WATCH_NOTIFY,
 	WATCH_CLOSER, WATCH_CLOSER_EXIT,
 	WATCH_VERIFIER,
+	WATCH_UPGRADE,
 };
 
 struct session;
@@ -170,7 +171,15 @@ struct account {
 	int		tracker;
 	unsigned int	live_bound;	/* at least the tracker's entries */
 	unsigned int	pending;	/* its ready sessions' pending creations */
+	unsigned int	walk;		/* account_walk_first() */
 };
+
+/*
+ * A walk over sessions and spent records that meets each account once:
+ * account_walk_first(a, w) is true the first time a walk w meets a.
+ */
+unsigned int account_walk_begin(void);
+bool	account_walk_first(struct account *a, unsigned int walk);
 
 struct spent {
 	TAILQ_ENTRY(spent) entry;
@@ -326,6 +335,36 @@ struct verifier {
 	struct backoff	backoff[VERIFIER_BACKOFF_UIDS];
 };
 
+/*
+ * An upgrade (upgrade.c): SIGUSR2 starts the new binary as a check, on a
+ * copy of the state, while this broker serves on; once it says it would
+ * resume everything, this broker execs it in its own place.
+ */
+enum upgrade_phase {
+	UPGRADE_IDLE,
+	UPGRADE_CHECKING,	/* the check runs */
+	UPGRADE_READY,		/* it passed: exec once quiescent */
+};
+
+struct upgrade {
+	char		**argv;		/* as this broker was started */
+	char		self[4096];	/* its binary, by path */
+	enum upgrade_phase phase;
+	int		report;		/* the check's report pipe */
+	int		pidfd;		/* the check's process */
+	struct watch	w;
+	char		said[512];	/* what the check reported */
+	size_t		nsaid;
+	struct timespec	since;		/* the phase began */
+	unsigned int	count;		/* upgrades this broker came through */
+	unsigned int	failed;		/* upgrades refused since start */
+	char		*error;		/* why the last one was refused */
+	bool		jailed;		/* filter_digest is the jail's */
+	uint8_t		filter_digest[32];
+	bool		resumed;	/* this broker came from an upgrade */
+	pid_t		from_pid;
+};
+
 /* How the last SIGHUP reload went. */
 enum reload_result { RELOAD_NONE, RELOAD_OK, RELOAD_FAILED };
 
@@ -367,6 +406,7 @@ struct broker {
 	struct closer	closer;
 	uint64_t	closer_replaced;
 	struct verifier	verifier;
+	struct upgrade	upgrade;
 	/* Log lines about peers, by uid: a fixed table, as any user may connect. */
 	struct uid_rate	log_uids[BROKER_LOG_UIDS];
 	struct uid_rate	log_others;	/* uids that found no entry free */
@@ -386,6 +426,8 @@ void	session_hangup(struct session *s);
 bool	session_via_syscall(const struct session *s);
 /* Let the peer send fds exactly while one is due (SO_PASSRIGHTS). */
 void	session_sync_fds(struct session *s);
+/* An adopted session (upgrade.c): its fd switch and watch set again. */
+void	session_resync(struct session *s);
 /* Live uffds of the session, or a negative errno if they cannot be counted. */
 int	session_live_uffds(const struct session *s);
 const char *session_state_name(enum session_state state);
@@ -504,9 +546,24 @@ bool	closer_check(struct broker *b, struct owner *blame, bool exited);
 
 /* jail.c */
 void	broker_jail(struct broker *b);		/* fatal on failure */
+/*
+ * After an upgrade's exec: the old image's jail holds (its filter, its
+ * capabilities as execve(2) left them); its filter is stacked again only
+ * if this binary's differs. Fatal on failure.
+ */
+void	jail_resume(struct broker *b);
 void	*broker_jail_filter(void);		/* scmp_filter_ctx, for dumps */
 /* --user's "NAME", "UID" or "UID:GID" as ids. Returns 0 or -1. */
 int	jail_user(const char *spec, uid_t *uid, gid_t *gid);
+
+/* upgrade.c: re-exec in place, handing over every session. */
+void	upgrade_init(struct broker *b, char **argv);
+void	upgrade_request(struct broker *b);	/* SIGUSR2 */
+void	upgrade_readable(struct broker *b);	/* the check's report */
+void	upgrade_continue(struct broker *b);	/* after each loop turn */
+int	upgrade_timeout_ms(const struct broker *b);	/* -1: none due */
+bool	upgrade_resuming(void);		/* this image is an upgrade's */
+void	upgrade_resume(struct broker *b);	/* instead of broker_setup() */
 
 /* verifier.c */
 void	verifier_start(struct broker *b);	/* before broker_jail() */
@@ -551,10 +608,16 @@ int	proc_epoll_count(int epfd);
 
 /* broker.c */
 void	broker_setup(struct broker *b);	/* fatal on failure */
+/* Its parts, for a broker that adopts its fds (upgrade.c): the policy,
+ * limits, SIGALRM and the epoll set; then the fixed fds watched. */
+void	broker_setup_common(struct broker *b);
+void	broker_setup_loop(struct broker *b);
 void	broker_listen(struct broker *b);	/* fatal on failure */
 
 /* sdnotify.c: the service manager's $NOTIFY_SOCKET, if any. */
 void	sdnotify_init(void);			/* before broker_jail() */
+int	sdnotify_fd(void);			/* -1: none */
+void	sdnotify_adopt(int fd);			/* an upgrade's */
 void	sdnotify(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void	sdnotify_reloading(void);
 void	sdnotify_close(void);

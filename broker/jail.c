@@ -40,6 +40,7 @@
 
 #include "broker.h"
 #include "log.h"
+#include "sha256.h"
 
 #define IOCTL_CMD_MASK	0xffffffffULL
 
@@ -65,6 +66,15 @@ static const char *const allowed[] = {
 	"sched_getaffinity", "rt_sigaction",
 	/* identity queries of libc and NSS */
 	"getuid", "geteuid", "getgid", "getegid", "uname",
+	/*
+	 * An upgrade (upgrade.c): the state's memfd, and the binary executed
+	 * again, which starts under this filter (the dynamic loader and libc's
+	 * start-up) and may stack its own. Neither widens the jail: the new
+	 * image is bound by this filter, no-new-privs and the capabilities
+	 * execve(2) leaves; a filter only takes rights away.
+	 */
+	"memfd_create", "execve", "seccomp", "arch_prctl", "access", "fstatfs",
+	"set_tid_address", "capget",
 };
 
 /*
@@ -101,6 +111,11 @@ static const unsigned long allowed_ioctls[] = {
 	SECCOMP_IOCTL_NOTIF_SET_FLAGS,
 	UFFDIO_API, UFFDIO_REGISTER, UFFDIO_UNREGISTER, UFFDIO_ZEROPAGE,
 	TCGETS,		/* stdio's isatty() on a log stream */
+};
+
+/* prctl(2) options that only read the caller's own settings. */
+static const int prctl_queries[] = {
+	PR_CAPBSET_READ, PR_GET_SECUREBITS, PR_GET_NO_NEW_PRIVS,
 };
 
 static scmp_filter_ctx
@@ -148,6 +163,10 @@ broker_jail_build(void)
 	if (rc == 0)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
 		    SCMP_A0(SCMP_CMP_EQ, AF_UNIX, 0));
+	/* getrlimit(2) (libc asks prlimit64 with no new limit); no setting. */
+	if (rc == 0)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prlimit64), 1,
+		    SCMP_A2(SCMP_CMP_EQ, 0, 0));
 	/*
 	 * fork(2) for the closer, nothing else: clone3's flags are out of a
 	 * filter's reach, so it says ENOSYS; clone is allowed with exactly
@@ -164,11 +183,64 @@ broker_jail_build(void)
 	if (rc == 0)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
 		    SCMP_A0(SCMP_CMP_EQ, PR_SET_PDEATHSIG, 0));
+	/* Queries libcap-ng makes as an upgraded image starts: read-only. */
+	for (i = 0; i < sizeof(prctl_queries) / sizeof(prctl_queries[0]) &&
+	    rc == 0; i++)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
+		    SCMP_A0(SCMP_CMP_EQ, prctl_queries[i], 0));
+	if (rc == 0)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 2,
+		    SCMP_A0(SCMP_CMP_EQ, PR_CAP_AMBIENT, 0),
+		    SCMP_A1(SCMP_CMP_EQ, PR_CAP_AMBIENT_IS_SET, 0));
 	if (rc != 0) {
 		seccomp_release(ctx);
 		return NULL;
 	}
 	return ctx;
+}
+
+/* The program seccomp_load() would load, as BPF. Returns 0 or -errno. */
+static int
+jail_export(scmp_filter_ctx ctx, struct sock_filter *insns, size_t *ninsns)
+{
+	size_t len = 0;
+	ssize_t n = 0;
+	int p[2], rc;
+
+	/* At most 32 KiB: a pipe's buffer holds it. */
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	rc = seccomp_export_bpf(ctx, p[1]);
+	close(p[1]);
+	while (rc == 0 && len < BPF_MAXINSNS * sizeof(*insns) &&
+	    (n = read(p[0], (char *)insns + len,
+	    BPF_MAXINSNS * sizeof(*insns) - len)) > 0)
+		len += n;
+	close(p[0]);
+	if (rc != 0)
+		return rc;
+	if (n < 0 || len == 0 || len % sizeof(insns[0]) != 0)
+		return -EINVAL;
+	*ninsns = len / sizeof(insns[0]);
+	return 0;
+}
+
+static struct sock_filter jail_insns[BPF_MAXINSNS];
+
+/* SHA-256 of the program: what an upgrade compares (upgrade.c). */
+static int
+jail_digest(scmp_filter_ctx ctx, uint8_t out[SHA256_LEN])
+{
+	struct sha256 c;
+	size_t n = 0;
+	int rc;
+
+	if ((rc = jail_export(ctx, jail_insns, &n)) < 0)
+		return rc;
+	sha256_init(&c);
+	sha256_update(&c, jail_insns, n * sizeof(jail_insns[0]));
+	sha256_final(&c, out);
+	return 0;
 }
 
 #ifdef BROKER_UNDER_VALGRIND
@@ -182,26 +254,13 @@ broker_jail_build(void)
 static int
 jail_load(scmp_filter_ctx ctx)
 {
-	static struct sock_filter insns[BPF_MAXINSNS];
-	struct sock_fprog prog = { .filter = insns };
-	size_t len = 0;
-	ssize_t n = 0;
-	int p[2], rc;
+	struct sock_fprog prog = { .filter = jail_insns };
+	size_t n = 0;
+	int rc;
 
-	/* At most 32 KiB: a pipe's buffer holds it. */
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return -errno;
-	rc = seccomp_export_bpf(ctx, p[1]);
-	close(p[1]);
-	while (rc == 0 && len < sizeof(insns) &&
-	    (n = read(p[0], (char *)insns + len, sizeof(insns) - len)) > 0)
-		len += n;
-	close(p[0]);
-	if (rc != 0)
+	if ((rc = jail_export(ctx, jail_insns, &n)) < 0)
 		return rc;
-	if (n < 0 || len == 0 || len % sizeof(insns[0]) != 0)
-		return -EINVAL;
-	prog.len = len / sizeof(insns[0]);
+	prog.len = (unsigned short)n;
 	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
 		return -errno;
 	return 0;
@@ -264,9 +323,10 @@ broker_jail(struct broker *b)
 		fatalx("--user %s: no such user", b->cfg.user);
 
 	capng_clear(CAPNG_SELECT_BOTH);
+	/* Inheritable too: an upgrade's exec keeps it (ambient, below). */
 	if (ptrace)
-		capng_update(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED,
-		    CAP_SYS_PTRACE);
+		capng_update(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED |
+		    CAPNG_INHERITABLE, CAP_SYS_PTRACE);
 	if (b->cfg.user != NULL && uid != getuid())
 		rc = capng_change_id(uid, gid,
 		    CAPNG_DROP_SUPP_GRP | CAPNG_CLEAR_BOUNDING);
@@ -274,6 +334,9 @@ broker_jail(struct broker *b)
 		rc = capng_apply(CAPNG_SELECT_BOTH);
 	if (rc != 0)
 		fatalx("dropping privileges failed (libcap-ng error %d)", rc);
+	if (ptrace && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE,
+	    CAP_SYS_PTRACE, 0, 0) < 0)
+		fatal("prctl(PR_CAP_AMBIENT_RAISE)");
 	/*
 	 * A uid change makes the process non-dumpable, and its /proc/self
 	 * files root's: the broker reads its own fdinfo to count live uffds.
@@ -284,9 +347,13 @@ broker_jail(struct broker *b)
 		fatal("prctl(PR_SET_NO_NEW_PRIVS)");
 	if ((ctx = broker_jail_build()) == NULL)
 		fatalx("building the broker's seccomp filter failed");
+	if ((rc = jail_digest(ctx, b->upgrade.filter_digest)) < 0)
+		fatalx("exporting the broker's seccomp filter: %s",
+		    strerror(-rc));
 	if ((rc = jail_load(ctx)) < 0)
 		fatalx("loading the broker's seccomp filter: %s", strerror(-rc));
 	seccomp_release(ctx);
+	b->upgrade.jailed = true;
 	log_event("jailed", "uid=%u gid=%u caps=%s no_new_privs=yes "
 	    "seccomp=%s", (unsigned)getuid(), (unsigned)getgid(),
 	    ptrace ? "cap_sys_ptrace" : "none",
@@ -298,4 +365,35 @@ broker_jail(struct broker *b)
 	    "allow-list"
 #endif
 	    );
+}
+
+void
+jail_resume(struct broker *b)
+{
+	uint8_t digest[SHA256_LEN];
+	scmp_filter_ctx ctx;
+	bool same;
+	int rc;
+
+	if (!b->upgrade.jailed) {
+		/* The old image ran unjailed (--no-jail): as at a start. */
+		broker_jail(b);
+		return;
+	}
+	if ((ctx = broker_jail_build()) == NULL)
+		fatalx("building the broker's seccomp filter failed");
+	if ((rc = jail_digest(ctx, digest)) < 0)
+		fatalx("exporting the broker's seccomp filter: %s",
+		    strerror(-rc));
+	same = memcmp(digest, b->upgrade.filter_digest, SHA256_LEN) == 0;
+	/* Stacked only if it differs: the same program twice adds nothing. */
+	if (!same && (rc = jail_load(ctx)) < 0)
+		fatalx("loading the broker's seccomp filter: %s", strerror(-rc));
+	seccomp_release(ctx);
+	memcpy(b->upgrade.filter_digest, digest, SHA256_LEN);
+	(void)capng_get_caps_process();
+	log_event("jailed", "uid=%u gid=%u caps=%s no_new_privs=yes "
+	    "seccomp=%s", (unsigned)getuid(), (unsigned)getgid(),
+	    capng_have_capability(CAPNG_EFFECTIVE, CAP_SYS_PTRACE) ?
+	    "cap_sys_ptrace" : "none", same ? "kept" : "stacked");
 }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <syslog.h>
 
 #include "log.h"
@@ -175,6 +176,36 @@ log_warnx(const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Where a fatal error is also reported: an upgrade's check (upgrade.c). */
+static int report_fd = -1;
+
+void
+log_set_report(int fd)
+{
+	report_fd = fd;
+}
+
+static void
+report_fatal(int err, const char *fmt, va_list ap)
+{
+	char msg[512];
+	int n;
+
+	if (report_fd < 0)
+		return;
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(msg))
+		n = sizeof(msg) - 1;
+	if (err != 0)
+		n += snprintf(msg + n, sizeof(msg) - (size_t)n, ": %s",
+		    strerror(err));
+	if ((size_t)n >= sizeof(msg))
+		n = sizeof(msg) - 1;
+	(void)!write(report_fd, msg, (size_t)n);
+}
+
 void
 fatal(const char *fmt, ...)
 {
@@ -183,6 +214,9 @@ fatal(const char *fmt, ...)
 
 	va_start(ap, fmt);
 	vlog_err(LOG_CRIT, "event=fatal ", err, fmt, ap);
+	va_end(ap);
+	va_start(ap, fmt);
+	report_fatal(err, fmt, ap);
 	va_end(ap);
 	exit(1);
 }
@@ -194,6 +228,9 @@ fatalx(const char *fmt, ...)
 
 	va_start(ap, fmt);
 	vlog_err(LOG_CRIT, "event=fatal ", 0, fmt, ap);
+	va_end(ap);
+	va_start(ap, fmt);
+	report_fatal(0, fmt, ap);
 	va_end(ap);
 	exit(1);
 }

@@ -32,6 +32,8 @@ void	log_vevent(const char *event, const char *fmt, va_list ap)
 	    PRINTF_LIKE(2, 0);
 void	log_warn(const char *fmt, ...) PRINTF_LIKE(1, 2);
 void	log_warnx(const char *fmt, ...) PRINTF_LIKE(1, 2);
+/* fatal() and fatalx() write their message to fd too (an upgrade's check). */
+void	log_set_report(int fd);
 __attribute__((noreturn)) void fatal(const char *fmt, ...) PRINTF_LIKE(1, 2);
 __attribute__((noreturn)) void fatalx(const char *fmt, ...) PRINTF_LIKE(1, 2);
 

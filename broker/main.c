@@ -34,6 +34,19 @@ main(int argc, char **argv)
 	}
 	log_init(b.cfg.log_syslog);
 	sdnotify_init();
+	upgrade_init(&b, argv);
+	if (upgrade_resuming()) {
+		/* An upgrade's exec: everything is adopted, jailed included. */
+		upgrade_resume(&b);
+		closer_start(&b);
+		log_event("ready", "pid=%d", (int)getpid());
+		sdnotify("READY=1\nSTATUS=serving (upgraded), policy rules: "
+		    "%zu", b.policy->nrules);
+		broker_run(&b);
+		log_event("stop", "reason=signal");
+		sdnotify_close();
+		return 0;
+	}
 	broker_setup(&b);
 	log_event("start", "socket=%s activated=%s creation=%s policy=%s "
 	    "rules=%zu", b.cfg.socket_activated ? "(systemd)" :

@@ -70,6 +70,19 @@ out:
 	unsetenv("NOTIFY_SOCKET");
 }
 
+int
+sdnotify_fd(void)
+{
+	return notify_fd;
+}
+
+/* The socket an upgrade's old image connected (upgrade.c). */
+void
+sdnotify_adopt(int fd)
+{
+	notify_fd = fd;
+}
+
 /* Send one notification; a failure is logged, never fatal. */
 void
 sdnotify(const char *fmt, ...)

@@ -325,6 +325,23 @@ account_new(uint64_t mm_id)
 	return a;
 }
 
+unsigned int
+account_walk_begin(void)
+{
+	static unsigned int walks;
+
+	return ++walks;
+}
+
+bool
+account_walk_first(struct account *a, unsigned int walk)
+{
+	if (a == NULL || a->walk == walk)
+		return false;
+	a->walk = walk;
+	return true;
+}
+
 void
 account_unref(struct account *a)
 {
@@ -857,6 +874,15 @@ session_sync_fds(struct session *s)
 		log_warn("session=%llu: SO_PASSRIGHTS", (unsigned long long)s->id);
 	else
 		s->fds_on = on;
+}
+
+void
+session_resync(struct session *s)
+{
+	s->fds_on = !fds_due(s);
+	session_sync_fds(s);
+	s->watching = 0;
+	session_watch_sync(s);
 }
 
 void

@@ -99,6 +99,22 @@ walk_policy(struct broker *b, struct page *pg)
 	    b->reload_error ? b->reload_error : "") : "");
 }
 
+/* Upgrades this broker came through, and the last one refused. */
+static void
+walk_upgrade(struct broker *b, struct page *pg)
+{
+	static const char *const phases[] = {
+		[UPGRADE_IDLE] = "idle", [UPGRADE_CHECKING] = "checking",
+		[UPGRADE_READY] = "ready",
+	};
+	const struct upgrade *u = &b->upgrade;
+	char quoted[LOG_QUOTED_MAX];
+
+	emit(pg, "upgrade upgrades=%u refused=%u phase=%s%s%s", u->count,
+	    u->failed, phases[u->phase], u->error ? " last_refusal=" : "",
+	    u->error ? log_quote(quoted, sizeof(quoted), u->error) : "");
+}
+
 static void
 walk(struct broker *b, struct page *pg)
 {
@@ -121,6 +137,7 @@ walk(struct broker *b, struct page *pg)
 	    p->nrules, admitted, b->nsessions, listeners,
 	    (unsigned long long)p->no_match);
 	walk_policy(b, pg);
+	walk_upgrade(b, pg);
 	for (i = 0; i < p->nrules; i++)
 		emit(pg, "rule name=%s line=%d sessions=%llu "
 		    "sessions_refused=%llu uffds_granted=%llu uffds_refused=%llu",

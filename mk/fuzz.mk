@@ -27,7 +27,8 @@ FUZZ_DIR := $(B)/fuzz
 # What each fuzzer links besides its own source.
 FUZZ_BROKER_SRCS := $(filter-out broker/main.c,$(BROKER_SRCS))
 FUZZ_BROKER_OBJS := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(FUZZ_BROKER_SRCS)) \
-	$(FUZZ_DIR)/obj/proto/uffd_broker.pb-c.o
+	$(FUZZ_DIR)/obj/proto/uffd_broker.pb-c.o \
+	$(FUZZ_DIR)/obj/proto/uffd_broker_state.pb-c.o
 fuzz_wire_OBJS := $(FUZZ_BROKER_OBJS)
 fuzz_session_OBJS := $(FUZZ_BROKER_OBJS)
 fuzz_policy_OBJS := $(FUZZ_DIR)/obj/broker/policy.o $(FUZZ_DIR)/obj/broker/sha256.o \
@@ -44,7 +45,7 @@ FUZZ_BINS := $(patsubst %,$(FUZZ_DIR)/%,$(FUZZERS))
 $(FUZZ_DIR)/obj/%.o: %.c $(GEN_HDRS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -MMD -MP -c -o $@ $<
-$(FUZZ_DIR)/obj/proto/uffd_broker.pb-c.o: $(PROTO_SRC)
+$(FUZZ_DIR)/obj/proto/%.pb-c.o: $(B)/proto/%.pb-c.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(filter-out -Wcast-align -Wmissing-prototypes,$(FUZZ_CFLAGS)) -MMD -MP -c -o $@ $<
 

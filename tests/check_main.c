@@ -66,6 +66,7 @@ main(int argc, char **argv)
 	srunner_add_suite(sr, make_integrity_suite());
 	srunner_add_suite(sr, make_verifier_suite());
 	srunner_add_suite(sr, make_survival_suite());
+	srunner_add_suite(sr, make_upgrade_suite());
 	srunner_set_fork_status(sr, CK_FORK);
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);

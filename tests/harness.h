@@ -273,6 +273,7 @@ Suite	*make_integrity_suite(void);
 int	exec_relay_main(const char *sock);
 Suite	*make_verifier_suite(void);
 Suite	*make_survival_suite(void);
+Suite	*make_upgrade_suite(void);
 
 /* The test binary run as a refused client of the broker at sock. */
 int	audit_client_main(const char *sock);

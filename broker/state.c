@@ -1,0 +1,450 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * state.c - the broker's state written for the next broker and read back
+ * (state.h has the format). Writing walks what the broker owns; reading
+ * checks the frame and decodes, and trusts nothing it decoded: upgrade.c
+ * checks every fd and peer as it adopts them.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "broker.h"
+#include "log.h"
+#include "state.h"
+
+#define NS(ts)	((int64_t)(ts).tv_sec * 1000000000 + (ts).tv_nsec)
+
+int
+state_boot_id(uint8_t out[16])
+{
+	char text[64], *p;
+	ssize_t n;
+	size_t i = 0;
+	int fd;
+
+	if ((fd = open("/proc/sys/kernel/random/boot_id",
+	    O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	n = read(fd, text, sizeof(text) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	text[n] = '\0';
+	/* 8-4-4-4-12 hex digits */
+	for (p = text; *p != '\0' && *p != '\n' && i < 32; p++) {
+		int v;
+
+		if (*p == '-')
+			continue;
+		if (*p >= '0' && *p <= '9')
+			v = *p - '0';
+		else if (*p >= 'a' && *p <= 'f')
+			v = *p - 'a' + 10;
+		else
+			return -1;
+		if (i % 2 == 0)
+			out[i / 2] = (uint8_t)(v << 4);
+		else
+			out[i / 2] |= (uint8_t)v;
+		i++;
+	}
+	return i == 32 ? 0 : -1;
+}
+
+static void
+header_digest(const struct state_header *h, const uint8_t *msg, size_t len,
+    uint8_t out[SHA256_LEN])
+{
+	struct sha256 c;
+
+	sha256_init(&c);
+	sha256_update(&c, h, offsetof(struct state_header, digest));
+	sha256_update(&c, msg, len);
+	sha256_final(&c, out);
+}
+
+uint8_t *
+state_frame(const uint8_t *msg, size_t len, pid_t pid,
+    const uint8_t boot_id[16], size_t *outlen)
+{
+	struct state_header h = { .magic = STATE_MAGIC };
+	uint8_t *buf;
+
+	if (len > STATE_MAX_BYTES - sizeof(h))
+		return NULL;
+	h.format = STATE_FORMAT;
+	h.length = (uint32_t)len;
+	h.pid = (int32_t)pid;
+	memcpy(h.boot_id, boot_id, sizeof(h.boot_id));
+	header_digest(&h, msg, len, h.digest);
+	if ((buf = malloc(sizeof(h) + len)) == NULL)
+		return NULL;
+	memcpy(buf, &h, sizeof(h));
+	memcpy(buf + sizeof(h), msg, len);
+	*outlen = sizeof(h) + len;
+	return buf;
+}
+
+BrokerState *
+state_decode(const uint8_t *buf, size_t len, pid_t pid,
+    const uint8_t boot_id[16], char *err, size_t errlen)
+{
+	struct state_header h;
+	uint8_t digest[SHA256_LEN];
+	BrokerState *st;
+
+	if (len < sizeof(h)) {
+		snprintf(err, errlen, "state truncated: %zu bytes, shorter than "
+		    "its header", len);
+		return NULL;
+	}
+	memcpy(&h, buf, sizeof(h));
+	if (memcmp(h.magic, STATE_MAGIC, sizeof(h.magic)) != 0) {
+		snprintf(err, errlen, "not a uffd-brokerd state (bad magic)");
+		return NULL;
+	}
+	if (h.format != STATE_FORMAT) {
+		snprintf(err, errlen, "state format %u is not this broker's "
+		    "(%u)", h.format, STATE_FORMAT);
+		return NULL;
+	}
+	if (h.length != len - sizeof(h)) {
+		snprintf(err, errlen, "state truncated or padded: header says "
+		    "%u bytes, %zu follow", h.length, len - sizeof(h));
+		return NULL;
+	}
+	header_digest(&h, buf + sizeof(h), h.length, digest);
+	if (memcmp(digest, h.digest, sizeof(digest)) != 0) {
+		snprintf(err, errlen, "state digest mismatch: corrupt or forged");
+		return NULL;
+	}
+	if (memcmp(h.boot_id, boot_id, sizeof(h.boot_id)) != 0) {
+		snprintf(err, errlen, "state written in another boot: foreign");
+		return NULL;
+	}
+	if (h.pid != (int32_t)pid) {
+		snprintf(err, errlen, "state written by pid %d, not by this "
+		    "broker (%d): foreign", (int)h.pid, (int)pid);
+		return NULL;
+	}
+	st = uffd_broker__state__v1__state__unpack(NULL, h.length,
+	    buf + sizeof(h));
+	if (st == NULL) {
+		snprintf(err, errlen, "state does not decode");
+		return NULL;
+	}
+	return st;
+}
+
+BrokerState *
+state_read(int fd, pid_t pid, char *err, size_t errlen)
+{
+	uint8_t boot_id[16], *buf;
+	BrokerState *st;
+	struct stat sb;
+	size_t got = 0;
+	ssize_t n;
+
+	if (state_boot_id(boot_id) < 0) {
+		snprintf(err, errlen, "cannot read this boot's id");
+		return NULL;
+	}
+	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+		snprintf(err, errlen, "state fd %d is not a file", fd);
+		return NULL;
+	}
+	if (sb.st_size > STATE_MAX_BYTES) {
+		snprintf(err, errlen, "state of %lld bytes is over the limit",
+		    (long long)sb.st_size);
+		return NULL;
+	}
+	if ((buf = malloc(sb.st_size > 0 ? (size_t)sb.st_size : 1)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	while (got < (size_t)sb.st_size &&
+	    (n = pread(fd, buf + got, (size_t)sb.st_size - got, got)) > 0)
+		got += (size_t)n;
+	st = state_decode(buf, got, pid, boot_id, err, errlen);
+	free(buf);
+	return st;
+}
+
+void
+state_free(BrokerState *st)
+{
+	if (st != NULL)
+		uffd_broker__state__v1__state__free_unpacked(st, NULL);
+}
+
+/* The encoder: the broker's structures as messages, owned by one arena. */
+struct enc {
+	UffdBroker__State__V1__Listener *lis;
+	UffdBroker__State__V1__Listener **lisp;
+	UffdBroker__State__V1__Account *acc;
+	UffdBroker__State__V1__Account **accp;
+	UffdBroker__State__V1__Session *ses;
+	UffdBroker__State__V1__Session **sesp;
+	UffdBroker__State__V1__Grant *grants;
+	UffdBroker__State__V1__Spent *spe;
+	UffdBroker__State__V1__Spent **spep;
+	UffdBroker__State__V1__RuleCounters *rules;
+	UffdBroker__State__V1__RuleCounters **rulesp;
+	UffdBroker__State__V1__Backoff *bo;
+	UffdBroker__State__V1__Backoff **bop;
+	unsigned int walk;		/* accounts written: account_walk_first() */
+};
+
+static void
+enc_free(struct enc *e)
+{
+	free(e->lis); free(e->lisp); free(e->acc); free(e->accp);
+	free(e->ses); free(e->sesp); free(e->grants); free(e->spe);
+	free(e->spep); free(e->rules); free(e->rulesp); free(e->bo);
+	free(e->bop);
+}
+
+/* Each account once: a session's and its spent records' may be shared. */
+static void
+enc_account(struct enc *e, BrokerState *st, struct account *a)
+{
+	UffdBroker__State__V1__Account *m;
+
+	if (!account_walk_first(a, e->walk))
+		return;
+	m = &e->acc[st->n_accounts];
+	uffd_broker__state__v1__account__init(m);
+	m->mm_id = a->mm_id;
+	m->tracker = a->tracker;
+	m->live_bound = a->live_bound;
+	e->accp[st->n_accounts++] = m;
+}
+
+static bool
+enc_alloc(struct enc *e, size_t nl, size_t ns, size_t nsp, size_t nr)
+{
+	size_t na = ns + nsp + 1;
+
+	e->lis = calloc(nl + 1, sizeof(*e->lis));
+	e->lisp = calloc(nl + 1, sizeof(*e->lisp));
+	e->acc = calloc(na, sizeof(*e->acc));
+	e->accp = calloc(na, sizeof(*e->accp));
+	e->ses = calloc(ns + 1, sizeof(*e->ses));
+	e->sesp = calloc(ns + 1, sizeof(*e->sesp));
+	e->grants = calloc(ns + 1, sizeof(*e->grants));
+	e->spe = calloc(nsp + 1, sizeof(*e->spe));
+	e->spep = calloc(nsp + 1, sizeof(*e->spep));
+	e->rules = calloc(nr + 1, sizeof(*e->rules));
+	e->rulesp = calloc(nr + 1, sizeof(*e->rulesp));
+	e->bo = calloc(VERIFIER_BACKOFF_UIDS, sizeof(*e->bo));
+	e->bop = calloc(VERIFIER_BACKOFF_UIDS, sizeof(*e->bop));
+	return e->lis && e->lisp && e->acc && e->accp && e->ses &&
+	    e->sesp && e->grants && e->spe && e->spep && e->rules &&
+	    e->rulesp && e->bo && e->bop;
+}
+
+static void
+enc_session(struct enc *e, BrokerState *st, struct session *s)
+{
+	UffdBroker__State__V1__Session *m = &e->ses[st->n_sessions];
+	UffdBroker__State__V1__Grant *g = &e->grants[st->n_sessions];
+
+	uffd_broker__state__v1__session__init(m);
+	uffd_broker__state__v1__grant__init(g);
+	g->kernel_faults = s->grant.kernel_faults;
+	g->features = s->grant.features;
+	g->max_uffds = s->grant.max_uffds;
+	g->max_sessions_per_uid = s->grant.max_sessions_per_uid;
+	g->forked_sessions = s->grant.forked_sessions;
+	g->prove_filter = s->grant.prove_filter;
+	m->id = s->id;
+	m->state = s->state;
+	m->sock = s->sock;
+	m->pidfd = s->pidfd;
+	m->pid = s->pid;
+	m->uid = s->uid;
+	m->gid = s->gid;
+	m->refusal = s->refusal;
+	m->listener = s->lis != NULL ? s->lis->id : 0;
+	m->forked = s->forked;
+	m->probe_uffd = s->probe_uffd;
+	m->account = s->acct != NULL ? s->acct->mm_id : 0;
+	m->proof = s->proof;
+	m->proof_fd = s->proof_fd;
+	m->unwanted_fds = s->unwanted_fds;
+	m->quota_hit = s->quota_hit;
+	m->grant = g;
+	m->rule = (char *)s->rule_name;
+	m->has_rule = s->rule != NULL;
+	m->dummy_page = s->dummy_page;
+	m->page_size = s->page_size;
+	m->started_ns = NS(s->started);
+	m->pending = s->pending;
+	m->last_continue_ns = NS(s->last_continue);
+	m->granted = s->granted;
+	m->refused = s->refused;
+	m->last_refusal = s->last_refusal;
+	e->sesp[st->n_sessions++] = m;
+	enc_account(e, st, s->acct);
+}
+
+static void
+enc_spent(struct enc *e, BrokerState *st, struct spent *sp)
+{
+	UffdBroker__State__V1__Spent *m = &e->spe[st->n_spent];
+
+	uffd_broker__state__v1__spent__init(m);
+	m->id = sp->id;
+	m->pid = sp->pid;
+	m->uid = sp->uid;
+	m->pidfd = sp->pidfd;
+	m->probe_uffd = sp->probe_uffd;
+	m->account = sp->acct != NULL ? sp->acct->mm_id : 0;
+	m->dummy_page = sp->dummy_page;
+	m->page_size = sp->page_size;
+	e->spep[st->n_spent++] = m;
+	enc_account(e, st, sp->acct);
+}
+
+static void
+enc_broker(struct enc *e, BrokerState *st, struct broker *b)
+{
+	const struct policy *p = b->policy;
+	const struct verifier *v = &b->verifier;
+	size_t i;
+
+	st->next_id = b->next_id;
+	st->ticks = b->ticks;
+	st->listen_fd = b->listen_fd;
+	st->socket_activated = b->cfg.socket_activated;
+	st->lock_fd = b->lock_fd;
+	st->sock_dev = b->sock_dev;
+	st->sock_ino = b->sock_ino;
+	st->devfd = b->devfd;
+	st->timerfd = b->timerfd;
+	st->sigfd = b->sigfd;
+	st->notify_fd = sdnotify_fd();
+	st->verifier_sock = v->sock;
+	st->verifier_pid = v->pid;
+	st->verifier_seq = v->seq;
+	st->closer_replaced = b->closer_replaced;
+	st->no_match = p->no_match;
+	st->upgrades = b->upgrade.count + 1;
+	if (b->upgrade.jailed) {
+		st->has_filter_digest = true;
+		st->filter_digest.data = b->upgrade.filter_digest;
+		st->filter_digest.len = SHA256_LEN;
+	}
+	st->backoff = e->bop;
+	for (i = 0; i < VERIFIER_BACKOFF_UIDS; i++) {
+		UffdBroker__State__V1__Backoff *m;
+
+		if (v->backoff[i].until == 0)
+			continue;
+		m = &e->bo[st->n_backoff];
+		uffd_broker__state__v1__backoff__init(m);
+		m->uid = v->backoff[i].uid;
+		m->until_ms = v->backoff[i].until;
+		e->bop[st->n_backoff++] = m;
+	}
+	st->rules = e->rulesp;
+	for (i = 0; i < p->nrules; i++) {
+		UffdBroker__State__V1__RuleCounters *m = &e->rules[i];
+
+		uffd_broker__state__v1__rule_counters__init(m);
+		m->name = p->rules[i].name;
+		m->sessions = p->rules[i].sessions;
+		m->refusals = p->rules[i].refusals;
+		m->granted = p->rules[i].granted;
+		m->refused = p->rules[i].refused;
+		e->rulesp[st->n_rules++] = m;
+	}
+}
+
+int
+state_save(struct broker *b, char *err, size_t errlen)
+{
+	BrokerState st = UFFD_BROKER__STATE__V1__STATE__INIT;
+	struct enc e = { 0 };
+	const struct listener *l;
+	struct session *s;
+	struct spent *sp;
+	size_t nl = 0, ns = 0, nsp = 0, len, framed, off = 0;
+	uint8_t boot_id[16], *msg = NULL, *buf = NULL;
+	ssize_t n;
+	int fd = -1;
+
+	TAILQ_FOREACH(l, &b->listeners, entry)
+		nl++;
+	TAILQ_FOREACH(s, &b->sessions, entry)
+		ns++;
+	TAILQ_FOREACH(sp, &b->spent, entry)
+		nsp++;
+	if (state_boot_id(boot_id) < 0) {
+		snprintf(err, errlen, "cannot read this boot's id");
+		return -1;
+	}
+	if (!enc_alloc(&e, nl, ns, nsp, b->policy->nrules)) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	e.walk = account_walk_begin();
+	enc_broker(&e, &st, b);
+	st.listeners = e.lisp;
+	TAILQ_FOREACH(l, &b->listeners, entry) {
+		UffdBroker__State__V1__Listener *m = &e.lis[st.n_listeners];
+
+		uffd_broker__state__v1__listener__init(m);
+		m->id = l->id;
+		m->uid = l->uid;
+		m->fd = l->fd;
+		m->max_orphans = l->max_orphans;
+		m->misses = l->misses;
+		m->orphaned_ns = l->refs == 0 ? NS(l->orphaned) : 0;
+		e.lisp[st.n_listeners++] = m;
+	}
+	st.accounts = e.accp;
+	st.sessions = e.sesp;
+	TAILQ_FOREACH(s, &b->sessions, entry)
+		enc_session(&e, &st, s);
+	st.spent = e.spep;
+	TAILQ_FOREACH(sp, &b->spent, entry)
+		enc_spent(&e, &st, sp);
+
+	len = uffd_broker__state__v1__state__get_packed_size(&st);
+	if ((msg = malloc(len ? len : 1)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	uffd_broker__state__v1__state__pack(&st, msg);
+	if ((buf = state_frame(msg, len, getpid(), boot_id, &framed)) == NULL) {
+		snprintf(err, errlen, "state of %zu bytes is over the limit", len);
+		goto out;
+	}
+	fd = memfd_create("uffd-brokerd-state", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0) {
+		snprintf(err, errlen, "memfd_create: %s", strerror(errno));
+		goto out;
+	}
+	while (off < framed && (n = write(fd, buf + off, framed - off)) > 0)
+		off += (size_t)n;
+	/* Sealed: what the next broker reads is what this one wrote. */
+	if (off != framed || fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK |
+	    F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
+		snprintf(err, errlen, "writing the state: %s", off != framed ?
+		    "short write" : strerror(errno));
+		close(fd);
+		fd = -1;
+	}
+out:
+	free(msg);
+	free(buf);
+	enc_free(&e);
+	return fd;
+}

@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * state.h - the broker's state as one broker hands it to the next
+ * (docs/upgrade.md): a header, then the State message of
+ * proto/uffd_broker_state.proto.
+ *
+ *   magic      "UFFDBST\0"
+ *   format     STATE_FORMAT: a broker reads its own format only
+ *   length     of the message that follows
+ *   pid        of the broker that wrote it
+ *   boot_id    /proc/sys/kernel/random/boot_id of the boot it was written in
+ *   digest     SHA-256 of the header up to here and of the message
+ *
+ * A state that fails any of these, or does not decode, is refused whole.
+ * What it decodes to is checked again as it is adopted (upgrade.c): every
+ * fd against the kernel, every peer by the kernel's credentials.
+ */
+#ifndef UFFD_BROKER_STATE_H
+#define UFFD_BROKER_STATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "sha256.h"
+#include "uffd_broker_state.pb-c.h"
+
+#define STATE_MAGIC		"UFFDBST"	/* and its NUL: 8 bytes */
+#define STATE_FORMAT		1
+/* A state larger than this is refused unread: 3564 sessions take ~0.5 MiB. */
+#define STATE_MAX_BYTES		(64u << 20)
+
+typedef UffdBroker__State__V1__State	BrokerState;
+
+struct state_header {
+	char		magic[8];
+	uint32_t	format;
+	uint32_t	length;
+	int32_t		pid;
+	uint8_t		boot_id[16];
+	uint8_t		digest[SHA256_LEN];
+};
+
+struct broker;
+
+/* This boot's id (16 bytes). Returns 0 or -1. */
+int	state_boot_id(uint8_t out[16]);
+
+/*
+ * Write the broker's state into a new memfd, sealed against writes.
+ * Returns the memfd, or -1 with err set.
+ */
+int	state_save(struct broker *b, char *err, size_t errlen);
+
+/*
+ * Check and decode a state: pure (tests/fuzz drive it). pid is the
+ * broker that must have written it (its own pid across an exec); boot_id
+ * this boot's. Returns the state (free it with state_free()) or NULL with
+ * err set.
+ */
+BrokerState *state_decode(const uint8_t *buf, size_t len, pid_t pid,
+	    const uint8_t boot_id[16], char *err, size_t errlen);
+/* Read the whole of a state memfd and state_decode() it. */
+BrokerState *state_read(int fd, pid_t pid, char *err, size_t errlen);
+void	state_free(BrokerState *st);
+
+/* Frame a packed message: header + message, into a malloc'd buffer. */
+uint8_t	*state_frame(const uint8_t *msg, size_t len, pid_t pid,
+	    const uint8_t boot_id[16], size_t *outlen);
+
+#endif
