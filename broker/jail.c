@@ -323,10 +323,13 @@ broker_jail(struct broker *b)
 		fatalx("--user %s: no such user", b->cfg.user);
 
 	capng_clear(CAPNG_SELECT_BOTH);
-	/* Inheritable too: an upgrade's exec keeps it (ambient, below). */
+	/*
+	 * Inheritable and ambient too, so that an upgrade's exec keeps it; an
+	 * inheritable capability must stay in the bounding set.
+	 */
 	if (ptrace)
 		capng_update(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED |
-		    CAPNG_INHERITABLE, CAP_SYS_PTRACE);
+		    CAPNG_INHERITABLE | CAPNG_BOUNDING_SET, CAP_SYS_PTRACE);
 	if (b->cfg.user != NULL && uid != getuid())
 		rc = capng_change_id(uid, gid,
 		    CAPNG_DROP_SUPP_GRP | CAPNG_CLEAR_BOUNDING);

@@ -185,7 +185,7 @@ log_set_report(int fd)
 	report_fd = fd;
 }
 
-static void
+static void PRINTF_LIKE(2, 0)
 report_fatal(int err, const char *fmt, va_list ap)
 {
 	char msg[512];

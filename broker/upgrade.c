@@ -408,6 +408,12 @@ fd_socket(struct adopt *a, int fd, bool listening, const char *what)
 		    "connected");
 		return false;
 	}
+	/* The loop never blocks on one (the old broker's were so already). */
+	if (!a->check && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0) {
+		snprintf(a->err, sizeof(a->err), "%s: fd %d: fcntl: %s", what,
+		    fd, strerror(errno));
+		return false;
+	}
 	return true;
 }
 
@@ -866,11 +872,14 @@ adopt(struct broker *b, BrokerState *st, bool check)
 	settle_accounts(&a, &acc);
 	adopt_counters(&a);
 	free(a.seen);
-	/* Sessions' fd switches and watches, as their state wants them. */
-	TAILQ_FOREACH(s, &b->sessions, entry) {
-		s->fds_on = !s->fds_on;
-		session_resync(s);
-	}
+	/*
+	 * Sessions' fd switches and watches, as their state wants them. Not
+	 * in a check: the switch is the socket's, shared with the broker that
+	 * serves on, whose sessions may have moved on since the state.
+	 */
+	if (!check)
+		TAILQ_FOREACH(s, &b->sessions, entry)
+			session_resync(s);
 	return a.dropped;
 }
 

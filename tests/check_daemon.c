@@ -535,7 +535,7 @@ START_TEST(test_broker_jail_kills_forbidden_syscall)
 	unsetenv("UFFD_BROKERD");
 	ck_assert(log_wait(2000, "event=jailed", NULL));
 	ck_assert_int_eq(run_client(client_gets_uffd, NULL, true), 0);
-	ck_assert_int_eq(kill(tb.pid, SIGUSR2), 0);
+	ck_assert_int_eq(kill(tb.pid, SIGUSR1), 0);
 	ck_assert_int_eq(waitpid(tb.pid, &status, 0), tb.pid);
 	ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS,
 	    "broker status 0x%x, expected death by SIGSYS", status);

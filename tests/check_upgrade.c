@@ -14,7 +14,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
+#include <grp.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/timerfd.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -119,7 +128,7 @@ wait_flag(_Atomic int *flag)
 	ck_assert_int_ne(atomic_load(flag), 0);
 }
 
-/* The line of the status that starts with prefix and holds needle. */
+/* The status holds needle. */
 static bool
 status_has(const char *needle)
 {
@@ -131,6 +140,25 @@ status_has(const char *needle)
 		    text ? text : "(none)");
 	free(text);
 	return found;
+}
+
+/* Wait until the status holds needle. */
+static bool
+status_wait(int timeout_ms, const char *needle)
+{
+	char *text;
+	bool found;
+	int waited;
+
+	for (waited = 0; waited <= timeout_ms; waited += 20) {
+		text = admin_view(UFFD_BROKER__V1__ADMIN_STATUS__VIEW__STATUS);
+		found = text != NULL && strstr(text, needle) != NULL;
+		free(text);
+		if (found)
+			return true;
+		usleep(20000);
+	}
+	return status_has(needle);
 }
 
 START_TEST(test_upgrade_keeps_sessions)
@@ -181,6 +209,341 @@ START_TEST(test_upgrade_keeps_sessions)
 }
 END_TEST
 
+
+/* Replace the broker's binary (the copy it runs from) with text. */
+static void
+replace_binary(const char *path, const char *text, mode_t mode)
+{
+	char tmp[PATH_MAX + 8];
+	FILE *f;
+
+	snprintf(tmp, sizeof(tmp), "%s.new", path);
+	ck_assert_ptr_nonnull(f = fopen(tmp, "w"));
+	fputs(text, f);
+	ck_assert_int_eq(fclose(f), 0);
+	ck_assert_int_eq(chmod(tmp, mode), 0);
+	ck_assert_int_eq(rename(tmp, path), 0);
+}
+
+/*
+ * A new binary that cannot serve is found out by the check, and the old
+ * broker serves on: one that exits at once, one that cannot be executed,
+ * one that is killed by the old jail (it makes a system call the filter
+ * forbids). Then the real binary is put back and the upgrade goes through.
+ */
+START_TEST(test_failed_upgrade_keeps_serving)
+{
+	struct looper *lp = looper_new();
+	char dir[] = "/tmp/upgrade.XXXXXX", bin[PATH_MAX], needle[64];
+	static const struct {
+		const char *text;
+		mode_t mode;
+		const char *says;
+	} broken[] = {
+		{ "#!/bin/sh\nexit 3\n", 0755, "exited without a report" },
+		{ "not a program\n", 0644, "Permission denied" },
+		/* a file opened for writing: killed by the old jail's filter */
+		{ "#!/bin/sh\necho x >/dev/null\necho ok\n", 0755,
+		    "exited without a report" },
+	};
+	uint64_t before;
+	size_t i;
+	pid_t client;
+
+	SKIP_UNDER_VALGRIND("the broker's binary is valgrind's");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	ck_assert_int_eq(chmod(dir, 0755), 0);
+	snprintf(bin, sizeof(bin), "%s/uffd-brokerd", dir);
+	copy_file(brokerd_path(), bin);
+	ck_assert_int_eq(chmod(bin, 0755), 0);
+	ck_assert_int_eq(setenv("UFFD_BROKERD", bin, 1), 0);
+	broker_start("--allow-uid", "65534", "--max-uffds", "4", NULL);
+	unsetenv("UFFD_BROKERD");
+	client = spawn(loop_client, lp, true);
+	wait_flag(&lp->ready);
+	for (i = 0; i < sizeof(broken) / sizeof(broken[0]); i++) {
+		replace_binary(bin, broken[i].text, broken[i].mode);
+		ck_assert_int_eq(kill(tb.pid, SIGUSR2), 0);
+		snprintf(needle, sizeof(needle), "refused=%zu phase=idle", i + 1);
+		ck_assert_msg(status_wait(20000, needle), "case %zu: the upgrade "
+		    "was not refused", i);
+		ck_assert_msg(status_has(broken[i].says), "case %zu: the "
+		    "refusal does not say \"%s\"", i, broken[i].says);
+		/* It serves on. */
+		before = atomic_load(&lp->created);
+		while (atomic_load(&lp->created) < before + 20)
+			usleep(1000);
+		ck_assert_int_eq(run_client(client_gets_uffd, NULL, true), 0);
+	}
+	ck_assert(!log_wait(0, "event=resumed", NULL));
+	copy_file(brokerd_path(), bin);
+	ck_assert_int_eq(chmod(bin, 0755), 0);
+	ck_assert_int_eq(kill(tb.pid, SIGUSR2), 0);
+	wait_resumed(1);
+	atomic_store(&lp->stop, 1);
+	while (atomic_load(&lp->held) != 2)
+		usleep(1000);
+	ck_assert_msg(atomic_load(&lp->failed) == 0, "%llu creations failed, "
+	    "the last with %d", (unsigned long long)atomic_load(&lp->failed),
+	    atomic_load(&lp->last_error));
+	kill(client, SIGKILL);
+	reap(client);
+	broker_stop();
+	unlink(bin);
+	rmdir(dir);
+}
+END_TEST
+
+/*
+ * Forged states: a broker is started as an upgrade's exec would start it
+ * (the state in a memfd named by UFFD_BROKER_STATE_FD, written by its own
+ * pid) on a state that is damaged, or not its own, or that lies about its
+ * fds and peers. The frame's faults refuse the whole state; a lie about one
+ * session drops that session, its fds closed; a lie about the broker's own
+ * fds stops it.
+ */
+enum forgery {
+	FORGE_NONE,		/* the control: adopted */
+	FORGE_SHORT,		/* shorter than the header */
+	FORGE_TRUNCATED,	/* the message cut short */
+	FORGE_MAGIC,
+	FORGE_FORMAT,
+	FORGE_DIGEST,		/* a byte of the message changed */
+	FORGE_BOOT,		/* another boot's */
+	FORGE_PID,		/* another broker's */
+	FORGE_GARBAGE,		/* framed right, but no State inside */
+	FORGE_PEER_UID,		/* the session's peer said to be root */
+	FORGE_PEER_PIDFD,	/* its pidfd another process's */
+	FORGE_TRACKER_KIND,	/* a timerfd as an account's tracker */
+	FORGE_FD_TWICE,		/* one fd named twice */
+	FORGE_NOT_LISTENING,	/* the listening socket does not listen */
+	FORGE_FD_CLOSED,	/* the device fd is not open */
+	FORGE_COUNT
+};
+
+static const struct {
+	const char *line;	/* in the broker's log */
+	const char *detail;
+	bool runs;		/* it serves (on what is left) */
+} forged_result[FORGE_COUNT] = {
+	[FORGE_NONE] = { "event=resumed", "sessions=1 listeners=0 dropped=0", true },
+	[FORGE_SHORT] = { "state refused", "shorter than its header", false },
+	[FORGE_TRUNCATED] = { "state refused", "truncated or padded", false },
+	[FORGE_MAGIC] = { "state refused", "bad magic", false },
+	[FORGE_FORMAT] = { "state refused", "state format 2 is not", false },
+	[FORGE_DIGEST] = { "state refused", "digest mismatch", false },
+	[FORGE_BOOT] = { "state refused", "another boot", false },
+	[FORGE_PID] = { "state refused", "written by pid 1,", false },
+	[FORGE_GARBAGE] = { "state refused", "does not decode", false },
+	[FORGE_PEER_UID] = { "event=resume_dropped session=1",
+	    "socket's peer is not", true },
+	[FORGE_PEER_PIDFD] = { "event=resume_dropped session=1", "is of pid",
+	    true },
+	[FORGE_TRACKER_KIND] = { "event=fatal", "is anon_inode:[timerfd], "
+	    "not anon_inode:[eventpoll]", false },
+	[FORGE_FD_TWICE] = { "event=fatal", "is named twice", false },
+	[FORGE_NOT_LISTENING] = { "event=fatal", "is not a listening unix",
+	    false },
+	[FORGE_FD_CLOSED] = { "event=fatal", "device: fd 999 is not open",
+	    false },
+};
+
+/* In the child that becomes the broker: a peer, as nobody, connected. */
+static pid_t
+forge_peer(const char *path)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	pid_t pid = fork();
+	int fd;
+
+	if (pid != 0)
+		return pid;
+	if (setgroups(0, NULL) < 0 || setresgid(NOBODY, NOBODY, NOBODY) < 0 ||
+	    setresuid(NOBODY, NOBODY, NOBODY) < 0 ||
+	    prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+		_exit(126);
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0)
+		_exit(125);
+	for (;;)
+		pause();
+}
+
+/*
+ * Build a state in the broker-to-be (this child), with real fds, forge it
+ * as asked, and exec the broker on it. Never returns.
+ */
+static void __attribute__((noreturn))
+forge_and_exec(enum forgery kind, const char *dir, const char *log)
+{
+	UffdBroker__State__V1__State st = UFFD_BROKER__STATE__V1__STATE__INIT;
+	UffdBroker__State__V1__Session ses = UFFD_BROKER__STATE__V1__SESSION__INIT;
+	UffdBroker__State__V1__Session *sesp[] = { &ses };
+	UffdBroker__State__V1__Grant grant = UFFD_BROKER__STATE__V1__GRANT__INIT;
+	UffdBroker__State__V1__Account acc = UFFD_BROKER__STATE__V1__ACCOUNT__INIT;
+	UffdBroker__State__V1__Account *accp[] = { &acc };
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	uint8_t boot_id[16], *msg, *framed;
+	size_t len, flen;
+	char num[16], sockpath[108];
+	const char *argv[8];
+	pid_t peer, self = getpid();
+	sigset_t mask;
+	int lfd, sock, memfd, logfd;
+
+	logfd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (logfd < 0 || dup2(logfd, 2) < 0 || prctl(PR_SET_PDEATHSIG,
+	    SIGTERM) < 0 || state_boot_id(boot_id) < 0)
+		_exit(120);
+	snprintf(sockpath, sizeof(sockpath), "%s/broker.sock", dir);
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", sockpath);
+	lfd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
+	    chmod(sockpath, 0666) < 0 || listen(lfd, 8) < 0)
+		_exit(121);
+	peer = forge_peer(sockpath);
+	if ((sock = accept4(lfd, NULL, NULL, 0)) < 0)
+		_exit(122);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGUSR2);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+		_exit(123);
+	st.listen_fd = kind == FORGE_NOT_LISTENING ?
+	    socket(AF_UNIX, SOCK_SEQPACKET, 0) : lfd;
+	st.lock_fd = -1;
+	st.devfd = kind == FORGE_FD_CLOSED ? 999 :
+	    open("/dev/userfaultfd", O_RDONLY);
+	st.timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK);
+	st.sigfd = signalfd(-1, &mask, SFD_NONBLOCK);
+	st.verifier_sock = -1;
+	st.notify_fd = -1;
+	st.upgrades = 1;
+	st.next_id = 1;
+	acc.mm_id = 1;
+	acc.tracker = kind == FORGE_TRACKER_KIND ?
+	    timerfd_create(CLOCK_MONOTONIC, 0) :
+	    kind == FORGE_FD_TWICE ? st.sigfd : epoll_create1(0);
+	st.accounts = accp;
+	st.n_accounts = 1;
+	grant.max_uffds = 4;
+	grant.max_sessions_per_uid = 4;
+	ses.id = 1;
+	ses.state = 0;		/* waiting for its Hello */
+	ses.sock = sock;
+	ses.pidfd = (int)syscall(SYS_pidfd_open, kind == FORGE_PEER_PIDFD ?
+	    self : peer, 0);
+	(void)fcntl(ses.pidfd, F_SETFD, 0);	/* pidfds are close-on-exec */
+	ses.pid = peer;
+	ses.uid = kind == FORGE_PEER_UID ? 0 : NOBODY;
+	ses.gid = NOBODY;
+	ses.probe_uffd = -1;
+	ses.account = 1;
+	ses.proof_fd = -1;
+	ses.grant = &grant;
+	ses.rule = (char *)"";
+	ses.page_size = 4096;
+	st.sessions = sesp;
+	st.n_sessions = 1;
+
+	len = uffd_broker__state__v1__state__get_packed_size(&st);
+	if ((msg = malloc(len + 1)) == NULL)
+		_exit(124);
+	uffd_broker__state__v1__state__pack(&st, msg);
+	if (kind == FORGE_GARBAGE)
+		memset(msg, 0xff, len);
+	if (kind == FORGE_BOOT)
+		boot_id[3] ^= 1;
+	framed = state_frame(msg, len, kind == FORGE_PID ? 1 : self, boot_id,
+	    &flen);
+	if (framed == NULL)
+		_exit(124);
+	if (kind == FORGE_SHORT)
+		flen = 10;
+	if (kind == FORGE_TRUNCATED)
+		flen -= 5;
+	if (kind == FORGE_MAGIC)
+		framed[0] ^= 0x20;
+	if (kind == FORGE_FORMAT)
+		framed[8] = 2;
+	if (kind == FORGE_DIGEST)
+		framed[flen - 1] ^= 1;
+	memfd = memfd_create("forged", 0);
+	if (memfd < 0 || write(memfd, framed, flen) != (ssize_t)flen)
+		_exit(124);
+	snprintf(num, sizeof(num), "%d", memfd);
+	setenv("UFFD_BROKER_STATE_FD", num, 1);
+	argv[0] = brokerd_path();
+	argv[1] = "--socket";
+	argv[2] = sockpath;
+	argv[3] = "--allow-uid";
+	argv[4] = "65534";
+	argv[5] = NULL;
+	exec_brokerd(argv);
+	_exit(127);
+}
+
+START_TEST(test_forged_state_refused)
+{
+	enum forgery kind = (enum forgery)_i;
+	char dir[] = "/tmp/forged.XXXXXX", log[96], path[96];
+	int status = 0, waited;
+	bool reaped = false;
+	pid_t pid;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	ck_assert_int_eq(chmod(dir, 0755), 0);
+	snprintf(log, sizeof(log), "%s/broker.log", dir);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0)
+		forge_and_exec(kind, dir, log);
+	/* log_wait() reads the test broker's log. */
+	snprintf(tb.log, sizeof(tb.log), "%s", log);
+	for (waited = 0; waited < 20000 && !log_wait(0,
+	    forged_result[kind].line, forged_result[kind].detail);
+	    waited += 10) {
+		/* A child that failed before it became the broker says so. */
+		if (waitpid(pid, &status, WNOHANG) == pid) {
+			reaped = true;
+			if (log_wait(0, forged_result[kind].line,
+			    forged_result[kind].detail))
+				break;
+			ck_abort_msg("forgery %d: the broker-to-be exited, status "
+			    "0x%x, before saying \"%s\"", kind, status,
+			    forged_result[kind].detail);
+		}
+		usleep(10000);
+	}
+	ck_assert_msg(log_wait(0, forged_result[kind].line,
+	    forged_result[kind].detail), "forgery %d: no line with \"%s\" "
+	    "and \"%s\"", kind, forged_result[kind].line,
+	    forged_result[kind].detail);
+	if (forged_result[kind].runs) {
+		if (kind != FORGE_NONE)
+			ck_assert(log_wait(20000, "event=resumed",
+			    "sessions=0 listeners=0 dropped=1"));
+		ck_assert(log_wait(20000, "event=ready", NULL));
+		kill(pid, SIGTERM);
+	}
+	if (!reaped)
+		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) ==
+	    (forged_result[kind].runs ? 0 : 1), "forgery %d: status 0x%x",
+	    kind, status);
+	if (!forged_result[kind].runs)
+		ck_assert(!log_wait(0, "event=resumed", NULL));
+	tb.log[0] = '\0';
+	unlink(log);
+	snprintf(path, sizeof(path), "%s/broker.sock", dir);
+	unlink(path);
+	rmdir(dir);
+}
+END_TEST
+
 Suite *
 make_upgrade_suite(void)
 {
@@ -189,6 +552,9 @@ make_upgrade_suite(void)
 
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_upgrade_keeps_sessions);
+	tcase_add_test(tc, test_failed_upgrade_keeps_serving);
+	tcase_add_loop_test(tc, test_forged_state_refused, FORGE_NONE,
+	    FORGE_COUNT);
 	suite_add_tcase(s, tc);
 	return s;
 }
