@@ -361,8 +361,7 @@ struct upgrade {
 	char		*error;		/* why the last one was refused */
 	bool		jailed;		/* filter_digest is the jail's */
 	uint8_t		filter_digest[32];
-	bool		resumed;	/* this broker came from an upgrade */
-	pid_t		from_pid;
+	struct timespec	exec_at;	/* the exec began (or 0) */
 };
 
 /* How the last SIGHUP reload went. */

@@ -336,6 +336,10 @@ enc_broker(struct enc *e, BrokerState *st, struct broker *b)
 	st->closer_replaced = b->closer_replaced;
 	st->no_match = p->no_match;
 	st->upgrades = b->upgrade.count + 1;
+	if (b->upgrade.exec_at.tv_sec != 0) {
+		st->has_exec_started_ns = true;
+		st->exec_started_ns = NS(b->upgrade.exec_at);
+	}
 	if (b->upgrade.jailed) {
 		st->has_filter_digest = true;
 		st->filter_digest.data = b->upgrade.filter_digest;

@@ -287,15 +287,15 @@ upgrade_exec(struct broker *b)
 {
 	struct upgrade *u = &b->upgrade;
 	char err[256], num[16];
-	struct timespec t0;
 	int fd;
 
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	clock_gettime(CLOCK_MONOTONIC, &u->exec_at);
 	audit_flush(b, true);
 	/* What it holds is released as it exits; the new image forks its own. */
 	closer_stop(b);
 	if ((fd = state_save(b, err, sizeof(err))) < 0) {
 		closer_start(b);
+		u->exec_at = (struct timespec){ 0 };
 		upgrade_failed(b, "writing the state: %s", err);
 		return;
 	}
@@ -313,6 +313,7 @@ upgrade_exec(struct broker *b)
 	inherit_all(b, false);
 	close(fd);
 	closer_start(b);
+	u->exec_at = (struct timespec){ 0 };
 	upgrade_failed(b, "execve %s: %s", u->self, err);
 }
 
@@ -350,6 +351,14 @@ upgrade_timeout_ms(const struct broker *b)
 }
 
 /* ---- the new image: adopting the state ---- */
+
+static struct timespec
+ts_of(int64_t ns)
+{
+	return (struct timespec){ .tv_sec = ns / 1000000000,
+	    .tv_nsec = ns % 1000000000 };
+}
+
 
 /* The fds adopted so far: each may be named once. */
 struct adopt {
@@ -498,6 +507,8 @@ adopt_fixed(struct adopt *a)
 	b->ticks = st->ticks;
 	b->closer_replaced = st->closer_replaced;
 	b->upgrade.count = st->upgrades;
+	if (st->has_exec_started_ns)
+		b->upgrade.exec_at = ts_of(st->exec_started_ns);
 	if ((b->upgrade.jailed = st->has_filter_digest)) {
 		if (st->filter_digest.len != SHA256_LEN)
 			fatalx("upgrade: the filter digest is not SHA-256");
@@ -677,13 +688,6 @@ session_checks(struct adopt *a, const UffdBroker__State__V1__Session *m)
 		return false;
 	}
 	return true;
-}
-
-static struct timespec
-ts_of(int64_t ns)
-{
-	return (struct timespec){ .tv_sec = ns / 1000000000,
-	    .tv_nsec = ns % 1000000000 };
 }
 
 static void
@@ -963,7 +967,6 @@ upgrade_resume(struct broker *b)
 		fatalx("upgrade: state refused: %s", err);
 	broker_setup_common(b);
 	dropped = adopt(b, st, check);
-	b->upgrade.resumed = true;
 	state_free(st);
 	broker_setup_loop(b);
 	if (check && dropped > 0)
@@ -981,6 +984,8 @@ upgrade_resume(struct broker *b)
 		if (s->proof == PROOF_NONE)
 			session_watch_sync(s);
 	log_event("resumed", "upgrades=%u sessions=%u listeners=%zu "
-	    "dropped=%u", b->upgrade.count, b->nsessions, b->nby_file,
-	    dropped);
+	    "dropped=%u handover_ms=%.3f", b->upgrade.count, b->nsessions,
+	    b->nby_file, dropped, b->upgrade.exec_at.tv_sec != 0 ?
+	    broker_elapsed_ms(&b->upgrade.exec_at) : 0.0);
+	b->upgrade.exec_at = (struct timespec){ 0 };
 }

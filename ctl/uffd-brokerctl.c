@@ -23,6 +23,9 @@
  *                                (docs/design.md §7: a leaked device fd);
  *                                the broker is known by its status, or by
  *                                the socket it listens on
+ *   upgrade [--socket PATH]      the broker execs its binary again in its
+ *                                place (SIGUSR2), handing over every session;
+ *                                waits for the outcome (docs/upgrade.md)
  *
  * Exit status: 0 fine, 1 a finding or an error, 2 bad usage.
  */
@@ -42,8 +45,10 @@
 #include <linux/rtnetlink.h>
 #include <linux/sock_diag.h>
 #include <linux/unix_diag.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -51,6 +56,7 @@
 #include "client.h"
 #include "config.h"
 #include "invariant.h"
+#include "log.h"
 #include "policy.h"
 
 #define DEVICE_PATH	"/dev/userfaultfd"
@@ -66,6 +72,7 @@ static const char usage_text[] =
 	    "       uffd-brokerctl policy dump-bpf client|broker [--raw]\n"
 	    "       uffd-brokerctl status [--socket PATH]\n"
 	    "       uffd-brokerctl holders [--socket PATH]\n"
+	    "       uffd-brokerctl upgrade [--socket PATH]\n"
 	    "       uffd-brokerctl --help | --version\n";
 
 /* Bad usage: the synopsis on stderr, status 2. */
@@ -494,6 +501,93 @@ cmd_status(int argc, char **argv)
 	return 0;
 }
 
+/* What upgrade reads of the status: the broker's pid, its upgrade line. */
+struct upgrade_view {
+	long		pid;
+	unsigned int	upgrades, refused;
+	char		phase[16];
+	char		refusal[LOG_QUOTED_MAX];
+};
+
+static void
+upgrade_line(void *arg, const char *line)
+{
+	struct upgrade_view *v = arg;
+	const char *r;
+
+	if (strncmp(line, "broker pid=", 11) == 0)
+		v->pid = strtol(line + 11, NULL, 10);
+	if (strncmp(line, "upgrade ", 8) != 0)
+		return;
+	if (sscanf(line, "upgrade upgrades=%u refused=%u phase=%15s",
+	    &v->upgrades, &v->refused, v->phase) != 3)
+		v->pid = -1;
+	if ((r = strstr(line, " last_refusal=")) != NULL)
+		snprintf(v->refusal, sizeof(v->refusal), "%s", r + 14);
+}
+
+static int
+upgrade_fetch(const char *sock, struct upgrade_view *v)
+{
+	int rc;
+
+	memset(v, 0, sizeof(*v));
+	if ((rc = fetch_status(sock, upgrade_line, v)) < 0)
+		return rc;
+	return v->pid > 0 && v->phase[0] != '\0' ? 0 : -EPROTO;
+}
+
+/*
+ * upgrade: SIGUSR2 to the broker the socket's status names (by pidfd, so
+ * a pid reused meanwhile is not signalled: the status is asked again once
+ * it is open), then its status until the upgrade is counted or refused.
+ */
+#define UPGRADE_WAIT_MS		60000
+static int
+cmd_upgrade(int argc, char **argv)
+{
+	const char *sock = socket_option(argc, argv);
+	struct upgrade_view before, now;
+	int rc, pidfd, waited;
+
+	if ((rc = upgrade_fetch(sock, &before)) < 0) {
+		fprintf(stderr, "uffd-brokerctl: status from %s: %s\n", sock,
+		    strerror(-rc));
+		return 1;
+	}
+	if (strcmp(before.phase, "idle") != 0) {
+		fprintf(stderr, "uffd-brokerctl: an upgrade is in progress "
+		    "(%s)\n", before.phase);
+		return 1;
+	}
+	if ((pidfd = (int)syscall(SYS_pidfd_open, (pid_t)before.pid, 0)) < 0 ||
+	    upgrade_fetch(sock, &now) < 0 || now.pid != before.pid ||
+	    syscall(SYS_pidfd_send_signal, pidfd, SIGUSR2, NULL, 0) < 0) {
+		fprintf(stderr, "uffd-brokerctl: signalling the broker (pid "
+		    "%ld): %s\n", before.pid, strerror(errno));
+		return 1;
+	}
+	close(pidfd);
+	for (waited = 0; waited < UPGRADE_WAIT_MS; waited += 50) {
+		usleep(50000);
+		if (upgrade_fetch(sock, &now) < 0)
+			continue;	/* between two images: asked again */
+		if (now.upgrades > before.upgrades) {
+			printf("upgraded: pid %ld, %u upgrade%s so far\n",
+			    now.pid, now.upgrades, now.upgrades == 1 ? "" : "s");
+			return 0;
+		}
+		if (now.refused > before.refused) {
+			fprintf(stderr, "uffd-brokerctl: upgrade refused, the "
+			    "broker serves on: %s\n", now.refusal);
+			return 1;
+		}
+	}
+	fprintf(stderr, "uffd-brokerctl: no outcome within %d s\n",
+	    UPGRADE_WAIT_MS / 1000);
+	return 1;
+}
+
 /*
  * policy summary FILE, or [--socket PATH]: the running broker's policy in
  * force, as it summarises it (its command-line limits included).
@@ -809,6 +903,8 @@ main(int argc, char **argv)
 		return cmd_status(argc - 1, argv + 1);
 	if (strcmp(argv[1], "holders") == 0)
 		return cmd_holders(argc - 1, argv + 1);
+	if (strcmp(argv[1], "upgrade") == 0)
+		return cmd_upgrade(argc - 1, argv + 1);
 	usage();
 	return 2;
 }

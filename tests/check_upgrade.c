@@ -161,6 +161,24 @@ status_wait(int timeout_ms, const char *needle)
 	return status_has(needle);
 }
 
+/* The longest handover_ms= of the broker's resumed lines. */
+static double
+longest_handover(void)
+{
+	char line[1024], *p;
+	double ms, worst = 0;
+	FILE *f = fopen(tb.log, "r");
+
+	while (f != NULL && fgets(line, sizeof(line), f) != NULL)
+		if (strstr(line, "event=resumed") != NULL &&
+		    (p = strstr(line, "handover_ms=")) != NULL &&
+		    (ms = strtod(p + 12, NULL)) > worst)
+			worst = ms;
+	if (f != NULL)
+		fclose(f);
+	return worst;
+}
+
 START_TEST(test_upgrade_keeps_sessions)
 {
 	struct looper *lp = looper_new();
@@ -200,9 +218,9 @@ START_TEST(test_upgrade_keeps_sessions)
 	ck_assert_msg(fds_after <= fds_before + 1, "the broker held %d fds "
 	    "before the upgrades and %d after", fds_before, fds_after);
 	printf("test_upgrade_keeps_sessions: %d upgrades, %llu creations, "
-	    "longest %.1f ms\n", UPGRADES,
+	    "longest %.1f ms; longest hand-over %.1f ms\n", UPGRADES,
 	    (unsigned long long)atomic_load(&lp->created),
-	    atomic_load(&lp->worst_ns) / 1e6);
+	    atomic_load(&lp->worst_ns) / 1e6, longest_handover());
 	kill(client, SIGKILL);
 	reap(client);
 	broker_stop();
@@ -235,6 +253,8 @@ START_TEST(test_failed_upgrade_keeps_serving)
 {
 	struct looper *lp = looper_new();
 	char dir[] = "/tmp/upgrade.XXXXXX", bin[PATH_MAX], needle[64];
+	char out[PATH_MAX], ctl_bin[PATH_MAX], *text;
+	const char *ctl[] = { ctl_bin, "upgrade", "--socket", NULL, NULL };
 	static const struct {
 		const char *text;
 		mode_t mode;
@@ -259,11 +279,23 @@ START_TEST(test_failed_upgrade_keeps_serving)
 	ck_assert_int_eq(setenv("UFFD_BROKERD", bin, 1), 0);
 	broker_start("--allow-uid", "65534", "--max-uffds", "4", NULL);
 	unsetenv("UFFD_BROKERD");
+	ctl[3] = tb.sock;
+	snprintf(ctl_bin, sizeof(ctl_bin), "%s", build_file("uffd-brokerctl"));
 	client = spawn(loop_client, lp, true);
 	wait_flag(&lp->ready);
+	snprintf(out, sizeof(out), "%s/ctl.out", dir);
 	for (i = 0; i < sizeof(broken) / sizeof(broken[0]); i++) {
 		replace_binary(bin, broken[i].text, broken[i].mode);
-		ck_assert_int_eq(kill(tb.pid, SIGUSR2), 0);
+		/* The first by uffd-brokerctl, which says it was refused. */
+		if (i == 0) {
+			ck_assert_int_eq(run_program(out, false, ctl), 1);
+			text = read_whole(out);
+			ck_assert_msg(strstr(text, "upgrade refused, the broker "
+			    "serves on") && strstr(text, broken[i].says),
+			    "uffd-brokerctl upgrade said: %s", text);
+			free(text);
+		} else
+			ck_assert_int_eq(kill(tb.pid, SIGUSR2), 0);
 		snprintf(needle, sizeof(needle), "refused=%zu phase=idle", i + 1);
 		ck_assert_msg(status_wait(20000, needle), "case %zu: the upgrade "
 		    "was not refused", i);
@@ -278,7 +310,14 @@ START_TEST(test_failed_upgrade_keeps_serving)
 	ck_assert(!log_wait(0, "event=resumed", NULL));
 	copy_file(brokerd_path(), bin);
 	ck_assert_int_eq(chmod(bin, 0755), 0);
-	ck_assert_int_eq(kill(tb.pid, SIGUSR2), 0);
+	ck_assert_int_eq(run_program(out, false, ctl), 0);
+	text = read_whole(out);
+	snprintf(needle, sizeof(needle), "upgraded: pid %d, 1 upgrade so far",
+	    (int)tb.pid);
+	ck_assert_msg(strstr(text, needle), "uffd-brokerctl upgrade said: %s",
+	    text);
+	free(text);
+	unlink(out);
 	wait_resumed(1);
 	atomic_store(&lp->stop, 1);
 	while (atomic_load(&lp->held) != 2)
