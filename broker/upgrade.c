@@ -881,9 +881,10 @@ adopt(struct broker *b, BrokerState *st, bool check)
 	 * in a check: the switch is the socket's, shared with the broker that
 	 * serves on, whose sessions may have moved on since the state.
 	 */
-	if (!check)
-		TAILQ_FOREACH(s, &b->sessions, entry)
-			session_resync(s);
+	if (check)
+		return a.dropped;
+	TAILQ_FOREACH(s, &b->sessions, entry)
+		session_resync(s);
 	return a.dropped;
 }
 

@@ -588,12 +588,18 @@ make_upgrade_suite(void)
 {
 	Suite *s = suite_create("upgrade");
 	TCase *tc = tcase_create("upgrade");
+	TCase *failed = tcase_create("failed");
+	TCase *forged = tcase_create("forged");
 
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_upgrade_keeps_sessions);
-	tcase_add_test(tc, test_failed_upgrade_keeps_serving);
-	tcase_add_loop_test(tc, test_forged_state_refused, FORGE_NONE,
-	    FORGE_COUNT);
 	suite_add_tcase(s, tc);
+	tcase_set_timeout(failed, 120);
+	tcase_add_test(failed, test_failed_upgrade_keeps_serving);
+	suite_add_tcase(s, failed);
+	tcase_set_timeout(forged, 60);
+	tcase_add_loop_test(forged, test_forged_state_refused, FORGE_NONE,
+	    FORGE_COUNT);
+	suite_add_tcase(s, forged);
 	return s;
 }
