@@ -85,6 +85,7 @@ static const char *const allowed[] = {
 #ifdef BROKER_SANITIZED
 static const char *const sanitizer_allowed[] = {
 	"sigaltstack",		/* the runtime's alternate stack, after fork */
+	"open",			/* an upgrade's image: the runtime's start-up */
 };
 #endif
 
@@ -143,6 +144,13 @@ broker_jail_build(void)
 	    rc == 0; i++)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW,
 		    seccomp_syscall_resolve_name(sanitizer_allowed[i]), 0);
+	/*
+	 * An upgrade's image: the runtime sets its core dump limit as it
+	 * starts. (The normal build allows prlimit64 to read limits only.)
+	 */
+	if (rc == 0)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prlimit64),
+		    1, SCMP_A2(SCMP_CMP_NE, 0, 0));
 #endif
 #ifdef BROKER_UNDER_VALGRIND
 	for (i = 0; i < sizeof(valgrind_allowed) / sizeof(valgrind_allowed[0]) &&
