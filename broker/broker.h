@@ -576,6 +576,7 @@ bool	verifier_needed(const struct session *s);
  */
 void	verifier_ask(struct session *s, enum proof_job job);
 void	verifier_forget(struct session *s);	/* the session ends */
+void	verifier_kick(struct broker *b);	/* ask what waits, if idle */
 /* Answers (and, with hangup, the verifier's exit). */
 void	verifier_readable(struct broker *b, bool hangup);
 int	verifier_timeout_ms(const struct broker *b);	/* -1: none due */

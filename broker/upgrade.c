@@ -150,6 +150,7 @@ upgrade_failed(struct broker *b, const char *fmt, ...)
 	}
 	u->report = u->pidfd = -1;
 	u->phase = UPGRADE_IDLE;
+	verifier_kick(b);	/* proofs held for the exec go on */
 }
 
 void

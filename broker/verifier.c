@@ -792,6 +792,13 @@ ask_next(struct broker *b)
 	char why[128];
 	int rc;
 
+	/*
+	 * An upgrade that passed its check waits for the verifier to be idle:
+	 * the proofs queued meanwhile go with the state (upgrade.c), so that a
+	 * stream of Hellos cannot hold the upgrade off.
+	 */
+	if (b->upgrade.phase == UPGRADE_READY)
+		return;
 	while (!v->busy && v->sock >= 0 && !TAILQ_EMPTY(&v->queue)) {
 		pick = next_turn(v);
 		if (backed_off(v, pick, why, sizeof(why))) {
@@ -810,6 +817,12 @@ ask_next(struct broker *b)
 			conclude(pick, -EPIPE, NULL);
 		}
 	}
+}
+
+void
+verifier_kick(struct broker *b)
+{
+	ask_next(b);
 }
 
 bool

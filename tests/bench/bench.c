@@ -40,6 +40,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -2046,6 +2047,112 @@ bench_grant_with_n(unsigned int n)
 	detail(f, "extra_ns_per_session", (sl.p50 - grant_n0.p50) * 1e3 / n);
 }
 
+/* ---- an upgrade with N sessions present ---- */
+
+/* Shared with the client that creates throughout the upgrade. */
+struct upgrade_job {
+	_Atomic int	stop, ready;
+	_Atomic uint64_t n, failed, worst_ns;
+};
+
+static int
+child_upgrade_creations(void *arg)
+{
+	struct upgrade_job *j = arg;
+	struct uffdc_session *s;
+	uint64_t t0, dt;
+
+	if (open_session(&s) < 0)
+		return 1;
+	atomic_store(&j->ready, 1);
+	while (!atomic_load(&j->stop)) {
+		t0 = now_ns();
+		if (lib_grant(s) < 0)
+			atomic_fetch_add(&j->failed, 1);
+		dt = now_ns() - t0;
+		if (dt > atomic_load(&j->worst_ns))
+			atomic_store(&j->worst_ns, dt);
+		atomic_fetch_add(&j->n, 1);
+	}
+	uffdc_session_close(s);
+	return 0;
+}
+
+/* The handover_ms= of the broker's resumed line, or NAN if none yet. */
+static double
+handover_ms(void)
+{
+	char line[1024], *p;
+	double ms = NAN;
+	FILE *f = fopen(log_path, "re");
+
+	while (f != NULL && fgets(line, sizeof(line), f) != NULL)
+		if (strstr(line, "event=resumed") != NULL &&
+		    (p = strstr(line, "handover_ms=")) != NULL)
+			ms = strtod(p + 12, NULL);
+	if (f != NULL)
+		fclose(f);
+	return ms;
+}
+
+/*
+ * An upgrade (SIGUSR2) while the N idle sessions are up and one client
+ * creates and releases uffds in a loop: the longest of its creations, in
+ * the same run as the p50 of creations before it, and the hand-over the
+ * broker logs (docs/upgrade.md).
+ */
+static void
+bench_upgrade_with_n(unsigned int n)
+{
+	struct figure *f = figure_new("upgrade_stall_with_n", "ms");
+	struct upgrade_job *j = shared_alloc(sizeof(*j));
+	double ho = NAN;
+	pid_t pid;
+	int i;
+
+	snprintf(f->name, sizeof(f->name), "longest creation during an "
+	    "upgrade, %u idle sessions present", n);
+	snprintf(f->base_what, sizeof(f->base_what), "grant p50 with them, "
+	    "pinned (above)");
+	snprintf(f->goal, sizeof(f->goal), "(info)");
+	memset(j, 0, sizeof(*j));
+	pid = spawn(child_upgrade_creations, j, true, -1);
+	for (i = 0; i < 10000 && pid > 0 && !atomic_load(&j->ready); i++)
+		usleep(1000);
+	/* Some creations at rest first; then the upgrade. */
+	usleep(100000);
+	atomic_store(&j->worst_ns, 0);
+	if (pid < 0 || !atomic_load(&j->ready) || kill(broker_pid, SIGUSR2) < 0) {
+		failed("upgrade with %u sessions: the client or the signal "
+		    "failed", n);
+		if (pid > 0) {
+			kill(pid, SIGKILL);
+			reap(pid);
+		}
+		return;
+	}
+	for (i = 0; i < 60000 && isnan(ho = handover_ms()); i += 10)
+		usleep(10000);
+	usleep(100000);
+	atomic_store(&j->stop, 1);
+	if (reap(pid) != 0 || isnan(ho) || atomic_load(&j->failed) > 0) {
+		failed("upgrade with %u sessions: %s (%llu creations failed)",
+		    n, isnan(ho) ? "the broker did not resume" :
+		    "the client failed",
+		    (unsigned long long)atomic_load(&j->failed));
+		return;
+	}
+	f->ok = true;
+	f->value = atomic_load(&j->worst_ns) / 1e6;
+	f->samples = atomic_load(&j->n);
+	f->base = grant_n0.p50 / 1e3;
+	f->base_samples = grant_n0.n;
+	f->ratio = f->value / f->base;
+	detail(f, "handover_ms", ho);
+	snprintf(f->note, sizeof(f->note), "every creation succeeded; the "
+	    "broker's own hand-over (exec to resumed) took %.1f ms", ho);
+}
+
 /* ---- output ---- */
 
 static void
@@ -2087,7 +2194,7 @@ figure_rank(const struct figure *f)
 	    "lazy_restore", "fault_path_4k", "fault_path_64k",
 	    "fault_path_2m", "memory_per_idle_session",
 	    "liveness_tick_stall", "liveness_tick_typical",
-	    "grant_p50_with_n" };
+	    "grant_p50_with_n", "upgrade_stall_with_n" };
 	size_t i;
 
 	for (i = 0; i < sizeof(order) / sizeof(order[0]); i++)
@@ -2622,6 +2729,8 @@ main(int argc, char **argv)
 	liveness_figure(opt.sessions);
 	section("grant latency, N idle sessions");
 	bench_grant_with_n(opt.sessions);
+	section("upgrade, N idle sessions");
+	bench_upgrade_with_n(opt.sessions);
 down:
 	section("idle sessions down");
 	ri.idle_down_s = idle_down();
