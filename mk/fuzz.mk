@@ -16,7 +16,7 @@
 
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
-FUZZERS ?= fuzz_wire fuzz_policy fuzz_session
+FUZZERS ?= fuzz_wire fuzz_policy fuzz_session fuzz_state
 FUZZ_SAN := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 # _FORTIFY_SOURCE's checked calls would hide accesses from ASan; libseccomp's
 # SCMP_A* macros leave a field to its default, which clang warns about.
@@ -33,10 +33,12 @@ fuzz_wire_OBJS := $(FUZZ_BROKER_OBJS)
 fuzz_session_OBJS := $(FUZZ_BROKER_OBJS)
 fuzz_policy_OBJS := $(FUZZ_DIR)/obj/broker/policy.o $(FUZZ_DIR)/obj/broker/sha256.o \
 	$(FUZZ_DIR)/obj/broker/invariant.o
+fuzz_state_OBJS := $(FUZZ_BROKER_OBJS)
 # -max_len: a datagram is at most WIRE_MAX_DATAGRAM (1024) bytes.
 fuzz_wire_MAXLEN := 1026
 fuzz_session_MAXLEN := 4096
 fuzz_policy_MAXLEN := 8192
+fuzz_state_MAXLEN := 8192
 
 FUZZ_BINS := $(patsubst %,$(FUZZ_DIR)/%,$(FUZZERS))
 
@@ -53,13 +55,15 @@ define fuzzer_rule
 $(FUZZ_DIR)/$(1): $(FUZZ_DIR)/obj/tests/fuzz/$(1).o $$($(1)_OBJS)
 	$$(FUZZ_CC) $$(FUZZ_SAN) -o $$@ $$^ $$(BROKER_LIBS)
 endef
-$(foreach f,fuzz_wire fuzz_policy fuzz_session,$(eval $(call fuzzer_rule,$(f))))
+$(foreach f,fuzz_wire fuzz_policy fuzz_session fuzz_state,$(eval $(call fuzzer_rule,$(f))))
 
 # The seed generator: plain, no fuzzing runtime.
-$(FUZZ_DIR)/gen-seeds: tests/fuzz/gen_seeds.c $(B)/pie/proto/uffd_broker.pb-c.o $(GEN_HDRS)
+$(FUZZ_DIR)/gen-seeds: tests/fuzz/gen_seeds.c $(B)/pie/proto/uffd_broker.pb-c.o \
+	$(B)/pie/proto/uffd_broker_state.pb-c.o $(GEN_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests/fuzz -o $@ tests/fuzz/gen_seeds.c \
-		$(B)/pie/proto/uffd_broker.pb-c.o -lprotobuf-c
+		$(B)/pie/proto/uffd_broker.pb-c.o \
+		$(B)/pie/proto/uffd_broker_state.pb-c.o -lprotobuf-c
 
 fuzz-build: $(FUZZ_BINS)
 
@@ -70,4 +74,5 @@ fuzz: $(FUZZ_BINS)
 	@FUZZ_MAXLEN_fuzz_wire=$(fuzz_wire_MAXLEN) \
 	FUZZ_MAXLEN_fuzz_session=$(fuzz_session_MAXLEN) \
 	FUZZ_MAXLEN_fuzz_policy=$(fuzz_policy_MAXLEN) \
+	FUZZ_MAXLEN_fuzz_state=$(fuzz_state_MAXLEN) \
 	sh mk/fuzz-run.sh $(FUZZ_DIR) $(FUZZ_SECONDS) $(FUZZERS)

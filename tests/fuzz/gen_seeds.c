@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "wire.h"
+#include "uffd_broker_state.pb-c.h"
 
 /* As fuzz_session.c has them. */
 #define ARENA		0x10000000UL
@@ -601,6 +602,101 @@ policy_seeds(void)
 	save("fuzz_policy", "nul", nul, sizeof(nul) - 1);
 }
 
+/*
+ * fuzz_state: a state with one of everything, as the message alone (first
+ * byte odd: the fuzzer frames it) and with a header of another boot (even:
+ * refused, but the header's bytes are there to mutate).
+ */
+static void
+state_seeds(void)
+{
+	UffdBroker__State__V1__State st = UFFD_BROKER__STATE__V1__STATE__INIT;
+	UffdBroker__State__V1__Session ses = UFFD_BROKER__STATE__V1__SESSION__INIT;
+	UffdBroker__State__V1__Session *sesp[] = { &ses };
+	UffdBroker__State__V1__Grant grant = UFFD_BROKER__STATE__V1__GRANT__INIT;
+	UffdBroker__State__V1__Account acc = UFFD_BROKER__STATE__V1__ACCOUNT__INIT;
+	UffdBroker__State__V1__Account *accp[] = { &acc };
+	UffdBroker__State__V1__Listener lis = UFFD_BROKER__STATE__V1__LISTENER__INIT;
+	UffdBroker__State__V1__Listener *lisp[] = { &lis };
+	UffdBroker__State__V1__Spent sp = UFFD_BROKER__STATE__V1__SPENT__INIT;
+	UffdBroker__State__V1__Spent *spp[] = { &sp };
+	UffdBroker__State__V1__RuleCounters rc = UFFD_BROKER__STATE__V1__RULE_COUNTERS__INIT;
+	UffdBroker__State__V1__RuleCounters *rcp[] = { &rc };
+	uint8_t buf[4096], hdr[76] = "UFFDBST";
+	size_t n;
+
+	st.next_id = 3;
+	st.listen_fd = 3;
+	st.lock_fd = 4;
+	st.devfd = 5;
+	st.timerfd = 6;
+	st.sigfd = 7;
+	st.verifier_sock = 8;
+	st.verifier_pid = 100;
+	st.notify_fd = -1;
+	st.upgrades = 1;
+	lis.id = 1;
+	lis.uid = 65534;
+	lis.fd = 9;
+	lis.max_orphans = 64;
+	st.listeners = lisp;
+	st.n_listeners = 1;
+	acc.mm_id = 1;
+	acc.tracker = 10;
+	acc.live_bound = 2;
+	st.accounts = accp;
+	st.n_accounts = 1;
+	grant.kernel_faults = true;
+	grant.features = 0x1ff;
+	grant.max_uffds = 4;
+	grant.max_sessions_per_uid = 64;
+	ses.id = 1;
+	ses.state = 4;
+	ses.sock = 11;
+	ses.pidfd = 12;
+	ses.pid = 200;
+	ses.uid = 65534;
+	ses.gid = 65534;
+	ses.listener = 1;
+	ses.probe_uffd = 13;
+	ses.account = 1;
+	ses.proof_fd = -1;
+	ses.grant = &grant;
+	ses.rule = "r";
+	ses.has_rule = true;
+	ses.page_size = 4096;
+	ses.dummy_page = 0x7f0000000000ULL;
+	ses.granted = 7;
+	ses.last_refusal = "quota reached";
+	st.sessions = sesp;
+	st.n_sessions = 1;
+	sp.id = 2;
+	sp.pid = 300;
+	sp.uid = 65534;
+	sp.pidfd = -1;
+	sp.probe_uffd = 14;
+	sp.account = 1;
+	sp.page_size = 4096;
+	st.spent = spp;
+	st.n_spent = 1;
+	rc.name = "r";
+	rc.sessions = 2;
+	rc.granted = 7;
+	st.rules = rcp;
+	st.n_rules = 1;
+	buf[0] = 1;
+	n = uffd_broker__state__v1__state__pack(&st, buf + 1);
+	save("fuzz_state", "message", buf, n + 1);
+	/* magic, format 1, length, pid 1, a boot id of zeros, no digest */
+	buf[0] = 0;
+	hdr[8] = 1;
+	memcpy(hdr + 12, &(uint32_t){ (uint32_t)n }, 4);
+	hdr[16] = 1;
+	memcpy(buf + 1, hdr, sizeof(hdr));
+	n = uffd_broker__state__v1__state__pack(&st, buf + 1 + sizeof(hdr));
+	save("fuzz_state", "framed", buf, n + 1 + sizeof(hdr));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -616,5 +712,6 @@ main(int argc, char **argv)
 	wire_seeds();
 	session_seeds();
 	policy_seeds();
+	state_seeds();
 	return 0;
 }
