@@ -87,7 +87,7 @@ BROKER_SRCS := broker/main.c broker/broker.c broker/config.c broker/session.c \
 	broker/policy.c broker/access.c broker/jail.c broker/status.c \
 	broker/closer.c broker/ratelimit.c broker/audit.c broker/verifier.c \
 	broker/sdnotify.c broker/sha256.c broker/invariant.c \
-	broker/state.c broker/upgrade.c \
+	broker/state.c broker/upgrade.c broker/store.c \
 	client/jail.c client/jail-build.c proto/wire.c
 TEST_SRCS := $(wildcard tests/*.c)
 
@@ -108,9 +108,13 @@ CTL := $(B)/uffd-brokerctl
 TESTBIN := $(B)/check-uffd-broker
 BENCH := $(B)/uffd-bench
 LOAD := $(B)/uffd-load
-# The broker with test hooks (SIGUSR2 makes a forbidden system call), for the
-# test that its jail kills it. Never installed.
+# The broker with test hooks (SIGUSR1 makes a forbidden system call; a flag
+# file kills it after a notification is received), for the tests of its
+# jail and of a restart. Never installed.
 BROKERD_HOOKS := $(B)/uffd-brokerd-hooks
+# A stand-in for systemd's fd store and restarts, for the restart tests
+# (tests/standin/fdstore.c). Never installed.
+FDSTORE := $(B)/uffd-fdstore
 
 # The broker built with AddressSanitizer, for the test that a clean stop
 # frees all it allocated (LeakSanitizer at exit) and touches nothing freed.
@@ -203,10 +207,16 @@ $(LIB_INTERNAL): $(LIB_OBJS)
 $(BROKERD): $(BROKER_OBJS)
 	$(CC) -pie $(ALL_LDFLAGS) -o $@ $^ $(BROKER_LIBS)
 
-$(B)/hooks/broker/broker.o: broker/broker.c $(GEN_HDRS)
+$(FDSTORE): tests/standin/fdstore.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $<
+
+HOOKED := broker/broker.o broker/supervise.o
+$(B)/hooks/broker/%.o: broker/%.c $(GEN_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -DUFFD_BROKER_TEST_HOOKS -fPIE -MMD -MP -c -o $@ $<
-$(BROKERD_HOOKS): $(filter-out $(B)/pie/broker/broker.o,$(BROKER_OBJS)) $(B)/hooks/broker/broker.o
+$(BROKERD_HOOKS): $(filter-out $(addprefix $(B)/pie/,$(HOOKED)),$(BROKER_OBJS)) \
+	$(addprefix $(B)/hooks/,$(HOOKED))
 	$(CC) -pie $(ALL_LDFLAGS) -o $@ $^ $(BROKER_LIBS)
 
 # A sanitized broker: $(call sanitized_broker,DIR,COMPILER,FLAGS)
@@ -249,7 +259,7 @@ check: deps
 	@$(MAKE) --no-print-directory test
 
 # The tests alone, with the build dependencies present (debian/rules).
-test: all $(TESTBIN) $(BROKERD_HOOKS) $(BROKERD_ASAN) $(BROKERD_UBSAN) $(BENCH) $(LOAD)
+test: all $(TESTBIN) $(BROKERD_HOOKS) $(BROKERD_ASAN) $(BROKERD_UBSAN) $(FDSTORE) $(BENCH) $(LOAD)
 	sh mk/check-tree.sh $(B)
 	UFFD_BUILD=$(B) $(TESTBIN)
 	@# The benchmarks, briefly: they must run, whatever the figures.
@@ -268,7 +278,7 @@ SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined
 sanitize: deps
 	@$(MAKE) --no-print-directory B=$(B)/san CC=clang \
 		CFLAGS="$(SAN_FLAGS)" LDFLAGS="$(SAN_FLAGS)" sanitize-run
-sanitize-run: all $(TESTBIN) $(BROKERD_HOOKS) $(BROKERD_ASAN) $(BROKERD_UBSAN)
+sanitize-run: all $(TESTBIN) $(BROKERD_HOOKS) $(BROKERD_ASAN) $(BROKERD_UBSAN) $(FDSTORE)
 	UFFD_BUILD=$(B) CK_TIMEOUT_MULTIPLIER=4 \
 		ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:symbolize=0 \
 		UBSAN_OPTIONS=print_stacktrace=1 $(TESTBIN)
@@ -291,7 +301,7 @@ VALGRIND := valgrind -q --vgdb=no --suppressions=$(abspath tests/valgrind.supp) 
 valgrind: deps
 	@$(MAKE) --no-print-directory B=$(B)/vg \
 		CPPFLAGS="$(CPPFLAGS) -DBROKER_UNDER_VALGRIND" valgrind-run
-valgrind-run: all $(TESTBIN) $(BROKERD_HOOKS) $(BROKERD_ASAN) $(BROKERD_UBSAN)
+valgrind-run: all $(TESTBIN) $(BROKERD_HOOKS) $(BROKERD_ASAN) $(BROKERD_UBSAN) $(FDSTORE)
 	rm -rf $(B)/valgrind-reports
 	mkdir -p $(B)/valgrind-reports
 	UFFD_BUILD=$(B) UFFD_VALGRIND="$(VALGRIND)" \

@@ -23,7 +23,6 @@
 #include "broker.h"
 #include "log.h"
 
-#define SD_LISTEN_FDS_START	3
 #define LISTEN_BACKLOG		128
 #define EVENTS_PER_TURN		64
 /* Fds a session holds at most: socket, pidfd, tracker, probe, listener. */
@@ -84,28 +83,50 @@ broker_now_ms(void)
 	return (uint64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
 }
 
-/* The socket systemd passed, if any (sd_listen_fds(3) protocol). */
-static int
-activated_socket(void)
+/* A listening SOCK_SEQPACKET socket (systemd's, by its socket unit). */
+static bool
+listening_seqpacket(int fd, const char *name)
 {
-	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
-	int type;
-	socklen_t len = sizeof(type);
+	int type = 0, acc = 0;
+	socklen_t len = sizeof(int);
 
-	if (pid == NULL || fds == NULL || atol(pid) != (long)getpid())
+	(void)name;
+	return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 &&
+	    type == SOCK_SEQPACKET && (len = sizeof(int),
+	    getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &len)) == 0 &&
+	    acc != 0;
+}
+
+/*
+ * The socket systemd passed, if any (sd_listen_fds(3) protocol): its socket
+ * unit's, or, in a restart from the fd store (store.c), the one a broker
+ * before this one bound and stored ("listen", with its lock, "lock"). *own
+ * says which.
+ */
+static int
+activated_socket(struct broker *b, bool *own)
+{
+	size_t n = store_take_passed();
+	int fd;
+
+	*own = false;
+	if (n == 0)
 		return -1;
-	if (atoi(fds) != 1)
-		fatalx("socket activation: expected 1 socket, got %s", fds);
-	if (getsockopt(SD_LISTEN_FDS_START, SOL_SOCKET, SO_TYPE, &type, &len) < 0 ||
-	    type != SOCK_SEQPACKET)
-		fatalx("socket activation: fd 3 is not a SOCK_SEQPACKET socket");
-	unsetenv("LISTEN_PID");
-	unsetenv("LISTEN_FDS");
-	unsetenv("LISTEN_FDNAMES");
-	if (fcntl(SD_LISTEN_FDS_START, F_SETFD, FD_CLOEXEC) < 0 ||
-	    fcntl(SD_LISTEN_FDS_START, F_SETFL, O_NONBLOCK) < 0)
+	if ((fd = store_take("listen")) >= 0) {
+		if (!listening_seqpacket(fd, "listen"))
+			fatalx("restart: the stored \"listen\" is not a "
+			    "listening SOCK_SEQPACKET socket");
+		/* Its lock is held by the stored copy: this one is it. */
+		if ((b->lock_fd = store_take("lock")) < 0)
+			fatalx("restart: the stored socket's lock is not in "
+			    "the store");
+		*own = true;
+	} else if ((fd = store_take_first(listening_seqpacket)) < 0)
+		fatalx("socket activation: none of the %zu fds passed is a "
+		    "listening SOCK_SEQPACKET socket", n);
+	if (fcntl(fd, F_SETFL, O_NONBLOCK) < 0)
 		fatal("socket activation: fcntl");
-	return SD_LISTEN_FDS_START;
+	return fd;
 }
 
 /*
@@ -409,14 +430,19 @@ broker_setup(struct broker *b)
 {
 	struct itimerspec period = { 0 };
 	sigset_t mask;
+	bool own;
 
 	broker_setup_common(b);
 	open_device(b);
 
-	b->listen_fd = activated_socket();
-	b->cfg.socket_activated = b->listen_fd >= 0;
-	if (b->listen_fd < 0)
+	b->listen_fd = activated_socket(b, &own);
+	b->cfg.socket_activated = b->listen_fd >= 0 && !own;
+	if (b->listen_fd < 0) {
 		b->listen_fd = listen_socket(b);
+		/* Bound here: kept in the fd store, if any, with its lock. */
+		store_put(b, 0, 0, "listen", b->listen_fd);
+		store_put(b, 0, 0, "lock", b->lock_fd);
+	}
 	refuse_fds(b);
 
 	/* The mask and the signalfd outlive an upgrade's exec (upgrade.c). */
@@ -533,6 +559,26 @@ read_signals(struct broker *b)
 	}
 }
 
+#ifdef UFFD_BROKER_TEST_HOOKS
+/*
+ * Test builds only: the broker is killed (SIGKILL) once a notification is
+ * received and before it is answered, if the file $UFFD_BROKER_TEST_DIE_FLAG
+ * names exists (removed first, so that the broker started in its place
+ * lives on).
+ */
+void
+test_hook_received(struct broker *b)
+{
+	const char *flag = getenv("UFFD_BROKER_TEST_DIE_FLAG");
+
+	(void)b;
+	if (flag == NULL || unlink(flag) < 0)
+		return;
+	log_event("test_hook", "killed after receiving a notification");
+	(void)proc_pidfd_kill(proc_pidfd_open(getpid()));
+}
+#endif
+
 /*
  * A stuck closer (or a dead one) is replaced; the session whose fds it was
  * stuck on, if it is still there, ends: it sent what cannot be closed.
@@ -567,6 +613,7 @@ dispatch(struct broker *b, const struct epoll_event *ev)
 	struct listener *l = w->l;
 	uint64_t ticks;
 
+	store_dirty(b);		/* an event may change anything */
 	switch (w->kind) {
 	case WATCH_LISTEN:
 		accept_clients(b);
@@ -660,6 +707,7 @@ broker_turn(struct broker *b, int timeout_ms)
 		b->accept_paused = false;
 	session_reap(b);
 	listener_reap(b);
+	store_sync(b);
 	upgrade_continue(b);
 }
 

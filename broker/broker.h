@@ -140,6 +140,8 @@ struct listener {
 	unsigned int	max_orphans;	/* the owner's max_sessions_per_uid */
 	bool		hung_up;	/* no process is left under the filter */
 	unsigned int	misses;		/* reads that found nothing (supervise.c) */
+	uint64_t	last_id;	/* of the last notification received */
+	bool		has_last_id;
 	struct timespec	first_miss;
 	struct timespec	orphaned;	/* when refs fell to 0 */
 	struct watch	w;
@@ -166,6 +168,7 @@ TAILQ_HEAD(listener_list, listener);
  * grant raises and only a count lowers, says the quota may be reached.
  */
 struct account {
+	struct broker	*b;
 	uint64_t	mm_id;		/* the first session's id */
 	unsigned int	refs;
 	int		tracker;
@@ -183,6 +186,7 @@ bool	account_walk_first(struct account *a, unsigned int walk);
 
 struct spent {
 	TAILQ_ENTRY(spent) entry;
+	struct broker	*b;
 	uint64_t	id;		/* the session's */
 	pid_t		pid;
 	uid_t		uid;
@@ -240,10 +244,16 @@ struct session {
 	struct timespec	started;
 
 	unsigned int	pending;	/* creations continued, not yet attached */
+	uint64_t	continued_id;	/* the notification of the last one */
 	struct timespec	last_continue;	/* pending ones expire after the timeout */
 	uint64_t	granted;
 	uint64_t	refused;
 	char		*last_refusal;	/* of a creation, for StatusReply */
+	/* Resumed by a restart: its first request may be one sent again, with
+	 * the uffd of an Attach the killed broker took (grant.c). */
+	bool		restarted;
+	bool		has_req_seq;	/* the request being answered has a seq */
+	uint64_t	req_seq;
 	struct ratelimit log_rate;	/* its log lines (audit.c) */
 };
 
@@ -364,6 +374,23 @@ struct upgrade {
 	struct timespec	exec_at;	/* the exec began (or 0) */
 };
 
+/*
+ * The service manager's file descriptor store (store.c): every fd the
+ * broker must not lose is kept there under a name, and the state in two
+ * memfds written in turn, so that a broker killed and started again takes
+ * them back (docs/upgrade.md).
+ */
+#define STORE_NAME_MAX	32
+struct store {
+	bool		on;		/* $FDSTORE and $NOTIFY_SOCKET */
+	bool		adopting;	/* fds coming back: stored already */
+	bool		dirty;		/* the state changed since written */
+	int		state_fd[2];
+	uint64_t	generation;	/* of the state last written */
+	unsigned int	puts, drops;	/* sent to the store */
+	bool		failed;		/* a write or a send failed: said once */
+};
+
 /* How the last SIGHUP reload went. */
 enum reload_result { RELOAD_NONE, RELOAD_OK, RELOAD_FAILED };
 
@@ -406,6 +433,7 @@ struct broker {
 	uint64_t	closer_replaced;
 	struct verifier	verifier;
 	struct upgrade	upgrade;
+	struct store	store;
 	/* Log lines about peers, by uid: a fixed table, as any user may connect. */
 	struct uid_rate	log_uids[BROKER_LOG_UIDS];
 	struct uid_rate	log_others;	/* uids that found no entry free */
@@ -437,7 +465,7 @@ unsigned int session_count_uid(const struct broker *b, uid_t uid, bool refused);
 bool	session_pid_spent(struct broker *b, pid_t pid);
 unsigned int session_spent_of_uid(struct broker *b, uid_t uid);
 void	session_spent_prune(struct broker *b, bool all);
-struct account *account_new(uint64_t mm_id);	/* NULL on failure */
+struct account *account_new(struct broker *b, uint64_t mm_id);	/* or NULL */
 void	account_unref(struct account *a);
 /* Count the address space's live uffds exactly (and tighten live_bound). */
 int	account_count(struct account *a);
@@ -555,6 +583,32 @@ void	*broker_jail_filter(void);		/* scmp_filter_ctx, for dumps */
 /* --user's "NAME", "UID" or "UID:GID" as ids. Returns 0 or -1. */
 int	jail_user(const char *spec, uid_t *uid, gid_t *gid);
 
+/* store.c: the file descriptor store, when the service manager keeps one. */
+void	store_init(struct broker *b);		/* before broker_jail() */
+void	store_publish(struct broker *b);	/* the state, in the store */
+/* Keep fd under "<kind><id><suffix>" ("s12.sock"); forget it. */
+void	store_put(struct broker *b, char kind, uint64_t id, const char *suffix,
+	    int fd);
+void	store_drop(struct broker *b, char kind, uint64_t id, const char *suffix);
+void	store_name(char *buf, size_t len, char kind, uint64_t id,
+	    const char *suffix);
+/* Something changed: the state is written before anything is sent. */
+static inline void
+store_dirty(struct broker *b)
+{
+	b->store.dirty = true;
+}
+/* Write the state if it changed (before a reply, an answer, a turn's end). */
+void	store_sync(struct broker *b);
+/* A broker started with the store's fds: are there any (LISTEN_FDNAMES)? */
+bool	store_restarting(void);
+/* Take them back: the sessions, after broker_setup() and the verifier. */
+void	store_restart(struct broker *b);
+/* The fds passed by $LISTEN_FDS, by name: their number; take one. */
+size_t	store_take_passed(void);
+int	store_take(const char *name);
+int	store_take_first(bool (*ok)(int fd, const char *name));
+
 /* upgrade.c: re-exec in place, handing over every session. */
 void	upgrade_init(struct broker *b, char **argv);
 void	upgrade_request(struct broker *b);	/* SIGUSR2 */
@@ -563,6 +617,9 @@ void	upgrade_continue(struct broker *b);	/* after each loop turn */
 int	upgrade_timeout_ms(const struct broker *b);	/* -1: none due */
 bool	upgrade_resuming(void);		/* this image is an upgrade's */
 void	upgrade_resume(struct broker *b);	/* instead of broker_setup() */
+struct UffdBroker__State__V1__State;
+unsigned int upgrade_adopt_restart(struct broker *b,
+	    struct UffdBroker__State__V1__State *st);
 
 /* verifier.c */
 void	verifier_start(struct broker *b);	/* before broker_jail() */
@@ -616,12 +673,16 @@ void	broker_listen(struct broker *b);	/* fatal on failure */
 
 /* sdnotify.c: the service manager's $NOTIFY_SOCKET, if any. */
 void	sdnotify_init(void);			/* before broker_jail() */
-int	sdnotify_fd(void);			/* -1: none */
+int	sdnotify_socket(void);			/* -1: none */
+int	sdnotify_fd(const char *msg, int fd);	/* with an fd: 0 or -errno */
 void	sdnotify_adopt(int fd);			/* an upgrade's */
 void	sdnotify(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void	sdnotify_reloading(void);
 void	sdnotify_close(void);
 void	broker_run(struct broker *b);	/* until SIGTERM or SIGINT */
+#ifdef UFFD_BROKER_TEST_HOOKS
+void	test_hook_received(struct broker *b);
+#endif
 /*
  * One turn of broker_run()'s loop: the events ready within timeout_ms, then
  * the closer, and dead sessions and listeners freed (tests/fuzz drives it).

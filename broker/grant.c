@@ -33,6 +33,128 @@ fill_status(const struct session *s, WireReply *reply,
 	reply->status_reply = st;
 }
 
+/*
+ * A restart (docs/upgrade.md): a client whose Attach the killed broker read
+ * sends it again. These two cases are answered as the killed broker would
+ * have; anything else is refused as ever.
+ */
+
+/*
+ * The kernel marks an initialised uffd's features with this bit of its own
+ * (fs/userfaultfd.c, UFFD_FEATURE_INITIALIZED), which its fdinfo shows.
+ */
+#define FEATURE_INITIALIZED	(1ULL << 31)
+
+/*
+ * The features and ioctls the kernel shows for a uffd (its fdinfo), if it
+ * is initialised.
+ */
+static bool
+uffd_api_of(int fd, uint64_t *features, uint64_t *ioctls)
+{
+	char path[64], line[128];
+	unsigned long long api, f, io;
+	unsigned int x;
+	bool found = false;
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	if ((fp = fopen(path, "re")) == NULL)
+		return false;
+	while (!found && fgets(line, sizeof(line), fp) != NULL)
+		if (sscanf(line, "API:\t%llx:%x:%llx", &api, &x, &io) == 3) {
+			f = x;
+			*features = f & ~FEATURE_INITIALIZED;
+			*ioctls = io;
+			found = (f & FEATURE_INITIALIZED) != 0;
+		}
+	fclose(fp);
+	return found;
+}
+
+static void
+attach_reply(struct session *s, uint64_t features, uint64_t ioctls,
+    const char *text)
+{
+	UffdBroker__V1__AttachReply ar = UFFD_BROKER__V1__ATTACH_REPLY__INIT;
+	WireReply reply = UFFD_BROKER__V1__REPLY__INIT;
+
+	ar.features = features;
+	ar.ioctls = ioctls;
+	reply.body_case = UFFD_BROKER__V1__REPLY__BODY_ATTACH;
+	reply.attach = &ar;
+	session_reply(s, UFFD_BROKER__V1__STATUS__OK, &reply, "%s", text);
+}
+
+/*
+ * The uffd is in the session's tracker: granted already (by the killed
+ * broker, whose reply was lost, or this one: a copy of the request the
+ * client sent again). Answered again. Counted only if the state still has
+ * it pending: the killed broker tracked it and died before it wrote so
+ * (this is then the first request since the restart).
+ */
+static bool
+attach_granted_already(struct session *s, int fd)
+{
+	struct epoll_event ev = { .events = 0 };
+	uint64_t features, ioctls;
+
+	if (epoll_ctl(s->acct->tracker, EPOLL_CTL_MOD, fd, &ev) < 0 ||
+	    !uffd_api_of(fd, &features, &ioctls))
+		return false;
+	close(fd);
+	if (s->restarted && s->pending > 0) {
+		session_set_pending(s, s->pending - 1);
+		s->acct->live_bound++;
+		s->granted++;
+		if (s->rule != NULL)
+			s->rule->granted++;
+		audit_session(s, "uffd_adopted", "session=%llu pid=%d uid=%u "
+		    "reason=\"granted by the broker that was killed\"",
+		    (unsigned long long)s->id, (int)s->pid, (unsigned)s->uid);
+	}
+	attach_reply(s, features, ioctls, "uffd granted (answered again)");
+	return true;
+}
+
+/*
+ * UFFDIO_API said the uffd is not fresh, in the grace after a restart with a
+ * creation pending: the killed broker initialised it with these features and
+ * died before it wrote so. The client cannot initialise a uffd itself (its
+ * filter forbids UFFDIO_API). Registering the dummy page on it says EBUSY
+ * when it is of the session's address space, where the probe has the page
+ * registered already; then it is the pending creation's. (A uffd another
+ * process made and passed on would be of that process's memory: counted and
+ * limited to the grant's features like any, it gives the client nothing.)
+ */
+static bool
+attach_initialised_by_the_killed(struct session *s, int fd, uint64_t features,
+    struct uffdio_api *api)
+{
+	struct uffdio_register reg = {
+		.range = { .start = s->dummy_page, .len = s->page_size },
+		.mode = UFFDIO_REGISTER_MODE_MISSING,
+	};
+	struct uffdio_range range = reg.range;
+	uint64_t shown, ioctls;
+
+	if (!s->restarted || !uffd_api_of(fd, &shown, &ioctls) ||
+	    shown != features)
+		return false;
+	if (ioctl(fd, UFFDIO_REGISTER, &reg) == 0) {
+		(void)ioctl(fd, UFFDIO_UNREGISTER, &range);
+		return false;	/* the page is not the probe's: another memory */
+	}
+	if (errno != EBUSY)
+		return false;
+	api->features = features;
+	api->ioctls = ioctls;
+	audit_session(s, "uffd_adopted", "session=%llu pid=%d uid=%u "
+	    "reason=\"initialised by the broker that was killed\"",
+	    (unsigned long long)s->id, (int)s->pid, (unsigned)s->uid);
+	return true;
+}
+
 void
 grant_attach(struct session *s, const WireRequest *req, int fd)
 {
@@ -44,7 +166,15 @@ grant_attach(struct session *s, const WireRequest *req, int fd)
 	struct uffdio_api api;
 	char names[512];
 	int rc;
+	bool adopted = false;
 
+	/*
+	 * A copy sent again of one already granted (after a restart, the
+	 * client sends again what it was not answered): answered again,
+	 * nothing counted, whether a creation is pending or not.
+	 */
+	if (attach_granted_already(s, fd))
+		return;
 	if (s->pending == 0) {
 		close(fd);
 		session_reply(s, UFFD_BROKER__V1__STATUS__OUT_OF_ORDER, NULL,
@@ -68,7 +198,9 @@ grant_attach(struct session *s, const WireRequest *req, int fd)
 		    (unsigned long long)allowed);
 		return;
 	}
-	if ((rc = proc_uffd_api(fd, features, &api)) < 0) {
+	if ((rc = proc_uffd_api(fd, features, &api)) < 0 &&
+	    !(adopted = rc == -EINVAL && attach_initialised_by_the_killed(s,
+	    fd, features, &api))) {
 		close(fd);
 		session_reply(s, rc == -EINVAL ? UFFD_BROKER__V1__STATUS__BAD_FD :
 		    UFFD_BROKER__V1__STATUS__FAILED, NULL,
@@ -80,6 +212,9 @@ grant_attach(struct session *s, const WireRequest *req, int fd)
 	}
 	session_set_pending(s, s->pending - 1);
 	rc = epoll_ctl(s->acct->tracker, EPOLL_CTL_ADD, fd, &ev);
+	/* Adopted: the killed broker may have tracked it before it died. */
+	if (rc < 0 && errno == EEXIST && adopted)
+		rc = 0;
 	close(fd);
 	if (rc < 0) {
 		audit_session(s, "warning", "session=%llu: tracking a granted "
@@ -208,6 +343,7 @@ grant_decide(struct session *s, const struct seccomp_notif *n,
 	if (!notif_pending(l, n))
 		return;
 	session_set_pending(s, s->pending + 1);
+	s->continued_id = n->id;
 	clock_gettime(CLOCK_MONOTONIC, &s->last_continue);
 	/* The last refusal is no longer the news (StatusReply.last_refusal). */
 	free(s->last_refusal);

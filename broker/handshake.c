@@ -242,6 +242,7 @@ handshake_probe(struct session *s, const WireRequest *req, int fd)
 		return;
 	}
 	s->probe_uffd = fd;
+	store_put(s->b, 's', s->id, ".probe", fd);
 	/* Before anything follows the probe's address space: it is the peer's. */
 	if (verifier_needed(s)) {
 		verifier_ask(s, PROOF_PROBE);
@@ -355,6 +356,7 @@ handshake_verify(struct session *s, const struct seccomp_notif *n,
 		session_kill(s, "peer vanished during verification");
 		return;
 	}
+	store_sync(s->b);
 	fd = ioctl(l->fd, SECCOMP_IOCTL_NOTIF_ADDFD, &addfd);
 	if (fd < 0) {
 		audit_session(s, "warning", "session=%llu: installing the device "

@@ -74,7 +74,7 @@ static const char *const allowed[] = {
 	 * execve(2) leaves; a filter only takes rights away.
 	 */
 	"memfd_create", "execve", "seccomp", "arch_prctl", "access", "fstatfs",
-	"set_tid_address", "capget",
+	"set_tid_address", "capget", "ftruncate",
 };
 
 /*

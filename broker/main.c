@@ -14,7 +14,9 @@
 int
 main(int argc, char **argv)
 {
-	struct broker b = { .closer = { .pidfd = -1, .sock = -1 } };
+	struct broker b = { .closer = { .pidfd = -1, .sock = -1 },
+	    .lock_fd = -1 };
+	bool restart;
 	char err[256];
 	int rc;
 
@@ -47,7 +49,16 @@ main(int argc, char **argv)
 		sdnotify_close();
 		return 0;
 	}
+	/*
+	 * A restart takes back what the fd store kept (store.c): the
+	 * listening socket in broker_setup(), the sessions once the verifier
+	 * is there to ask again what was being proven.
+	 */
+	restart = store_restarting();
+	store_init(&b);
 	broker_setup(&b);
+	if (!restart)
+		store_publish(&b);
 	log_event("start", "socket=%s activated=%s creation=%s policy=%s "
 	    "rules=%zu", b.cfg.socket_activated ? "(systemd)" :
 	    b.cfg.socket_path, b.cfg.socket_activated ? "yes" : "no",
@@ -56,6 +67,8 @@ main(int argc, char **argv)
 	    b.policy->nrules);
 	/* It keeps two capabilities the broker's jail drops. */
 	verifier_start(&b);
+	if (restart)
+		store_restart(&b);
 	/* stdio's first use (it may ask isatty) before the jail forbids it. */
 	broker_jail(&b);
 	closer_start(&b);

@@ -71,7 +71,7 @@ out:
 }
 
 int
-sdnotify_fd(void)
+sdnotify_socket(void)
 {
 	return notify_fd;
 }
@@ -100,6 +100,33 @@ sdnotify(const char *fmt, ...)
 		return;
 	if (send(notify_fd, msg, (size_t)n, MSG_NOSIGNAL) != n)
 		log_warn("notifying the service manager");
+}
+
+/*
+ * One notification with an fd beside it (fd < 0: none), for the fd store.
+ * Returns 0 or -errno.
+ */
+int
+sdnotify_fd(const char *msg, int fd)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { .iov_base = (void *)msg, .iov_len = strlen(msg) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct cmsghdr *c;
+
+	if (notify_fd < 0)
+		return -ENOTCONN;
+	if (fd >= 0) {
+		memset(cbuf, 0, sizeof(cbuf));
+		mh.msg_control = cbuf;
+		mh.msg_controllen = sizeof(cbuf);
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	}
+	return sendmsg(notify_fd, &mh, MSG_NOSIGNAL) < 0 ? -errno : 0;
 }
 
 /* RELOADING=1 carries the time the reload began, as systemd asks. */

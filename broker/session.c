@@ -122,7 +122,7 @@ session_new(struct broker *b, int sock)
 	s->w_pidfd = (struct watch){ .kind = WATCH_PIDFD, .s = s };
 	clock_gettime(CLOCK_MONOTONIC, &s->started);
 	s->pidfd = peer_pidfd(sock, s->pid);
-	s->acct = account_new(s->id);
+	s->acct = account_new(b, s->id);
 	if (s->pidfd < 0 || s->acct == NULL) {
 		/* A peer that exits as it connects gets here: limited by uid. */
 		audit_uid(b, s->uid, "warning", "session=%llu pid=%d: pidfd or "
@@ -136,6 +136,9 @@ session_new(struct broker *b, int sock)
 		free(s);
 		return NULL;
 	}
+	store_put(b, 's', s->id, ".sock", s->sock);
+	store_put(b, 's', s->id, ".pidfd", s->pidfd);
+	store_put(b, 'a', s->acct->mm_id, "", s->acct->tracker);
 	access_admit(s);
 	TAILQ_INSERT_TAIL(&b->sessions, s, entry);
 	b->nsessions++;
@@ -244,15 +247,20 @@ session_kill(struct session *s, const char *why)
 		close(s->proof_fd);	/* a listener, which we accepted */
 	s->proof_fd = -1;
 	closer_discard(b, s->sock, s->uid, s->id);
+	store_drop(b, 's', s->id, ".sock");
 	s->sock = -1;
+	if (s->pidfd >= 0)
+		store_drop(b, 's', s->id, ".pidfd");
 	close_watched(b, &s->pidfd);
 	if (s->lis != NULL) {
 		TAILQ_REMOVE(&s->lis->members, s, lis_entry);
 		listener_unref(s->lis);
 	}
 	s->lis = NULL;
-	if (s->probe_uffd >= 0)
+	if (s->probe_uffd >= 0) {
 		close(s->probe_uffd);
+		store_drop(b, 's', s->id, ".probe");
+	}
 	s->probe_uffd = -1;
 	if (s->acct != NULL)
 		account_unref(s->acct);
@@ -310,12 +318,13 @@ session_advance(struct session *s, enum session_state to)
 }
 
 struct account *
-account_new(uint64_t mm_id)
+account_new(struct broker *b, uint64_t mm_id)
 {
 	struct account *a = calloc(1, sizeof(*a));
 
 	if (a == NULL)
 		return NULL;
+	a->b = b;
 	if ((a->tracker = epoll_create1(EPOLL_CLOEXEC)) < 0) {
 		free(a);
 		return NULL;
@@ -348,6 +357,7 @@ account_unref(struct account *a)
 	if (--a->refs > 0)
 		return;
 	close(a->tracker);
+	store_drop(a->b, 'a', a->mm_id, "");
 	free(a);
 }
 
@@ -392,6 +402,7 @@ session_spend(struct session *s)
 	    s->page_size) != -ESRCH;
 	if ((!alive && !mm_alive) || (sp = calloc(1, sizeof(*sp))) == NULL)
 		return;
+	sp->b = s->b;
 	sp->id = s->id;
 	sp->pid = s->pid;
 	sp->uid = s->uid;
@@ -421,6 +432,7 @@ spent_update(struct spent *sp, bool all)
 {
 	if (sp->pidfd >= 0 && (all || !proc_pidfd_alive(sp->pidfd))) {
 		close(sp->pidfd);
+		store_drop(sp->b, 's', sp->id, ".pidfd");
 		sp->pidfd = -1;
 	}
 	if (sp->probe_uffd >= 0 && (all || liveness_zeropage(sp->probe_uffd,
@@ -431,6 +443,7 @@ spent_update(struct spent *sp, bool all)
 			    (unsigned long long)sp->id, (int)sp->pid,
 			    (unsigned)sp->uid, account_count(sp->acct));
 		close(sp->probe_uffd);
+		store_drop(sp->b, 's', sp->id, ".probe");
 		account_unref(sp->acct);
 		sp->probe_uffd = -1;
 		sp->acct = NULL;
@@ -561,9 +574,12 @@ session_reply(struct session *s, WireStatus status, WireReply *body,
 	va_end(ap);
 	reply->status = status;
 	reply->reason = reason;
+	reply->has_seq = s->has_req_seq;
+	reply->seq = s->req_seq;
 	/* The peer acts on the reply at once: fds flow (or not) before it. */
 	session_sync_fds(s);
 	/* A client that does not read its replies loses its session. */
+	store_sync(s->b);	/* what the peer is told is written first */
 	if ((rc = wire_send_msg(s->sock, &reply->base, -1)) < 0) {
 		audit_session(s, "warning", "session=%llu pid=%d: reply not "
 		    "sent error=\"%s\"", (unsigned long long)s->id,
@@ -747,6 +763,8 @@ session_handle_datagram(struct session *s, const uint8_t *buf, size_t len,
 	    &rc);
 	if (v == REQUEST_ADMIN && s->refusal != NULL && !access_is_admin(s))
 		v = REQUEST_REFUSED;
+	s->has_req_seq = rc.req != NULL && rc.req->has_seq;
+	s->req_seq = s->has_req_seq ? rc.req->seq : 0;
 	switch (v) {
 	case REQUEST_REFUSED:
 		unwanted_fd(s, fd);
@@ -768,6 +786,13 @@ session_handle_datagram(struct session *s, const uint8_t *buf, size_t len,
 	}
 	if (rc.req != NULL)
 		uffd_broker__v1__request__free_unpacked(rc.req, NULL);
+	if (s->state != SESSION_DEAD) {
+		s->has_req_seq = false;
+		if (s->restarted) {
+			s->restarted = false;	/* its grace is over */
+			session_sync_fds(s);
+		}
+	}
 }
 
 /*
@@ -860,7 +885,7 @@ static bool
 fds_due(const struct session *s)
 {
 	return s->refusal == NULL && states[s->state].fds &&
-	    (s->state != SESSION_READY || s->pending > 0);
+	    (s->state != SESSION_READY || s->pending > 0 || s->restarted);
 }
 
 void

@@ -128,7 +128,7 @@ state_decode(const uint8_t *buf, size_t len, pid_t pid,
 		snprintf(err, errlen, "state written in another boot: foreign");
 		return NULL;
 	}
-	if (h.pid != (int32_t)pid) {
+	if (pid != 0 && h.pid != (int32_t)pid) {
 		snprintf(err, errlen, "state written by pid %d, not by this "
 		    "broker (%d): foreign", (int)h.pid, (int)pid);
 		return NULL;
@@ -290,6 +290,8 @@ enc_session(struct enc *e, BrokerState *st, struct session *s)
 	m->granted = s->granted;
 	m->refused = s->refused;
 	m->last_refusal = s->last_refusal;
+	m->has_continued_id = true;
+	m->continued_id = s->continued_id;
 	e->sesp[st->n_sessions++] = m;
 	enc_account(e, st, s->acct);
 }
@@ -329,7 +331,7 @@ enc_broker(struct enc *e, BrokerState *st, struct broker *b)
 	st->devfd = b->devfd;
 	st->timerfd = b->timerfd;
 	st->sigfd = b->sigfd;
-	st->notify_fd = sdnotify_fd();
+	st->notify_fd = sdnotify_socket();
 	st->verifier_sock = v->sock;
 	st->verifier_pid = v->pid;
 	st->verifier_seq = v->seq;
@@ -371,18 +373,18 @@ enc_broker(struct enc *e, BrokerState *st, struct broker *b)
 	}
 }
 
-int
-state_save(struct broker *b, char *err, size_t errlen)
+/* The broker's state, framed (header and message): malloc'd, or NULL. */
+uint8_t *
+state_pack(struct broker *b, size_t *framed, char *err, size_t errlen)
 {
 	BrokerState st = UFFD_BROKER__STATE__V1__STATE__INIT;
 	struct enc e = { 0 };
 	const struct listener *l;
 	struct session *s;
 	struct spent *sp;
-	size_t nl = 0, ns = 0, nsp = 0, len, framed, off = 0;
+	struct stat sb;
+	size_t nl = 0, ns = 0, nsp = 0, len;
 	uint8_t boot_id[16], *msg = NULL, *buf = NULL;
-	ssize_t n;
-	int fd = -1;
 
 	TAILQ_FOREACH(l, &b->listeners, entry)
 		nl++;
@@ -392,7 +394,7 @@ state_save(struct broker *b, char *err, size_t errlen)
 		nsp++;
 	if (state_boot_id(boot_id) < 0) {
 		snprintf(err, errlen, "cannot read this boot's id");
-		return -1;
+		return NULL;
 	}
 	if (!enc_alloc(&e, nl, ns, nsp, b->policy->nrules)) {
 		snprintf(err, errlen, "out of memory");
@@ -400,6 +402,14 @@ state_save(struct broker *b, char *err, size_t errlen)
 	}
 	e.walk = account_walk_begin();
 	enc_broker(&e, &st, b);
+	if (fstat(b->listen_fd, &sb) == 0) {
+		st.has_listen_ino = true;
+		st.listen_ino = sb.st_ino;
+	}
+	if (b->store.on) {
+		st.has_generation = true;
+		st.generation = b->store.generation;
+	}
 	st.listeners = e.lisp;
 	TAILQ_FOREACH(l, &b->listeners, entry) {
 		UffdBroker__State__V1__Listener *m = &e.lis[st.n_listeners];
@@ -411,6 +421,8 @@ state_save(struct broker *b, char *err, size_t errlen)
 		m->max_orphans = l->max_orphans;
 		m->misses = l->misses;
 		m->orphaned_ns = l->refs == 0 ? NS(l->orphaned) : 0;
+		m->has_last_id = l->has_last_id;
+		m->last_id = l->last_id;
 		e.lisp[st.n_listeners++] = m;
 	}
 	st.accounts = e.accp;
@@ -427,28 +439,53 @@ state_save(struct broker *b, char *err, size_t errlen)
 		goto out;
 	}
 	uffd_broker__state__v1__state__pack(&st, msg);
-	if ((buf = state_frame(msg, len, getpid(), boot_id, &framed)) == NULL) {
+	if ((buf = state_frame(msg, len, getpid(), boot_id, framed)) == NULL)
 		snprintf(err, errlen, "state of %zu bytes is over the limit", len);
-		goto out;
-	}
+out:
+	free(msg);
+	enc_free(&e);
+	return buf;
+}
+
+/* Write buf whole at offset 0 of fd, cut to its length. Returns 0 or -errno. */
+int
+state_write(int fd, const uint8_t *buf, size_t len)
+{
+	size_t off = 0;
+	ssize_t n;
+
+	if (lseek(fd, 0, SEEK_SET) < 0)
+		return -errno;
+	while (off < len && (n = write(fd, buf + off, len - off)) > 0)
+		off += (size_t)n;
+	if (off != len)
+		return n < 0 ? -errno : -EIO;
+	return ftruncate(fd, (off_t)len) < 0 ? -errno : 0;
+}
+
+int
+state_save(struct broker *b, char *err, size_t errlen)
+{
+	uint8_t *buf;
+	size_t framed;
+	int fd, rc;
+
+	if ((buf = state_pack(b, &framed, err, errlen)) == NULL)
+		return -1;
 	fd = memfd_create("uffd-brokerd-state", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0) {
 		snprintf(err, errlen, "memfd_create: %s", strerror(errno));
-		goto out;
+		free(buf);
+		return -1;
 	}
-	while (off < framed && (n = write(fd, buf + off, framed - off)) > 0)
-		off += (size_t)n;
 	/* Sealed: what the next broker reads is what this one wrote. */
-	if (off != framed || fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK |
-	    F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
-		snprintf(err, errlen, "writing the state: %s", off != framed ?
-		    "short write" : strerror(errno));
+	if ((rc = state_write(fd, buf, framed)) < 0 || fcntl(fd, F_ADD_SEALS,
+	    F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
+		snprintf(err, errlen, "writing the state: %s",
+		    strerror(rc < 0 ? -rc : errno));
 		close(fd);
 		fd = -1;
 	}
-out:
-	free(msg);
 	free(buf);
-	enc_free(&e);
 	return fd;
 }

@@ -52,10 +52,15 @@ int	state_boot_id(uint8_t out[16]);
  */
 int	state_save(struct broker *b, char *err, size_t errlen);
 
+/* The broker's state framed, in a malloc'd buffer; NULL with err set. */
+uint8_t	*state_pack(struct broker *b, size_t *len, char *err, size_t errlen);
+/* Write a framed state over the whole of fd. Returns 0 or -errno. */
+int	state_write(int fd, const uint8_t *buf, size_t len);
+
 /*
  * Check and decode a state: pure (tests/fuzz drive it). pid is the
- * broker that must have written it (its own pid across an exec); boot_id
- * this boot's. Returns the state (free it with state_free()) or NULL with
+ * broker that must have written it (its own pid across an exec; 0, any:
+ * a restart's, whose writer is gone); boot_id this boot's. Returns the state (free it with state_free()) or NULL with
  * err set.
  */
 BrokerState *state_decode(const uint8_t *buf, size_t len, pid_t pid,

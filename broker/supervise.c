@@ -173,6 +173,7 @@ listener_new(struct broker *b, int fd, uint64_t id, uid_t uid,
 		return NULL;
 	}
 	TAILQ_INSERT_TAIL(&b->listeners, l, entry);
+	store_put(b, 'l', id, "", fd);
 	memmove(&b->by_file[pos + 1], &b->by_file[pos],
 	    (b->nby_file - pos) * sizeof(*b->by_file));
 	b->by_file[pos] = l;
@@ -199,6 +200,7 @@ listener_close(struct listener *l)
 	}
 	broker_unwatch(b, l->fd);
 	close(l->fd);
+	store_drop(b, 'l', l->id, "");
 	l->fd = -1;
 	TAILQ_REMOVE(&b->listeners, l, entry);
 	TAILQ_INSERT_TAIL(&b->dead_listeners, l, entry);
@@ -256,6 +258,7 @@ notif_respond(struct listener *l, const struct seccomp_notif *n, int error,
 		.flags = cont ? SECCOMP_USER_NOTIF_FLAG_CONTINUE : 0,
 	};
 
+	store_sync(l->b);	/* what the caller is answered is written first */
 	if (ioctl(l->fd, SECCOMP_IOCTL_NOTIF_SEND, &resp) < 0 &&
 	    errno != ENOENT)
 		audit_uid(l->b, l->uid, "warning", "listener=%llu: answering "
@@ -403,6 +406,13 @@ supervise_notification(struct listener *l)
 		listener_hangup(l, "listener failed");
 		return;
 	}
+	/* In the state before it is answered: see store_restart(). */
+	l->last_id = n.id;
+	l->has_last_id = true;
+	store_dirty(l->b);
+#ifdef UFFD_BROKER_TEST_HOOKS
+	test_hook_received(l->b);
+#endif
 	c = classify(&n);
 	s = NULL;
 	/*

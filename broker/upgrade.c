@@ -72,7 +72,7 @@ each_fd(struct broker *b, fd_fn *fn, void *arg)
 	struct session *s;
 	struct spent *sp;
 	int fixed[] = { b->listen_fd, b->lock_fd, b->devfd, b->timerfd,
-	    b->sigfd, b->verifier.sock, sdnotify_fd() };
+	    b->sigfd, b->verifier.sock, sdnotify_socket() };
 	unsigned int walk = account_walk_begin();
 	size_t i;
 
@@ -353,6 +353,12 @@ upgrade_timeout_ms(const struct broker *b)
 
 /* ---- the new image: adopting the state ---- */
 
+enum adopt_mode {
+	ADOPT_EXEC,		/* an upgrade's new image: everything */
+	ADOPT_CHECK,		/* its check: everything, nothing for good */
+	ADOPT_RESTART,		/* a restart: the store's (store.c) */
+};
+
 static struct timespec
 ts_of(int64_t ns)
 {
@@ -368,6 +374,9 @@ struct adopt {
 	uint8_t		*seen;		/* a bit per fd number */
 	size_t		nfds;
 	bool		check;		/* the check: adopt nothing for good */
+	/* A restart (store.c): the broker's own fds are its own, fresh; a
+	 * listener or account whose fd does not check out is dropped. */
+	bool		restart;
 	pid_t		writer;		/* the broker that wrote the state */
 	unsigned int	dropped;
 	char		err[256];
@@ -460,6 +469,28 @@ fd_pidfd(struct adopt *a, int fd, pid_t pid, const char *what)
 	return true;
 }
 
+/* What the broker counts, and its uids' back-off: kept by any adoption. */
+static void
+adopt_counters_of_broker(struct adopt *a)
+{
+	struct broker *b = a->b;
+	BrokerState *st = a->st;
+	size_t i;
+
+	b->next_id = st->next_id;
+	b->ticks = st->ticks;
+	b->closer_replaced = st->closer_replaced;
+	b->upgrade.count = a->restart ? st->upgrades - 1 : st->upgrades;
+	if (a->restart && !b->cfg.socket_activated) {
+		b->sock_dev = st->sock_dev;	/* unlinked at exit, if still it */
+		b->sock_ino = st->sock_ino;
+	}
+	for (i = 0; i < st->n_backoff && i < VERIFIER_BACKOFF_UIDS; i++) {
+		b->verifier.backoff[i].uid = st->backoff[i]->uid;
+		b->verifier.backoff[i].until = st->backoff[i]->until_ms;
+	}
+}
+
 static void
 adopt_fixed(struct adopt *a)
 {
@@ -504,10 +535,7 @@ adopt_fixed(struct adopt *a)
 			fatalx("upgrade: %s", a->err);
 		sdnotify_adopt(st->notify_fd);
 	}
-	b->next_id = st->next_id;
-	b->ticks = st->ticks;
-	b->closer_replaced = st->closer_replaced;
-	b->upgrade.count = st->upgrades;
+	adopt_counters_of_broker(a);
 	if (st->has_exec_started_ns)
 		b->upgrade.exec_at = ts_of(st->exec_started_ns);
 	if ((b->upgrade.jailed = st->has_filter_digest)) {
@@ -525,15 +553,10 @@ adopt_verifier(struct adopt *a)
 	BrokerState *st = a->st;
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
-	size_t i;
 
 	v->sock = -1;
 	v->w = (struct watch){ .kind = WATCH_VERIFIER };
 	TAILQ_INIT(&v->queue);
-	for (i = 0; i < st->n_backoff && i < VERIFIER_BACKOFF_UIDS; i++) {
-		v->backoff[i].uid = st->backoff[i]->uid;
-		v->backoff[i].until = st->backoff[i]->until_ms;
-	}
 	if (st->verifier_sock < 0)
 		return;
 	/* A socketpair's credentials are its maker's: the old broker's. */
@@ -549,6 +572,9 @@ adopt_verifier(struct adopt *a)
 		fatal("upgrade: epoll_ctl");
 }
 
+static void	drop_fds(struct adopt *, const int *, size_t, const char *,
+		    uint64_t);
+
 static void
 adopt_listeners(struct adopt *a)
 {
@@ -558,15 +584,21 @@ adopt_listeners(struct adopt *a)
 		UffdBroker__State__V1__Listener *m = a->st->listeners[i];
 		struct listener *l;
 
-		if (!fd_new(a, m->fd, FD_KIND_LISTENER, "listener"))
-			fatalx("upgrade: listener %llu: %s",
-			    (unsigned long long)m->id, a->err);
+		if (!fd_new(a, m->fd, FD_KIND_LISTENER, "listener")) {
+			if (!a->restart)
+				fatalx("upgrade: listener %llu: %s",
+				    (unsigned long long)m->id, a->err);
+			drop_fds(a, &m->fd, 1, "listener", m->id);
+			continue;
+		}
 		if ((l = listener_new(a->b, m->fd, m->id, m->uid,
 		    m->max_orphans)) == NULL)
 			fatalx("upgrade: listener %llu: held twice, or out of "
 			    "memory", (unsigned long long)m->id);
 		l->refs = 0;
 		l->misses = m->misses;
+		l->has_last_id = m->has_last_id;
+		l->last_id = m->last_id;
 		if (m->orphaned_ns != 0) {
 			l->orphaned.tv_sec = m->orphaned_ns / 1000000000;
 			l->orphaned.tv_nsec = m->orphaned_ns % 1000000000;
@@ -616,11 +648,16 @@ adopt_accounts(struct adopt *a, struct accounts *acc)
 		if (m->mm_id == 0 || account_of(a, acc, m->mm_id) != NULL)
 			fatalx("upgrade: account %llu named twice, or zero",
 			    (unsigned long long)m->mm_id);
-		if (!fd_new(a, m->tracker, FD_KIND_EPOLL, "tracker"))
-			fatalx("upgrade: account %llu: %s",
-			    (unsigned long long)m->mm_id, a->err);
+		if (!fd_new(a, m->tracker, FD_KIND_EPOLL, "tracker")) {
+			if (!a->restart)
+				fatalx("upgrade: account %llu: %s",
+				    (unsigned long long)m->mm_id, a->err);
+			drop_fds(a, &m->tracker, 1, "account", m->mm_id);
+			continue;
+		}
 		if ((ac = calloc(1, sizeof(*ac))) == NULL)
 			fatal("upgrade: calloc");
+		ac->b = a->b;
 		ac->mm_id = m->mm_id;
 		ac->tracker = m->tracker;
 		ac->live_bound = m->live_bound;
@@ -759,10 +796,12 @@ adopt_session(struct adopt *a, struct accounts *acc,
 	s->pending = m->pending;
 	s->last_continue = ts_of(m->last_continue_ns);
 	s->granted = m->granted;
+	s->continued_id = m->continued_id;
 	s->refused = m->refused;
 	s->last_refusal = m->last_refusal ? strdup(m->last_refusal) : NULL;
 	s->w_sock = (struct watch){ .kind = WATCH_SOCK, .s = s };
 	s->w_pidfd = (struct watch){ .kind = WATCH_PIDFD, .s = s };
+	s->restarted = a->restart;
 	s->acct = ac;
 	ac->refs++;
 	if (s->state == SESSION_READY)
@@ -802,6 +841,7 @@ adopt_spent(struct adopt *a, struct accounts *acc,
 	}
 	if ((sp = calloc(1, sizeof(*sp))) == NULL)
 		fatal("upgrade: calloc");
+	sp->b = a->b;
 	sp->id = m->id;
 	sp->pid = m->pid;
 	sp->uid = m->uid;
@@ -855,9 +895,11 @@ settle_accounts(struct adopt *a, struct accounts *acc)
  * dropped (their fds did not check out); structural faults are fatal.
  */
 static unsigned int
-adopt(struct broker *b, BrokerState *st, bool check)
+adopt(struct broker *b, BrokerState *st, enum adopt_mode mode)
 {
+	bool check = mode == ADOPT_CHECK;
 	struct adopt a = { .b = b, .st = st, .check = check,
+	    .restart = mode == ADOPT_RESTART,
 	    .writer = check ? getppid() : getpid() };
 	struct accounts acc = { 0 };
 	struct session *s;
@@ -866,8 +908,13 @@ adopt(struct broker *b, BrokerState *st, bool check)
 	a.nfds = b->nofile;
 	if ((a.seen = calloc(a.nfds / 8 + 1, 1)) == NULL)
 		fatal("upgrade: calloc");
-	adopt_fixed(&a);
-	adopt_verifier(&a);
+	b->store.adopting = true;	/* in the store already */
+	if (a.restart)
+		adopt_counters_of_broker(&a);
+	else {
+		adopt_fixed(&a);
+		adopt_verifier(&a);
+	}
 	adopt_listeners(&a);
 	adopt_accounts(&a, &acc);
 	for (i = 0; i < st->n_sessions; i++)
@@ -877,6 +924,7 @@ adopt(struct broker *b, BrokerState *st, bool check)
 	settle_accounts(&a, &acc);
 	adopt_counters(&a);
 	free(a.seen);
+	b->store.adopting = false;
 	/*
 	 * Sessions' fd switches and watches, as their state wants them. Not
 	 * in a check: the switch is the socket's, shared with the broker that
@@ -916,6 +964,25 @@ settle_listeners(struct broker *b)
 		if (l->refs == 0 && l->orphaned.tv_sec == 0 &&
 		    l->orphaned.tv_nsec == 0)
 			clock_gettime(CLOCK_MONOTONIC, &l->orphaned);
+}
+
+/*
+ * A restart's adoption (store.c): the sessions, listeners, accounts,
+ * spent records and counters of a state whose fd numbers are already this
+ * process's. Returns the number dropped.
+ */
+unsigned int
+upgrade_adopt_restart(struct broker *b, BrokerState *st)
+{
+	unsigned int dropped = adopt(b, st, ADOPT_RESTART);
+	struct session *s;
+
+	settle_listeners(b);
+	ask_again(b);
+	TAILQ_FOREACH(s, &b->sessions, entry)
+		if (s->proof == PROOF_NONE)
+			session_watch_sync(s);
+	return dropped;
 }
 
 bool
@@ -968,7 +1035,7 @@ upgrade_resume(struct broker *b)
 	if (st == NULL)
 		fatalx("upgrade: state refused: %s", err);
 	broker_setup_common(b);
-	dropped = adopt(b, st, check);
+	dropped = adopt(b, st, check ? ADOPT_CHECK : ADOPT_EXEC);
 	state_free(st);
 	broker_setup_loop(b);
 	if (check && dropped > 0)
@@ -980,6 +1047,8 @@ upgrade_resume(struct broker *b)
 		_exit(0);
 	}
 	inherit_all(b, false);
+	store_init(b);		/* new state memfds, in the old ones' names */
+	store_publish(b);
 	settle_listeners(b);
 	ask_again(b);
 	TAILQ_FOREACH(s, &b->sessions, entry)

@@ -29,6 +29,7 @@ struct uffdc_session {
 	uint64_t	allowed_features;
 	unsigned int	max_uffds;
 	char		reason[256];	/* broker's text for the last refusal */
+	uint64_t	seq;		/* of the last request */
 };
 
 struct uffdc_uffd {

@@ -89,17 +89,16 @@ client_status_errno(WireStatus status)
 	}
 }
 
-/* Read one reply; its reason goes to s->reason. */
+/* Read one datagram from the broker, unpacked. Returns 0 or -errno. */
 static int
-client_receive(struct uffdc_session *s, WireReply **reply)
+client_receive_raw(struct uffdc_session *s, WireReply **reply)
 {
 	uint8_t buf[WIRE_MAX_DATAGRAM];
 	WireReply *r;
 	ssize_t n;
-	int rfd, flags, err;
+	int rfd, flags;
 
 	*reply = NULL;
-	s->reason[0] = '\0';
 	do {
 		n = recv(s->sock, buf, 0, MSG_PEEK);	/* wait, honouring SO_RCVTIMEO */
 	} while (n < 0 && errno == EINTR);
@@ -117,6 +116,16 @@ client_receive(struct uffdc_session *s, WireReply **reply)
 	r = uffd_broker__v1__reply__unpack(NULL, n, buf);
 	if (r == NULL)
 		return -EPROTO;
+	*reply = r;
+	return 0;
+}
+
+/* A reply's reason to s->reason, its status as 0 or -errno (r freed then). */
+static int
+client_reply_status(struct uffdc_session *s, WireReply *r, WireReply **reply)
+{
+	int err;
+
 	snprintf(s->reason, sizeof(s->reason), "%s", r->reason);
 	if ((err = client_status_errno(r->status)) != 0) {
 		uffd_broker__v1__reply__free_unpacked(r, NULL);
@@ -126,17 +135,64 @@ client_receive(struct uffdc_session *s, WireReply **reply)
 	return 0;
 }
 
-int
-client_call(struct uffdc_session *s, const WireRequest *req, int fd,
-    WireReply **reply)
+/* Read one reply; its reason goes to s->reason. */
+static int
+client_receive(struct uffdc_session *s, WireReply **reply)
 {
+	WireReply *r;
 	int rc;
 
 	*reply = NULL;
 	s->reason[0] = '\0';
-	if ((rc = wire_send_msg(s->sock, &req->base, fd)) < 0)
+	if ((rc = client_receive_raw(s, &r)) < 0)
 		return rc;
-	return client_receive(s, reply);
+	return client_reply_status(s, r, reply);
+}
+
+/* Sent again after a Restarted notice at most this often, a request. */
+#define CLIENT_RESENDS		4
+
+/*
+ * Send a request and read its reply. A broker killed and started again
+ * (docs/upgrade.md) may have read the request and died: its successor says
+ * Restarted, and the request is sent again, with its number. Replies with
+ * another number answer an earlier copy of an earlier request: skipped.
+ */
+int
+client_call(struct uffdc_session *s, const WireRequest *req, int fd,
+    WireReply **reply)
+{
+	WireRequest numbered = *req;
+	unsigned int resends = 0;
+	WireReply *r;
+	int rc;
+
+	*reply = NULL;
+	s->reason[0] = '\0';
+	numbered.has_seq = true;
+	numbered.seq = ++s->seq;
+	if ((rc = wire_send_msg(s->sock, &numbered.base, fd)) < 0)
+		return rc;
+	for (;;) {
+		if ((rc = client_receive_raw(s, &r)) < 0)
+			return rc;
+		/*
+		 * A copy sent again may be refused (EPERM: the broker took
+		 * the first copy's fd, and wants none now): the first copy's
+		 * reply is then on its way.
+		 */
+		if (r->body_case == UFFD_BROKER__V1__REPLY__BODY_RESTARTED) {
+			uffd_broker__v1__reply__free_unpacked(r, NULL);
+			if (resends++ < CLIENT_RESENDS)
+				(void)wire_send_msg(s->sock, &numbered.base, fd);
+			continue;
+		}
+		if (r->has_seq && r->seq != numbered.seq) {
+			uffd_broker__v1__reply__free_unpacked(r, NULL);
+			continue;
+		}
+		return client_reply_status(s, r, reply);
+	}
 }
 
 int
@@ -482,6 +538,10 @@ creation_refused(struct uffdc_session *s, int rc)
 	uffd_broker__v1__reply__free_unpacked(reply, NULL);
 }
 
+/* EAGAIN from a creation: asked again up to 6 times, 1 ms to 32 ms apart. */
+#define CREATE_TRIES		6
+#define CREATE_RETRY_US		1000
+
 int
 uffdc_create(struct uffdc_session *s, uint64_t features, unsigned int flags,
     struct uffdc_uffd **out)
@@ -490,7 +550,7 @@ uffdc_create(struct uffdc_session *s, uint64_t features, unsigned int flags,
 	WireRequest req = UFFD_BROKER__V1__REQUEST__INIT;
 	struct uffdc_uffd *u;
 	WireReply *reply;
-	int fd, rc;
+	int fd, rc, tries;
 
 	*out = NULL;
 	if (flags & ~UFFDC_USER_MODE_ONLY)
@@ -502,8 +562,15 @@ uffdc_create(struct uffdc_session *s, uint64_t features, unsigned int flags,
 		rc = -ENOTCONN;
 		goto out;
 	}
-	fd = client_new_uffd(s, O_CLOEXEC | O_NONBLOCK |
-	    ((flags & UFFDC_USER_MODE_ONLY) ? UFFD_USER_MODE_ONLY : 0));
+	/*
+	 * EAGAIN: the broker could not decide just now (it could not count
+	 * the live uffds, or it was killed while deciding and its successor
+	 * asks again): asked again, a few times, a little later each time.
+	 */
+	for (tries = 0; (fd = client_new_uffd(s, O_CLOEXEC | O_NONBLOCK |
+	    ((flags & UFFDC_USER_MODE_ONLY) ? UFFD_USER_MODE_ONLY : 0))) ==
+	    -EAGAIN && tries < CREATE_TRIES; tries++)
+		usleep(CREATE_RETRY_US << tries);
 	if (fd < 0) {
 		rc = fd;
 		creation_refused(s, rc);

@@ -170,7 +170,10 @@ UFFDC_API const char *uffdc_last_reason(void);
  *   -EPERM    the kernel would not allow it (userfaultfd(2) path without
  *             privilege), or the process cannot create here (it exec'd)
  *   -EINVAL   unknown flags
- *   -EAGAIN   the broker could not count just now: try again
+ *   -EAGAIN   the broker could not decide just now, after the library asked
+ *             again six times over about 60 ms (it could not count the
+ *             live uffds; or a broker killed while deciding, whose
+ *             successor asks again): try again later
  *   -ENOSYS   the broker is gone
  * uffdc_session_reason() then has the broker's words.
  */

@@ -6,10 +6,12 @@
  * the broker's own is refused; an upgrade whose new binary cannot serve
  * leaves the old one serving.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -585,6 +587,257 @@ START_TEST(test_forged_state_refused)
 }
 END_TEST
 
+/* ---- a restart from the fd store (uffd-fdstore stands in for systemd) ---- */
+
+#define RESTARTS	5
+
+struct standin {
+	pid_t	pid;		/* the stand-in's */
+	char	out[96], dump[96], notify[96];
+};
+
+/* The pid of the stand-in's nth start of the broker (1..), or 0. */
+static pid_t
+started_pid(const struct standin *si, int nth)
+{
+	char line[256];
+	int seen = 0;
+	pid_t pid = 0;
+	FILE *f = fopen(si->out, "r");
+
+	while (f != NULL && fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, "started pid=", 12) == 0 && ++seen == nth)
+			pid = (pid_t)atoi(line + 12);
+	if (f != NULL)
+		fclose(f);
+	return pid;
+}
+
+/* Wait for the nth start to say READY=1; its pid. */
+static pid_t
+wait_started(const struct standin *si, int nth)
+{
+	char line[256], needle[64];
+	pid_t pid = 0;
+	int waited;
+	FILE *f;
+
+	for (waited = 0; waited < 20000; waited += 10) {
+		if (pid == 0)
+			pid = started_pid(si, nth);
+		if (pid != 0) {
+			snprintf(needle, sizeof(needle), "ready pid=%d\n", (int)pid);
+			if ((f = fopen(si->out, "r")) != NULL) {
+				while (fgets(line, sizeof(line), f) != NULL)
+					if (strcmp(line, needle) == 0) {
+						fclose(f);
+						return pid;
+					}
+				fclose(f);
+			}
+		}
+		usleep(10000);
+	}
+	ck_abort_msg("the broker's start %d did not say READY=1", nth);
+	return 0;
+}
+
+/* The broker under the stand-in, with args; its pid in tb.pid. */
+static void
+standin_start(struct standin *si, const char *arg, ...)
+{
+	const char *argv[32];
+	int argc = 0, fd;
+	va_list ap;
+
+	memset(&tb, 0, sizeof(tb));
+	snprintf(tb.dir, sizeof(tb.dir), "%s/standin.XXXXXX",
+	    getenv("UFFD_TEST_DIR") ? getenv("UFFD_TEST_DIR") : "/tmp");
+	ck_assert_ptr_nonnull(mkdtemp(tb.dir));
+	ck_assert_int_eq(chmod(tb.dir, 0755), 0);
+	snprintf(tb.sock, sizeof(tb.sock), "%s/broker.sock", tb.dir);
+	snprintf(tb.log, sizeof(tb.log), "%s/broker.log", tb.dir);
+	snprintf(si->out, sizeof(si->out), "%s/standin.out", tb.dir);
+	snprintf(si->dump, sizeof(si->dump), "%s/store.txt", tb.dir);
+	snprintf(si->notify, sizeof(si->notify), "%s/notify", tb.dir);
+	argv[argc++] = build_file("uffd-fdstore");
+	argv[argc++] = "--notify";
+	argv[argc++] = si->notify;
+	argv[argc++] = "--dump";
+	argv[argc++] = si->dump;
+	argv[argc++] = "--";
+	argv[argc++] = brokerd_path();
+	argv[argc++] = "--socket";
+	argv[argc++] = tb.sock;
+	va_start(ap, arg);
+	for (; arg != NULL && argc < 30; arg = va_arg(ap, const char *))
+		argv[argc++] = arg;
+	va_end(ap);
+	argv[argc] = NULL;
+	si->pid = fork();
+	ck_assert_int_ge(si->pid, 0);
+	if (si->pid == 0) {
+		if ((fd = open(si->out, O_WRONLY | O_CREAT | O_TRUNC |
+		    O_CLOEXEC, 0644)) < 0 || dup2(fd, 1) < 0 ||
+		    (fd = open(tb.log, O_WRONLY | O_CREAT | O_APPEND |
+		    O_CLOEXEC, 0644)) < 0 || dup2(fd, 2) < 0 ||
+		    prctl(PR_SET_PDEATHSIG, SIGTERM) < 0)
+			_exit(127);
+		unsetenv("NOTIFY_SOCKET");
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	tb.pid = wait_started(si, 1);
+}
+
+/* Stop the stand-in, which stops the broker; clean up. */
+static void
+standin_stop(struct standin *si)
+{
+	char path[192];
+
+	ck_assert_int_eq(kill(si->pid, SIGTERM), 0);
+	ck_assert_int_eq(reap(si->pid), 0);
+	unlink(tb.sock);
+	snprintf(path, sizeof(path), "%s.lock", tb.sock);
+	unlink(path);
+	unlink(tb.log);
+	unlink(si->out);
+	unlink(si->dump);
+	rmdir(tb.dir);
+	tb.pid = 0;
+}
+
+/* The names the stand-in holds, one a line. */
+static char *
+standin_names(const struct standin *si)
+{
+	int i;
+
+	unlink(si->dump);
+	ck_assert_int_eq(kill(si->pid, SIGUSR1), 0);
+	for (i = 0; i < 2000 && access(si->dump, F_OK) != 0; i++)
+		usleep(1000);
+	usleep(10000);
+	return read_whole(si->dump);
+}
+
+/*
+ * Lines of text that are prefix, then digits if digits, then suffix
+ * ("s", true, ".sock" counts "s12.sock").
+ */
+static int
+count_names(const char *text, const char *prefix, bool digits,
+    const char *suffix)
+{
+	const char *p = text, *q;
+	int n = 0;
+	size_t len;
+
+	while (p != NULL && *p != '\0') {
+		len = strcspn(p, "\n");
+		q = p + strlen(prefix);
+		if (strncmp(p, prefix, strlen(prefix)) == 0) {
+			if (digits) {
+				if (!isdigit((unsigned char)*q))
+					q = NULL;
+				while (q != NULL && isdigit((unsigned char)*q))
+					q++;
+			}
+			if (q != NULL && (size_t)(p + len - q) == strlen(suffix) &&
+			    strncmp(q, suffix, strlen(suffix)) == 0)
+				n++;
+		}
+		p += len + (p[len] == '\n');
+	}
+	return n;
+}
+
+/*
+ * The issue's loop: a client creates and releases uffds (holding two) across
+ * 10 upgrades and 5 SIGKILLs of the broker, which the stand-in restarts from
+ * the fd store. Every creation succeeds, the counters are exact, the broker
+ * holds no more fds at the end than at the start, and the store holds the
+ * session's fds once each.
+ */
+START_TEST(test_restart_keeps_sessions)
+{
+	struct looper *lp = looper_new();
+	struct standin si;
+	uint64_t before;
+	char needle[160], *names;
+	int fds_before, fds_after, step, upgrades = 0, starts = 1;
+	pid_t client;
+
+	SKIP_UNDER_VALGRIND("valgrind's own execve(2) makes calls the jail "
+	    "forbids, and the restarted broker is not under valgrind");
+	standin_start(&si, "--allow-uid", "65534", "--max-uffds", "4", NULL);
+	client = spawn(loop_client, lp, true);
+	wait_flag(&lp->ready);
+	fds_before = count_fds(tb.pid);
+	for (step = 1; step <= UPGRADES + RESTARTS; step++) {
+		before = atomic_load(&lp->created);
+		if (step % 3 == 0) {
+			ck_assert_int_eq(kill(tb.pid, SIGKILL), 0);
+			tb.pid = wait_started(&si, ++starts);
+			ck_assert(log_wait(20000, "event=restarted", NULL));
+		} else {
+			ck_assert_int_eq(kill(tb.pid, SIGUSR2), 0);
+			wait_resumed(++upgrades);
+		}
+		while (atomic_load(&lp->created) < before + 20)
+			usleep(1000);
+	}
+	ck_assert_int_eq(starts, RESTARTS + 1);
+	atomic_store(&lp->stop, 1);
+
+	while (atomic_load(&lp->held) != 2)
+		usleep(1000);
+	ck_assert_msg(atomic_load(&lp->failed) == 0, "%llu creations failed, "
+	    "the last with %d", (unsigned long long)atomic_load(&lp->failed),
+	    atomic_load(&lp->last_error));
+	snprintf(needle, sizeof(needle), "live=2 pending=0 max=4 "
+	    "uffds_granted=%llu uffds_refused=0",
+	    (unsigned long long)atomic_load(&lp->created) + 2);
+	ck_assert(status_has(needle));
+	snprintf(needle, sizeof(needle), "upgrades=%d ", upgrades);
+	ck_assert(status_has(needle));
+	fds_after = count_fds(tb.pid);
+	ck_assert_msg(fds_after <= fds_before + 1, "the broker held %d fds "
+	    "before and %d after", fds_before, fds_after);
+	/*
+	 * One session: its listener, socket, pidfd, probe, tracker. (The
+	 * status queries' own sessions leave as the broker sees them hang
+	 * up: asked again a moment later.)
+	 */
+	for (step = 0; step < 100; step++) {
+		names = standin_names(&si);
+		if (count_names(names, "s", true, ".sock") == 1)
+			break;
+		free(names);
+		usleep(20000);
+	}
+	ck_assert_msg(count_names(names, "l", true, "") == 1 &&
+	    count_names(names, "s", true, ".sock") == 1 &&
+	    count_names(names, "s", true, ".pidfd") == 1 &&
+	    count_names(names, "s", true, ".probe") == 1 &&
+	    count_names(names, "a", true, "") == 1 &&
+	    count_names(names, "state.", true, "") == 2 &&
+	    count_names(names, "listen", false, "") == 1 &&
+	    count_names(names, "lock", false, "") == 1 &&
+	    count_names(names, "", false, "") == 0,
+	    "the store holds:\n%s", names);
+	free(names);
+	printf("test_restart_keeps_sessions: %d upgrades, %d restarts, %llu "
+	    "creations, longest %.1f ms\n", upgrades, RESTARTS,
+	    (unsigned long long)atomic_load(&lp->created),
+	    atomic_load(&lp->worst_ns) / 1e6);
+	kill(client, SIGKILL);
+	reap(client);
+	standin_stop(&si);
+}
+END_TEST
+
 Suite *
 make_upgrade_suite(void)
 {
@@ -592,6 +845,7 @@ make_upgrade_suite(void)
 	TCase *tc = tcase_create("upgrade");
 	TCase *failed = tcase_create("failed");
 	TCase *forged = tcase_create("forged");
+	TCase *restart = tcase_create("restart");
 
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_upgrade_keeps_sessions);
@@ -603,5 +857,8 @@ make_upgrade_suite(void)
 	tcase_add_loop_test(forged, test_forged_state_refused, FORGE_NONE,
 	    FORGE_COUNT);
 	suite_add_tcase(s, forged);
+	tcase_set_timeout(restart, 120);
+	tcase_add_test(restart, test_restart_keeps_sessions);
+	suite_add_tcase(s, restart);
 	return s;
 }
