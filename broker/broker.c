@@ -561,20 +561,33 @@ read_signals(struct broker *b)
 
 #ifdef UFFD_BROKER_TEST_HOOKS
 /*
- * Test builds only: the broker is killed (SIGKILL) once a notification is
- * received and before it is answered, if the file $UFFD_BROKER_TEST_DIE_FLAG
- * names exists (removed first, so that the broker started in its place
- * lives on).
+ * Test builds only: the broker is killed (SIGKILL) at a point of its work,
+ * if the file $UFFD_BROKER_TEST_DIE_FLAG names exists and holds that
+ * point's name (removed first, so that the broker started in its place
+ * lives on):
+ *   received        a notification received, not answered
+ *   attach-read     an Attach read, nothing done
+ *   attach-initialised  its uffd initialised (UFFDIO_API), not tracked
+ *   attach-tracked  its uffd initialised and tracked, nothing written
  */
 void
-test_hook_received(struct broker *b)
+test_hook(struct broker *b, const char *point)
 {
 	const char *flag = getenv("UFFD_BROKER_TEST_DIE_FLAG");
+	char buf[32];
+	ssize_t n;
+	int fd;
 
 	(void)b;
-	if (flag == NULL || unlink(flag) < 0)
+	if (flag == NULL || (fd = open(flag, O_RDONLY | O_CLOEXEC)) < 0)
 		return;
-	log_event("test_hook", "killed after receiving a notification");
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	if (strcmp(buf, point) != 0 || unlink(flag) < 0)
+		return;
+	log_event("test_hook", "killed at %s", point);
 	(void)proc_pidfd_kill(proc_pidfd_open(getpid()));
 }
 #endif

@@ -681,7 +681,10 @@ void	sdnotify_reloading(void);
 void	sdnotify_close(void);
 void	broker_run(struct broker *b);	/* until SIGTERM or SIGINT */
 #ifdef UFFD_BROKER_TEST_HOOKS
-void	test_hook_received(struct broker *b);
+void	test_hook(struct broker *b, const char *point);
+#define TEST_HOOK(b, point)	test_hook((b), (point))
+#else
+#define TEST_HOOK(b, point)	((void)0)
 #endif
 /*
  * One turn of broker_run()'s loop: the events ready within timeout_ms, then

@@ -168,6 +168,7 @@ grant_attach(struct session *s, const WireRequest *req, int fd)
 	int rc;
 	bool adopted = false;
 
+	TEST_HOOK(s->b, "attach-read");
 	/*
 	 * A copy sent again of one already granted (after a restart, the
 	 * client sends again what it was not answered): answered again,
@@ -210,12 +211,14 @@ grant_attach(struct session *s, const WireRequest *req, int fd)
 		    "to this kernel)" : "");
 		return;
 	}
+	TEST_HOOK(s->b, "attach-initialised");
 	session_set_pending(s, s->pending - 1);
 	rc = epoll_ctl(s->acct->tracker, EPOLL_CTL_ADD, fd, &ev);
 	/* Adopted: the killed broker may have tracked it before it died. */
 	if (rc < 0 && errno == EEXIST && adopted)
 		rc = 0;
 	close(fd);
+	TEST_HOOK(s->b, "attach-tracked");
 	if (rc < 0) {
 		audit_session(s, "warning", "session=%llu: tracking a granted "
 		    "uffd error=\"%s\"", (unsigned long long)s->id,

@@ -410,9 +410,7 @@ supervise_notification(struct listener *l)
 	l->last_id = n.id;
 	l->has_last_id = true;
 	store_dirty(l->b);
-#ifdef UFFD_BROKER_TEST_HOOKS
-	test_hook_received(l->b);
-#endif
+	TEST_HOOK(l->b, "received");
 	c = classify(&n);
 	s = NULL;
 	/*

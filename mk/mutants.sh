@@ -22,7 +22,7 @@ table=${MUTANTS_TABLE:-tests/mutants.txt}
 jobs=${MUTANTS_JOBS:-2}
 only=${MUTANTS_ONLY:-}
 testbin=build/check-uffd-broker
-targets="$testbin build/uffd-brokerd build/uffd-brokerctl build/uffd-fdstore"
+targets="$testbin build/uffd-brokerd build/uffd-brokerctl build/uffd-fdstore build/uffd-brokerd-hooks"
 start=$SECONDS
 
 work=$(mktemp -d /tmp/uffd-mutants.XXXXXX) || exit 1

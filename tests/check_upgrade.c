@@ -838,6 +838,97 @@ START_TEST(test_restart_keeps_sessions)
 }
 END_TEST
 
+/*
+ * The broker is killed at the worst moments of a creation, one after the
+ * other, by the hooks build: a notification received and not answered (the
+ * old broker received it; the new one answers), an Attach read and not
+ * answered, an Attach whose uffd is initialised and not tracked, one whose
+ * uffd is initialised and tracked and nothing written. Each creation
+ * succeeds, and the counters are exact.
+ */
+struct stepper {
+	_Atomic int	ready, go, done, rc;
+};
+
+static int
+step_client(void *arg)
+{
+	struct stepper *st = arg;
+	struct uffdc_session *s;
+	struct uffdc_uffd *u;
+	int rc, round;
+
+	CHILD_CHECK(uffdc_session_open(tb.sock, &s) == 0);
+	atomic_store(&st->ready, 1);
+	for (round = 1;; round++) {
+		while (atomic_load(&st->go) < round)
+			usleep(1000);
+		rc = uffdc_create(s, 0, 0, &u);
+		if (rc == 0)
+			rc = uffdc_release(u);
+		atomic_store(&st->rc, rc);
+		atomic_store(&st->done, round);
+	}
+}
+
+START_TEST(test_restart_at_the_worst_moments)
+{
+	static const char *const points[] = { "received", "attach-read",
+	    "attach-initialised", "attach-tracked" };
+	static const char *const recovery[] = { "event=restart_answered",
+	    "event=uffd_granted", "initialised by the broker that was killed",
+	    "granted by the broker that was killed" };
+	struct stepper *st = mmap(NULL, sizeof(*st), PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	char flag[128], needle[64];
+	struct standin si;
+	pid_t client;
+	size_t i;
+	int fd, waited;
+
+	SKIP_UNDER_VALGRIND("the restarted broker is not under valgrind");
+	ck_assert_ptr_ne(st, MAP_FAILED);
+	memset(st, 0, sizeof(*st));
+	ck_assert_int_eq(setenv("UFFD_BROKERD", build_file("uffd-brokerd-hooks"),
+	    1), 0);
+	snprintf(flag, sizeof(flag), "%s/die.%d", getenv("UFFD_TEST_DIR") ?
+	    getenv("UFFD_TEST_DIR") : "/tmp", (int)getpid());
+	ck_assert_int_eq(setenv("UFFD_BROKER_TEST_DIE_FLAG", flag, 1), 0);
+	standin_start(&si, "--allow-uid", "65534", "--max-uffds", "4", NULL);
+	unsetenv("UFFD_BROKERD");
+	unsetenv("UFFD_BROKER_TEST_DIE_FLAG");
+	client = spawn(step_client, st, true);
+	wait_flag(&st->ready);
+	for (i = 0; i < sizeof(points) / sizeof(points[0]); i++) {
+		fd = open(flag, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		ck_assert_int_ge(fd, 0);
+		ck_assert_int_eq(write(fd, points[i], strlen(points[i])),
+		    (ssize_t)strlen(points[i]));
+		close(fd);
+		atomic_store(&st->go, (int)i + 1);
+		for (waited = 0; waited < 20000 &&
+		    atomic_load(&st->done) != (int)i + 1; waited += 10)
+			usleep(10000);
+		ck_assert_msg(atomic_load(&st->done) == (int)i + 1, "%s: the "
+		    "creation did not return", points[i]);
+		ck_assert_msg(atomic_load(&st->rc) == 0, "%s: the creation "
+		    "failed: %d", points[i], atomic_load(&st->rc));
+		snprintf(needle, sizeof(needle), "killed at %s", points[i]);
+		ck_assert(log_wait(0, "event=test_hook", needle));
+		tb.pid = wait_started(&si, (int)i + 2);
+		ck_assert_msg(log_wait(0, recovery[i], NULL), "%s: no %s",
+		    points[i], recovery[i]);
+		ck_assert_int_ne(access(flag, F_OK), 0);
+	}
+	/* Four creations, each granted once; none pending, none live. */
+	ck_assert(status_wait(5000, "live=0 pending=0 max=4 uffds_granted=4 "
+	    "uffds_refused=0"));
+	kill(client, SIGKILL);
+	reap(client);
+	standin_stop(&si);
+}
+END_TEST
+
 Suite *
 make_upgrade_suite(void)
 {
@@ -859,6 +950,7 @@ make_upgrade_suite(void)
 	suite_add_tcase(s, forged);
 	tcase_set_timeout(restart, 120);
 	tcase_add_test(restart, test_restart_keeps_sessions);
+	tcase_add_test(restart, test_restart_at_the_worst_moments);
 	suite_add_tcase(s, restart);
 	return s;
 }
