@@ -378,12 +378,12 @@ broker_setup_common(struct broker *b)
 
 	/*
 	 * Take all the fds we may; the reserve is never given to sessions.
-	 * (An upgraded image inherits the limit, and its jail allows no
+	 * (An upgraded image keeps the limit it has: its jail allows no
 	 * change.)
 	 */
 	if (getrlimit(RLIMIT_NOFILE, &nofile) < 0)
 		fatal("getrlimit");
-	if (nofile.rlim_cur != nofile.rlim_max) {
+	if (nofile.rlim_cur != nofile.rlim_max && !b->upgrade.resuming) {
 		nofile.rlim_cur = nofile.rlim_max;
 		(void)setrlimit(RLIMIT_NOFILE, &nofile);
 		if (getrlimit(RLIMIT_NOFILE, &nofile) < 0)

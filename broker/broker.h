@@ -372,6 +372,7 @@ struct upgrade {
 	bool		jailed;		/* filter_digest is the jail's */
 	uint8_t		filter_digest[32];
 	struct timespec	exec_at;	/* the exec began (or 0) */
+	bool		resuming;	/* this image is an upgrade's */
 };
 
 /*
@@ -560,6 +561,7 @@ void	liveness_tick(struct broker *b, uint64_t ticks);
 
 /* closer.c */
 void	closer_start(struct broker *b);		/* fatal on failure */
+void	closer_start_soft(struct broker *b);	/* logged on failure */
 void	closer_stop(struct broker *b);
 /* Hand fd to the closer, on behalf of a session (0: the broker itself). */
 void	closer_discard(struct broker *b, int fd, uid_t uid, uint64_t session);
@@ -634,6 +636,7 @@ bool	verifier_needed(const struct session *s);
 void	verifier_ask(struct session *s, enum proof_job job);
 void	verifier_forget(struct session *s);	/* the session ends */
 void	verifier_kick(struct broker *b);	/* ask what waits, if idle */
+void	verifier_abi(uint8_t out[32]);		/* what an upgrade compares */
 /* Answers (and, with hangup, the verifier's exit). */
 void	verifier_readable(struct broker *b, bool hangup);
 int	verifier_timeout_ms(const struct broker *b);	/* -1: none due */

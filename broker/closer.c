@@ -205,6 +205,27 @@ closer_kill(struct broker *b)
 	c->ninflight = c->inflight_fds = 0;
 }
 
+/*
+ * As closer_start(), but a failed fork is survived: an upgraded image must
+ * not lose every listener for want of a process (closer_flush() forks one
+ * when fds wait).
+ */
+void
+closer_start_soft(struct broker *b)
+{
+	struct closer *c = &b->closer;
+	int rc;
+
+	c->w_sock = (struct watch){ .kind = WATCH_CLOSER };
+	c->w_exit = (struct watch){ .kind = WATCH_CLOSER_EXIT };
+	if (signal(SIGCHLD, SIG_IGN) == SIG_ERR)
+		log_warn("closer: ignoring SIGCHLD");
+	if ((rc = closer_spawn(b)) < 0) {
+		errno = -rc;
+		log_warn("closer: fork (again when fds are to be closed)");
+	}
+}
+
 void
 closer_start(struct broker *b)
 {

@@ -200,6 +200,11 @@ broker_jail_build(void)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 2,
 		    SCMP_A0(SCMP_CMP_EQ, PR_CAP_AMBIENT, 0),
 		    SCMP_A1(SCMP_CMP_EQ, PR_CAP_AMBIENT_IS_SET, 0));
+#ifdef UFFD_BROKER_TEST_HOOKS
+	/* Test builds only: a jail that differs (an upgrade must refuse it). */
+	if (rc == 0 && getenv("UFFD_BROKER_TEST_WIDER_JAIL") != NULL)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(getcwd), 0);
+#endif
 	if (rc != 0) {
 		seccomp_release(ctx);
 		return NULL;
@@ -397,14 +402,19 @@ jail_resume(struct broker *b)
 		fatalx("exporting the broker's seccomp filter: %s",
 		    strerror(-rc));
 	same = memcmp(digest, b->upgrade.filter_digest, SHA256_LEN) == 0;
-	/* Stacked only if it differs: the same program twice adds nothing. */
-	if (!same && (rc = jail_load(ctx)) < 0)
-		fatalx("loading the broker's seccomp filter: %s", strerror(-rc));
 	seccomp_release(ctx);
+	/*
+	 * A filter in force cannot be widened, and stacking this one on it
+	 * would bind the new image by both: what it allows beyond the old
+	 * would kill it, later, while it serves. Refused here, in the check.
+	 */
+	if (!same)
+		fatalx("upgrade: this binary's jail differs from the one in force, "
+		    "which a process cannot widen: restart the broker to take it");
 	memcpy(b->upgrade.filter_digest, digest, SHA256_LEN);
 	(void)capng_get_caps_process();
 	log_event("jailed", "uid=%u gid=%u caps=%s no_new_privs=yes "
 	    "seccomp=%s", (unsigned)getuid(), (unsigned)getgid(),
 	    capng_have_capability(CAPNG_EFFECTIVE, CAP_SYS_PTRACE) ?
-	    "cap_sys_ptrace" : "none", same ? "kept" : "stacked");
+	    "cap_sys_ptrace" : "none", "kept");
 }

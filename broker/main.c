@@ -40,7 +40,7 @@ main(int argc, char **argv)
 	if (upgrade_resuming()) {
 		/* An upgrade's exec: everything is adopted, jailed included. */
 		upgrade_resume(&b);
-		closer_start(&b);
+		closer_start_soft(&b);
 		log_event("ready", "pid=%d", (int)getpid());
 		sdnotify("READY=1\nSTATUS=serving (upgraded), policy rules: "
 		    "%zu", b.policy->nrules);

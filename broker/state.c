@@ -199,6 +199,7 @@ struct enc {
 	UffdBroker__State__V1__Backoff *bo;
 	UffdBroker__State__V1__Backoff **bop;
 	unsigned int walk;		/* accounts written: account_walk_first() */
+	uint8_t abi[SHA256_LEN];
 };
 
 static void
@@ -332,6 +333,10 @@ enc_broker(struct enc *e, BrokerState *st, struct broker *b)
 	st->timerfd = b->timerfd;
 	st->sigfd = b->sigfd;
 	st->notify_fd = sdnotify_socket();
+	verifier_abi(e->abi);
+	st->has_verifier_abi = true;
+	st->verifier_abi.data = e->abi;
+	st->verifier_abi.len = SHA256_LEN;
 	st->verifier_sock = v->sock;
 	st->verifier_pid = v->pid;
 	st->verifier_seq = v->seq;

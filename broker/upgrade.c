@@ -40,6 +40,7 @@
 
 #include "broker.h"
 #include "log.h"
+#include "phase.h"
 #include "state.h"
 
 #define ENV_STATE_FD		"UFFD_BROKER_STATE_FD"
@@ -295,7 +296,7 @@ upgrade_exec(struct broker *b)
 	/* What it holds is released as it exits; the new image forks its own. */
 	closer_stop(b);
 	if ((fd = state_save(b, err, sizeof(err))) < 0) {
-		closer_start(b);
+		closer_start_soft(b);
 		u->exec_at = (struct timespec){ 0 };
 		upgrade_failed(b, "writing the state: %s", err);
 		return;
@@ -313,7 +314,7 @@ upgrade_exec(struct broker *b)
 	(void)unsetenv(ENV_STATE_FD);
 	inherit_all(b, false);
 	close(fd);
-	closer_start(b);
+	closer_start_soft(b);
 	u->exec_at = (struct timespec){ 0 };
 	upgrade_failed(b, "execve %s: %s", u->self, err);
 }
@@ -378,6 +379,7 @@ struct adopt {
 	 * listener or account whose fd does not check out is dropped. */
 	bool		restart;
 	pid_t		writer;		/* the broker that wrote the state */
+	uint64_t	last_session;	/* ids go up, as the broker made them */
 	unsigned int	dropped;
 	char		err[256];
 };
@@ -554,11 +556,20 @@ adopt_verifier(struct adopt *a)
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
 
+	uint8_t abi[SHA256_LEN];
+
 	v->sock = -1;
 	v->w = (struct watch){ .kind = WATCH_VERIFIER };
 	TAILQ_INIT(&v->queue);
 	if (st->verifier_sock < 0)
 		return;
+	verifier_abi(abi);
+	if (!st->has_verifier_abi || st->verifier_abi.len != SHA256_LEN ||
+	    memcmp(st->verifier_abi.data, abi, SHA256_LEN) != 0)
+		fatalx("upgrade: this binary's verifier differs from the one "
+		    "running (its protocol or the client's fragment changed), "
+		    "and a jailed broker cannot start another: restart the "
+		    "broker to take it");
 	/* A socketpair's credentials are its maker's: the old broker's. */
 	if (!fd_socket(a, st->verifier_sock, false, "verifier") ||
 	    getsockopt(st->verifier_sock, SOL_SOCKET, SO_PEERCRED, &cred,
@@ -572,8 +583,10 @@ adopt_verifier(struct adopt *a)
 		fatal("upgrade: epoll_ctl");
 }
 
-static void	drop_fds(struct adopt *, const int *, size_t, const char *,
-		    uint64_t);
+static void	drop_fds(struct adopt *, const int *, size_t, unsigned int,
+		    const char *, uint64_t);
+static unsigned int seen_mask(const struct adopt *, const int *, size_t);
+static struct listener *listener_by_id(struct broker *, uint64_t);
 
 static void
 adopt_listeners(struct adopt *a)
@@ -584,11 +597,15 @@ adopt_listeners(struct adopt *a)
 		UffdBroker__State__V1__Listener *m = a->st->listeners[i];
 		struct listener *l;
 
+		if (m->id == 0 || listener_by_id(a->b, m->id) != NULL)
+			fatalx("upgrade: listener id %llu is zero or named "
+			    "twice", (unsigned long long)m->id);
 		if (!fd_new(a, m->fd, FD_KIND_LISTENER, "listener")) {
 			if (!a->restart)
 				fatalx("upgrade: listener %llu: %s",
 				    (unsigned long long)m->id, a->err);
-			drop_fds(a, &m->fd, 1, "listener", m->id);
+			drop_fds(a, &m->fd, 1, seen_mask(a, &m->fd, 1),
+			    "listener", m->id);
 			continue;
 		}
 		if ((l = listener_new(a->b, m->fd, m->id, m->uid,
@@ -652,7 +669,8 @@ adopt_accounts(struct adopt *a, struct accounts *acc)
 			if (!a->restart)
 				fatalx("upgrade: account %llu: %s",
 				    (unsigned long long)m->mm_id, a->err);
-			drop_fds(a, &m->tracker, 1, "account", m->mm_id);
+			drop_fds(a, &m->tracker, 1, seen_mask(a,
+			    &m->tracker, 1), "account", m->mm_id);
 			continue;
 		}
 		if ((ac = calloc(1, sizeof(*ac))) == NULL)
@@ -714,9 +732,11 @@ session_checks(struct adopt *a, const UffdBroker__State__V1__Session *m)
 		snprintf(a->err, sizeof(a->err), "proof without its fd");
 		return false;
 	}
+	/* Only a forked session waiting for its probe has no listener yet. */
 	if (m->state >= SESSION_VERIFY && m->refusal == NULL &&
 	    listener_by_id(a->b, m->listener) == NULL &&
-	    !(m->forked && m->listener == 0)) {
+	    !(m->forked && m->listener == 0 &&
+	    m->state == SESSION_PROBE_CREATE)) {
 		snprintf(a->err, sizeof(a->err), "listener %llu is not in the "
 		    "state", (unsigned long long)m->listener);
 		return false;
@@ -725,26 +745,66 @@ session_checks(struct adopt *a, const UffdBroker__State__V1__Session *m)
 		snprintf(a->err, sizeof(a->err), "ready without a probe");
 		return false;
 	}
+	if (m->id <= a->last_session) {
+		snprintf(a->err, sizeof(a->err), "session ids out of order");
+		return false;
+	}
+	if (m->state > SESSION_HELLO && m->refusal == NULL &&
+	    !handshake_hello_check(WIRE_VERSION, m->dummy_page, m->page_size,
+	    &(WireStatus){ 0 }, a->err, sizeof(a->err)))
+		return false;
 	return true;
 }
 
+static bool
+is_seen(const struct adopt *a, int fd)
+{
+	return fd >= 0 && (size_t)fd < a->nfds &&
+	    (a->seen[fd / 8] & (1u << (fd % 8)));
+}
+
+/* Which of a record's fds other records had claimed before its checks. */
+static unsigned int
+seen_mask(const struct adopt *a, const int *fds, size_t n)
+{
+	unsigned int mask = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (is_seen(a, fds[i]))
+			mask |= 1u << i;
+	return mask;
+}
+
+/*
+ * A record whose fds did not check out: the fds it claimed, and those its
+ * checks did not reach, are closed (each once), and unclaimed again; never
+ * another record's (before: set in before), nor the broker's own.
+ */
 static void
-drop_fds(struct adopt *a, const int *fds, size_t n, const char *what,
-    uint64_t id)
+drop_fds(struct adopt *a, const int *fds, size_t n, unsigned int before,
+    const char *what, uint64_t id)
 {
 	char quoted[LOG_QUOTED_MAX];
-	size_t i;
+	size_t i, j;
+	bool twice;
 
 	log_event("resume_dropped", "%s=%llu reason=%s effect=\"its fds are "
 	    "closed\"", what, (unsigned long long)id,
 	    log_quote(quoted, sizeof(quoted), a->err));
 	a->dropped++;
-	if (a->check)
-		return;
-	for (i = 0; i < n; i++)
-		if (fds[i] >= 0 && (size_t)fds[i] < a->nfds &&
-		    !(a->seen[fds[i] / 8] & (1u << (fds[i] % 8))))
+	for (i = 0; i < n; i++) {
+		if (fds[i] < 3 || (size_t)fds[i] >= a->nfds ||
+		    (before & (1u << i)) || fds[i] == a->b->epfd)
+			continue;
+		for (j = 0, twice = false; j < i; j++)
+			twice |= fds[j] == fds[i];
+		if (twice)
+			continue;
+		a->seen[fds[i] / 8] &= (uint8_t)~(1u << (fds[i] % 8));
+		if (!a->check)
 			close(fds[i]);
+	}
 }
 
 static void
@@ -757,15 +817,18 @@ adopt_session(struct adopt *a, struct accounts *acc,
 	struct session *s;
 	struct listener *l;
 
+	unsigned int before = seen_mask(a, fds, 4);
+
 	a->err[0] = '\0';
 	ac = account_of(a, acc, m->account);
 	if (!session_checks(a, m) || ac == NULL) {
 		if (ac == NULL && a->err[0] == '\0')
 			snprintf(a->err, sizeof(a->err), "account %llu is not "
 			    "in the state", (unsigned long long)m->account);
-		drop_fds(a, fds, 4, "session", m->id);
+		drop_fds(a, fds, 4, before, "session", m->id);
 		return;
 	}
+	a->last_session = m->id;
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		fatal("upgrade: calloc");
 	s->b = b;
@@ -825,18 +888,23 @@ adopt_spent(struct adopt *a, struct accounts *acc,
     const UffdBroker__State__V1__Spent *m)
 {
 	int fds[] = { m->pidfd, m->probe_uffd };
+	unsigned int before = seen_mask(a, fds, 2);
 	struct spent *sp;
 	struct account *ac = NULL;
 
 	a->err[0] = '\0';
-	if ((m->pidfd >= 0 && !fd_pidfd(a, m->pidfd, m->pid, "pidfd")) ||
+	/* A probe exactly when an address space is named (session.c). */
+	if ((m->probe_uffd >= 0) != (m->account != 0))
+		snprintf(a->err, sizeof(a->err), "probe and account disagree");
+	if (a->err[0] != '\0' ||
+	    (m->pidfd >= 0 && !fd_pidfd(a, m->pidfd, m->pid, "pidfd")) ||
 	    (m->probe_uffd >= 0 && !fd_new(a, m->probe_uffd, FD_KIND_UFFD,
 	    "probe")) ||
 	    (m->account != 0 && (ac = account_of(a, acc, m->account)) == NULL)) {
 		if (a->err[0] == '\0')
 			snprintf(a->err, sizeof(a->err), "account %llu is not "
 			    "in the state", (unsigned long long)m->account);
-		drop_fds(a, fds, 2, "spent", m->id);
+		drop_fds(a, fds, 2, before, "spent", m->id);
 		return;
 	}
 	if ((sp = calloc(1, sizeof(*sp))) == NULL)
@@ -1024,6 +1092,7 @@ upgrade_resume(struct broker *b)
 
 	(void)unsetenv(ENV_STATE_FD);
 	(void)unsetenv(ENV_CHECK);
+	b->upgrade.resuming = true;
 	if (check) {
 		log_set_report(report);
 		(void)fcntl(report, F_SETFD, FD_CLOEXEC);

@@ -72,6 +72,7 @@
 #include "broker.h"
 #include "client.h"
 #include "log.h"
+#include "sha256.h"
 #include "phase.h"
 
 #ifndef PTRACE_SECCOMP_GET_FILTER
@@ -159,6 +160,29 @@ static const char *const steps[] = {
 /* The library's fragment, as it loads it (compiled at build time). */
 static struct sock_filter fragment[BPF_MAXINSNS];
 static size_t fragment_len;
+
+/*
+ * What the verifier process speaks and looks for: its requests' and
+ * answers' layout and the library's fragment. An upgrade keeps the verifier
+ * forked at start (the jailed broker could not fork another with its
+ * capabilities), so a new binary whose verifier would differ is refused
+ * (upgrade.c): that takes a restart.
+ */
+void
+verifier_abi(uint8_t out[SHA256_LEN])
+{
+	const struct sock_filter *insns;
+	uint32_t sizes[2] = { sizeof(struct verifier_request),
+	    sizeof(struct verifier_answer) };
+	struct sha256 c;
+	size_t len;
+
+	client_jail_bpf(&insns, &len);
+	sha256_init(&c);
+	sha256_update(&c, sizes, sizeof(sizes));
+	sha256_update(&c, insns, len * sizeof(*insns));
+	sha256_final(&c, out);
+}
 
 /* ---- the verifier process ---- */
 

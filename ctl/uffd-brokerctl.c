@@ -537,10 +537,28 @@ upgrade_fetch(const char *sock, struct upgrade_view *v)
 	return v->pid > 0 && v->phase[0] != '\0' ? 0 : -EPROTO;
 }
 
+struct fds_of;
+static size_t	listening_at(const char *, unsigned long *, size_t);
+static void	scan_fds(pid_t, const unsigned long *, size_t, struct fds_of *);
+static bool	holds_listener(pid_t, const unsigned long *, size_t);
+
+/* Does pid hold the socket listening at path (sock_diag, not the name)? */
+static bool
+holds_socket(pid_t pid, const char *path)
+{
+	unsigned long inos[8];
+	size_t n = listening_at(path, inos, 8);
+
+	return n > 0 && holds_listener(pid, inos, n);
+}
+
 /*
- * upgrade: SIGUSR2 to the broker the socket's status names (by pidfd, so
- * a pid reused meanwhile is not signalled: the status is asked again once
- * it is open), then its status until the upgrade is counted or refused.
+ * upgrade: SIGUSR2 to the broker at the socket, by pidfd. The pid its
+ * status names must hold the very socket listening at the path (the
+ * kernel's sock_diag and /proc, as holders finds the broker): a server that
+ * lies in its status is not believed. That is asked again once the pidfd
+ * is open, so a pid reused meanwhile is not signalled either. Then the
+ * status, until the upgrade is counted or refused.
  */
 #define UPGRADE_WAIT_MS		60000
 static int
@@ -548,6 +566,7 @@ cmd_upgrade(int argc, char **argv)
 {
 	const char *sock = socket_option(argc, argv);
 	struct upgrade_view before, now;
+	pid_t peer;
 	int rc, pidfd, waited;
 
 	if ((rc = upgrade_fetch(sock, &before)) < 0) {
@@ -555,13 +574,20 @@ cmd_upgrade(int argc, char **argv)
 		    strerror(-rc));
 		return 1;
 	}
+	peer = (pid_t)before.pid;
+	if (!holds_socket(peer, sock)) {
+		fprintf(stderr, "uffd-brokerctl: the status of %s names pid %d, "
+		    "which does not hold that socket: not signalling\n", sock,
+		    (int)peer);
+		return 1;
+	}
 	if (strcmp(before.phase, "idle") != 0) {
 		fprintf(stderr, "uffd-brokerctl: an upgrade is in progress "
 		    "(%s)\n", before.phase);
 		return 1;
 	}
-	if ((pidfd = (int)syscall(SYS_pidfd_open, (pid_t)before.pid, 0)) < 0 ||
-	    upgrade_fetch(sock, &now) < 0 || now.pid != before.pid ||
+	if ((pidfd = (int)syscall(SYS_pidfd_open, peer, 0)) < 0 ||
+	    !holds_socket(peer, sock) ||
 	    syscall(SYS_pidfd_send_signal, pidfd, SIGUSR2, NULL, 0) < 0) {
 		fprintf(stderr, "uffd-brokerctl: signalling the broker (pid "
 		    "%ld): %s\n", before.pid, strerror(errno));
@@ -804,6 +830,16 @@ scan_fds(pid_t pid, const unsigned long *inos, size_t ninos,
 	}
 	closedir(fds);
 }
+
+static bool
+holds_listener(pid_t pid, const unsigned long *inos, size_t n)
+{
+	struct fds_of f;
+
+	scan_fds(pid, inos, n, &f);
+	return f.listener;
+}
+
 
 /*
  * Every process holding the device that the broker does not vouch for. The

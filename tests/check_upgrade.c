@@ -109,6 +109,23 @@ wait_resumed(int upgrades)
 	    "upgrade %d: the broker did not resume", upgrades);
 }
 
+/*
+ * The broker's fds, once the status queries' own sessions are gone (it
+ * sees them hang up a moment after): at most limit, or what is left after
+ * a second.
+ */
+static int
+settled_fds(pid_t pid, int limit)
+{
+	int n = count_fds(pid), waited;
+
+	for (waited = 0; n > limit && waited < 1000; waited += 10) {
+		usleep(10000);
+		n = count_fds(pid);
+	}
+	return n;
+}
+
 static struct looper *
 looper_new(void)
 {
@@ -218,7 +235,7 @@ START_TEST(test_upgrade_keeps_sessions)
 	ck_assert(status_has(needle));
 	snprintf(needle, sizeof(needle), "upgrades=%d", UPGRADES);
 	ck_assert(status_has(needle));
-	fds_after = count_fds(tb.pid);
+	fds_after = settled_fds(tb.pid, fds_before + 1);
 	ck_assert_msg(fds_after <= fds_before + 1, "the broker held %d fds "
 	    "before the upgrades and %d after", fds_before, fds_after);
 	printf("test_upgrade_keeps_sessions: %d upgrades, %llu creations, "
@@ -251,7 +268,8 @@ replace_binary(const char *path, const char *text, mode_t mode)
  * A new binary that cannot serve is found out by the check, and the old
  * broker serves on: one that exits at once, one that cannot be executed,
  * one that is killed by the old jail (it makes a system call the filter
- * forbids). Then the real binary is put back and the upgrade goes through.
+ * forbids), one whose jail differs (the hooks build, told to allow one call
+ * more). Then the real binary is put back and the upgrade goes through.
  */
 START_TEST(test_failed_upgrade_keeps_serving)
 {
@@ -281,8 +299,11 @@ START_TEST(test_failed_upgrade_keeps_serving)
 	copy_file(brokerd_path(), bin);
 	ck_assert_int_eq(chmod(bin, 0755), 0);
 	ck_assert_int_eq(setenv("UFFD_BROKERD", bin, 1), 0);
+	/* Read by the hooks build only, which the last case runs. */
+	ck_assert_int_eq(setenv("UFFD_BROKER_TEST_WIDER_JAIL", "1", 1), 0);
 	broker_start("--allow-uid", "65534", "--max-uffds", "4", NULL);
 	unsetenv("UFFD_BROKERD");
+	unsetenv("UFFD_BROKER_TEST_WIDER_JAIL");
 	ctl[3] = tb.sock;
 	snprintf(ctl_bin, sizeof(ctl_bin), "%s", build_file("uffd-brokerctl"));
 	client = spawn(loop_client, lp, true);
@@ -311,6 +332,14 @@ START_TEST(test_failed_upgrade_keeps_serving)
 			usleep(1000);
 		ck_assert_int_eq(run_client(client_gets_uffd, NULL, true), 0);
 	}
+	/* A binary whose jail differs: the filter in force cannot widen. */
+	copy_file(build_file("uffd-brokerd-hooks"), bin);
+	ck_assert_int_eq(chmod(bin, 0755), 0);
+	ck_assert_int_eq(kill(tb.pid, SIGUSR2), 0);
+	snprintf(needle, sizeof(needle), "refused=%zu phase=idle", i + 1);
+	ck_assert_msg(status_wait(20000, needle), "a wider jail: the upgrade "
+	    "was not refused");
+	ck_assert(status_has("jail differs from the one in force"));
 	ck_assert(!log_wait(0, "event=resumed", NULL));
 	copy_file(brokerd_path(), bin);
 	ck_assert_int_eq(chmod(bin, 0755), 0);
@@ -361,6 +390,8 @@ enum forgery {
 	FORGE_FD_TWICE,		/* one fd named twice */
 	FORGE_NOT_LISTENING,	/* the listening socket does not listen */
 	FORGE_FD_CLOSED,	/* the device fd is not open */
+	FORGE_FORKED_ATTACH,	/* a forked session past its probe creation,
+				   with no listener: a Probe would crash it */
 	FORGE_COUNT
 };
 
@@ -389,6 +420,8 @@ static const struct {
 	    false },
 	[FORGE_FD_CLOSED] = { "event=fatal", "device: fd 999 is not open",
 	    false },
+	[FORGE_FORKED_ATTACH] = { "event=resume_dropped session=1",
+	    "listener 0 is not in the state", true },
 };
 
 /* In the child that becomes the broker: a peer, as nobody, connected. */
@@ -489,6 +522,11 @@ forge_and_exec(enum forgery kind, const char *dir, const char *log)
 	ses.grant = &grant;
 	ses.rule = (char *)"";
 	ses.page_size = 4096;
+	if (kind == FORGE_FORKED_ATTACH) {
+		ses.state = 3;		/* probe-attach */
+		ses.forked = true;
+		ses.dummy_page = 0x10000;
+	}
 	st.sessions = sesp;
 	st.n_sessions = 1;
 
@@ -802,7 +840,7 @@ START_TEST(test_restart_keeps_sessions)
 	ck_assert(status_has(needle));
 	snprintf(needle, sizeof(needle), "upgrades=%d ", upgrades);
 	ck_assert(status_has(needle));
-	fds_after = count_fds(tb.pid);
+	fds_after = settled_fds(tb.pid, fds_before + 1);
 	ck_assert_msg(fds_after <= fds_before + 1, "the broker held %d fds "
 	    "before and %d after", fds_before, fds_after);
 	/*
