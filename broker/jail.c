@@ -69,9 +69,9 @@ static const char *const allowed[] = {
 	/*
 	 * An upgrade (upgrade.c): the state's memfd, and the binary executed
 	 * again, which starts under this filter (the dynamic loader and libc's
-	 * start-up) and may stack its own. Neither widens the jail: the new
-	 * image is bound by this filter, no-new-privs and the capabilities
-	 * execve(2) leaves; a filter only takes rights away.
+	 * start-up, libcap-ng's queries). None widens the jail: the new image
+	 * is bound by this filter, no-new-privs and the capabilities execve(2)
+	 * leaves. The fd store's state memfds are rewritten (store.c).
 	 */
 	"memfd_create", "execve", "seccomp", "arch_prctl", "access", "fstatfs",
 	"set_tid_address", "capget", "ftruncate",
