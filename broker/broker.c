@@ -626,7 +626,10 @@ dispatch(struct broker *b, const struct epoll_event *ev)
 	struct listener *l = w->l;
 	uint64_t ticks;
 
-	store_dirty(b);		/* an event may change anything */
+	/* Any event may change the state, but a session's request says itself
+	 * (session_handle_datagram(): reading status changes nothing). */
+	if (w->kind != WATCH_SOCK)
+		store_dirty(b);
 	switch (w->kind) {
 	case WATCH_LISTEN:
 		accept_clients(b);

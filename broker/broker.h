@@ -253,6 +253,7 @@ struct session {
 	 * the uffd of an Attach the killed broker took (grant.c). */
 	bool		restarted;
 	bool		has_req_seq;	/* the request being answered has a seq */
+	bool		speaks_seq;	/* its requests are numbered: Restarted */
 	uint64_t	req_seq;
 	struct ratelimit log_rate;	/* its log lines (audit.c) */
 };
@@ -560,8 +561,8 @@ int	liveness_zeropage(int probe_uffd, uint64_t page, uint32_t page_size);
 void	liveness_tick(struct broker *b, uint64_t ticks);
 
 /* closer.c */
-void	closer_start(struct broker *b);		/* fatal on failure */
-void	closer_start_soft(struct broker *b);	/* logged on failure */
+/* must: fatal on failure; otherwise logged (forked again when needed) */
+void	closer_start(struct broker *b, bool must);
 void	closer_stop(struct broker *b);
 /* Hand fd to the closer, on behalf of a session (0: the broker itself). */
 void	closer_discard(struct broker *b, int fd, uid_t uid, uint64_t session);
@@ -602,6 +603,7 @@ store_dirty(struct broker *b)
 }
 /* Write the state if it changed (before a reply, an answer, a turn's end). */
 void	store_sync(struct broker *b);
+void	store_sync_send(struct broker *b);	/* before each send */
 /* A broker started with the store's fds: are there any (LISTEN_FDNAMES)? */
 bool	store_restarting(void);
 /* Take them back: the sessions, after broker_setup() and the verifier. */
@@ -610,6 +612,7 @@ void	store_restart(struct broker *b);
 size_t	store_take_passed(void);
 int	store_take(const char *name);
 int	store_take_first(bool (*ok)(int fd, const char *name));
+void	store_forget_fd(struct broker *b, int fd);	/* closed by a restart */
 
 /* upgrade.c: re-exec in place, handing over every session. */
 void	upgrade_init(struct broker *b, char **argv);
@@ -665,6 +668,14 @@ const char *proc_fd_link(int fd, char *buf, size_t len);
 struct uffdio_api;
 int	proc_uffd_api(int fd, uint64_t features, struct uffdio_api *api);
 int	proc_epoll_count(int epfd);
+/*
+ * Does the epoll set watch fd's file? By its inode (each uffd has its own),
+ * not by fd number, which epoll keys entries by: the number an entry was
+ * added under may have been another process's (a killed broker's).
+ */
+bool	proc_epoll_has(int epfd, int fd);
+/* The value of the line "KEY\tvalue" of /proc/self/fdinfo/FD. */
+bool	proc_fdinfo_field(int fd, const char *key, char *buf, size_t len);
 
 /* broker.c */
 void	broker_setup(struct broker *b);	/* fatal on failure */

@@ -206,28 +206,12 @@ closer_kill(struct broker *b)
 }
 
 /*
- * As closer_start(), but a failed fork is survived: an upgraded image must
- * not lose every listener for want of a process (closer_flush() forks one
- * when fds wait).
+ * Fork the closer. must: a failure is fatal (at start-up); otherwise it is
+ * logged and survived (an upgraded image must not lose every listener for
+ * want of a process: closer_flush() forks one when fds wait).
  */
 void
-closer_start_soft(struct broker *b)
-{
-	struct closer *c = &b->closer;
-	int rc;
-
-	c->w_sock = (struct watch){ .kind = WATCH_CLOSER };
-	c->w_exit = (struct watch){ .kind = WATCH_CLOSER_EXIT };
-	if (signal(SIGCHLD, SIG_IGN) == SIG_ERR)
-		log_warn("closer: ignoring SIGCHLD");
-	if ((rc = closer_spawn(b)) < 0) {
-		errno = -rc;
-		log_warn("closer: fork (again when fds are to be closed)");
-	}
-}
-
-void
-closer_start(struct broker *b)
+closer_start(struct broker *b, bool must)
 {
 	struct closer *c = &b->closer;
 	int rc;
@@ -242,7 +226,9 @@ closer_start(struct broker *b)
 		fatal("closer: ignoring SIGCHLD");
 	if ((rc = closer_spawn(b)) < 0) {
 		errno = -rc;
-		fatal("closer: fork");
+		if (must)
+			fatal("closer: fork");
+		log_warn("closer: fork (again when fds are to be closed)");
 	}
 }
 

@@ -52,24 +52,18 @@ fill_status(const struct session *s, WireReply *reply,
 static bool
 uffd_api_of(int fd, uint64_t *features, uint64_t *ioctls)
 {
-	char path[64], line[128];
-	unsigned long long api, f, io;
-	unsigned int x;
-	bool found = false;
-	FILE *fp;
+	char value[96];
+	unsigned long long api, io;
+	unsigned int f;
 
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
-	if ((fp = fopen(path, "re")) == NULL)
+	/* "API:\t<UFFD_API>:<the context's features>:<its ioctls>" */
+	if (!proc_fdinfo_field(fd, "API:", value, sizeof(value)) ||
+	    sscanf(value, "%llx:%x:%llx", &api, &f, &io) != 3 ||
+	    !(f & FEATURE_INITIALIZED))
 		return false;
-	while (!found && fgets(line, sizeof(line), fp) != NULL)
-		if (sscanf(line, "API:\t%llx:%x:%llx", &api, &x, &io) == 3) {
-			f = x;
-			*features = f & ~FEATURE_INITIALIZED;
-			*ioctls = io;
-			found = (f & FEATURE_INITIALIZED) != 0;
-		}
-	fclose(fp);
-	return found;
+	*features = f & ~FEATURE_INITIALIZED;
+	*ioctls = io;
+	return true;
 }
 
 static void
@@ -96,10 +90,9 @@ attach_reply(struct session *s, uint64_t features, uint64_t ioctls,
 static bool
 attach_granted_already(struct session *s, int fd)
 {
-	struct epoll_event ev = { .events = 0 };
 	uint64_t features, ioctls;
 
-	if (epoll_ctl(s->acct->tracker, EPOLL_CTL_MOD, fd, &ev) < 0 ||
+	if (!proc_epoll_has(s->acct->tracker, fd) ||
 	    !uffd_api_of(fd, &features, &ioctls))
 		return false;
 	close(fd);
@@ -213,10 +206,9 @@ grant_attach(struct session *s, const WireRequest *req, int fd)
 	}
 	TEST_HOOK(s->b, "attach-initialised");
 	session_set_pending(s, s->pending - 1);
-	rc = epoll_ctl(s->acct->tracker, EPOLL_CTL_ADD, fd, &ev);
 	/* Adopted: the killed broker may have tracked it before it died. */
-	if (rc < 0 && errno == EEXIST && adopted)
-		rc = 0;
+	rc = adopted && proc_epoll_has(s->acct->tracker, fd) ? 0 :
+	    epoll_ctl(s->acct->tracker, EPOLL_CTL_ADD, fd, &ev);
 	close(fd);
 	TEST_HOOK(s->b, "attach-tracked");
 	if (rc < 0) {

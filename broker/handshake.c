@@ -356,7 +356,14 @@ handshake_verify(struct session *s, const struct seccomp_notif *n,
 		session_kill(s, "peer vanished during verification");
 		return;
 	}
-	store_sync(s->b);
+	/*
+	 * Written as verified before the fd goes: a broker killed after it
+	 * resumes at the probe; one killed before it finds this notification
+	 * unanswered, and undoes the step (store.c, uncount()).
+	 */
+	session_advance(s, SESSION_PROBE_CREATE);
+	s->continued_id = n->id;
+	store_sync_send(s->b);
 	fd = ioctl(l->fd, SECCOMP_IOCTL_NOTIF_ADDFD, &addfd);
 	if (fd < 0) {
 		audit_session(s, "warning", "session=%llu: installing the device "
@@ -365,7 +372,6 @@ handshake_verify(struct session *s, const struct seccomp_notif *n,
 		session_kill(s, "device fd not installed");
 		return;
 	}
-	session_advance(s, SESSION_PROBE_CREATE);
 	audit_session(s, "session_verified", "session=%llu pid=%d uid=%u "
 	    "device_fd=%d", (unsigned long long)s->id, (int)s->pid,
 	    (unsigned)s->uid, fd);

@@ -40,7 +40,7 @@ main(int argc, char **argv)
 	if (upgrade_resuming()) {
 		/* An upgrade's exec: everything is adopted, jailed included. */
 		upgrade_resume(&b);
-		closer_start_soft(&b);
+		closer_start(&b, false);
 		log_event("ready", "pid=%d", (int)getpid());
 		sdnotify("READY=1\nSTATUS=serving (upgraded), policy rules: "
 		    "%zu", b.policy->nrules);
@@ -71,7 +71,7 @@ main(int argc, char **argv)
 		store_restart(&b);
 	/* stdio's first use (it may ask isatty) before the jail forbids it. */
 	broker_jail(&b);
-	closer_start(&b);
+	closer_start(&b, true);
 	broker_listen(&b);
 	/* "start" is logged before the jail; clients may connect from here. */
 	log_event("ready", "pid=%d", (int)getpid());

@@ -200,6 +200,52 @@ proc_fd_link(int fd, char *buf, size_t len)
 	return buf;
 }
 
+bool
+proc_fdinfo_field(int fd, const char *key, char *buf, size_t len)
+{
+	char path[64], line[256];
+	size_t klen = strlen(key);
+	bool found = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	if ((f = fopen(path, "re")) == NULL)
+		return false;
+	while (!found && fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, key, klen) == 0) {
+			line[strcspn(line, "\n")] = '\0';
+			snprintf(buf, len, "%s", line + klen +
+			    strspn(line + klen, " \t"));
+			found = true;
+		}
+	fclose(f);
+	return found;
+}
+
+bool
+proc_epoll_has(int epfd, int fd)
+{
+	char path[64], line[256], *p;
+	unsigned long ino, dev;
+	bool found = false;
+	struct stat st;
+	FILE *f;
+
+	if (fstat(fd, &st) < 0)
+		return false;
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", epfd);
+	if ((f = fopen(path, "re")) == NULL)
+		return false;
+	while (!found && fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, "tfd:", 4) == 0 &&
+		    (p = strstr(line, " ino:")) != NULL &&
+		    sscanf(p, " ino:%lx sdev:%lx", &ino, &dev) == 2)
+			found = ino == (unsigned long)st.st_ino &&
+			    dev == (unsigned long)st.st_dev;
+	fclose(f);
+	return found;
+}
+
 int
 proc_epoll_count(int epfd)
 {

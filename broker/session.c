@@ -224,6 +224,7 @@ session_kill(struct session *s, const char *why)
 
 	if (s->state == SESSION_DEAD)
 		return;
+	store_dirty(b);
 	if (s->refusal == NULL || s->state != SESSION_HELLO)
 		audit_session(s, "session_end", "session=%llu pid=%d uid=%u "
 		    "rule=%s state=%s forked=%s granted=%llu refused=%llu "
@@ -579,7 +580,7 @@ session_reply(struct session *s, WireStatus status, WireReply *body,
 	/* The peer acts on the reply at once: fds flow (or not) before it. */
 	session_sync_fds(s);
 	/* A client that does not read its replies loses its session. */
-	store_sync(s->b);	/* what the peer is told is written first */
+	store_sync_send(s->b);	/* what the peer is told is written first */
 	if ((rc = wire_send_msg(s->sock, &reply->base, -1)) < 0) {
 		audit_session(s, "warning", "session=%llu pid=%d: reply not "
 		    "sent error=\"%s\"", (unsigned long long)s->id,
@@ -763,7 +764,12 @@ session_handle_datagram(struct session *s, const uint8_t *buf, size_t len,
 	    &rc);
 	if (v == REQUEST_ADMIN && s->refusal != NULL && !access_is_admin(s))
 		v = REQUEST_REFUSED;
+	if (!(v == REQUEST_ADMIN || (v == REQUEST_OK &&
+	    rc.req->body_case == UFFD_BROKER__V1__REQUEST__BODY_STATUS)))
+		store_dirty(s->b);
 	s->has_req_seq = rc.req != NULL && rc.req->has_seq;
+	if (s->has_req_seq)
+		s->speaks_seq = true;
 	s->req_seq = s->has_req_seq ? rc.req->seq : 0;
 	switch (v) {
 	case REQUEST_REFUSED:

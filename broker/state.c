@@ -291,6 +291,8 @@ enc_session(struct enc *e, BrokerState *st, struct session *s)
 	m->granted = s->granted;
 	m->refused = s->refused;
 	m->last_refusal = s->last_refusal;
+	m->has_speaks_seq = true;
+	m->speaks_seq = s->speaks_seq;
 	m->has_continued_id = true;
 	m->continued_id = s->continued_id;
 	e->sesp[st->n_sessions++] = m;

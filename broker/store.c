@@ -168,9 +168,23 @@ store_sync(struct broker *b)
 	free(buf);
 	if (rc < 0) {
 		store_failed(b, "writing the state", -rc);
+		st->generation--;	/* the last good one stays the other */
 		return;
 	}
 	st->dirty = false;
+}
+
+/*
+ * Before something is sent: the state as it is now. What the same event
+ * changes after this send is not marked (the mutators do not say), so the
+ * next send, or the turn's end, writes again.
+ */
+void
+store_sync_send(struct broker *b)
+{
+	store_sync(b);
+	if (b->store.on)
+		b->store.dirty = true;
 }
 
 /* ---- a restart: the store's fds come back (sd_listen_fds(3)) ---- */
@@ -256,6 +270,20 @@ store_take_first(bool (*ok)(int fd, const char *name))
 			return passed[i].fd;
 		}
 	return -1;
+}
+
+/*
+ * A passed fd a restart closes (its record did not check out): its name
+ * leaves the store too, or the store would keep the client's socket open.
+ */
+void
+store_forget_fd(struct broker *b, int fd)
+{
+	size_t i;
+
+	for (i = 0; i < npassed; i++)
+		if (passed[i].fd == fd && passed[i].name[0] != '\0')
+			drop_named(b, passed[i].name);
 }
 
 bool
@@ -366,18 +394,25 @@ translate(BrokerState *st)
  */
 #define LOST_ID_WINDOW	64
 
-/* A creation counted pending for the lost notification did not happen. */
+/*
+ * What the state counted for the lost notification did not happen: a
+ * creation counted pending; a verification written as done before its
+ * device fd went (handshake.c), which is then undone: the client asks again.
+ */
 static void
 uncount(struct listener *l, uint64_t id)
 {
 	struct session *s;
 
-	TAILQ_FOREACH(s, &l->members, lis_entry)
-		if (s->state == SESSION_READY && s->pending > 0 &&
-		    s->continued_id == id) {
+	TAILQ_FOREACH(s, &l->members, lis_entry) {
+		if (s->continued_id != id)
+			continue;
+		if (s->state == SESSION_READY && s->pending > 0)
 			session_set_pending(s, s->pending - 1);
-			s->continued_id = 0;
-		}
+		else if (s->state == SESSION_PROBE_CREATE && !s->forked)
+			s->state = SESSION_VERIFY;	/* back, not forward */
+		s->continued_id = 0;
+	}
 }
 
 static unsigned int
@@ -428,8 +463,9 @@ tell_restarted(struct broker *b, uint64_t generation)
 	    "answered";
 	reply.body_case = UFFD_BROKER__V1__REPLY__BODY_RESTARTED;
 	reply.restarted = &r;
+	/* Not to an older library, which would take it for a reply. */
 	TAILQ_FOREACH(s, &b->sessions, entry)
-		if (s->refusal == NULL)
+		if (s->refusal == NULL && s->speaks_seq)
 			(void)wire_send_msg(s->sock, &reply.base, -1);
 }
 

@@ -258,7 +258,7 @@ notif_respond(struct listener *l, const struct seccomp_notif *n, int error,
 		.flags = cont ? SECCOMP_USER_NOTIF_FLAG_CONTINUE : 0,
 	};
 
-	store_sync(l->b);	/* what the caller is answered is written first */
+	store_sync_send(l->b);	/* what the caller is answered is written first */
 	if (ioctl(l->fd, SECCOMP_IOCTL_NOTIF_SEND, &resp) < 0 &&
 	    errno != ENOENT)
 		audit_uid(l->b, l->uid, "warning", "listener=%llu: answering "

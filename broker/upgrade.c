@@ -296,7 +296,7 @@ upgrade_exec(struct broker *b)
 	/* What it holds is released as it exits; the new image forks its own. */
 	closer_stop(b);
 	if ((fd = state_save(b, err, sizeof(err))) < 0) {
-		closer_start_soft(b);
+		closer_start(b, false);
 		u->exec_at = (struct timespec){ 0 };
 		upgrade_failed(b, "writing the state: %s", err);
 		return;
@@ -314,7 +314,7 @@ upgrade_exec(struct broker *b)
 	(void)unsetenv(ENV_STATE_FD);
 	inherit_all(b, false);
 	close(fd);
-	closer_start_soft(b);
+	closer_start(b, false);
 	u->exec_at = (struct timespec){ 0 };
 	upgrade_failed(b, "execve %s: %s", u->self, err);
 }
@@ -442,18 +442,10 @@ fd_socket(struct adopt *a, int fd, bool listening, const char *what)
 static pid_t
 pidfd_pid(int fd)
 {
-	char path[64], line[128];
-	pid_t pid = 0;
-	FILE *f;
+	char value[32];
 
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
-	if ((f = fopen(path, "re")) == NULL)
-		return 0;
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (strncmp(line, "Pid:", 4) == 0)
-			pid = (pid_t)atoi(line + 4);
-	fclose(f);
-	return pid;
+	return proc_fdinfo_field(fd, "Pid:", value, sizeof(value)) ?
+	    (pid_t)atoi(value) : 0;
 }
 
 static bool
@@ -802,6 +794,8 @@ drop_fds(struct adopt *a, const int *fds, size_t n, unsigned int before,
 		if (twice)
 			continue;
 		a->seen[fds[i] / 8] &= (uint8_t)~(1u << (fds[i] % 8));
+		if (a->restart)
+			store_forget_fd(a->b, fds[i]);
 		if (!a->check)
 			close(fds[i]);
 	}
@@ -860,6 +854,7 @@ adopt_session(struct adopt *a, struct accounts *acc,
 	s->last_continue = ts_of(m->last_continue_ns);
 	s->granted = m->granted;
 	s->continued_id = m->continued_id;
+	s->speaks_seq = m->speaks_seq;
 	s->refused = m->refused;
 	s->last_refusal = m->last_refusal ? strdup(m->last_refusal) : NULL;
 	s->w_sock = (struct watch){ .kind = WATCH_SOCK, .s = s };
@@ -951,6 +946,8 @@ settle_accounts(struct adopt *a, struct accounts *acc)
 	for (i = 0; i < acc->n; i++) {
 		if (acc->v[i]->refs > 0)
 			continue;
+		if (a->restart)
+			store_forget_fd(a->b, acc->v[i]->tracker);
 		if (!a->check)
 			close(acc->v[i]->tracker);
 		free(acc->v[i]);

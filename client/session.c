@@ -214,9 +214,15 @@ client_welcome(struct uffdc_session *s)
 int
 client_verify(void)
 {
-	/* Any fd will do: the fragment matches the command alone. */
-	int fd = ioctl(-1, USERFAULTFD_IOC_NEW, 0);
+	int fd, tries;
 
+	/*
+	 * Any fd will do: the fragment matches the command alone. EAGAIN:
+	 * a broker restarted while deciding asks again (see uffdc_create()).
+	 */
+	for (tries = 0; (fd = ioctl(-1, USERFAULTFD_IOC_NEW, 0)) < 0 &&
+	    errno == EAGAIN && tries < 6; tries++)
+		usleep(1000 << tries);
 	return fd < 0 ? -errno : fd;
 }
 

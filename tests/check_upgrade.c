@@ -198,12 +198,36 @@ longest_handover(void)
 	return worst;
 }
 
+/*
+ * After the looping client stopped: every creation succeeded; the counters
+ * are exact (each granted once, the two held live, none pending); the
+ * upgrades counted; the broker holds no more fds than before.
+ */
+static void
+assert_exact(struct looper *lp, int upgrades, int fds_before)
+{
+	char needle[160];
+	int fds_after;
+
+	ck_assert_msg(atomic_load(&lp->failed) == 0, "%llu creations failed, "
+	    "the last with %d", (unsigned long long)atomic_load(&lp->failed),
+	    atomic_load(&lp->last_error));
+	snprintf(needle, sizeof(needle), "live=2 pending=0 max=4 "
+	    "uffds_granted=%llu uffds_refused=0",
+	    (unsigned long long)atomic_load(&lp->created) + 2);
+	ck_assert(status_has(needle));
+	snprintf(needle, sizeof(needle), "upgrades=%d ", upgrades);
+	ck_assert(status_has(needle));
+	fds_after = settled_fds(tb.pid, fds_before + 1);
+	ck_assert_msg(fds_after <= fds_before + 1, "the broker held %d fds "
+	    "before and %d after", fds_before, fds_after);
+}
+
 START_TEST(test_upgrade_keeps_sessions)
 {
 	struct looper *lp = looper_new();
 	uint64_t before;
-	char needle[128];
-	int fds_before, fds_after, i;
+	int fds_before, i;
 	pid_t client, pid;
 
 	SKIP_UNDER_VALGRIND("valgrind's own execve(2) makes calls the jail "
@@ -225,19 +249,7 @@ START_TEST(test_upgrade_keeps_sessions)
 	while (atomic_load(&lp->held) != 2)
 		usleep(1000);
 	ck_assert_int_eq(tb.pid, pid);
-	ck_assert_msg(atomic_load(&lp->failed) == 0, "%llu creations failed, "
-	    "the last with %d", (unsigned long long)atomic_load(&lp->failed),
-	    atomic_load(&lp->last_error));
-	/* Exact counters: every creation granted, the two held are live. */
-	snprintf(needle, sizeof(needle), "live=2 pending=0 max=4 "
-	    "uffds_granted=%llu uffds_refused=0",
-	    (unsigned long long)atomic_load(&lp->created) + 2);
-	ck_assert(status_has(needle));
-	snprintf(needle, sizeof(needle), "upgrades=%d", UPGRADES);
-	ck_assert(status_has(needle));
-	fds_after = settled_fds(tb.pid, fds_before + 1);
-	ck_assert_msg(fds_after <= fds_before + 1, "the broker held %d fds "
-	    "before the upgrades and %d after", fds_before, fds_after);
+	assert_exact(lp, UPGRADES, fds_before);
 	printf("test_upgrade_keeps_sessions: %d upgrades, %llu creations, "
 	    "longest %.1f ms; longest hand-over %.1f ms\n", UPGRADES,
 	    (unsigned long long)atomic_load(&lp->created),
@@ -803,8 +815,8 @@ START_TEST(test_restart_keeps_sessions)
 	struct looper *lp = looper_new();
 	struct standin si;
 	uint64_t before;
-	char needle[160], *names;
-	int fds_before, fds_after, step, upgrades = 0, starts = 1;
+	char *names;
+	int fds_before, step, upgrades = 0, starts = 1;
 	pid_t client;
 
 	SKIP_UNDER_VALGRIND("valgrind's own execve(2) makes calls the jail "
@@ -831,18 +843,7 @@ START_TEST(test_restart_keeps_sessions)
 
 	while (atomic_load(&lp->held) != 2)
 		usleep(1000);
-	ck_assert_msg(atomic_load(&lp->failed) == 0, "%llu creations failed, "
-	    "the last with %d", (unsigned long long)atomic_load(&lp->failed),
-	    atomic_load(&lp->last_error));
-	snprintf(needle, sizeof(needle), "live=2 pending=0 max=4 "
-	    "uffds_granted=%llu uffds_refused=0",
-	    (unsigned long long)atomic_load(&lp->created) + 2);
-	ck_assert(status_has(needle));
-	snprintf(needle, sizeof(needle), "upgrades=%d ", upgrades);
-	ck_assert(status_has(needle));
-	fds_after = settled_fds(tb.pid, fds_before + 1);
-	ck_assert_msg(fds_after <= fds_before + 1, "the broker held %d fds "
-	    "before and %d after", fds_before, fds_after);
+	assert_exact(lp, upgrades, fds_before);
 	/*
 	 * One session: its listener, socket, pidfd, probe, tracker. (The
 	 * status queries' own sessions leave as the broker sees them hang

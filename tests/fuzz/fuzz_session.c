@@ -1191,7 +1191,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	listen_socket();
 	devfd = open("/dev/userfaultfd", O_RDONLY | O_CLOEXEC);
 	/* Before any thread: the closer is forked. */
-	closer_start(&b);
+	closer_start(&b, true);
 
 	if (pipe2(cmd_pipe, O_CLOEXEC) < 0 || pipe2(res_pipe, O_CLOEXEC) < 0 ||
 	    pthread_create(&t, NULL, helper_main, NULL) != 0 ||
