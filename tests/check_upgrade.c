@@ -261,6 +261,16 @@ START_TEST(test_upgrade_keeps_sessions)
 END_TEST
 
 
+/* A new directory under the run's (removed at its end), for name. */
+static void
+test_dir(char *dir, size_t len, const char *name)
+{
+	snprintf(dir, len, "%s/%s.XXXXXX", getenv("UFFD_TEST_DIR") ?
+	    getenv("UFFD_TEST_DIR") : "/tmp", name);
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	ck_assert_int_eq(chmod(dir, 0755), 0);
+}
+
 /* Replace the broker's binary (the copy it runs from) with text. */
 static void
 replace_binary(const char *path, const char *text, mode_t mode)
@@ -286,7 +296,7 @@ replace_binary(const char *path, const char *text, mode_t mode)
 START_TEST(test_failed_upgrade_keeps_serving)
 {
 	struct looper *lp = looper_new();
-	char dir[] = "/tmp/upgrade.XXXXXX", bin[PATH_MAX], needle[64];
+	char dir[96], bin[PATH_MAX], needle[64];
 	char out[PATH_MAX], ctl_bin[PATH_MAX], *text;
 	const char *ctl[] = { ctl_bin, "upgrade", "--socket", NULL, NULL };
 	static const struct {
@@ -305,8 +315,7 @@ START_TEST(test_failed_upgrade_keeps_serving)
 	pid_t client;
 
 	SKIP_UNDER_VALGRIND("the broker's binary is valgrind's");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	ck_assert_int_eq(chmod(dir, 0755), 0);
+	test_dir(dir, sizeof(dir), "upgrade");
 	snprintf(bin, sizeof(bin), "%s/uffd-brokerd", dir);
 	copy_file(brokerd_path(), bin);
 	ck_assert_int_eq(chmod(bin, 0755), 0);
@@ -582,13 +591,13 @@ forge_and_exec(enum forgery kind, const char *dir, const char *log)
 START_TEST(test_forged_state_refused)
 {
 	enum forgery kind = (enum forgery)_i;
-	char dir[] = "/tmp/forged.XXXXXX", log[96], path[96];
+	char dir[96], log[128], path[128];
 	int status = 0, waited;
 	bool reaped = false;
 	pid_t pid;
 
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	ck_assert_int_eq(chmod(dir, 0755), 0);
+	/* Under the run's directory: removed at the end even if this fails. */
+	test_dir(dir, sizeof(dir), "forged");
 	snprintf(log, sizeof(log), "%s/broker.log", dir);
 	pid = fork();
 	ck_assert_int_ge(pid, 0);
