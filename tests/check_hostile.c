@@ -524,8 +524,12 @@ END_TEST
 START_TEST(test_closer_mass_exit)
 {
 #ifdef TEST_UNDER_VALGRIND
-	/* Under valgrind 300 sessions do not open within their 5 s. */
-	enum { HOLDERS = 60, FLOODS = 16 };
+	/*
+	 * Under valgrind 300 sessions do not open within their 5 s, and 60
+	 * did not always either (their proofs queue at the verifier): 40,
+	 * with a longer handshake timeout. Neither is what this tests.
+	 */
+	enum { HOLDERS = 40, FLOODS = 16 };
 #else
 	enum { HOLDERS = 300, FLOODS = 16 };
 #endif
@@ -535,7 +539,8 @@ START_TEST(test_closer_mass_exit)
 
 	broker_start("--allow-uid", "0", "--allow-uid", "65534",
 	    "--max-sessions-per-uid", "1000", "--log-burst", "100000",
-	    "--log-session-burst", "100000", NULL);
+	    "--log-session-burst", "100000", "--handshake-timeout-ms", "20000",
+	    NULL);
 	baseline = count_fds(tb.pid);
 	ck_assert_int_eq(holders_start(holders, HOLDERS, p, NULL, 0), HOLDERS);
 	for (i = 0; i < FLOODS; i++)
