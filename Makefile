@@ -87,7 +87,7 @@ BROKER_SRCS := broker/main.c broker/broker.c broker/config.c broker/session.c \
 	broker/policy.c broker/access.c broker/jail.c broker/status.c \
 	broker/closer.c broker/ratelimit.c broker/audit.c broker/verifier.c \
 	broker/sdnotify.c broker/sha256.c broker/invariant.c \
-	broker/state.c broker/upgrade.c broker/store.c \
+	broker/state.c broker/upgrade.c broker/store.c broker/registry.c \
 	client/jail.c client/jail-build.c proto/wire.c
 TEST_SRCS := $(wildcard tests/*.c)
 

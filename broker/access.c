@@ -366,9 +366,11 @@ access_reload(struct broker *b)
 		}
 	}
 	np->no_match = old->no_match;
-	TAILQ_FOREACH(s, &b->sessions, entry)
-		if (s->rule != NULL)
+	TAILQ_FOREACH(s, REGISTRY_SESSIONS(&b->reg), entry)
+		if (s->rule != NULL) {
 			s->rule = rule_named(np, s->rule_name);
+			registry_session_changed(s);
+		}
 	b->policy = np;
 	policy_free(old);
 	invariants_free(b->invariants);

@@ -298,11 +298,11 @@ fds_in_use(const struct broker *b)
 	const struct spent *sp;
 	size_t n = 16 + b->closer.nwaiting;	/* device, sockets, closer... */
 
-	TAILQ_FOREACH(s, &b->sessions, entry)
+	TAILQ_FOREACH(s, REGISTRY_SESSIONS(&b->reg), entry)
 		n += 4;
-	TAILQ_FOREACH(l, &b->listeners, entry)
+	TAILQ_FOREACH(l, REGISTRY_LISTENERS(&b->reg), entry)
 		n++;
-	TAILQ_FOREACH(sp, &b->spent, entry)
+	TAILQ_FOREACH(sp, REGISTRY_SPENT(&b->reg), entry)
 		n += 3;
 	return n;
 }
@@ -368,11 +368,6 @@ broker_setup_common(struct broker *b)
 	struct sigaction sa = { .sa_handler = interrupt };
 	struct rlimit nofile;
 
-	TAILQ_INIT(&b->sessions);
-	TAILQ_INIT(&b->graveyard);
-	TAILQ_INIT(&b->listeners);
-	TAILQ_INIT(&b->dead_listeners);
-	TAILQ_INIT(&b->spent);
 	if (access_load(b) < 0)
 		fatalx("no policy: refusing to start");
 
@@ -488,7 +483,7 @@ refuse_full(struct broker *b, int fd)
 
 	(void)getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len);
 	snprintf(reason, sizeof(reason), "broker full: %u sessions",
-	    b->nsessions);
+	    b->reg.nsessions);
 	reply.status = UFFD_BROKER__V1__STATUS__QUOTA;	/* a limit */
 	reply.reason = reason;
 	(void)wire_send_msg(fd, &reply.base, -1);
@@ -523,7 +518,7 @@ accept_clients(struct broker *b)
 				log_warn("accept");
 			return;
 		}
-		if (b->nsessions >= b->cfg.max_sessions) {
+		if (b->reg.nsessions >= b->cfg.max_sessions) {
 			refuse_full(b, fd);
 			continue;
 		}
@@ -611,11 +606,9 @@ replace_closer(struct broker *b, bool exited)
 		audit_uid(b, blame.uid, "closer_replaced", "reason=\"no "
 		    "progress closing fds\" uid=%u session=%llu",
 		    (unsigned)blame.uid, (unsigned long long)blame.session);
-	TAILQ_FOREACH(s, &b->sessions, entry)
-		if (blame.session != 0 && s->id == blame.session) {
-			session_kill(s, "its fds stalled the closer");
-			break;
-		}
+	if (blame.session != 0 &&
+	    (s = registry_session_by_id(&b->reg, blame.session)) != NULL)
+		session_kill(s, "its fds stalled the closer");
 }
 
 static void
@@ -629,7 +622,7 @@ dispatch(struct broker *b, const struct epoll_event *ev)
 	/* Any event may change the state, but a session's request says itself
 	 * (session_handle_datagram(): reading status changes nothing). */
 	if (w->kind != WATCH_SOCK)
-		store_dirty(b);
+		registry_globals_changed(&b->reg);
 	switch (w->kind) {
 	case WATCH_LISTEN:
 		accept_clients(b);
@@ -736,9 +729,9 @@ broker_run(struct broker *b)
 	while (!b->stopping)
 		broker_turn(b, broker_timeout_ms(b));
 
-	while ((s = TAILQ_FIRST(&b->sessions)) != NULL)
+	while ((s = TAILQ_FIRST(REGISTRY_SESSIONS(&b->reg))) != NULL)
 		session_kill(s, "broker stopping");
-	while ((l = TAILQ_FIRST(&b->listeners)) != NULL)
+	while ((l = TAILQ_FIRST(REGISTRY_LISTENERS(&b->reg))) != NULL)
 		listener_close(l);
 	session_spent_prune(b, true);
 	session_reap(b);
@@ -748,8 +741,7 @@ broker_run(struct broker *b)
 	if (!b->cfg.socket_activated)
 		unlink_socket(b);
 	/* Nothing allocated outlives the loop: leak checkers stay quiet. */
-	free(b->by_file);
-	b->by_file = NULL;
+	registry_free(&b->reg);
 	policy_free(b->policy);
 	b->policy = NULL;
 	invariants_free(b->invariants);

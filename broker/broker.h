@@ -18,6 +18,7 @@
 #include "invariant.h"
 #include "policy.h"
 #include "ratelimit.h"
+#include "registry.h"
 #include "wire.h"
 
 /*
@@ -145,9 +146,9 @@ struct listener {
 	struct timespec	first_miss;
 	struct timespec	orphaned;	/* when refs fell to 0 */
 	struct watch	w;
+	bool		changed;	/* on the registry's change list */
+	TAILQ_ENTRY(listener) changed_entry;
 };
-
-TAILQ_HEAD(listener_list, listener);
 
 /*
  * What is left of a ready session that ended while its process or its
@@ -196,9 +197,9 @@ struct spent {
 	struct account	*acct;		/* NULL once the address space is gone */
 	uint64_t	dummy_page;
 	uint32_t	page_size;
+	bool		changed;	/* on the registry's change list */
+	TAILQ_ENTRY(spent) changed_entry;
 };
-
-TAILQ_HEAD(spent_list, spent);
 
 /* A proof a session waits for (verifier.c). */
 enum proof_job { PROOF_NONE, PROOF_FILTER, PROOF_PROBE };
@@ -256,9 +257,9 @@ struct session {
 	bool		speaks_seq;	/* its requests are numbered: Restarted */
 	uint64_t	req_seq;
 	struct ratelimit log_rate;	/* its log lines (audit.c) */
+	bool		changed;	/* on the registry's change list */
+	TAILQ_ENTRY(session) changed_entry;
 };
-
-TAILQ_HEAD(session_list, session);
 
 /* The closer process (closer.c). */
 #define CLOSER_DEADLINE_MS	1000	/* without progress: replaced */
@@ -386,9 +387,17 @@ struct upgrade {
 struct store {
 	bool		on;		/* $FDSTORE and $NOTIFY_SOCKET */
 	bool		adopting;	/* fds coming back: stored already */
-	bool		dirty;		/* the state changed since written */
 	int		state_fd[2];
-	uint64_t	generation;	/* of the state last written */
+	uint64_t	generation;	/* of the whole state last written */
+	/*
+	 * The journal: what changed since that state, entry by entry. Once
+	 * it outgrows the state, the state is written whole again.
+	 */
+	int		journal_fd;
+	uint64_t	journal_seq;	/* of its last entry; 0: empty */
+	size_t		journal_len;
+	size_t		whole_len;	/* of the whole state last written */
+	uint64_t	wholes, entries;	/* written so far */
 	unsigned int	puts, drops;	/* sent to the store */
 	bool		failed;		/* a write or a send failed: said once */
 };
@@ -416,16 +425,8 @@ struct broker {
 	uint64_t	ticks;		/* liveness ticks so far */
 	int		sigfd;
 	struct watch	w_listen, w_timer, w_signal;
-	struct session_list sessions;
-	struct session_list graveyard;
-	struct listener_list listeners;
-	struct listener_list dead_listeners;
-	/* The live listeners in kcmp(2)'s order of their files (supervise.c). */
-	struct listener	**by_file;
-	size_t		nby_file, by_file_cap;
-	struct spent_list spent;
-	unsigned int	nsessions;
-	uint64_t	next_id;
+	/* Sessions, listeners, spent records, ids: what it owns (registry.h). */
+	struct registry	reg;
 	bool		stopping;
 	bool		accept_paused;	/* out of fds: listen socket unwatched */
 	unsigned int	npaused;	/* sessions not read: no room for fds */
@@ -595,13 +596,7 @@ void	store_put(struct broker *b, char kind, uint64_t id, const char *suffix,
 void	store_drop(struct broker *b, char kind, uint64_t id, const char *suffix);
 void	store_name(char *buf, size_t len, char kind, uint64_t id,
 	    const char *suffix);
-/* Something changed: the state is written before anything is sent. */
-static inline void
-store_dirty(struct broker *b)
-{
-	b->store.dirty = true;
-}
-/* Write the state if it changed (before a reply, an answer, a turn's end). */
+/* Write what changed (before a reply, an answer, a turn's end). */
 void	store_sync(struct broker *b);
 void	store_sync_send(struct broker *b);	/* before each send */
 /* A broker started with the store's fds: are there any (LISTEN_FDNAMES)? */

@@ -94,7 +94,7 @@ pid_has_session(const struct session *s)
 	const struct session *o;
 
 	/* A connection that has not said Hello yet is not a session. */
-	TAILQ_FOREACH(o, &s->b->sessions, entry)
+	TAILQ_FOREACH(o, REGISTRY_SESSIONS(&s->b->reg), entry)
 		if (o != s && o->pid == s->pid && o->refusal == NULL &&
 		    o->state > SESSION_HELLO)
 			return true;
@@ -261,6 +261,7 @@ handshake_proven(struct session *s, const char *why)
 	enum proof_job job = s->proof;
 	int fd = s->proof_fd;
 
+	registry_session_changed(s);
 	s->proof = PROOF_NONE;
 	s->proof_fd = -1;
 	session_watch_sync(s);

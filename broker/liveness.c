@@ -88,7 +88,7 @@ tick_slice(struct broker *b, unsigned int slice)
 	struct session *s, *next;
 	const char *why;
 
-	for (s = TAILQ_FIRST(&b->sessions); s != NULL; s = next) {
+	for (s = TAILQ_FIRST(REGISTRY_SESSIONS(&b->reg)); s != NULL; s = next) {
 		next = TAILQ_NEXT(s, entry);
 		if (s->id % LIVENESS_SLICES != slice)
 			continue;
@@ -131,7 +131,7 @@ liveness_tick(struct broker *b, uint64_t ticks)
 	session_spent_prune(b, false);
 	/* Even when the peer has gone quiet, its summary is written. */
 	audit_flush(b, false);
-	for (l = TAILQ_FIRST(&b->listeners); l != NULL; l = lnext) {
+	for (l = TAILQ_FIRST(REGISTRY_LISTENERS(&b->reg)); l != NULL; l = lnext) {
 		lnext = TAILQ_NEXT(l, entry);
 		if (l->refs == 0 && broker_elapsed_ms(&l->orphaned) >
 		    b->cfg.handshake_timeout_ms) {

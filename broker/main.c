@@ -35,6 +35,7 @@ main(int argc, char **argv)
 		return 0;
 	}
 	log_init(b.cfg.log_syslog);
+	registry_init(&b.reg);
 	sdnotify_init();
 	upgrade_init(&b, argv);
 	if (upgrade_resuming()) {

@@ -86,7 +86,7 @@ session_count_uid(const struct broker *b, uid_t uid, bool refused)
 	const struct session *s;
 	unsigned int n = 0;
 
-	TAILQ_FOREACH(s, &b->sessions, entry)
+	TAILQ_FOREACH(s, REGISTRY_SESSIONS(&b->reg), entry)
 		if (s->uid == uid && (s->refusal != NULL) == refused)
 			n++;
 	return n;
@@ -111,7 +111,7 @@ session_new(struct broker *b, int sock)
 		return NULL;
 	}
 	s->b = b;
-	s->id = ++b->next_id;
+	s->id = registry_next_id(&b->reg);
 	s->sock = sock;
 	s->probe_uffd = -1;
 	s->proof_fd = -1;
@@ -140,8 +140,7 @@ session_new(struct broker *b, int sock)
 	store_put(b, 's', s->id, ".pidfd", s->pidfd);
 	store_put(b, 'a', s->acct->mm_id, "", s->acct->tracker);
 	access_admit(s);
-	TAILQ_INSERT_TAIL(&b->sessions, s, entry);
-	b->nsessions++;
+	registry_add_session(&b->reg, s);
 	if (broker_watch(b, sock, &s->w_sock, EPOLLIN | EPOLLRDHUP) < 0 ||
 	    broker_watch(b, s->pidfd, &s->w_pidfd, EPOLLIN) < 0) {
 		session_kill(s, "epoll_ctl failed");
@@ -224,7 +223,7 @@ session_kill(struct session *s, const char *why)
 
 	if (s->state == SESSION_DEAD)
 		return;
-	store_dirty(b);
+	registry_globals_changed(&b->reg);	/* its rule's counters */
 	if (s->refusal == NULL || s->state != SESSION_HELLO)
 		audit_session(s, "session_end", "session=%llu pid=%d uid=%u "
 		    "rule=%s state=%s forked=%s granted=%llu refused=%llu "
@@ -266,9 +265,7 @@ session_kill(struct session *s, const char *why)
 	if (s->acct != NULL)
 		account_unref(s->acct);
 	s->acct = NULL;
-	TAILQ_REMOVE(&b->sessions, s, entry);
-	TAILQ_INSERT_TAIL(&b->graveyard, s, entry);
-	b->nsessions--;
+	registry_bury_session(&b->reg, s);
 }
 
 /* Free dead sessions once no epoll event of this turn can point at them. */
@@ -277,8 +274,7 @@ session_reap(struct broker *b)
 {
 	struct session *s;
 
-	while ((s = TAILQ_FIRST(&b->graveyard)) != NULL) {
-		TAILQ_REMOVE(&b->graveyard, s, entry);
+	while ((s = registry_reap_session(&b->reg)) != NULL) {
 		free(s->refusal);
 		free(s->last_refusal);
 		free(s);
@@ -315,6 +311,7 @@ session_advance(struct session *s, enum session_state to)
 		    (unsigned long long)s->id, states[s->state].name,
 		    states[to].name);
 	s->state = to;
+	registry_session_changed(s);
 	session_sync_fds(s);
 }
 
@@ -383,6 +380,7 @@ session_set_pending(struct session *s, unsigned int pending)
 {
 	s->acct->pending = s->acct->pending - s->pending + pending;
 	s->pending = pending;
+	registry_session_changed(s);
 }
 
 /*
@@ -421,7 +419,7 @@ session_spend(struct session *s)
 		s->probe_uffd = -1;
 		s->acct = NULL;
 	}
-	TAILQ_INSERT_TAIL(&s->b->spent, sp, entry);
+	registry_add_spent(&s->b->reg, sp);
 }
 
 /*
@@ -457,7 +455,7 @@ session_pid_spent(struct broker *b, pid_t pid)
 {
 	struct spent *sp;
 
-	TAILQ_FOREACH(sp, &b->spent, entry)
+	TAILQ_FOREACH(sp, REGISTRY_SPENT(&b->reg), entry)
 		if (sp->pid == pid && sp->pidfd >= 0 &&
 		    proc_pidfd_alive(sp->pidfd))
 			return true;
@@ -470,7 +468,7 @@ session_spent_of_uid(struct broker *b, uid_t uid)
 	struct spent *sp;
 	unsigned int n = 0;
 
-	TAILQ_FOREACH(sp, &b->spent, entry)
+	TAILQ_FOREACH(sp, REGISTRY_SPENT(&b->reg), entry)
 		if (sp->uid == uid && spent_update(sp, false))
 			n++;
 	return n;
@@ -482,7 +480,7 @@ session_spent_prune(struct broker *b, bool all)
 {
 	struct spent *sp, *next;
 
-	for (sp = TAILQ_FIRST(&b->spent); sp != NULL; sp = next) {
+	for (sp = TAILQ_FIRST(REGISTRY_SPENT(&b->reg)); sp != NULL; sp = next) {
 		next = TAILQ_NEXT(sp, entry);
 		if (spent_update(sp, all))
 			continue;
@@ -492,7 +490,7 @@ session_spent_prune(struct broker *b, bool all)
 			    "pid=%d uid=%u reason=\"process and address space "
 			    "gone\"", (unsigned long long)sp->id, (int)sp->pid,
 			    (unsigned)sp->uid);
-		TAILQ_REMOVE(&b->spent, sp, entry);
+		registry_remove_spent(&b->reg, sp);
 		free(sp);
 	}
 }
@@ -539,14 +537,14 @@ session_join_address_space(struct session *s)
 	struct spent *sp;
 	struct account *a = NULL;
 
-	TAILQ_FOREACH(o, &s->b->sessions, entry)
+	TAILQ_FOREACH(o, REGISTRY_SESSIONS(&s->b->reg), entry)
 		if (o != s && o->uid == s->uid && o->state == SESSION_READY &&
 		    same_address_space(s, o->dummy_page, o->page_size)) {
 			a = o->acct;
 			break;
 		}
 	if (a == NULL)
-		TAILQ_FOREACH(sp, &s->b->spent, entry)
+		TAILQ_FOREACH(sp, REGISTRY_SPENT(&s->b->reg), entry)
 			if (sp->uid == s->uid && sp->probe_uffd >= 0 &&
 			    same_address_space(s, sp->dummy_page,
 			    sp->page_size)) {
@@ -766,7 +764,7 @@ session_handle_datagram(struct session *s, const uint8_t *buf, size_t len,
 		v = REQUEST_REFUSED;
 	if (!(v == REQUEST_ADMIN || (v == REQUEST_OK &&
 	    rc.req->body_case == UFFD_BROKER__V1__REQUEST__BODY_STATUS)))
-		store_dirty(s->b);
+		registry_session_changed(s);
 	s->has_req_seq = rc.req != NULL && rc.req->has_seq;
 	if (s->has_req_seq)
 		s->speaks_seq = true;
@@ -833,7 +831,7 @@ session_resume_all(struct broker *b)
 {
 	struct session *s;
 
-	TAILQ_FOREACH(s, &b->sessions, entry) {
+	TAILQ_FOREACH(s, REGISTRY_SESSIONS(&b->reg), entry) {
 		if (!s->paused || s->state == SESSION_DEAD)
 			continue;
 		s->paused = false;

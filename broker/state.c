@@ -324,7 +324,7 @@ enc_broker(struct enc *e, BrokerState *st, struct broker *b)
 	const struct verifier *v = &b->verifier;
 	size_t i;
 
-	st->next_id = b->next_id;
+	st->next_id = b->reg.next_id;
 	st->ticks = b->ticks;
 	st->listen_fd = b->listen_fd;
 	st->socket_activated = b->cfg.socket_activated;
@@ -380,11 +380,63 @@ enc_broker(struct enc *e, BrokerState *st, struct broker *b)
 	}
 }
 
-/* The broker's state, framed (header and message): malloc'd, or NULL. */
-uint8_t *
-state_pack(struct broker *b, size_t *framed, char *err, size_t errlen)
+static void
+enc_listener(struct enc *e, BrokerState *st, const struct listener *l)
+{
+	UffdBroker__State__V1__Listener *m = &e->lis[st->n_listeners];
+
+	uffd_broker__state__v1__listener__init(m);
+	m->id = l->id;
+	m->uid = l->uid;
+	m->fd = l->fd;
+	m->max_orphans = l->max_orphans;
+	m->misses = l->misses;
+	m->orphaned_ns = l->refs == 0 ? NS(l->orphaned) : 0;
+	m->has_last_id = l->has_last_id;
+	m->last_id = l->last_id;
+	e->lisp[st->n_listeners++] = m;
+}
+
+/* The records that are gone, by kind, for a journal entry. */
+static bool
+enc_gone(BrokerState *st, const struct registry *r)
+{
+	size_t i;
+
+	st->gone_sessions = calloc(r->ngone + 1, sizeof(uint64_t));
+	st->gone_listeners = calloc(r->ngone + 1, sizeof(uint64_t));
+	st->gone_spent = calloc(r->ngone + 1, sizeof(uint64_t));
+	if (st->gone_sessions == NULL || st->gone_listeners == NULL ||
+	    st->gone_spent == NULL)
+		return false;
+	for (i = 0; i < r->ngone; i++)
+		switch (r->gone[i].kind) {
+		case RECORD_SESSION:
+			st->gone_sessions[st->n_gone_sessions++] = r->gone[i].id;
+			break;
+		case RECORD_LISTENER:
+			st->gone_listeners[st->n_gone_listeners++] =
+			    r->gone[i].id;
+			break;
+		case RECORD_SPENT:
+			st->gone_spent[st->n_gone_spent++] = r->gone[i].id;
+			break;
+		}
+	return true;
+}
+
+/*
+ * The state framed: the whole of it (journal_seq 0), or a journal entry
+ * (journal_seq > 0) of the broker's fields and the records the registry
+ * says changed or went since the last entry. malloc'd, or NULL.
+ */
+static uint8_t *
+pack(struct broker *b, uint64_t journal_seq, size_t *framed, char *err,
+    size_t errlen)
 {
 	BrokerState st = UFFD_BROKER__STATE__V1__STATE__INIT;
+	struct registry *r = &b->reg;
+	bool entry = journal_seq > 0;
 	struct enc e = { 0 };
 	const struct listener *l;
 	struct session *s;
@@ -393,17 +445,25 @@ state_pack(struct broker *b, size_t *framed, char *err, size_t errlen)
 	size_t nl = 0, ns = 0, nsp = 0, len;
 	uint8_t boot_id[16], *msg = NULL, *buf = NULL;
 
-	TAILQ_FOREACH(l, &b->listeners, entry)
-		nl++;
-	TAILQ_FOREACH(s, &b->sessions, entry)
-		ns++;
-	TAILQ_FOREACH(sp, &b->spent, entry)
-		nsp++;
+	if (entry) {
+		TAILQ_FOREACH(l, &r->changed_listeners, changed_entry)
+			nl++;
+		TAILQ_FOREACH(s, &r->changed_sessions, changed_entry)
+			ns++;
+		TAILQ_FOREACH(sp, &r->changed_spent, changed_entry)
+			nsp++;
+	} else {
+		nl = r->nby_file;
+		ns = r->nsessions;
+		TAILQ_FOREACH(sp, &r->spent, entry)
+			nsp++;
+	}
 	if (state_boot_id(boot_id) < 0) {
 		snprintf(err, errlen, "cannot read this boot's id");
 		return NULL;
 	}
-	if (!enc_alloc(&e, nl, ns, nsp, b->policy->nrules)) {
+	if (!enc_alloc(&e, nl, ns, nsp, b->policy->nrules) ||
+	    (entry && !enc_gone(&st, r))) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
@@ -417,28 +477,29 @@ state_pack(struct broker *b, size_t *framed, char *err, size_t errlen)
 		st.has_generation = true;
 		st.generation = b->store.generation;
 	}
-	st.listeners = e.lisp;
-	TAILQ_FOREACH(l, &b->listeners, entry) {
-		UffdBroker__State__V1__Listener *m = &e.lis[st.n_listeners];
-
-		uffd_broker__state__v1__listener__init(m);
-		m->id = l->id;
-		m->uid = l->uid;
-		m->fd = l->fd;
-		m->max_orphans = l->max_orphans;
-		m->misses = l->misses;
-		m->orphaned_ns = l->refs == 0 ? NS(l->orphaned) : 0;
-		m->has_last_id = l->has_last_id;
-		m->last_id = l->last_id;
-		e.lisp[st.n_listeners++] = m;
+	if (entry) {
+		st.has_journal_seq = true;
+		st.journal_seq = journal_seq;
 	}
+	st.listeners = e.lisp;
 	st.accounts = e.accp;
 	st.sessions = e.sesp;
-	TAILQ_FOREACH(s, &b->sessions, entry)
-		enc_session(&e, &st, s);
 	st.spent = e.spep;
-	TAILQ_FOREACH(sp, &b->spent, entry)
-		enc_spent(&e, &st, sp);
+	if (entry) {
+		TAILQ_FOREACH(l, &r->changed_listeners, changed_entry)
+			enc_listener(&e, &st, l);
+		TAILQ_FOREACH(s, &r->changed_sessions, changed_entry)
+			enc_session(&e, &st, s);
+		TAILQ_FOREACH(sp, &r->changed_spent, changed_entry)
+			enc_spent(&e, &st, sp);
+	} else {
+		TAILQ_FOREACH(l, &r->listeners, entry)
+			enc_listener(&e, &st, l);
+		TAILQ_FOREACH(s, &r->sessions, entry)
+			enc_session(&e, &st, s);
+		TAILQ_FOREACH(sp, &r->spent, entry)
+			enc_spent(&e, &st, sp);
+	}
 
 	len = uffd_broker__state__v1__state__get_packed_size(&st);
 	if ((msg = malloc(len ? len : 1)) == NULL) {
@@ -450,8 +511,24 @@ state_pack(struct broker *b, size_t *framed, char *err, size_t errlen)
 		snprintf(err, errlen, "state of %zu bytes is over the limit", len);
 out:
 	free(msg);
+	free(st.gone_sessions);
+	free(st.gone_listeners);
+	free(st.gone_spent);
 	enc_free(&e);
 	return buf;
+}
+
+uint8_t *
+state_pack(struct broker *b, size_t *framed, char *err, size_t errlen)
+{
+	return pack(b, 0, framed, err, errlen);
+}
+
+uint8_t *
+state_pack_entry(struct broker *b, uint64_t journal_seq, size_t *framed,
+    char *err, size_t errlen)
+{
+	return pack(b, journal_seq, framed, err, errlen);
 }
 
 /* Write buf whole at offset 0 of fd, cut to its length. Returns 0 or -errno. */
@@ -495,4 +572,242 @@ state_save(struct broker *b, char *err, size_t errlen)
 	}
 	free(buf);
 	return fd;
+}
+
+/* ---- a whole state and the journal over it, as one (a restart's) ---- */
+
+/* A record of one part, by its id, in the order written. */
+struct rec {
+	uint64_t	id;
+	size_t		order;
+	void		*m;
+};
+
+static int
+cmp_rec(const void *a, const void *b)
+{
+	const struct rec *x = a, *y = b;
+
+	if (x->id != y->id)
+		return x->id < y->id ? -1 : 1;
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * The last version of each record, unless it is gone (ids are never
+ * reused: gone is for good), as an array of message pointers in id order.
+ */
+static void **
+latest(struct rec *r, size_t n, uint64_t *gone, size_t ngone, size_t *out)
+{
+	void **v;
+	size_t i, k = 0;
+
+	qsort(r, n, sizeof(*r), cmp_rec);
+	qsort(gone, ngone, sizeof(*gone), cmp_u64);
+	if ((v = calloc(n + 1, sizeof(*v))) == NULL)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		if (i + 1 < n && r[i + 1].id == r[i].id)
+			continue;	/* a later version follows */
+		if (ngone > 0 && bsearch(&r[i].id, gone, ngone, sizeof(*gone),
+		    cmp_u64) != NULL)
+			continue;
+		v[k++] = r[i].m;
+	}
+	*out = k;
+	return v;
+}
+
+/* The parts' records of one kind, each with its id and place. */
+#define GATHER(v, field, idfield, recs, nrecs)				\
+	do {								\
+		size_t p_, i_;						\
+		for (p_ = 0; p_ < (v)->nparts; p_++)			\
+			for (i_ = 0; i_ < (v)->parts[p_]->n_##field; i_++) { \
+				(recs)[nrecs].id =			\
+				    (v)->parts[p_]->field[i_]->idfield;	\
+				(recs)[nrecs].order = (nrecs);		\
+				(recs)[nrecs].m = (v)->parts[p_]->field[i_]; \
+				(nrecs)++;				\
+			}						\
+	} while (0)
+
+#define GONE(v, field, out, nout)					\
+	do {								\
+		size_t p_, i_;						\
+		for (p_ = 0; p_ < (v)->nparts; p_++)			\
+			for (i_ = 0; i_ < (v)->parts[p_]->n_##field; i_++) \
+				(out)[(nout)++] = (v)->parts[p_]->field[i_]; \
+	} while (0)
+
+/* How many records of one kind all the parts hold. */
+#define COUNT(v, field, n)						\
+	do {								\
+		size_t p_;						\
+		for (p_ = 0; p_ < (v)->nparts; p_++)			\
+			(n) += (v)->parts[p_]->n_##field;		\
+	} while (0)
+
+/* Is an account named by a session or spent record of the view? */
+static bool
+account_named(const BrokerState *st, uint64_t mm_id)
+{
+	size_t i;
+
+	for (i = 0; i < st->n_sessions; i++)
+		if (st->sessions[i]->account == mm_id)
+			return true;
+	for (i = 0; i < st->n_spent; i++)
+		if (st->spent[i]->account == mm_id)
+			return true;
+	return false;
+}
+
+static bool
+merge(struct state_view *v)
+{
+	BrokerState *last = v->parts[v->nparts - 1], *st = &v->view;
+	size_t nr = 0, ng = 0, n, ngone, i, k;
+	struct rec *recs;
+	uint64_t *gone;
+	bool ok = false;
+
+	COUNT(v, sessions, nr);
+	COUNT(v, listeners, nr);
+	COUNT(v, spent, nr);
+	COUNT(v, accounts, nr);
+	COUNT(v, gone_sessions, ng);
+	COUNT(v, gone_listeners, ng);
+	COUNT(v, gone_spent, ng);
+	recs = calloc(nr + 1, sizeof(*recs));
+	gone = calloc(ng + 1, sizeof(*gone));
+
+	/* The broker's own fields, rules and back-off: the last part's. */
+	*st = *last;
+	st->has_journal_seq = false;
+	st->n_gone_sessions = st->n_gone_listeners = st->n_gone_spent = 0;
+	st->sessions = NULL;
+	st->listeners = NULL;
+	st->spent = NULL;
+	st->accounts = NULL;
+	st->n_sessions = st->n_listeners = st->n_spent = st->n_accounts = 0;
+	if (recs == NULL || gone == NULL)
+		goto out;
+
+	n = ngone = 0;
+	GATHER(v, sessions, id, recs, n);
+	GONE(v, gone_sessions, gone, ngone);
+	if ((st->sessions = (void *)latest(recs, n, gone, ngone,
+	    &st->n_sessions)) == NULL)
+		goto out;
+	n = ngone = 0;
+	GATHER(v, listeners, id, recs, n);
+	GONE(v, gone_listeners, gone, ngone);
+	if ((st->listeners = (void *)latest(recs, n, gone, ngone,
+	    &st->n_listeners)) == NULL)
+		goto out;
+	n = ngone = 0;
+	GATHER(v, spent, id, recs, n);
+	GONE(v, gone_spent, gone, ngone);
+	if ((st->spent = (void *)latest(recs, n, gone, ngone,
+	    &st->n_spent)) == NULL)
+		goto out;
+	/* Accounts go with the records that name them. */
+	n = 0;
+	GATHER(v, accounts, mm_id, recs, n);
+	if ((st->accounts = (void *)latest(recs, n, gone, 0,
+	    &st->n_accounts)) == NULL)
+		goto out;
+	for (i = k = 0; i < st->n_accounts; i++)
+		if (account_named(st, st->accounts[i]->mm_id))
+			st->accounts[k++] = st->accounts[i];
+	st->n_accounts = k;
+	ok = true;
+out:
+	free(recs);
+	free(gone);
+	return ok;
+}
+
+void
+state_view_close(struct state_view *v)
+{
+	size_t i;
+
+	free(v->view.sessions);
+	free(v->view.listeners);
+	free(v->view.spent);
+	free(v->view.accounts);
+	for (i = 0; i < v->nparts; i++)
+		state_free(v->parts[i]);
+	free(v->parts);
+	memset(v, 0, sizeof(*v));
+}
+
+int
+state_view_open(struct state_view *v, BrokerState *base,
+    const uint8_t *journal, size_t len, const uint8_t boot_id[16])
+{
+	struct state_header h;
+	BrokerState *e, **grown;
+	size_t off = 0, cap = 16;
+	char err[256];
+
+	memset(v, 0, sizeof(*v));
+	snprintf(v->stop, sizeof(v->stop), "its end");
+	if ((v->parts = calloc(cap, sizeof(*v->parts))) == NULL) {
+		state_free(base);
+		return -1;
+	}
+	v->parts[v->nparts++] = base;
+	while (off < len) {
+		if (len - off < sizeof(h) || (memcpy(&h, journal + off,
+		    sizeof(h)), h.length > len - off - sizeof(h))) {
+			snprintf(v->stop, sizeof(v->stop), "a torn entry");
+			break;
+		}
+		e = state_decode(journal + off, sizeof(h) + h.length, 0,
+		    boot_id, err, sizeof(err));
+		if (e == NULL) {
+			snprintf(v->stop, sizeof(v->stop), "an entry that does "
+			    "not check: %s", err);
+			break;
+		}
+		if (!e->has_journal_seq || !e->has_generation ||
+		    !base->has_generation ||
+		    e->generation != base->generation ||
+		    e->journal_seq != v->entries + 1) {
+			snprintf(v->stop, sizeof(v->stop), "an entry of another "
+			    "state, or out of order");
+			state_free(e);
+			break;
+		}
+		if (v->nparts == cap) {
+			cap *= 2;
+			if ((grown = reallocarray(v->parts, cap,
+			    sizeof(*grown))) == NULL) {
+				state_free(e);
+				state_view_close(v);
+				return -1;
+			}
+			v->parts = grown;
+		}
+		v->parts[v->nparts++] = e;
+		v->entries++;
+		off += sizeof(h) + h.length;
+	}
+	if (!merge(v)) {
+		state_view_close(v);
+		return -1;
+	}
+	return 0;
 }

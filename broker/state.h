@@ -69,6 +69,31 @@ BrokerState *state_decode(const uint8_t *buf, size_t len, pid_t pid,
 BrokerState *state_read(int fd, pid_t pid, char *err, size_t errlen);
 void	state_free(BrokerState *st);
 
+/*
+ * A journal entry (journal_seq 1, 2, ...): the broker's fields and the
+ * records the registry says changed or went since the entry before.
+ */
+uint8_t	*state_pack_entry(struct broker *b, uint64_t journal_seq,
+	    size_t *len, char *err, size_t errlen);
+
+/*
+ * A whole state and the journal written over it, merged (store.c, at a
+ * restart): the last version of each record, less those gone. The journal
+ * is read entry by entry while each checks (state_decode(), the base's
+ * generation, the next number); what follows a torn or foreign entry is
+ * not read. The view owns base, and its records are the parts'.
+ */
+struct state_view {
+	BrokerState	view;
+	BrokerState	**parts;	/* base, then the entries read */
+	size_t		nparts;
+	size_t		entries;
+	char		stop[300];	/* what ended the journal */
+};
+int	state_view_open(struct state_view *v, BrokerState *base,
+	    const uint8_t *journal, size_t len, const uint8_t boot_id[16]);
+void	state_view_close(struct state_view *v);
+
 /* Frame a packed message: header + message, into a malloc'd buffer. */
 uint8_t	*state_frame(const uint8_t *msg, size_t len, pid_t pid,
 	    const uint8_t boot_id[16], size_t *outlen);

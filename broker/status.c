@@ -125,16 +125,16 @@ walk(struct broker *b, struct page *pg)
 	size_t i;
 	int live;
 
-	TAILQ_FOREACH(l, &b->listeners, entry)
+	TAILQ_FOREACH(l, REGISTRY_LISTENERS(&b->reg), entry)
 		listeners++;
-	TAILQ_FOREACH(s, &b->sessions, entry)
+	TAILQ_FOREACH(s, REGISTRY_SESSIONS(&b->reg), entry)
 		admitted += s->refusal == NULL;
 	emit(pg, "broker pid=%d creation=%s policy=%s rules=%zu sessions=%u "
 	    "connections=%u listeners=%u sessions_refused_no_rule=%llu",
 	    (int)getpid(),
 	    b->via_syscall ? "syscall" : "device",
 	    b->cfg.policy_path ? b->cfg.policy_path : "(command line)",
-	    p->nrules, admitted, b->nsessions, listeners,
+	    p->nrules, admitted, b->reg.nsessions, listeners,
 	    (unsigned long long)p->no_match);
 	walk_policy(b, pg);
 	walk_upgrade(b, pg);
@@ -146,7 +146,7 @@ walk(struct broker *b, struct page *pg)
 		    (unsigned long long)p->rules[i].refusals,
 		    (unsigned long long)p->rules[i].granted,
 		    (unsigned long long)p->rules[i].refused);
-	TAILQ_FOREACH(s, &b->sessions, entry) {
+	TAILQ_FOREACH(s, REGISTRY_SESSIONS(&b->reg), entry) {
 		if (s->refusal != NULL)
 			continue;
 		live = s->state == SESSION_READY ? session_live_uffds(s) : 0;

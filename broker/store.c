@@ -101,14 +101,15 @@ store_drop(struct broker *b, char kind, uint64_t id, const char *suffix)
 	drop_named(b, name);
 }
 
-/* The state's two memfds, made afresh (store_publish() stores them). */
+/* The state's two memfds and the journal, made afresh (store_publish()
+ * stores them). */
 void
 store_init(struct broker *b)
 {
 	struct store *st = &b->store;
 	int i;
 
-	st->state_fd[0] = st->state_fd[1] = -1;
+	st->state_fd[0] = st->state_fd[1] = st->journal_fd = -1;
 	if (getenv("FDSTORE") == NULL || sdnotify_socket() < 0)
 		return;
 	st->on = true;
@@ -118,73 +119,164 @@ store_init(struct broker *b)
 		if (st->state_fd[i] < 0)
 			fatal("fd store: memfd_create");
 	}
-	st->dirty = true;
+	if ((st->journal_fd = memfd_create("uffd-brokerd-journal",
+	    MFD_CLOEXEC)) < 0)
+		fatal("fd store: memfd_create");
+	b->reg.tracking = true;
+	registry_globals_changed(&b->reg);
 }
 
 /*
- * The state written to the new memfds, which then take the names of any
- * the store held (an older image's, or a killed broker's): from here on a
- * broker started in this one's place resumes what this one serves.
+ * The whole state, to the memfd not written last, under the next
+ * generation; then the journal is emptied, its entries being of the
+ * generation before (a kill in between leaves them, and a restart reads
+ * them only over their own state, which is the other memfd).
+ */
+static int
+write_whole(struct broker *b, char *err, size_t errlen)
+{
+	struct store *st = &b->store;
+	uint8_t *buf;
+	size_t len;
+	int rc;
+
+	st->generation++;
+	if ((buf = state_pack(b, &len, err, errlen)) == NULL) {
+		st->generation--;
+		return -ENOMEM;
+	}
+	rc = state_write(st->state_fd[st->generation % 2], buf, len);
+	free(buf);
+	if (rc < 0) {
+		snprintf(err, errlen, "writing the state");
+		st->generation--;	/* the last good one stays the other */
+		return rc;
+	}
+	st->whole_len = len;
+	st->wholes++;
+	st->journal_seq = 0;
+	st->journal_len = 0;
+	if (ftruncate(st->journal_fd, 0) < 0) {
+		snprintf(err, errlen, "emptying the journal");
+		return -errno;
+	}
+	return 0;
+}
+
+/* What changed since the last entry, appended to the journal. */
+static int
+write_entry(struct broker *b, char *err, size_t errlen)
+{
+	struct store *st = &b->store;
+	uint8_t *buf;
+	size_t len, off = 0;
+	ssize_t n = 0;
+
+	if ((buf = state_pack_entry(b, st->journal_seq + 1, &len, err,
+	    errlen)) == NULL)
+		return -ENOMEM;
+	/* lseek and write: the jail has no pwrite64. */
+	if (lseek(st->journal_fd, (off_t)st->journal_len, SEEK_SET) < 0)
+		n = -1;
+	while (n == 0 && off < len) {
+		if ((n = write(st->journal_fd, buf + off, len - off)) > 0) {
+			off += (size_t)n;
+			n = 0;
+		} else if (n == 0)
+			n = -1;
+	}
+	free(buf);
+	if (off != len) {
+		/* Torn: the next entry goes over it, or a whole state. */
+		snprintf(err, errlen, "writing the journal");
+		return n < 0 ? -errno : -EIO;
+	}
+	st->journal_seq++;
+	st->journal_len += len;
+	st->entries++;
+	return 0;
+}
+
+/*
+ * The state written whole, then both memfds and the journal take the names
+ * of any the store held (an older image's, or a killed broker's): from
+ * here on a broker started in this one's place resumes what this one
+ * serves.
  */
 void
 store_publish(struct broker *b)
 {
 	struct store *st = &b->store;
-	char name[16];
-	int i;
+	char err[256];
+	int i, rc;
 
 	if (!st->on)
 		return;
-	store_dirty(b);
-	store_sync(b);
-	store_dirty(b);
-	store_sync(b);		/* both hold a state */
+	for (i = 0; i < 2; i++)		/* both hold a state */
+		if ((rc = write_whole(b, err, sizeof(err))) < 0)
+			store_failed(b, err, -rc);
+	registry_changes_written(&b->reg, false);
 	for (i = 0; i < 2; i++) {
-		snprintf(name, sizeof(name), "state.%d", i);
-		drop_named(b, name);
-		put_named(b, name, st->state_fd[i]);
+		snprintf(err, sizeof(err), "state.%d", i);
+		drop_named(b, err);
+		put_named(b, err, st->state_fd[i]);
 	}
+	drop_named(b, "journal");
+	put_named(b, "journal", st->journal_fd);
 	log_event("fd_store", "on=yes generation=%llu",
 	    (unsigned long long)st->generation);
 }
 
-void
-store_sync(struct broker *b)
+/*
+ * Once the journal is as long as the state, or at least this long, the
+ * next change writes the state whole: each entry costs its own records,
+ * and the whole write, spread over the entries before it, about as much.
+ */
+#define JOURNAL_MIN_BYTES	(64u << 10)
+
+static void
+sync_changes(struct broker *b, bool keep)
 {
 	struct store *st = &b->store;
 	char err[256];
-	uint8_t *buf;
-	size_t len;
 	int rc;
 
-	if (!st->on || !st->dirty)
+	if (!st->on || !b->reg.changed)
 		return;
-	st->generation++;
-	if ((buf = state_pack(b, &len, err, sizeof(err))) == NULL) {
-		store_failed(b, err, ENOMEM);
-		return;
-	}
-	rc = state_write(st->state_fd[st->generation % 2], buf, len);
-	free(buf);
+	if (st->wholes == 0 || (st->journal_len >= JOURNAL_MIN_BYTES &&
+	    st->journal_len >= st->whole_len))
+		rc = write_whole(b, err, sizeof(err));
+	else if ((rc = write_entry(b, err, sizeof(err))) < 0)
+		rc = write_whole(b, err, sizeof(err));
 	if (rc < 0) {
-		store_failed(b, "writing the state", -rc);
-		st->generation--;	/* the last good one stays the other */
-		return;
+		store_failed(b, err, -rc);
+		return;		/* the changes stay marked: written next time */
 	}
-	st->dirty = false;
+	registry_changes_written(&b->reg, keep);
+}
+
+#ifdef UFFD_BROKER_TEST_HOOKS
+static void audit_store(struct broker *);
+#endif
+
+void
+store_sync(struct broker *b)
+{
+	sync_changes(b, false);
+#ifdef UFFD_BROKER_TEST_HOOKS
+	audit_store(b);
+#endif
 }
 
 /*
- * Before something is sent: the state as it is now. What the same event
- * changes after this send is not marked (the mutators do not say), so the
- * next send, or the turn's end, writes again.
+ * Before something is sent: what changed, as it is now. The records
+ * written stay marked, as the same event may change them after the send
+ * without saying so: the turn's end writes them again.
  */
 void
 store_sync_send(struct broker *b)
 {
-	store_sync(b);
-	if (b->store.on)
-		b->store.dirty = true;
+	sync_changes(b, true);
 }
 
 /* ---- a restart: the store's fds come back (sd_listen_fds(3)) ---- */
@@ -316,10 +408,12 @@ newest_state(char *err, size_t errlen)
 				    sizeof(why[i]));
 			close(fd);
 		}
-		if (st[i] != NULL && !st[i]->has_generation) {
+		if (st[i] != NULL && (!st[i]->has_generation ||
+		    st[i]->has_journal_seq)) {
 			state_free(st[i]);
 			st[i] = NULL;
-			snprintf(why[i], sizeof(why[i]), "no generation");
+			snprintf(why[i], sizeof(why[i]), "no generation, or a "
+			    "journal entry");
 		}
 	}
 	if (st[0] == NULL && st[1] == NULL) {
@@ -334,6 +428,36 @@ newest_state(char *err, size_t errlen)
 	}
 	state_free(st[1]);
 	return st[0];
+}
+
+/*
+ * The journal the store keeps, read whole (NULL and *len 0: none, or
+ * unreadable, which is an empty journal: the state alone stands).
+ */
+static uint8_t *
+take_journal(size_t *len)
+{
+	uint8_t *buf = NULL;
+	struct stat sb;
+	size_t got = 0;
+	ssize_t n;
+	int fd;
+
+	*len = 0;
+	/* Each name once: an older broker's stray copy is not read. */
+	while ((fd = store_take("journal")) >= 0) {
+		if (buf == NULL && fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) &&
+		    sb.st_size > 0 && sb.st_size <= STATE_MAX_BYTES &&
+		    (buf = malloc((size_t)sb.st_size)) != NULL) {
+			while (got < (size_t)sb.st_size && (n = pread(fd,
+			    buf + got, (size_t)sb.st_size - got,
+			    (off_t)got)) > 0)
+				got += (size_t)n;
+			*len = got;
+		}
+		close(fd);
+	}
+	return buf;
 }
 
 /* An fd number of the state, replaced by the passed fd of its name. */
@@ -423,7 +547,7 @@ answer_lost(struct broker *b)
 	unsigned int n = 0;
 	uint64_t id, i;
 
-	TAILQ_FOREACH(l, &b->listeners, entry) {
+	TAILQ_FOREACH(l, REGISTRY_LISTENERS(&b->reg), entry) {
 		if (!l->has_last_id)
 			continue;
 		for (i = 0; i < LOST_ID_WINDOW; i++) {
@@ -464,7 +588,7 @@ tell_restarted(struct broker *b, uint64_t generation)
 	reply.body_case = UFFD_BROKER__V1__REPLY__BODY_RESTARTED;
 	reply.restarted = &r;
 	/* Not to an older library, which would take it for a reply. */
-	TAILQ_FOREACH(s, &b->sessions, entry)
+	TAILQ_FOREACH(s, REGISTRY_SESSIONS(&b->reg), entry)
 		if (s->refusal == NULL && s->speaks_seq)
 			(void)wire_send_msg(s->sock, &reply.base, -1);
 }
@@ -479,14 +603,26 @@ tell_restarted(struct broker *b, uint64_t generation)
 void
 store_restart(struct broker *b)
 {
+	struct state_view v;
 	struct stat sb;
 	BrokerState *st;
 	char err[600];
 	unsigned int dropped, stale = 0;
-	size_t i;
+	uint8_t boot_id[16], *journal;
+	size_t i, len;
 
 	if ((st = newest_state(err, sizeof(err))) == NULL)
 		fatalx("restart: no state in the fd store: %s", err);
+	if (state_boot_id(boot_id) < 0)
+		fatalx("restart: cannot read this boot's id");
+	journal = take_journal(&len);
+	if (state_view_open(&v, st, journal, len, boot_id) < 0)
+		fatalx("restart: out of memory");
+	free(journal);
+	st = &v.view;
+	log_event("restart_state", "generation=%llu journal_entries=%zu "
+	    "journal_end=\"%s\"", (unsigned long long)st->generation,
+	    v.entries, v.stop);
 	if (!st->has_listen_ino || fstat(b->listen_fd, &sb) < 0 ||
 	    sb.st_ino != st->listen_ino)
 		fatalx("restart: the state is of another listening socket: "
@@ -507,11 +643,167 @@ store_restart(struct broker *b)
 	}
 	log_event("restarted", "generation=%llu sessions=%u listeners=%zu "
 	    "dropped=%u stale_fds=%u", (unsigned long long)st->generation,
-	    b->nsessions, b->nby_file, dropped, stale);
+	    b->reg.nsessions, b->reg.nby_file, dropped, stale);
 	b->store.generation = st->generation;
-	state_free(st);
+	state_view_close(&v);
 	free(passed);
 	passed = NULL;
 	npassed = 0;
 	store_publish(b);
 }
+
+#ifdef UFFD_BROKER_TEST_HOOKS
+/*
+ * The test build's audit ($UFFD_BROKER_TEST_AUDIT_STORE): after each turn's
+ * write, what a broker restarted now would read (the newest whole state and
+ * its journal, from this broker's own memfds) must be the broker's state
+ * as it is. A change that was not said to the registry shows up here as a
+ * record that differs, and the broker stops.
+ */
+static int
+cmp_id_session(const void *a, const void *b)
+{
+	uint64_t x = (*(UffdBroker__State__V1__Session *const *)a)->id;
+	uint64_t y = (*(UffdBroker__State__V1__Session *const *)b)->id;
+
+	return x < y ? -1 : x > y;
+}
+
+static int
+cmp_id_listener(const void *a, const void *b)
+{
+	uint64_t x = (*(UffdBroker__State__V1__Listener *const *)a)->id;
+	uint64_t y = (*(UffdBroker__State__V1__Listener *const *)b)->id;
+
+	return x < y ? -1 : x > y;
+}
+
+static int
+cmp_id_spent(const void *a, const void *b)
+{
+	uint64_t x = (*(UffdBroker__State__V1__Spent *const *)a)->id;
+	uint64_t y = (*(UffdBroker__State__V1__Spent *const *)b)->id;
+
+	return x < y ? -1 : x > y;
+}
+
+static int
+cmp_id_account(const void *a, const void *b)
+{
+	uint64_t x = (*(UffdBroker__State__V1__Account *const *)a)->mm_id;
+	uint64_t y = (*(UffdBroker__State__V1__Account *const *)b)->mm_id;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Packed, with its records in id order: what two states compare by. */
+static uint8_t *
+canonical(BrokerState *st, size_t *len)
+{
+	uint8_t *buf;
+
+	qsort(st->sessions, st->n_sessions, sizeof(*st->sessions),
+	    cmp_id_session);
+	qsort(st->listeners, st->n_listeners, sizeof(*st->listeners),
+	    cmp_id_listener);
+	qsort(st->spent, st->n_spent, sizeof(*st->spent), cmp_id_spent);
+	qsort(st->accounts, st->n_accounts, sizeof(*st->accounts),
+	    cmp_id_account);
+	st->has_journal_seq = false;
+	*len = uffd_broker__state__v1__state__get_packed_size(st);
+	if ((buf = malloc(*len + 1)) != NULL)
+		uffd_broker__state__v1__state__pack(st, buf);
+	return buf;
+}
+
+/* The first record of a kind whose encoding differs, for the log. */
+#define FIRST_DIFF(a, b, field, idf, what)				\
+	do {								\
+		size_t i_;						\
+		for (i_ = 0; i_ < (a)->n_##field && i_ < (b)->n_##field; i_++) { \
+			uint8_t x_[4096], y_[4096];			\
+			size_t nx_, ny_;				\
+			nx_ = protobuf_c_message_get_packed_size(&(a)->field[i_]->base); \
+			ny_ = protobuf_c_message_get_packed_size(&(b)->field[i_]->base); \
+			if (nx_ > sizeof(x_) || ny_ > sizeof(y_))	\
+				continue;				\
+			protobuf_c_message_pack(&(a)->field[i_]->base, x_); \
+			protobuf_c_message_pack(&(b)->field[i_]->base, y_); \
+			if (nx_ != ny_ || memcmp(x_, y_, nx_) != 0 ||	\
+			    (a)->field[i_]->idf != (b)->field[i_]->idf) { \
+				snprintf(what, sizeof(what), #field " %llu", \
+				    (unsigned long long)(a)->field[i_]->idf); \
+				break;					\
+			}						\
+		}							\
+		if (what[0] == '\0' && (a)->n_##field != (b)->n_##field) \
+			snprintf(what, sizeof(what), #field ": %zu, not %zu", \
+			    (a)->n_##field, (b)->n_##field);		\
+	} while (0)
+
+static void
+audit_store(struct broker *b)
+{
+	static int on = -1;
+	BrokerState *whole[2] = { NULL, NULL }, *live, *base;
+	struct state_view v;
+	uint8_t boot_id[16], *mine, *theirs, *journal, *buf;
+	size_t nmine, ntheirs, len, jlen = 0;
+	char err[256], what[128] = "";
+	struct stat sb;
+	int i;
+
+	if (on < 0)
+		on = getenv("UFFD_BROKER_TEST_AUDIT_STORE") != NULL;
+	if (!on || !b->store.on || state_boot_id(boot_id) < 0)
+		return;
+	for (i = 0; i < 2; i++)
+		whole[i] = state_read(b->store.state_fd[i], 0, err, sizeof(err));
+	base = whole[0] == NULL || (whole[1] != NULL &&
+	    whole[1]->generation > whole[0]->generation) ? whole[1] : whole[0];
+	state_free(base == whole[0] ? whole[1] : whole[0]);
+	if (base == NULL)
+		fatalx("store audit: no whole state reads back");
+	if (fstat(b->store.journal_fd, &sb) < 0 ||
+	    (journal = malloc((size_t)sb.st_size + 1)) == NULL)
+		fatal("store audit");
+	while (jlen < (size_t)sb.st_size) {
+		ssize_t n = pread(b->store.journal_fd, journal + jlen,
+		    (size_t)sb.st_size - jlen, (off_t)jlen);
+		if (n <= 0)
+			break;
+		jlen += (size_t)n;
+	}
+	if (state_view_open(&v, base, journal, jlen, boot_id) < 0)
+		fatalx("store audit: out of memory");
+	free(journal);
+	if ((buf = state_pack(b, &len, err, sizeof(err))) == NULL ||
+	    (live = state_decode(buf, len, getpid(), boot_id, err,
+	    sizeof(err))) == NULL)
+		fatalx("store audit: %s", err);
+	free(buf);
+	if (v.entries != b->store.journal_seq)
+		fatalx("store audit: %zu journal entries read back, %llu "
+		    "written (%s)", v.entries,
+		    (unsigned long long)b->store.journal_seq, v.stop);
+	mine = canonical(live, &nmine);
+	theirs = canonical(&v.view, &ntheirs);
+	if (mine == NULL || theirs == NULL)
+		fatalx("store audit: out of memory");
+	if (nmine != ntheirs || memcmp(mine, theirs, nmine) != 0) {
+		FIRST_DIFF(live, &v.view, sessions, id, what);
+		if (what[0] == '\0')
+			FIRST_DIFF(live, &v.view, listeners, id, what);
+		if (what[0] == '\0')
+			FIRST_DIFF(live, &v.view, spent, id, what);
+		if (what[0] == '\0')
+			FIRST_DIFF(live, &v.view, accounts, mm_id, what);
+		fatalx("store audit: what a restart would read differs from "
+		    "the broker's state: %s", what[0] ? what : "its own fields");
+	}
+	free(mine);
+	free(theirs);
+	state_free(live);
+	state_view_close(&v);
+}
+#endif

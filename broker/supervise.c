@@ -20,7 +20,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/audit.h>
-#include <linux/kcmp.h>
 #include <linux/seccomp.h>
 #include <linux/userfaultfd.h>
 #include <signal.h>
@@ -29,8 +28,8 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
-#include <sys/time.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -78,56 +77,6 @@ classify(const struct seccomp_notif *n)
 	return c;
 }
 
-/*
- * kcmp(2) orders the files of two fds (by a per-boot obfuscated pointer):
- * -1 or 1, 0 for the same file, 2 when it cannot say.
- */
-static int
-file_order(int a, int b)
-{
-	pid_t self = getpid();
-
-	switch (syscall(SYS_kcmp, self, self, KCMP_FILE, a, b)) {
-	case 0:
-		return 0;
-	case 1:
-		return -1;
-	case 2:
-		return 1;
-	default:
-		return 2;
-	}
-}
-
-/*
- * Where fd's file is, or would go, among the live listeners in file order:
- * O(log n) kcmp calls. False when kcmp cannot order them.
- */
-static bool
-listener_search(struct broker *b, int fd, size_t *pos, bool *found)
-{
-	size_t lo = 0, hi = b->nby_file, mid;
-	int o;
-
-	*found = false;
-	while (lo < hi) {
-		mid = lo + (hi - lo) / 2;
-		if ((o = file_order(fd, b->by_file[mid]->fd)) == 2)
-			return false;
-		if (o == 0) {
-			*found = true;
-			lo = mid;
-			break;
-		}
-		if (o < 0)
-			hi = mid;
-		else
-			lo = mid + 1;
-	}
-	*pos = lo;
-	return true;
-}
-
 bool
 listener_in_use(struct broker *b, int fd)
 {
@@ -135,26 +84,20 @@ listener_in_use(struct broker *b, int fd)
 	bool found;
 
 	/* A listener held twice would let one family answer for another. */
-	return !listener_search(b, fd, &pos, &found) || found;
+	return !registry_listener_search(&b->reg, fd, &pos, &found) || found;
 }
 
 struct listener *
 listener_new(struct broker *b, int fd, uint64_t id, uid_t uid,
     unsigned int max_orphans)
 {
-	struct listener *l, **grown;
-	size_t pos, cap;
+	struct listener *l;
+	size_t pos;
 	bool found;
 
-	if (!listener_search(b, fd, &pos, &found) || found)
+	if (!registry_listener_search(&b->reg, fd, &pos, &found) || found ||
+	    !registry_listener_room(&b->reg))
 		return NULL;
-	if (b->nby_file == b->by_file_cap) {
-		cap = b->by_file_cap ? 2 * b->by_file_cap : 64;
-		if ((grown = reallocarray(b->by_file, cap, sizeof(*grown))) == NULL)
-			return NULL;
-		b->by_file = grown;
-		b->by_file_cap = cap;
-	}
 	if ((l = calloc(1, sizeof(*l))) == NULL)
 		return NULL;
 	l->b = b;
@@ -172,12 +115,8 @@ listener_new(struct broker *b, int fd, uint64_t id, uid_t uid,
 		free(l);
 		return NULL;
 	}
-	TAILQ_INSERT_TAIL(&b->listeners, l, entry);
+	registry_add_listener(&b->reg, l, pos);
 	store_put(b, 'l', id, "", fd);
-	memmove(&b->by_file[pos + 1], &b->by_file[pos],
-	    (b->nby_file - pos) * sizeof(*b->by_file));
-	b->by_file[pos] = l;
-	b->nby_file++;
 	return l;
 }
 
@@ -189,21 +128,12 @@ void
 listener_close(struct listener *l)
 {
 	struct broker *b = l->b;
-	size_t i;
 
-	for (i = 0; i < b->nby_file && b->by_file[i] != l; i++)
-		;
-	if (i < b->nby_file) {
-		memmove(&b->by_file[i], &b->by_file[i + 1],
-		    (b->nby_file - i - 1) * sizeof(*b->by_file));
-		b->nby_file--;
-	}
+	registry_bury_listener(&b->reg, l);
 	broker_unwatch(b, l->fd);
 	close(l->fd);
 	store_drop(b, 'l', l->id, "");
 	l->fd = -1;
-	TAILQ_REMOVE(&b->listeners, l, entry);
-	TAILQ_INSERT_TAIL(&b->dead_listeners, l, entry);
 }
 
 /*
@@ -225,7 +155,7 @@ listener_unref(struct listener *l)
 		return;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &l->orphaned);
-	TAILQ_FOREACH(o, &l->b->listeners, entry)
+	TAILQ_FOREACH(o, REGISTRY_LISTENERS(&l->b->reg), entry)
 		if (o->refs == 0 && o->uid == l->uid) {
 			if (oldest == NULL)
 				oldest = o;
@@ -241,8 +171,7 @@ listener_reap(struct broker *b)
 {
 	struct listener *l;
 
-	while ((l = TAILQ_FIRST(&b->dead_listeners)) != NULL) {
-		TAILQ_REMOVE(&b->dead_listeners, l, entry);
+	while ((l = registry_reap_listener(&b->reg)) != NULL) {
 		free(l);
 	}
 }
@@ -314,7 +243,7 @@ owner_check(struct listener *l)
 {
 	struct session *s;
 
-	TAILQ_FOREACH(s, &l->b->sessions, entry)
+	TAILQ_FOREACH(s, REGISTRY_SESSIONS(&l->b->reg), entry)
 		if (s->lis == l && s->id == l->id) {
 			if (s->state < SESSION_READY)
 				session_kill(s, "handshake notification from "
@@ -338,7 +267,7 @@ session_of(struct listener *l, pid_t tgid, bool leader)
 		    (!leader || proc_pidfd_alive(s->pidfd)))
 			return s;
 	/* A forked session's first creation, on its family's listener. */
-	TAILQ_FOREACH(s, &l->b->sessions, entry) {
+	TAILQ_FOREACH(s, REGISTRY_SESSIONS(&l->b->reg), entry) {
 		if (s->pid != tgid || s->refusal != NULL || s->lis != NULL ||
 		    !s->forked || s->state != SESSION_PROBE_CREATE)
 			continue;
@@ -347,6 +276,7 @@ session_of(struct listener *l, pid_t tgid, bool leader)
 		s->lis = l;
 		l->refs++;
 		TAILQ_INSERT_TAIL(&l->members, s, lis_entry);
+		registry_session_changed(s);
 		audit_session(s, "session_joined", "session=%llu pid=%d uid=%u "
 		    "listener=%llu", (unsigned long long)s->id, (int)s->pid,
 		    (unsigned)s->uid, (unsigned long long)l->id);
@@ -409,7 +339,13 @@ supervise_notification(struct listener *l)
 	/* In the state before it is answered: see store_restart(). */
 	l->last_id = n.id;
 	l->has_last_id = true;
-	store_dirty(l->b);
+	registry_listener_changed(l);
+	/*
+	 * Written now (one small journal entry): a broker killed from here
+	 * on leaves its successor the id to find this notification by, even
+	 * the first of a listener, whose ids start anywhere.
+	 */
+	store_sync_send(l->b);
 	TEST_HOOK(l->b, "received");
 	c = classify(&n);
 	s = NULL;
@@ -439,6 +375,7 @@ supervise_notification(struct listener *l)
 		owner_check(l);
 		return;
 	}
+	registry_session_changed(s);	/* its counters, its pending */
 	if (notifications[s->state] == NULL) {
 		notif_refuse(l, s, &n, &c, EPERM, "creation out of order");
 		return;

@@ -80,9 +80,9 @@ each_fd(struct broker *b, fd_fn *fn, void *arg)
 	for (i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
 		if (fixed[i] >= 0)
 			fn(fixed[i], arg);
-	TAILQ_FOREACH(l, &b->listeners, entry)
+	TAILQ_FOREACH(l, REGISTRY_LISTENERS(&b->reg), entry)
 		fn(l->fd, arg);
-	TAILQ_FOREACH(s, &b->sessions, entry) {
+	TAILQ_FOREACH(s, REGISTRY_SESSIONS(&b->reg), entry) {
 		fn(s->sock, arg);
 		fn(s->pidfd, arg);
 		if (s->probe_uffd >= 0)
@@ -92,7 +92,7 @@ each_fd(struct broker *b, fd_fn *fn, void *arg)
 		if (account_walk_first(s->acct, walk))
 			fn(s->acct->tracker, arg);
 	}
-	TAILQ_FOREACH(sp, &b->spent, entry) {
+	TAILQ_FOREACH(sp, REGISTRY_SPENT(&b->reg), entry) {
 		if (sp->pidfd >= 0)
 			fn(sp->pidfd, arg);
 		if (sp->probe_uffd >= 0)
@@ -302,7 +302,7 @@ upgrade_exec(struct broker *b)
 		return;
 	}
 	log_event("upgrade", "phase=exec binary=%s sessions=%u", u->self,
-	    b->nsessions);
+	    b->reg.nsessions);
 	inherit_all(b, true);
 	set_inherit(fd, &(int){ 1 });
 	snprintf(num, sizeof(num), "%d", fd);
@@ -471,7 +471,7 @@ adopt_counters_of_broker(struct adopt *a)
 	BrokerState *st = a->st;
 	size_t i;
 
-	b->next_id = st->next_id;
+	b->reg.next_id = st->next_id;
 	b->ticks = st->ticks;
 	b->closer_replaced = st->closer_replaced;
 	b->upgrade.count = a->restart ? st->upgrades - 1 : st->upgrades;
@@ -578,7 +578,6 @@ adopt_verifier(struct adopt *a)
 static void	drop_fds(struct adopt *, const int *, size_t, unsigned int,
 		    const char *, uint64_t);
 static unsigned int seen_mask(const struct adopt *, const int *, size_t);
-static struct listener *listener_by_id(struct broker *, uint64_t);
 
 static void
 adopt_listeners(struct adopt *a)
@@ -589,7 +588,7 @@ adopt_listeners(struct adopt *a)
 		UffdBroker__State__V1__Listener *m = a->st->listeners[i];
 		struct listener *l;
 
-		if (m->id == 0 || listener_by_id(a->b, m->id) != NULL)
+		if (m->id == 0 || registry_listener_by_id(&a->b->reg, m->id) != NULL)
 			fatalx("upgrade: listener id %llu is zero or named "
 			    "twice", (unsigned long long)m->id);
 		if (!fd_new(a, m->fd, FD_KIND_LISTENER, "listener")) {
@@ -613,17 +612,6 @@ adopt_listeners(struct adopt *a)
 			l->orphaned.tv_nsec = m->orphaned_ns % 1000000000;
 		}
 	}
-}
-
-static struct listener *
-listener_by_id(struct broker *b, uint64_t id)
-{
-	struct listener *l;
-
-	TAILQ_FOREACH(l, &b->listeners, entry)
-		if (l->id == id)
-			return l;
-	return NULL;
 }
 
 /* The accounts, by mm_id: adopted as sessions and records name them. */
@@ -726,7 +714,7 @@ session_checks(struct adopt *a, const UffdBroker__State__V1__Session *m)
 	}
 	/* Only a forked session waiting for its probe has no listener yet. */
 	if (m->state >= SESSION_VERIFY && m->refusal == NULL &&
-	    listener_by_id(a->b, m->listener) == NULL &&
+	    registry_listener_by_id(&a->b->reg, m->listener) == NULL &&
 	    !(m->forked && m->listener == 0 &&
 	    m->state == SESSION_PROBE_CREATE)) {
 		snprintf(a->err, sizeof(a->err), "listener %llu is not in the "
@@ -864,13 +852,12 @@ adopt_session(struct adopt *a, struct accounts *acc,
 	ac->refs++;
 	if (s->state == SESSION_READY)
 		ac->pending += s->pending;
-	if (m->listener != 0 && (l = listener_by_id(b, m->listener)) != NULL) {
+	if (m->listener != 0 && (l = registry_listener_by_id(&b->reg, m->listener)) != NULL) {
 		s->lis = l;
 		l->refs++;
 		TAILQ_INSERT_TAIL(&l->members, s, lis_entry);
 	}
-	TAILQ_INSERT_TAIL(&b->sessions, s, entry);
-	b->nsessions++;
+	registry_add_session(&b->reg, s);
 	/* Watched with no events until the proofs are asked again (below). */
 	if (broker_watch(b, s->sock, &s->w_sock, 0) < 0 ||
 	    broker_watch(b, s->pidfd, &s->w_pidfd, EPOLLIN) < 0)
@@ -915,7 +902,7 @@ adopt_spent(struct adopt *a, struct accounts *acc,
 		ac->refs++;
 	sp->dummy_page = m->dummy_page;
 	sp->page_size = m->page_size;
-	TAILQ_INSERT_TAIL(&a->b->spent, sp, entry);
+	registry_add_spent(&a->b->reg, sp);
 }
 
 static void
@@ -997,7 +984,7 @@ adopt(struct broker *b, BrokerState *st, enum adopt_mode mode)
 	 */
 	if (check)
 		return a.dropped;
-	TAILQ_FOREACH(s, &b->sessions, entry)
+	TAILQ_FOREACH(s, REGISTRY_SESSIONS(&b->reg), entry)
 		session_resync(s);
 	return a.dropped;
 }
@@ -1009,7 +996,7 @@ ask_again(struct broker *b)
 	struct session *s, *next;
 
 	/* An answer may end a session at once: next is taken first. */
-	for (s = TAILQ_FIRST(&b->sessions); s != NULL; s = next) {
+	for (s = TAILQ_FIRST(REGISTRY_SESSIONS(&b->reg)); s != NULL; s = next) {
 		next = TAILQ_NEXT(s, entry);
 		if (s->proof != PROOF_NONE)
 			verifier_ask(s, s->proof);
@@ -1025,7 +1012,7 @@ settle_listeners(struct broker *b)
 {
 	struct listener *l;
 
-	TAILQ_FOREACH(l, &b->listeners, entry)
+	TAILQ_FOREACH(l, REGISTRY_LISTENERS(&b->reg), entry)
 		if (l->refs == 0 && l->orphaned.tv_sec == 0 &&
 		    l->orphaned.tv_nsec == 0)
 			clock_gettime(CLOCK_MONOTONIC, &l->orphaned);
@@ -1044,7 +1031,7 @@ upgrade_adopt_restart(struct broker *b, BrokerState *st)
 
 	settle_listeners(b);
 	ask_again(b);
-	TAILQ_FOREACH(s, &b->sessions, entry)
+	TAILQ_FOREACH(s, REGISTRY_SESSIONS(&b->reg), entry)
 		if (s->proof == PROOF_NONE)
 			session_watch_sync(s);
 	return dropped;
@@ -1085,6 +1072,7 @@ upgrade_resume(struct broker *b)
 	BrokerState *st;
 	char err[256];
 	unsigned int dropped;
+	uint64_t generation;
 	struct session *s;
 
 	(void)unsetenv(ENV_STATE_FD);
@@ -1102,6 +1090,7 @@ upgrade_resume(struct broker *b)
 		fatalx("upgrade: state refused: %s", err);
 	broker_setup_common(b);
 	dropped = adopt(b, st, check ? ADOPT_CHECK : ADOPT_EXEC);
+	generation = st->has_generation ? st->generation : 0;
 	state_free(st);
 	broker_setup_loop(b);
 	if (check && dropped > 0)
@@ -1114,15 +1103,16 @@ upgrade_resume(struct broker *b)
 	}
 	inherit_all(b, false);
 	store_init(b);		/* new state memfds, in the old ones' names */
+	b->store.generation = generation;	/* on from the old image's */
 	store_publish(b);
 	settle_listeners(b);
 	ask_again(b);
-	TAILQ_FOREACH(s, &b->sessions, entry)
+	TAILQ_FOREACH(s, REGISTRY_SESSIONS(&b->reg), entry)
 		if (s->proof == PROOF_NONE)
 			session_watch_sync(s);
 	log_event("resumed", "upgrades=%u sessions=%u listeners=%zu "
-	    "dropped=%u handover_ms=%.3f", b->upgrade.count, b->nsessions,
-	    b->nby_file, dropped, b->upgrade.exec_at.tv_sec != 0 ?
+	    "dropped=%u handover_ms=%.3f", b->upgrade.count, b->reg.nsessions,
+	    b->reg.nby_file, dropped, b->upgrade.exec_at.tv_sec != 0 ?
 	    broker_elapsed_ms(&b->upgrade.exec_at) : 0.0);
 	b->upgrade.exec_at = (struct timespec){ 0 };
 }

@@ -861,6 +861,7 @@ verifier_ask(struct session *s, enum proof_job job)
 	struct verifier *v = &s->b->verifier;
 	char why[128];
 
+	registry_session_changed(s);
 	s->proof = job;
 	if (backed_off(v, s, why, sizeof(why))) {
 		handshake_proven(s, why);

@@ -871,6 +871,7 @@ START_TEST(test_restart_keeps_sessions)
 	    count_names(names, "s", true, ".probe") == 1 &&
 	    count_names(names, "a", true, "") == 1 &&
 	    count_names(names, "state.", true, "") == 2 &&
+	    count_names(names, "journal", false, "") == 1 &&
 	    count_names(names, "listen", false, "") == 1 &&
 	    count_names(names, "lock", false, "") == 1 &&
 	    count_names(names, "", false, "") == 0,
@@ -942,9 +943,11 @@ START_TEST(test_restart_at_the_worst_moments)
 	snprintf(flag, sizeof(flag), "%s/die.%d", getenv("UFFD_TEST_DIR") ?
 	    getenv("UFFD_TEST_DIR") : "/tmp", (int)getpid());
 	ck_assert_int_eq(setenv("UFFD_BROKER_TEST_DIE_FLAG", flag, 1), 0);
+	ck_assert_int_eq(setenv("UFFD_BROKER_TEST_AUDIT_STORE", "1", 1), 0);
 	standin_start(&si, "--allow-uid", "65534", "--max-uffds", "4", NULL);
 	unsetenv("UFFD_BROKERD");
 	unsetenv("UFFD_BROKER_TEST_DIE_FLAG");
+	unsetenv("UFFD_BROKER_TEST_AUDIT_STORE");
 	client = spawn(step_client, st, true);
 	wait_flag(&st->ready);
 	for (i = 0; i < sizeof(points) / sizeof(points[0]); i++) {
@@ -971,6 +974,9 @@ START_TEST(test_restart_at_the_worst_moments)
 	/* Four creations, each granted once; none pending, none live. */
 	ck_assert(status_wait(5000, "live=0 pending=0 max=4 uffds_granted=4 "
 	    "uffds_refused=0"));
+	/* What each restarted broker would have read was its state. */
+	ck_assert_msg(!log_wait(0, "store audit", NULL), "the store's "
+	    "journal and the broker's state differ");
 	kill(client, SIGKILL);
 	reap(client);
 	standin_stop(&si);

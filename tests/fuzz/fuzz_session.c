@@ -438,7 +438,7 @@ find(uint64_t id)
 {
 	struct session *s;
 
-	TAILQ_FOREACH(s, &b.sessions, entry)
+	TAILQ_FOREACH(s, &b.reg.sessions, entry)
 		if (id != 0 && s->id == id)
 			return s;
 	return NULL;
@@ -450,7 +450,7 @@ broker_listener(int fd)
 {
 	struct listener *l;
 
-	TAILQ_FOREACH(l, &b.listeners, entry)
+	TAILQ_FOREACH(l, &b.reg.listeners, entry)
 		if (l->fd >= 0 && same_file(fd, l->fd))
 			return l;
 	return NULL;
@@ -726,7 +726,7 @@ invariants(void)
 	socklen_t len;
 	int on;
 
-	TAILQ_FOREACH(s, &b.sessions, entry) {
+	TAILQ_FOREACH(s, &b.reg.sessions, entry) {
 		n++;
 		CHECK(s->state != SESSION_DEAD);
 		CHECK(s->sock >= 0 && s->pidfd >= 0 && s->acct != NULL);
@@ -753,7 +753,7 @@ invariants(void)
 		}
 		/* An address space's pending creations are its sessions'. */
 		pending = 0;
-		TAILQ_FOREACH(m, &b.sessions, entry)
+		TAILQ_FOREACH(m, &b.reg.sessions, entry)
 			if (m->acct == s->acct)
 				pending += m->pending;
 		CHECK(s->acct->pending == pending);
@@ -765,8 +765,8 @@ invariants(void)
 		    &len) == 0);
 		CHECK((on != 0) == s->fds_on);
 	}
-	CHECK(n == b.nsessions);
-	TAILQ_FOREACH(l, &b.listeners, entry) {
+	CHECK(n == b.reg.nsessions);
+	TAILQ_FOREACH(l, &b.reg.listeners, entry) {
 		nlis++;
 		refs = 0;
 		TAILQ_FOREACH(m, &l->members, lis_entry) {
@@ -777,8 +777,9 @@ invariants(void)
 		CHECK(l->fd >= 0);
 		CHECK(refs > 0 || !l->hung_up);
 	}
-	CHECK(nlis == b.nby_file);
-	CHECK(TAILQ_EMPTY(&b.graveyard) && TAILQ_EMPTY(&b.dead_listeners));
+	CHECK(nlis == b.reg.nby_file);
+	CHECK(TAILQ_EMPTY(&b.reg.graveyard) &&
+	    TAILQ_EMPTY(&b.reg.dead_listeners));
 }
 
 /* ---- the steps ---- */
@@ -853,7 +854,7 @@ static void
 step_connect(bool kid)
 {
 	struct client *pr;
-	uint64_t before = b.next_id;
+	uint64_t before = b.reg.next_id;
 	int fd;
 
 	if (npeers == MAX_PEERS)
@@ -875,7 +876,7 @@ step_connect(bool kid)
 	pr->kid = kid;
 	turn();
 	/* Accepted as a session, or refused as the broker is full. */
-	pr->id = b.next_id != before ? b.next_id : 0;
+	pr->id = b.reg.next_id != before ? b.reg.next_id : 0;
 	replies(pr);
 }
 
@@ -1066,7 +1067,7 @@ step_miss(struct input *in)
 
 	if (misses++ == MAX_MISSES)
 		return;
-	l = TAILQ_FIRST(&b.listeners);
+	l = TAILQ_FIRST(&b.reg.listeners);
 	while (l != NULL && i-- > 0)
 		l = TAILQ_NEXT(l, entry);
 	if (l == NULL)
@@ -1163,11 +1164,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 		    sizeof(policy_paths[i]));
 
 	/* What broker_setup() would make, less the device and the signals. */
-	TAILQ_INIT(&b.sessions);
-	TAILQ_INIT(&b.graveyard);
-	TAILQ_INIT(&b.listeners);
-	TAILQ_INIT(&b.dead_listeners);
-	TAILQ_INIT(&b.spent);
+	registry_init(&b.reg);
 	b.cfg.max_sessions = 3;
 	b.cfg.probe_interval_ms = 1000;
 	b.cfg.log_burst = 100;
@@ -1232,12 +1229,12 @@ finish(void)
 	if (kid_execd)
 		kid_reap();
 	kids = 0;
-	while ((s = TAILQ_FIRST(&b.sessions)) != NULL)
+	while ((s = TAILQ_FIRST(&b.reg.sessions)) != NULL)
 		session_kill(s, "fuzz: input done");
-	while ((l = TAILQ_FIRST(&b.listeners)) != NULL)
+	while ((l = TAILQ_FIRST(&b.reg.listeners)) != NULL)
 		listener_close(l);
 	session_spent_prune(&b, true);
-	CHECK(TAILQ_EMPTY(&b.spent));
+	CHECK(TAILQ_EMPTY(&b.reg.spent));
 	turn();
 	for (i = 0; b.closer.nwaiting > 0; i++) {
 		CHECK(i < 100);		/* the closer is stuck */
