@@ -211,7 +211,7 @@ $(FDSTORE): tests/standin/fdstore.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $<
 
-HOOKED := broker/broker.o broker/supervise.o broker/grant.o broker/jail.o
+HOOKED := broker/broker.o broker/supervise.o broker/grant.o broker/jail.o broker/store.o
 $(B)/hooks/broker/%.o: broker/%.c $(GEN_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -DUFFD_BROKER_TEST_HOOKS -fPIE -MMD -MP -c -o $@ $<

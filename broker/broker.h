@@ -176,6 +176,8 @@ struct account {
 	unsigned int	live_bound;	/* at least the tracker's entries */
 	unsigned int	pending;	/* its ready sessions' pending creations */
 	unsigned int	walk;		/* account_walk_first() */
+	bool		changed;	/* on the registry's change list */
+	TAILQ_ENTRY(account) changed_entry;
 };
 
 /*

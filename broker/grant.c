@@ -99,6 +99,7 @@ attach_granted_already(struct session *s, int fd)
 	if (s->restarted && s->pending > 0) {
 		session_set_pending(s, s->pending - 1);
 		s->acct->live_bound++;
+		registry_account_changed(s->acct);
 		s->granted++;
 		if (s->rule != NULL)
 			s->rule->granted++;
@@ -221,6 +222,7 @@ grant_attach(struct session *s, const WireRequest *req, int fd)
 		return;
 	}
 	s->acct->live_bound++;
+	registry_account_changed(s->acct);
 	s->granted++;
 	if (s->rule != NULL)
 		s->rule->granted++;

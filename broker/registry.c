@@ -24,6 +24,7 @@ registry_init(struct registry *r)
 	TAILQ_INIT(&r->changed_sessions);
 	TAILQ_INIT(&r->changed_listeners);
 	TAILQ_INIT(&r->changed_spent);
+	TAILQ_INIT(&r->changed_accounts);
 }
 
 void
@@ -284,6 +285,29 @@ registry_spent_changed(struct spent *sp)
 }
 
 void
+registry_account_changed(struct account *a)
+{
+	struct registry *r = &a->b->reg;
+
+	if (!r->tracking)
+		return;
+	r->changed = true;
+	if (!a->changed) {
+		a->changed = true;
+		TAILQ_INSERT_TAIL(&r->changed_accounts, a, changed_entry);
+	}
+}
+
+void
+registry_account_freed(struct account *a)
+{
+	if (a->changed) {
+		TAILQ_REMOVE(&a->b->reg.changed_accounts, a, changed_entry);
+		a->changed = false;
+	}
+}
+
+void
 registry_globals_changed(struct registry *r)
 {
 	if (r->tracking)
@@ -296,6 +320,7 @@ registry_changes_written(struct registry *r, bool keep)
 	struct session *s;
 	struct listener *l;
 	struct spent *sp;
+	struct account *a;
 
 	r->ngone = 0;
 	if (keep)
@@ -312,6 +337,10 @@ registry_changes_written(struct registry *r, bool keep)
 	while ((sp = TAILQ_FIRST(&r->changed_spent)) != NULL) {
 		TAILQ_REMOVE(&r->changed_spent, sp, changed_entry);
 		sp->changed = false;
+	}
+	while ((a = TAILQ_FIRST(&r->changed_accounts)) != NULL) {
+		TAILQ_REMOVE(&r->changed_accounts, a, changed_entry);
+		a->changed = false;
 	}
 	r->changed = false;
 }

@@ -24,10 +24,12 @@
 struct session;
 struct listener;
 struct spent;
+struct account;
 
 TAILQ_HEAD(session_list, session);
 TAILQ_HEAD(listener_list, listener);
 TAILQ_HEAD(spent_list, spent);
+TAILQ_HEAD(account_list, account);
 
 /* A record's kind, in the journal's "gone" lists. */
 enum record_kind { RECORD_SESSION, RECORD_LISTENER, RECORD_SPENT };
@@ -58,6 +60,7 @@ struct registry {
 	struct session_list changed_sessions;
 	struct listener_list changed_listeners;
 	struct spent_list changed_spent;
+	struct account_list changed_accounts;	/* counts only: live_bound */
 	struct gone	*gone;
 	size_t		ngone, gone_cap;
 };
@@ -102,6 +105,9 @@ void	registry_remove_spent(struct registry *r, struct spent *sp);
 void	registry_session_changed(struct session *s);
 void	registry_listener_changed(struct listener *l);
 void	registry_spent_changed(struct spent *sp);
+/* An address space's count changed; it is freed (its records went). */
+void	registry_account_changed(struct account *a);
+void	registry_account_freed(struct account *a);
 /* Only the broker's own fields (counters, ids, ticks) changed. */
 void	registry_globals_changed(struct registry *r);
 /*

@@ -354,6 +354,7 @@ account_unref(struct account *a)
 {
 	if (--a->refs > 0)
 		return;
+	registry_account_freed(a);
 	close(a->tracker);
 	store_drop(a->b, 'a', a->mm_id, "");
 	free(a);
@@ -364,8 +365,10 @@ account_count(struct account *a)
 {
 	int n = proc_epoll_count(a->tracker);
 
-	if (n >= 0)
+	if (n >= 0 && a->live_bound != (unsigned int)n) {
 		a->live_bound = (unsigned int)n;
+		registry_account_changed(a);
+	}
 	return n;
 }
 
@@ -430,6 +433,7 @@ static bool
 spent_update(struct spent *sp, bool all)
 {
 	if (sp->pidfd >= 0 && (all || !proc_pidfd_alive(sp->pidfd))) {
+		registry_spent_changed(sp);
 		close(sp->pidfd);
 		store_drop(sp->b, 's', sp->id, ".pidfd");
 		sp->pidfd = -1;
@@ -441,6 +445,7 @@ spent_update(struct spent *sp, bool all)
 			    "uid=%u live=%d reason=\"address space gone\"",
 			    (unsigned long long)sp->id, (int)sp->pid,
 			    (unsigned)sp->uid, account_count(sp->acct));
+		registry_spent_changed(sp);
 		close(sp->probe_uffd);
 		store_drop(sp->b, 's', sp->id, ".probe");
 		account_unref(sp->acct);
@@ -766,8 +771,10 @@ session_handle_datagram(struct session *s, const uint8_t *buf, size_t len,
 	    rc.req->body_case == UFFD_BROKER__V1__REQUEST__BODY_STATUS)))
 		registry_session_changed(s);
 	s->has_req_seq = rc.req != NULL && rc.req->has_seq;
-	if (s->has_req_seq)
+	if (s->has_req_seq && !s->speaks_seq) {
 		s->speaks_seq = true;
+		registry_session_changed(s);	/* once: Status changes nothing else */
+	}
 	s->req_seq = s->has_req_seq ? rc.req->seq : 0;
 	switch (v) {
 	case REQUEST_REFUSED:

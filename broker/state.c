@@ -441,8 +441,9 @@ pack(struct broker *b, uint64_t journal_seq, size_t *framed, char *err,
 	const struct listener *l;
 	struct session *s;
 	struct spent *sp;
+	struct account *a;
 	struct stat sb;
-	size_t nl = 0, ns = 0, nsp = 0, len;
+	size_t nl = 0, ns = 0, nsp = 0, na = 0, len;
 	uint8_t boot_id[16], *msg = NULL, *buf = NULL;
 
 	if (entry) {
@@ -452,6 +453,8 @@ pack(struct broker *b, uint64_t journal_seq, size_t *framed, char *err,
 			ns++;
 		TAILQ_FOREACH(sp, &r->changed_spent, changed_entry)
 			nsp++;
+		TAILQ_FOREACH(a, &r->changed_accounts, changed_entry)
+			na++;
 	} else {
 		nl = r->nby_file;
 		ns = r->nsessions;
@@ -462,7 +465,7 @@ pack(struct broker *b, uint64_t journal_seq, size_t *framed, char *err,
 		snprintf(err, errlen, "cannot read this boot's id");
 		return NULL;
 	}
-	if (!enc_alloc(&e, nl, ns, nsp, b->policy->nrules) ||
+	if (!enc_alloc(&e, nl, ns, nsp + na, b->policy->nrules) ||
 	    (entry && !enc_gone(&st, r))) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
@@ -492,6 +495,8 @@ pack(struct broker *b, uint64_t journal_seq, size_t *framed, char *err,
 			enc_session(&e, &st, s);
 		TAILQ_FOREACH(sp, &r->changed_spent, changed_entry)
 			enc_spent(&e, &st, sp);
+		TAILQ_FOREACH(a, &r->changed_accounts, changed_entry)
+			enc_account(&e, &st, a);
 	} else {
 		TAILQ_FOREACH(l, &r->listeners, entry)
 			enc_listener(&e, &st, l);
@@ -601,6 +606,56 @@ cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+static void
+swap_bytes(unsigned char *a, unsigned char *b, size_t size)
+{
+	unsigned char t;
+
+	while (size-- > 0) {
+		t = *a;
+		*a++ = *b;
+		*b++ = t;
+	}
+}
+
+static void
+sift_down(unsigned char *base, size_t root, size_t n, size_t size,
+    int (*cmp)(const void *, const void *))
+{
+	size_t child;
+
+	while ((child = 2 * root + 1) < n) {
+		if (child + 1 < n && cmp(base + child * size,
+		    base + (child + 1) * size) < 0)
+			child++;
+		if (cmp(base + root * size, base + child * size) >= 0)
+			return;
+		swap_bytes(base + root * size, base + child * size, size);
+		root = child;
+	}
+}
+
+/*
+ * qsort(3) without qsort: glibc's asks sysinfo(2) how much memory there is
+ * before a large sort, which the jail forbids. A heap sort, in place.
+ */
+void
+state_sort(void *base, size_t n, size_t size,
+    int (*cmp)(const void *, const void *))
+{
+	unsigned char *b = base;
+	size_t i;
+
+	if (n < 2)
+		return;
+	for (i = n / 2; i-- > 0;)
+		sift_down(b, i, n, size, cmp);
+	for (i = n - 1; i > 0; i--) {
+		swap_bytes(b, b + i * size, size);
+		sift_down(b, 0, i, size, cmp);
+	}
+}
+
 /*
  * The last version of each record, unless it is gone (ids are never
  * reused: gone is for good), as an array of message pointers in id order.
@@ -611,8 +666,8 @@ latest(struct rec *r, size_t n, uint64_t *gone, size_t ngone, size_t *out)
 	void **v;
 	size_t i, k = 0;
 
-	qsort(r, n, sizeof(*r), cmp_rec);
-	qsort(gone, ngone, sizeof(*gone), cmp_u64);
+	state_sort(r, n, sizeof(*r), cmp_rec);
+	state_sort(gone, ngone, sizeof(*gone), cmp_u64);
 	if ((v = calloc(n + 1, sizeof(*v))) == NULL)
 		return NULL;
 	for (i = 0; i < n; i++) {

@@ -94,6 +94,10 @@ int	state_view_open(struct state_view *v, BrokerState *base,
 	    const uint8_t *journal, size_t len, const uint8_t boot_id[16]);
 void	state_view_close(struct state_view *v);
 
+/* qsort(3)'s job, with no system call (state.c says why). */
+void	state_sort(void *base, size_t n, size_t size,
+	    int (*cmp)(const void *, const void *));
+
 /* Frame a packed message: header + message, into a malloc'd buffer. */
 uint8_t	*state_frame(const uint8_t *msg, size_t len, pid_t pid,
 	    const uint8_t boot_id[16], size_t *outlen);

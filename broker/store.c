@@ -702,12 +702,12 @@ canonical(BrokerState *st, size_t *len)
 {
 	uint8_t *buf;
 
-	qsort(st->sessions, st->n_sessions, sizeof(*st->sessions),
+	state_sort(st->sessions, st->n_sessions, sizeof(*st->sessions),
 	    cmp_id_session);
-	qsort(st->listeners, st->n_listeners, sizeof(*st->listeners),
+	state_sort(st->listeners, st->n_listeners, sizeof(*st->listeners),
 	    cmp_id_listener);
-	qsort(st->spent, st->n_spent, sizeof(*st->spent), cmp_id_spent);
-	qsort(st->accounts, st->n_accounts, sizeof(*st->accounts),
+	state_sort(st->spent, st->n_spent, sizeof(*st->spent), cmp_id_spent);
+	state_sort(st->accounts, st->n_accounts, sizeof(*st->accounts),
 	    cmp_id_account);
 	st->has_journal_seq = false;
 	*len = uffd_broker__state__v1__state__get_packed_size(st);

@@ -150,6 +150,7 @@ listener_unref(struct listener *l)
 
 	if (--l->refs > 0)
 		return;
+	registry_listener_changed(l);	/* orphaned */
 	if (l->hung_up) {
 		listener_close(l);
 		return;
@@ -277,6 +278,7 @@ session_of(struct listener *l, pid_t tgid, bool leader)
 		l->refs++;
 		TAILQ_INSERT_TAIL(&l->members, s, lis_entry);
 		registry_session_changed(s);
+		registry_listener_changed(l);
 		audit_session(s, "session_joined", "session=%llu pid=%d uid=%u "
 		    "listener=%llu", (unsigned long long)s->id, (int)s->pid,
 		    (unsigned)s->uid, (unsigned long long)l->id);
@@ -322,6 +324,7 @@ supervise_notification(struct listener *l)
 			l->misses = 0;
 			clock_gettime(CLOCK_MONOTONIC, &l->first_miss);
 		}
+		registry_listener_changed(l);
 		if (++l->misses >= LISTENER_MISSES)
 			listener_hangup(l, "listener shared: another process "
 			    "takes its notifications");
