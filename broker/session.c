@@ -432,8 +432,9 @@ session_spend(struct session *s)
 static bool
 spent_update(struct spent *sp, bool all)
 {
+	int pidfd = sp->pidfd, probe = sp->probe_uffd;
+
 	if (sp->pidfd >= 0 && (all || !proc_pidfd_alive(sp->pidfd))) {
-		registry_spent_changed(sp);
 		close(sp->pidfd);
 		store_drop(sp->b, 's', sp->id, ".pidfd");
 		sp->pidfd = -1;
@@ -445,13 +446,14 @@ spent_update(struct spent *sp, bool all)
 			    "uid=%u live=%d reason=\"address space gone\"",
 			    (unsigned long long)sp->id, (int)sp->pid,
 			    (unsigned)sp->uid, account_count(sp->acct));
-		registry_spent_changed(sp);
 		close(sp->probe_uffd);
 		store_drop(sp->b, 's', sp->id, ".probe");
 		account_unref(sp->acct);
 		sp->probe_uffd = -1;
 		sp->acct = NULL;
 	}
+	if (sp->pidfd != pidfd || sp->probe_uffd != probe)
+		registry_spent_changed(sp);	/* a restart would adopt them */
 	return sp->pidfd >= 0 || sp->probe_uffd >= 0;
 }
 

@@ -934,6 +934,33 @@ assert_audit_clean(void)
 	free(log);
 }
 
+/* A session whose very first notification meets the kill. */
+static int
+first_client(void *arg)
+{
+	struct uffdc_session *s;
+	struct uffdc_uffd *u;
+
+	(void)arg;
+	CHILD_CHECK(uffdc_session_open(tb.sock, &s) == 0);
+	CHILD_CHECK(uffdc_create(s, 0, 0, &u) == 0);
+	CHILD_CHECK(uffdc_release(u) == 0);
+	uffdc_session_close(s);
+	return 0;
+}
+
+static int
+count_in_log(const char *needle)
+{
+	char *log = read_whole(tb.log), *p;
+	int n = 0;
+
+	for (p = log; p != NULL && (p = strstr(p, needle)) != NULL; p++)
+		n++;
+	free(log);
+	return n;
+}
+
 START_TEST(test_restart_at_the_worst_moments)
 {
 	static const char *const points[] = { "received", "attach-read",
@@ -985,6 +1012,18 @@ START_TEST(test_restart_at_the_worst_moments)
 		    points[i], recovery[i]);
 		ck_assert_int_ne(access(flag, F_OK), 0);
 	}
+	/*
+	 * A listener's first notification (a new session's verification):
+	 * its id, which starts anywhere, was written before the kill, so the
+	 * next broker finds it and answers it.
+	 */
+	fd = open(flag, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, "received", 8), 8);
+	close(fd);
+	ck_assert_int_eq(run_client(first_client, NULL, true), 0);
+	tb.pid = wait_started(&si, (int)i + 2);
+	ck_assert_int_eq(count_in_log("event=restart_answered"), 2);
 	/* Four creations, each granted once; none pending, none live. */
 	ck_assert(status_wait(5000, "live=0 pending=0 max=4 uffds_granted=4 "
 	    "uffds_refused=0"));
@@ -1000,7 +1039,8 @@ END_TEST
  * Sessions that come and go while the looping client runs: each opens a
  * session, takes its quota of uffds and is refused one more, ends its
  * session while it still holds them (a spent record, with its account),
- * and exits a moment later.
+ * then execs (its address space goes, its process stays: the record
+ * changes) and exits a moment later.
  */
 static int
 churn_one(void *arg)
@@ -1017,7 +1057,10 @@ churn_one(void *arg)
 			break;
 	uffdc_session_close(s);
 	usleep(30000);
-	_exit(i == CLIENT_MAX_UFFDS ? 0 : 1);
+	if (i != CLIENT_MAX_UFFDS)
+		_exit(1);
+	execl("/bin/sleep", "sleep", "0.3", (char *)NULL);
+	_exit(3);
 }
 
 static int
@@ -1079,9 +1122,14 @@ START_TEST(test_journal_is_the_state)
 			ck_assert_int_eq(kill(tb.pid, SIGUSR2), 0);
 			wait_resumed(++upgrades);
 		}
+		/* Status counts the looping client's uffds: its account's
+		 * count changes with no request of its own. */
 		while (atomic_load(&lp->created) < before + 20 ||
-		    atomic_load(&churn->created) < churned + 3)
-			usleep(1000);
+		    atomic_load(&churn->created) < churned + 3) {
+			free(admin_view(
+			    UFFD_BROKER__V1__ADMIN_STATUS__VIEW__STATUS));
+			usleep(20000);
+		}
 	}
 	atomic_store(&lp->stop, 1);
 	atomic_store(&churn->stop, 1);
@@ -1115,6 +1163,186 @@ START_TEST(test_journal_is_the_state)
 }
 END_TEST
 
+/*
+ * The journal read over a whole state (state_view_open(), pure): the
+ * entries apply in order, each record's last version wins, gone records
+ * go, accounts no record names are dropped; and the journal ends, with
+ * what came before standing, at an entry that is torn, forged, of another
+ * state or boot, or out of order.
+ */
+enum journal_case {
+	JOURNAL_GOOD, JOURNAL_TORN, JOURNAL_DIGEST, JOURNAL_OTHER_STATE,
+	JOURNAL_OUT_OF_ORDER, JOURNAL_OTHER_BOOT, JOURNAL_NOT_ENTRY,
+	JOURNAL_COUNT
+};
+
+typedef UffdBroker__State__V1__State TState;
+typedef UffdBroker__State__V1__Session TSession;
+typedef UffdBroker__State__V1__Account TAccount;
+typedef UffdBroker__State__V1__Spent TSpent;
+typedef UffdBroker__State__V1__Listener TListener;
+
+static uint8_t *
+frame_of(TState *st, const uint8_t boot_id[16], size_t *flen)
+{
+	size_t len = uffd_broker__state__v1__state__get_packed_size(st);
+	uint8_t *msg = malloc(len + 1), *framed;
+
+	ck_assert_ptr_nonnull(msg);
+	uffd_broker__state__v1__state__pack(st, msg);
+	framed = state_frame(msg, len, 1234, boot_id, flen);
+	ck_assert_ptr_nonnull(framed);
+	free(msg);
+	return framed;
+}
+
+static const TSession *
+view_session(const TState *st, uint64_t id)
+{
+	size_t i;
+
+	for (i = 0; i < st->n_sessions; i++)
+		if (st->sessions[i]->id == id)
+			return st->sessions[i];
+	return NULL;
+}
+
+START_TEST(test_journal_read)
+{
+	enum journal_case kind = (enum journal_case)_i;
+	TState base = UFFD_BROKER__STATE__V1__STATE__INIT;
+	TState e1 = UFFD_BROKER__STATE__V1__STATE__INIT;
+	TState e2 = UFFD_BROKER__STATE__V1__STATE__INIT;
+	TSession s1 = UFFD_BROKER__STATE__V1__SESSION__INIT, s2, s1b, s1c, s3;
+	TAccount a1 = UFFD_BROKER__STATE__V1__ACCOUNT__INIT, a2, a3, a9;
+	TSpent sp2 = UFFD_BROKER__STATE__V1__SPENT__INIT;
+	TListener l1 = UFFD_BROKER__STATE__V1__LISTENER__INIT;
+	UffdBroker__State__V1__Grant grant = UFFD_BROKER__STATE__V1__GRANT__INIT;
+	TSession *base_s[] = { &s1, &s2 }, *e1_s[] = { &s1b, &s3 };
+	TSession *e2_s[] = { &s1c };
+	TAccount *base_a[] = { &a1, &a2, &a9 }, *e1_a[] = { &a3 };
+	TAccount *e2_a[] = { &a2 };
+	TSpent *e2_sp[] = { &sp2 };
+	TListener *base_l[] = { &l1 };
+	uint64_t gone_s2 = 2, gone_l1 = 1;
+	uint8_t boot_id[16], other_boot[16], *f0, *f1, *f2, *journal;
+	size_t n0, n1, n2, jlen;
+	struct state_view v;
+	BrokerState *st;
+	char err[256];
+	bool second;
+
+	ck_assert_int_eq(state_boot_id(boot_id), 0);
+	memcpy(other_boot, boot_id, sizeof(other_boot));
+	other_boot[0] ^= 1;
+	s1.id = 1;
+	s1.account = 1;
+	s1.granted = 1;
+	s1.rule = (char *)"r";
+	s1.grant = &grant;
+	s2 = s1b = s1c = s3 = s1;
+	s2.id = 2;
+	s2.account = 2;
+	s1b.granted = 5;
+	s1c.granted = 6;
+	s3.id = 3;
+	s3.account = 3;
+	a1.mm_id = 1;
+	a2 = a3 = a9 = a1;
+	a2.mm_id = 2;
+	a3.mm_id = 3;
+	a9.mm_id = 9;		/* named by no record: dropped */
+	a2.live_bound = 2;	/* e2's version */
+	sp2.id = 2;
+	sp2.account = 2;
+	l1.id = 1;
+
+	base.has_generation = e1.has_generation = e2.has_generation = true;
+	base.generation = e1.generation = e2.generation = 7;
+	base.next_id = 2;
+	base.sessions = base_s;
+	base.n_sessions = 2;
+	base.accounts = base_a;
+	base.n_accounts = 3;
+	base.listeners = base_l;
+	base.n_listeners = 1;
+	e1.has_journal_seq = e2.has_journal_seq = true;
+	e1.journal_seq = 1;
+	e1.next_id = 3;
+	e1.sessions = e1_s;
+	e1.n_sessions = 2;
+	e1.accounts = e1_a;
+	e1.n_accounts = 1;
+	e1.gone_sessions = &gone_s2;
+	e1.n_gone_sessions = 1;
+	e2.journal_seq = 2;
+	e2.next_id = 4;
+	e2.sessions = e2_s;
+	e2.n_sessions = 1;
+	e2.spent = e2_sp;
+	e2.n_spent = 1;
+	e2.accounts = e2_a;
+	e2.n_accounts = 1;
+	e2.gone_listeners = &gone_l1;
+	e2.n_gone_listeners = 1;
+	if (kind == JOURNAL_OTHER_STATE)
+		e2.generation = 6;
+	if (kind == JOURNAL_OUT_OF_ORDER)
+		e2.journal_seq = 3;
+	if (kind == JOURNAL_NOT_ENTRY)
+		e2.has_journal_seq = false;
+
+	f0 = frame_of(&base, boot_id, &n0);
+	f1 = frame_of(&e1, boot_id, &n1);
+	f2 = frame_of(&e2, kind == JOURNAL_OTHER_BOOT ? other_boot : boot_id,
+	    &n2);
+	if (kind == JOURNAL_TORN)
+		n2 -= 3;
+	if (kind == JOURNAL_DIGEST)
+		f2[n2 - 1] ^= 1;
+	ck_assert_ptr_nonnull(journal = malloc(n1 + n2));
+	memcpy(journal, f1, n1);
+	memcpy(journal + n1, f2, n2);
+	jlen = n1 + n2;
+	st = state_decode(f0, n0, 0, boot_id, err, sizeof(err));
+	ck_assert_msg(st != NULL, "%s", err);
+	ck_assert_int_eq(state_view_open(&v, st, journal, jlen, boot_id), 0);
+
+	second = kind == JOURNAL_GOOD;
+	ck_assert_msg(v.entries == (second ? 2 : 1), "%zu entries read (%s)",
+	    v.entries, v.stop);
+	st = &v.view;
+	ck_assert(!st->has_journal_seq);
+	ck_assert_uint_eq(st->generation, 7);
+	ck_assert_uint_eq(st->next_id, second ? 4 : 3);
+	/* Session 1's last version; 2 gone; 3 new. */
+	ck_assert_uint_eq(st->n_sessions, 2);
+	ck_assert_ptr_nonnull(view_session(st, 1));
+	ck_assert_uint_eq(view_session(st, 1)->granted, second ? 6 : 5);
+	ck_assert_ptr_null(view_session(st, 2));
+	ck_assert_ptr_nonnull(view_session(st, 3));
+	/* The listener gone with the second entry only. */
+	ck_assert_uint_eq(st->n_listeners, second ? 0 : 1);
+	ck_assert_uint_eq(st->n_spent, second ? 1 : 0);
+	/* Accounts: 1 and 3 named by sessions, 2 by the spent record. */
+	ck_assert_uint_eq(st->n_accounts, second ? 3 : 2);
+	ck_assert_uint_eq(st->accounts[0]->mm_id, 1);
+	ck_assert_uint_eq(st->accounts[st->n_accounts - 1]->mm_id, 3);
+	if (second)
+		ck_assert_uint_eq(st->accounts[1]->live_bound, 2);
+	if (!second)
+		ck_assert_msg(strstr(v.stop, kind == JOURNAL_TORN ? "torn" :
+		    kind == JOURNAL_OTHER_STATE || kind == JOURNAL_OUT_OF_ORDER ||
+		    kind == JOURNAL_NOT_ENTRY ? "another state, or out of order" :
+		    "does not check") != NULL, "stopped at %s", v.stop);
+	state_view_close(&v);
+	free(f0);
+	free(f1);
+	free(f2);
+	free(journal);
+}
+END_TEST
+
 Suite *
 make_upgrade_suite(void)
 {
@@ -1133,6 +1361,8 @@ make_upgrade_suite(void)
 	tcase_set_timeout(forged, 60);
 	tcase_add_loop_test(forged, test_forged_state_refused, FORGE_NONE,
 	    FORGE_COUNT);
+	tcase_add_loop_test(forged, test_journal_read, JOURNAL_GOOD,
+	    JOURNAL_COUNT);
 	suite_add_tcase(s, forged);
 	tcase_set_timeout(restart, 120);
 	tcase_add_test(restart, test_restart_keeps_sessions);
