@@ -10,10 +10,18 @@
  * Properties: a refusal says why; in a state that decodes, everything the
  * adoption (broker/upgrade.c) reads without a check is there: each
  * repeated field's elements, a session's grant and rule, a rule's name.
+ *
+ * First byte with bit 1 set: a journal (state_view_open(), a restart's
+ * read). The rest is messages, each a 16-bit length and its bytes, framed
+ * right: the first the whole state, the others entries over it. In what
+ * the journal and the state merge to, each record is there once, in id
+ * order; none the entries said went; every account is named by a record;
+ * and everything the adoption reads is there.
  * (Not a property: that a decoded state packs to bytes that decode again.
  * protobuf-c merges a message field given twice, and the merge can pack to
  * bytes it then refuses; the broker never packs what it decoded.)
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,6 +85,86 @@ walk(const BrokerState *st)
 	(void)sum;
 }
 
+/* The view a restart adopts: each record once, none gone, accounts named. */
+static void
+check_view(const struct state_view *v)
+{
+	const BrokerState *st = &v->view;
+	size_t i, j, p;
+	bool named;
+
+	CHECK(v->entries + 1 == v->nparts);
+	for (i = 1; i < st->n_sessions; i++)
+		CHECK(st->sessions[i - 1]->id < st->sessions[i]->id);
+	for (i = 1; i < st->n_listeners; i++)
+		CHECK(st->listeners[i - 1]->id < st->listeners[i]->id);
+	for (i = 1; i < st->n_spent; i++)
+		CHECK(st->spent[i - 1]->id < st->spent[i]->id);
+	for (i = 1; i < st->n_accounts; i++)
+		CHECK(st->accounts[i - 1]->mm_id < st->accounts[i]->mm_id);
+	for (p = 1; p < v->nparts; p++) {
+		for (j = 0; j < v->parts[p]->n_gone_sessions; j++)
+			for (i = 0; i < st->n_sessions; i++)
+				CHECK(st->sessions[i]->id !=
+				    v->parts[p]->gone_sessions[j]);
+		for (j = 0; j < v->parts[p]->n_gone_spent; j++)
+			for (i = 0; i < st->n_spent; i++)
+				CHECK(st->spent[i]->id != v->parts[p]->gone_spent[j]);
+	}
+	for (i = 0; i < st->n_accounts; i++) {
+		named = false;
+		for (j = 0; j < st->n_sessions; j++)
+			named |= st->sessions[j]->account == st->accounts[i]->mm_id;
+		for (j = 0; j < st->n_spent; j++)
+			named |= st->spent[j]->account == st->accounts[i]->mm_id;
+		CHECK(named);
+	}
+	walk(st);
+}
+
+static void
+journal_input(const uint8_t *data, size_t size)
+{
+	uint8_t *journal = NULL, *f, *grown;
+	size_t off = 0, len, flen, jlen = 0;
+	BrokerState *base = NULL;
+	struct state_view v;
+	char err[256];
+	uint16_t n;
+
+	while (off + 2 <= size) {
+		memcpy(&n, data + off, 2);
+		off += 2;
+		len = n < size - off ? n : size - off;
+		if ((f = state_frame(data + off, len, 1, boot_id, &flen)) == NULL)
+			break;
+		off += len;
+		if (base == NULL) {
+			base = state_decode(f, flen, 0, boot_id, err, sizeof(err));
+			free(f);
+			if (base == NULL)
+				return;
+			continue;
+		}
+		if ((grown = realloc(journal, jlen + flen)) == NULL) {
+			free(f);
+			break;
+		}
+		journal = grown;
+		memcpy(journal + jlen, f, flen);
+		jlen += flen;
+		free(f);
+	}
+	if (base == NULL) {
+		free(journal);
+		return;
+	}
+	CHECK(state_view_open(&v, base, journal, jlen, boot_id) == 0);
+	check_view(&v);
+	state_view_close(&v);
+	free(journal);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -88,6 +176,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 1)
 		return 0;
+	if (data[0] & 2) {
+		journal_input(data + 1, size - 1);
+		return 0;
+	}
 	if (data[0] & 1) {
 		framed = state_frame(data + 1, size - 1, getpid(), boot_id, &len);
 		if (framed == NULL)

@@ -695,6 +695,36 @@ state_seeds(void)
 	memcpy(buf + 1, hdr, sizeof(hdr));
 	n = uffd_broker__state__v1__state__pack(&st, buf + 1 + sizeof(hdr));
 	save("fuzz_state", "framed", buf, n + 1 + sizeof(hdr));
+	/*
+	 * A journal (first byte 2): the state, then an entry over it that
+	 * changes the session, adds one and says the spent record went, each
+	 * as a 16-bit length and the message.
+	 */
+	buf[0] = 2;
+	st.has_generation = true;
+	st.generation = 5;
+	n = uffd_broker__state__v1__state__pack(&st, buf + 3);
+	memcpy(buf + 1, &(uint16_t){ (uint16_t)n }, 2);
+	{
+		UffdBroker__State__V1__Session s2 = ses;
+		UffdBroker__State__V1__Session *s2p[] = { &ses, &s2 };
+		uint64_t gone = 2;
+		size_t m;
+
+		ses.granted = 8;
+		s2.id = 3;
+		st.sessions = s2p;
+		st.n_sessions = 2;
+		st.spent = NULL;
+		st.n_spent = 0;
+		st.has_journal_seq = true;
+		st.journal_seq = 1;
+		st.gone_spent = &gone;
+		st.n_gone_spent = 1;
+		m = uffd_broker__state__v1__state__pack(&st, buf + 5 + n);
+		memcpy(buf + 3 + n, &(uint16_t){ (uint16_t)m }, 2);
+		save("fuzz_state", "journal", buf, 5 + n + m);
+	}
 }
 
 int
