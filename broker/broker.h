@@ -400,6 +400,8 @@ struct store {
 	size_t		journal_len;
 	size_t		whole_len;	/* of the whole state last written */
 	uint64_t	wholes, entries;	/* written so far */
+	ino_t		listen_ino;	/* the listening socket's (state.c) */
+	bool		journal_at_end;	/* its file offset is journal_len */
 	unsigned int	puts, drops;	/* sent to the store */
 	bool		failed;		/* a write or a send failed: said once */
 };

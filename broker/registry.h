@@ -112,8 +112,10 @@ void	registry_account_freed(struct account *a);
 void	registry_globals_changed(struct registry *r);
 /*
  * The journal was written: the change lists start again; or, with keep,
- * only the gone list (what was written may change again in the same event,
- * which does not say so: the turn's end writes it again).
+ * only the gone list. Before a send, what was written is kept marked, and
+ * written again at the turn's end: the counters an event moves after its
+ * reply do not say so. (The records do, as far as the test build's audit
+ * sees; keeping them costs their bytes in an entry written anyway.)
  */
 void	registry_changes_written(struct registry *r, bool keep);
 

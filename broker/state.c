@@ -20,8 +20,8 @@
 
 #define NS(ts)	((int64_t)(ts).tv_sec * 1000000000 + (ts).tv_nsec)
 
-int
-state_boot_id(uint8_t out[16])
+static int
+read_boot_id(uint8_t out[16])
 {
 	char text[64], *p;
 	ssize_t n;
@@ -55,6 +55,20 @@ state_boot_id(uint8_t out[16])
 		i++;
 	}
 	return i == 32 ? 0 : -1;
+}
+
+/* Read once: a boot's id does not change (and the journal asks often). */
+int
+state_boot_id(uint8_t out[16])
+{
+	static uint8_t id[16];
+	static bool known;
+
+	if (!known && read_boot_id(id) == 0)
+		known = true;
+	if (known)
+		memcpy(out, id, sizeof(id));
+	return known ? 0 : -1;
 }
 
 static void
@@ -472,9 +486,11 @@ pack(struct broker *b, uint64_t journal_seq, size_t *framed, char *err,
 	}
 	e.walk = account_walk_begin();
 	enc_broker(&e, &st, b);
-	if (fstat(b->listen_fd, &sb) == 0) {
+	if (b->store.listen_ino == 0 && fstat(b->listen_fd, &sb) == 0)
+		b->store.listen_ino = sb.st_ino;	/* the socket's for life */
+	if (b->store.listen_ino != 0) {
 		st.has_listen_ino = true;
-		st.listen_ino = sb.st_ino;
+		st.listen_ino = b->store.listen_ino;
 	}
 	if (b->store.on) {
 		st.has_generation = true;

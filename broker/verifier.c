@@ -171,17 +171,24 @@ static size_t fragment_len;
 void
 verifier_abi(uint8_t out[SHA256_LEN])
 {
+	static uint8_t abi[SHA256_LEN];
+	static bool known;
 	const struct sock_filter *insns;
 	uint32_t sizes[2] = { sizeof(struct verifier_request),
 	    sizeof(struct verifier_answer) };
 	struct sha256 c;
 	size_t len;
 
-	client_jail_bpf(&insns, &len);
-	sha256_init(&c);
-	sha256_update(&c, sizes, sizeof(sizes));
-	sha256_update(&c, insns, len * sizeof(*insns));
-	sha256_final(&c, out);
+	/* A property of this binary: hashed once (each state write says it). */
+	if (!known) {
+		client_jail_bpf(&insns, &len);
+		sha256_init(&c);
+		sha256_update(&c, sizes, sizeof(sizes));
+		sha256_update(&c, insns, len * sizeof(*insns));
+		sha256_final(&c, abi);
+		known = true;
+	}
+	memcpy(out, abi, SHA256_LEN);
 }
 
 /* ---- the verifier process ---- */

@@ -77,6 +77,7 @@ static struct {
 	int		cpu;		/* the core of the pinned figures */
 	bool		idle_fork;	/* idle clients forked, not exec'd */
 	const char	*broker_log;	/* keep a copy of the broker's log */
+	bool		fd_store;	/* under the fd store's stand-in */
 } opt = { .sessions = 0, .cpu = -1 };
 
 /* The sizes of the run: --quick keeps it under 20 s. */
@@ -260,6 +261,27 @@ broker_alive(void)
 	return true;
 }
 
+/*
+ * The broker's own pid: with --fd-store, broker_pid is the stand-in's, and
+ * the broker says its pid as it starts (and after an upgrade, the same).
+ */
+static pid_t
+serving_pid(void)
+{
+	char line[512], *p;
+	pid_t pid = broker_pid;
+	FILE *f;
+
+	if (!opt.fd_store || (f = fopen(log_path, "re")) == NULL)
+		return broker_pid;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strstr(line, "event=ready ") != NULL &&
+		    (p = strstr(line, "pid=")) != NULL)
+			pid = (pid_t)atoi(p + 4);
+	fclose(f);
+	return pid;
+}
+
 /* The fds a broker needs for max sessions. */
 static rlim_t
 broker_nofile(unsigned int max)
@@ -302,11 +324,19 @@ broker_start(void)
 {
 	unsigned int max = opt.sessions + 256;
 	rlim_t nofile = broker_nofile(max);
-	char maxs[16];
-	const char *argv[] = { opt.brokerd, "--socket", sock_path,
+	char maxs[16], standin[PATH_MAX + 32], notify[160];
+	const char *argv[] = { standin, "--notify", notify, "--",
+	    opt.brokerd, "--socket", sock_path,
 	    "--allow-uid", "65534", "--max-sessions", maxs,
 	    "--max-sessions-per-uid", maxs, NULL };
+	/* With --fd-store, the stand-in starts the broker (its fds: twice). */
+	const char *const *args = opt.fd_store ? argv : argv + 4;
 	int i;
+
+	snprintf(standin, sizeof(standin), "%s/uffd-fdstore", exe_dir);
+	snprintf(notify, sizeof(notify), "%s/notify", dir);
+	if (opt.fd_store)
+		nofile *= 2;
 
 	snprintf(maxs, sizeof(maxs), "%u", max);
 	fflush(stdout);
@@ -326,11 +356,11 @@ broker_start(void)
 		    setrlimit(RLIMIT_NOFILE, &rl) < 0 ||
 		    prctl(PR_SET_PDEATHSIG, SIGTERM) < 0)
 			_exit(127);
-		execv(argv[0], (char *const *)argv);
+		execv(args[0], (char *const *)args);
 		_exit(127);
 	}
 	for (i = 0; i < 500; i++) {
-		if (socket_listening(sock_path))
+		if (socket_listening(sock_path) && serving_pid() > 0)
 			return 0;
 		if (!broker_alive())
 			return -1;
@@ -761,12 +791,12 @@ bench_grant_latency(void)
 	snprintf(f->base_what, sizeof(f->base_what), "direct open+IOC_NEW+"
 	    "UFFDIO_API+close, unjailed, on CPU %d, p50", opt.cpu);
 	snprintf(f->goal, sizeof(f->goal), "<= 5x (stretch 3x)");
-	if (pin(broker_pid, opt.cpu) < 0) {
+	if (pin(serving_pid(), opt.cpu) < 0) {
 		failed("pinning the broker: %s", strerror(errno));
 		return;
 	}
 	rc = grant_latency(opt.cpu, n, cfg.grant_blocks, lib, direct);
-	unpin(broker_pid);
+	unpin(serving_pid());
 	if (rc < 0) {
 		failed("grant latency, pinned: a client failed");
 	} else {
@@ -1774,9 +1804,9 @@ broker_memory(void)
 {
 	struct mem_sample m;
 
-	m.rss_kb = proc_kb(broker_pid, "status", "VmRSS");
-	m.pss_kb = proc_kb(broker_pid, "smaps_rollup", "Pss");
-	m.fds = count_fds(broker_pid);
+	m.rss_kb = proc_kb(serving_pid(), "status", "VmRSS");
+	m.pss_kb = proc_kb(serving_pid(), "smaps_rollup", "Pss");
+	m.fds = count_fds(serving_pid());
 	return m;
 }
 
@@ -2003,13 +2033,13 @@ pinned_grants(unsigned int samples)
 	struct stats sl = { 0 };
 	int rc;
 
-	if (lib == NULL || pin(broker_pid, opt.cpu) < 0) {
+	if (lib == NULL || pin(serving_pid(), opt.cpu) < 0) {
 		failed("pinning the broker: %s", strerror(errno));
 		free(lib);
 		return sl;
 	}
 	rc = grant_latency(opt.cpu, samples, 2, lib, NULL);
-	unpin(broker_pid);
+	unpin(serving_pid());
 	if (rc == 0)
 		sl = stats_of(lib, samples);
 	free(lib);
@@ -2122,7 +2152,7 @@ bench_upgrade_with_n(unsigned int n)
 	/* Some creations at rest first; then the upgrade. */
 	usleep(100000);
 	atomic_store(&j->worst_ns, 0);
-	if (pid < 0 || !atomic_load(&j->ready) || kill(broker_pid, SIGUSR2) < 0) {
+	if (pid < 0 || !atomic_load(&j->ready) || kill(serving_pid(), SIGUSR2) < 0) {
 		failed("upgrade with %u sessions: the client or the signal "
 		    "failed", n);
 		if (pid > 0) {
@@ -2452,7 +2482,7 @@ usage(int rc)
 {
 	fprintf(rc ? stderr : stdout, "usage: uffd-bench [--quick] [--json FILE] "
 	    "[--sessions N] [--cpu N] [--brokerd PATH] [--demo PATH]\n"
-	    "                  [--idle-fork] [--broker-log FILE]\n"
+	    "                  [--idle-fork] [--broker-log FILE] [--fd-store]\n"
 	    "  --quick         small N, short runs (under 20 s)\n"
 	    "  --json FILE     also write the figures as JSON\n"
 	    "  --sessions N    idle sessions for the N figures (default 1000; "
@@ -2467,6 +2497,10 @@ usage(int rc)
 	    "address-space\n"
 	    "                  layout for all) instead of fresh programs\n"
 	    "  --broker-log FILE  keep a copy of the broker's log\n"
+	    "  --fd-store      the broker under the fd store's stand-in "
+	    "(uffd-fdstore beside\n"
+	    "                  uffd-bench): every change is written to the "
+	    "store\n"
 	    "Run as root. Exit status 1 when a benchmark broke; slow figures "
 	    "only say so.\n");
 	exit(rc);
@@ -2484,6 +2518,7 @@ parse_options(int argc, char **argv)
 		{ "demo", required_argument, NULL, 'd' },
 		{ "idle-fork", no_argument, NULL, 'F' },
 		{ "broker-log", required_argument, NULL, 'L' },
+		{ "fd-store", no_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -2500,6 +2535,7 @@ parse_options(int argc, char **argv)
 		case 'd': opt.demo = optarg; break;
 		case 'F': opt.idle_fork = true; break;
 		case 'L': opt.broker_log = optarg; break;
+		case 'S': opt.fd_store = true; break;
 		case 'n': case 'c':
 			errno = 0;
 			v = strtol(optarg, &end, 10);
@@ -2681,6 +2717,9 @@ main(int argc, char **argv)
 	printf("broker %s on %s; clients uid %d; N = %u idle sessions; "
 	    "pinned figures on CPU %d\n", opt.brokerd, sock_path, NOBODY,
 	    opt.sessions, opt.cpu);
+	if (opt.fd_store)
+		printf("the broker under the fd store's stand-in: every change "
+		    "written to the store\n");
 	if (broker_start() < 0) {
 		failed("the broker did not start");
 		goto out;

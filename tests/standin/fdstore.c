@@ -36,7 +36,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define MAX_STORED	4096
+#define MAX_STORED	16384
 #define RESTART_MS	100
 #define NAME_MAX_LEN	255
 
