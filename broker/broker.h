@@ -174,6 +174,11 @@ struct account {
 	unsigned int	refs;
 	int		tracker;
 	unsigned int	live_bound;	/* at least the tracker's entries */
+	/*
+	 * uffds initialised for it that its tracker never got (grant.c:
+	 * attach_unseen()): counted live for the address space's life.
+	 */
+	unsigned int	unseen;
 	unsigned int	pending;	/* its ready sessions' pending creations */
 	unsigned int	walk;		/* account_walk_first() */
 	bool		changed;	/* on the registry's change list */
@@ -248,6 +253,13 @@ struct session {
 
 	unsigned int	pending;	/* creations continued, not yet attached */
 	uint64_t	continued_id;	/* the notification of the last one */
+	/*
+	 * The inode of the uffd an Attach initialises, written to the state
+	 * before UFFDIO_API and cleared once it is tracked (grant.c): a
+	 * broker killed in between leaves its successor the uffd to know it
+	 * by, or to count unseen.
+	 */
+	uint64_t	attach_ino;
 	struct timespec	last_continue;	/* pending ones expire after the timeout */
 	uint64_t	granted;
 	uint64_t	refused;
@@ -517,6 +529,10 @@ struct request_check {
 enum request_verdict session_request_check(enum session_state state,
 	    bool refused, const uint8_t *buf, size_t len, int recv_flags,
 	    const char *fd_kind, struct request_check *out);
+
+/* grant.c: an Attach's uffd written down and never tracked: counted for
+ * the address space's life (the session ends, or its creation expires). */
+void	attach_unseen(struct session *s);
 
 /* access.c */
 int	access_load(struct broker *b);

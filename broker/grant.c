@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -66,6 +67,15 @@ uffd_api_of(int fd, uint64_t *features, uint64_t *ioctls)
 	return true;
 }
 
+/* A uffd by its inode: each has its own (an anonymous inode of its own). */
+static uint64_t
+fd_ino(int fd)
+{
+	struct stat sb;
+
+	return fstat(fd, &sb) == 0 ? (uint64_t)sb.st_ino : 0;
+}
+
 static void
 attach_reply(struct session *s, uint64_t features, uint64_t ioctls,
     const char *text)
@@ -95,6 +105,11 @@ attach_granted_already(struct session *s, int fd)
 	if (!proc_epoll_has(s->acct->tracker, fd) ||
 	    !uffd_api_of(fd, &features, &ioctls))
 		return false;
+	/* Written down by the killed broker, then tracked: seen. */
+	if (s->attach_ino != 0 && fd_ino(fd) == s->attach_ino) {
+		s->attach_ino = 0;
+		registry_session_changed(s);
+	}
 	close(fd);
 	if (s->restarted && s->pending > 0) {
 		session_set_pending(s, s->pending - 1);
@@ -112,34 +127,35 @@ attach_granted_already(struct session *s, int fd)
 }
 
 /*
- * UFFDIO_API said the uffd is not fresh, in the grace after a restart with a
- * creation pending: the killed broker initialised it with these features and
- * died before it wrote so. The client cannot initialise a uffd itself (its
- * filter forbids UFFDIO_API). Registering the dummy page on it says EBUSY
- * when it is of the session's address space, where the probe has the page
- * registered already; then it is the pending creation's. (A uffd another
- * process made and passed on would be of that process's memory: counted and
- * limited to the grant's features like any, it gives the client nothing.)
+ * An Attach's uffd is written down (with the fd store on) before it is
+ * initialised, and forgotten once it is tracked: a broker killed in between
+ * leaves its successor the uffd to know it by when the client sends the
+ * Attach again.
+ */
+
+static void
+attach_note(struct session *s, uint64_t ino)
+{
+	if (!s->b->store.on || ino == 0)
+		return;
+	s->attach_ino = ino;
+	registry_session_changed(s);
+	store_sync_send(s->b);
+}
+
+/*
+ * UFFDIO_API said the uffd is not fresh, and it is the one a killed broker
+ * wrote down before it initialised it: that broker did, with the features
+ * asked, and died before it tracked it. (The client cannot initialise a
+ * uffd itself: its filter forbids UFFDIO_API.)
  */
 static bool
 attach_initialised_by_the_killed(struct session *s, int fd, uint64_t features,
     struct uffdio_api *api)
 {
-	struct uffdio_register reg = {
-		.range = { .start = s->dummy_page, .len = s->page_size },
-		.mode = UFFDIO_REGISTER_MODE_MISSING,
-	};
-	struct uffdio_range range = reg.range;
 	uint64_t shown, ioctls;
 
-	if (!s->restarted || !uffd_api_of(fd, &shown, &ioctls) ||
-	    shown != features)
-		return false;
-	if (ioctl(fd, UFFDIO_REGISTER, &reg) == 0) {
-		(void)ioctl(fd, UFFDIO_UNREGISTER, &range);
-		return false;	/* the page is not the probe's: another memory */
-	}
-	if (errno != EBUSY)
+	if (!uffd_api_of(fd, &shown, &ioctls) || shown != features)
 		return false;
 	api->features = features;
 	api->ioctls = ioctls;
@@ -147,6 +163,31 @@ attach_initialised_by_the_killed(struct session *s, int fd, uint64_t features,
 	    "reason=\"initialised by the broker that was killed\"",
 	    (unsigned long long)s->id, (int)s->pid, (unsigned)s->uid);
 	return true;
+}
+
+/*
+ * A uffd written down as being initialised, and never tracked: the session
+ * ends, or its creation expires, before the client sends the Attach again
+ * after a restart (or tracking it failed). The client may hold it
+ * initialised, where no count sees it: it counts against the address
+ * space, for its life.
+ */
+void
+attach_unseen(struct session *s)
+{
+	if (s->attach_ino == 0)
+		return;
+	if (s->acct != NULL) {
+		s->acct->unseen++;
+		s->acct->live_bound++;
+		registry_account_changed(s->acct);
+	}
+	audit_session(s, "uffd_unseen", "session=%llu pid=%d uid=%u "
+	    "reason=\"initialised and not tracked: counted for the address "
+	    "space's life\"", (unsigned long long)s->id, (int)s->pid,
+	    (unsigned)s->uid);
+	s->attach_ino = 0;
+	registry_session_changed(s);
 }
 
 void
@@ -159,8 +200,9 @@ grant_attach(struct session *s, const WireRequest *req, int fd)
 	struct epoll_event ev = { .events = 0 };
 	struct uffdio_api api;
 	char names[512];
+	uint64_t ino;
 	int rc;
-	bool adopted = false;
+	bool adopted = false, written;
 
 	TEST_HOOK(s->b, "attach-read");
 	/*
@@ -193,10 +235,20 @@ grant_attach(struct session *s, const WireRequest *req, int fd)
 		    (unsigned long long)allowed);
 		return;
 	}
+	/* A killed broker's, written down: known by its inode. */
+	ino = fd_ino(fd);
+	written = s->attach_ino != 0 && ino == s->attach_ino;
+	if (!written)
+		attach_unseen(s);	/* another uffd than the one written */
+	attach_note(s, ino);
 	if ((rc = proc_uffd_api(fd, features, &api)) < 0 &&
-	    !(adopted = rc == -EINVAL && attach_initialised_by_the_killed(s,
-	    fd, features, &api))) {
+	    !(adopted = rc == -EINVAL && written &&
+	    attach_initialised_by_the_killed(s, fd, features, &api))) {
 		close(fd);
+		/* Not initialised here; the one written down may have been. */
+		if (written)
+			attach_unseen(s);
+		s->attach_ino = 0;
 		session_reply(s, rc == -EINVAL ? UFFD_BROKER__V1__STATUS__BAD_FD :
 		    UFFD_BROKER__V1__STATUS__FAILED, NULL,
 		    "UFFDIO_API with features 0x%llx failed: %s%s",
@@ -216,11 +268,13 @@ grant_attach(struct session *s, const WireRequest *req, int fd)
 		audit_session(s, "warning", "session=%llu: tracking a granted "
 		    "uffd error=\"%s\"", (unsigned long long)s->id,
 		    strerror(errno));
+		attach_unseen(s);
 		session_reply(s, UFFD_BROKER__V1__STATUS__FAILED, NULL,
 		    "broker could not track the uffd");
 		session_kill(s, "uffd tracking failed");
 		return;
 	}
+	s->attach_ino = 0;	/* tracked */
 	s->acct->live_bound++;
 	registry_account_changed(s->acct);
 	s->granted++;

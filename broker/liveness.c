@@ -63,6 +63,7 @@ expire_pending(struct session *s)
 	    "pending=%u reason=\"creation continued but never attached\"",
 	    (unsigned long long)s->id, (int)s->pid, (unsigned)s->uid,
 	    s->pending);
+	attach_unseen(s);	/* one a killed broker may have initialised */
 	session_set_pending(s, 0);
 	session_sync_fds(s);
 }

@@ -224,6 +224,7 @@ session_kill(struct session *s, const char *why)
 	if (s->state == SESSION_DEAD)
 		return;
 	registry_globals_changed(&b->reg);	/* its rule's counters */
+	attach_unseen(s);
 	if (s->refusal == NULL || s->state != SESSION_HELLO)
 		audit_session(s, "session_end", "session=%llu pid=%d uid=%u "
 		    "rule=%s state=%s forked=%s granted=%llu refused=%llu "
@@ -365,6 +366,8 @@ account_count(struct account *a)
 {
 	int n = proc_epoll_count(a->tracker);
 
+	if (n >= 0)
+		n += (int)a->unseen;
 	if (n >= 0 && a->live_bound != (unsigned int)n) {
 		a->live_bound = (unsigned int)n;
 		registry_account_changed(a);

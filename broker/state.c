@@ -238,6 +238,8 @@ enc_account(struct enc *e, BrokerState *st, struct account *a)
 	m->mm_id = a->mm_id;
 	m->tracker = a->tracker;
 	m->live_bound = a->live_bound;
+	m->has_unseen = a->unseen != 0;
+	m->unseen = a->unseen;
 	e->accp[st->n_accounts++] = m;
 }
 
@@ -309,6 +311,8 @@ enc_session(struct enc *e, BrokerState *st, struct session *s)
 	m->speaks_seq = s->speaks_seq;
 	m->has_continued_id = true;
 	m->continued_id = s->continued_id;
+	m->has_attach_ino = s->attach_ino != 0;
+	m->attach_ino = s->attach_ino;
 	e->sesp[st->n_sessions++] = m;
 	enc_account(e, st, s->acct);
 }

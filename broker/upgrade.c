@@ -659,6 +659,7 @@ adopt_accounts(struct adopt *a, struct accounts *acc)
 		ac->mm_id = m->mm_id;
 		ac->tracker = m->tracker;
 		ac->live_bound = m->live_bound;
+		ac->unseen = m->unseen;
 		acc->v[acc->n++] = ac;
 	}
 }
@@ -842,6 +843,7 @@ adopt_session(struct adopt *a, struct accounts *acc,
 	s->last_continue = ts_of(m->last_continue_ns);
 	s->granted = m->granted;
 	s->continued_id = m->continued_id;
+	s->attach_ino = m->attach_ino;
 	s->speaks_seq = m->speaks_seq;
 	s->refused = m->refused;
 	s->last_refusal = m->last_refusal ? strdup(m->last_refusal) : NULL;

@@ -19,6 +19,7 @@
 #include <limits.h>
 #include <grp.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
@@ -30,6 +31,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/userfaultfd.h>
 
 #include "harness.h"
 #include "state.h"
@@ -1084,6 +1086,96 @@ churn_client(void *arg)
 }
 
 /*
+ * A client that does not send its Attach again after a restart: the killed
+ * broker initialised the uffd (UFFDIO_API) and died before it tracked it.
+ * The client holds it, working, where no count sees it. The broker wrote
+ * its inode down before it initialised it, so the next one knows a uffd is
+ * unaccounted for: once the client attaches another, it counts the first
+ * for the address space's life, and the quota (2) holds: once the first's
+ * creation has expired, the third is refused. (Before, it was granted: 3
+ * live of 2.)
+ */
+static int
+unseen_client(void *arg)
+{
+	struct timeval tv = { .tv_sec = 3 };
+	struct hand h;
+	int a, b, c;
+
+	(void)arg;
+	CHILD_CHECK(hand_connect(&h) == 0);
+	CHILD_CHECK(hand_jail(&h) == 0);
+	CHILD_CHECK(hand_verify(&h) >= 0);
+	a = ioctl(h.devfd, USERFAULTFD_IOC_NEW, O_CLOEXEC | UFFD_USER_MODE_ONLY);
+	CHILD_CHECK(a >= 0);
+	CHILD_CHECK(hand_send(&h, UFFD_BROKER__V1__REQUEST__BODY_PROBE, a) == 0);
+	CHILD_CHECK(h.st == UFFD_BROKER__V1__STATUS__OK);
+	close(a);
+	/* The broker is killed once it initialised a: no answer comes. */
+	a = ioctl(h.devfd, USERFAULTFD_IOC_NEW, O_CLOEXEC | UFFD_USER_MODE_ONLY);
+	CHILD_CHECK(a >= 0);
+	CHILD_CHECK(setsockopt(h.sock, SOL_SOCKET, SO_RCVTIMEO, &tv,
+	    sizeof(tv)) == 0);
+	CHILD_CHECK(hand_send(&h, UFFD_BROKER__V1__REQUEST__BODY_ATTACH,
+	    a) < 0);
+	/* a is initialised, and the client's: never sent again. */
+	/* The restarted broker: b is granted; c would be the third. */
+	for (b = -1; b < 0;) {
+		b = ioctl(h.devfd, USERFAULTFD_IOC_NEW, O_CLOEXEC |
+		    UFFD_USER_MODE_ONLY);
+		if (b < 0) {
+			CHILD_CHECK(errno == EAGAIN || errno == ENOSYS);
+			usleep(20000);
+		}
+	}
+	CHILD_CHECK(hand_send(&h, UFFD_BROKER__V1__REQUEST__BODY_ATTACH,
+	    b) == 0);
+	CHILD_CHECK(h.st == UFFD_BROKER__V1__STATUS__OK);
+	/* a's creation, pending since, expires (the handshake timeout). */
+	usleep(1500000);
+	c = ioctl(h.devfd, USERFAULTFD_IOC_NEW, O_CLOEXEC | UFFD_USER_MODE_ONLY);
+	if (c >= 0) {
+		fprintf(stderr, "unseen_client: a third uffd, over a quota of "
+		    "2\n");
+		return 1;
+	}
+	CHILD_CHECK(errno == EDQUOT);
+	return 0;
+}
+
+START_TEST(test_restart_counts_unseen)
+{
+	char flag[128];
+	struct standin si;
+	int fd;
+
+	SKIP_UNDER_VALGRIND("the restarted broker is not under valgrind");
+	snprintf(flag, sizeof(flag), "%s/die.%d", getenv("UFFD_TEST_DIR") ?
+	    getenv("UFFD_TEST_DIR") : "/tmp", (int)getpid());
+	fd = open(flag, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, "attach-initialised", 18), 18);
+	close(fd);
+	ck_assert_int_eq(setenv("UFFD_BROKERD", build_file("uffd-brokerd-hooks"),
+	    1), 0);
+	ck_assert_int_eq(setenv("UFFD_BROKER_TEST_DIE_FLAG", flag, 1), 0);
+	ck_assert_int_eq(setenv("UFFD_BROKER_TEST_AUDIT_STORE", "1", 1), 0);
+	standin_start(&si, "--allow-uid", "65534", "--max-uffds", "2",
+	    "--handshake-timeout-ms", "1000", "--probe-interval-ms", "100",
+	    NULL);
+	unsetenv("UFFD_BROKERD");
+	unsetenv("UFFD_BROKER_TEST_DIE_FLAG");
+	unsetenv("UFFD_BROKER_TEST_AUDIT_STORE");
+	ck_assert_int_eq(run_client(unseen_client, NULL, true), 0);
+	ck_assert(log_wait(0, "event=test_hook", "killed at attach-initialised"));
+	ck_assert(log_wait(0, "event=uffd_unseen", NULL));
+	assert_audit_clean();
+	unlink(flag);
+	standin_stop(&si);
+}
+END_TEST
+
+/*
  * The journal holds the state: under the hooks build's audit, which after
  * every loop turn compares what a restarted broker would read with the
  * broker's own state, sessions are made, granted, refused, spent and
@@ -1368,6 +1460,7 @@ make_upgrade_suite(void)
 	tcase_add_test(restart, test_restart_keeps_sessions);
 	tcase_add_test(restart, test_restart_at_the_worst_moments);
 	tcase_add_test(restart, test_journal_is_the_state);
+	tcase_add_test(restart, test_restart_counts_unseen);
 	suite_add_tcase(s, restart);
 	return s;
 }
