@@ -689,6 +689,8 @@ int	proc_epoll_count(int epfd);
  * added under may have been another process's (a killed broker's).
  */
 bool	proc_epoll_has(int epfd, int fd);
+/* The same by inode (and device; 0: any): a uffd written down by inode. */
+bool	proc_epoll_has_ino(int epfd, uint64_t ino, uint64_t dev);
 /* The value of the line "KEY\tvalue" of /proc/self/fdinfo/FD. */
 bool	proc_fdinfo_field(int fd, const char *key, char *buf, size_t len);
 

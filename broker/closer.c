@@ -475,6 +475,7 @@ closer_check(struct broker *b, struct owner *blame, bool exited)
 			*blame = c->owners[closing % CLOSER_RING];
 	}
 	b->closer_replaced++;
+	registry_globals_changed(&b->reg);
 	closer_kill(b);
 	if ((rc = closer_spawn(b)) < 0) {
 		errno = -rc;

@@ -177,7 +177,9 @@ attach_unseen(struct session *s)
 {
 	if (s->attach_ino == 0)
 		return;
-	if (s->acct != NULL) {
+	/* Tracked after all (by the killed broker, just before it died). */
+	if (s->acct != NULL && !proc_epoll_has_ino(s->acct->tracker,
+	    s->attach_ino, 0)) {
 		s->acct->unseen++;
 		s->acct->live_bound++;
 		registry_account_changed(s->acct);

@@ -225,14 +225,22 @@ proc_fdinfo_field(int fd, const char *key, char *buf, size_t len)
 bool
 proc_epoll_has(int epfd, int fd)
 {
-	char path[64], line[256], *p;
-	unsigned long ino, dev;
-	bool found = false;
 	struct stat st;
-	FILE *f;
 
 	if (fstat(fd, &st) < 0)
 		return false;
+	return proc_epoll_has_ino(epfd, (uint64_t)st.st_ino,
+	    (uint64_t)st.st_dev);
+}
+
+bool
+proc_epoll_has_ino(int epfd, uint64_t want_ino, uint64_t want_dev)
+{
+	char path[64], line[256], *p;
+	unsigned long ino, dev;
+	bool found = false;
+	FILE *f;
+
 	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", epfd);
 	if ((f = fopen(path, "re")) == NULL)
 		return false;
@@ -240,8 +248,8 @@ proc_epoll_has(int epfd, int fd)
 		if (strncmp(line, "tfd:", 4) == 0 &&
 		    (p = strstr(line, " ino:")) != NULL &&
 		    sscanf(p, " ino:%lx sdev:%lx", &ino, &dev) == 2)
-			found = ino == (unsigned long)st.st_ino &&
-			    dev == (unsigned long)st.st_dev;
+			found = ino == (unsigned long)want_ino &&
+			    (want_dev == 0 || dev == (unsigned long)want_dev);
 	fclose(f);
 	return found;
 }

@@ -616,6 +616,7 @@ unwanted_fd(struct session *s, int fd)
 	if (fd < 0)
 		return;
 	closer_discard(s->b, fd, s->uid, s->id);
+	registry_session_changed(s);	/* even on a Status, which is not */
 	if (++s->unwanted_fds > SESSION_UNWANTED_FDS)
 		s->doom = "sent too many fds where none was due";
 }

@@ -474,8 +474,10 @@ pack(struct broker *b, uint64_t journal_seq, size_t *framed, char *err,
 		TAILQ_FOREACH(a, &r->changed_accounts, changed_entry)
 			na++;
 	} else {
-		nl = r->nby_file;
-		ns = r->nsessions;
+		TAILQ_FOREACH(l, &r->listeners, entry)
+			nl++;
+		TAILQ_FOREACH(s, &r->sessions, entry)
+			ns++;
 		TAILQ_FOREACH(sp, &r->spent, entry)
 			nsp++;
 	}

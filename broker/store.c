@@ -207,13 +207,19 @@ write_entry(struct broker *b, char *err, size_t errlen)
  * of any the store held (an older image's, or a killed broker's): from
  * here on a broker started in this one's place resumes what this one
  * serves.
+ *
+ * The older of the store's two states is replaced first (it is of
+ * generation G - 1 when the newer, with the journal over it, is G): a kill
+ * between a name's drop and its put then leaves the store the newer one
+ * and its journal, or already a new whole state, never the older alone.
  */
 void
 store_publish(struct broker *b)
 {
 	struct store *st = &b->store;
+	uint64_t before = st->generation;
 	char err[256];
-	int i, rc;
+	int i, k, rc;
 
 	if (!st->on)
 		return;
@@ -221,7 +227,8 @@ store_publish(struct broker *b)
 		if ((rc = write_whole(b, err, sizeof(err))) < 0)
 			store_failed(b, err, -rc);
 	registry_changes_written(&b->reg, false);
-	for (i = 0; i < 2; i++) {
+	for (k = 0; k < 2; k++) {
+		i = (int)((before + 1 + (uint64_t)k) % 2);
 		snprintf(err, sizeof(err), "state.%d", i);
 		drop_named(b, err);
 		put_named(b, err, st->state_fd[i]);
@@ -438,23 +445,32 @@ newest_state(char *err, size_t errlen)
 
 /*
  * The journal the store keeps, read whole (NULL and *len 0: none, or
- * unreadable, which is an empty journal: the state alone stands).
+ * unreadable, said in *why: then the state alone stands, and the restart
+ * says so).
  */
 static uint8_t *
-take_journal(size_t *len)
+take_journal(size_t *len, const char **why)
 {
 	uint8_t *buf = NULL;
 	struct stat sb;
 	size_t got = 0;
 	ssize_t n;
-	int fd;
+	int fd, taken = 0;
 
 	*len = 0;
+	*why = NULL;
 	/* Each name once: an older broker's stray copy is not read. */
 	while ((fd = store_take("journal")) >= 0) {
-		if (buf == NULL && fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) &&
-		    sb.st_size > 0 && sb.st_size <= STATE_MAX_BYTES &&
-		    (buf = malloc((size_t)sb.st_size)) != NULL) {
+		if (taken++ > 0 || (fstat(fd, &sb) == 0 && sb.st_size == 0)) {
+			close(fd);
+			continue;
+		}
+		if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) ||
+		    sb.st_size > STATE_MAX_BYTES)
+			*why = "not a file, or over the size limit";
+		else if ((buf = malloc((size_t)sb.st_size)) == NULL)
+			*why = "out of memory";
+		else {
 			while (got < (size_t)sb.st_size && (n = pread(fd,
 			    buf + got, (size_t)sb.st_size - got,
 			    (off_t)got)) > 0)
@@ -615,17 +631,22 @@ store_restart(struct broker *b)
 	char err[600];
 	unsigned int dropped, stale = 0;
 	uint8_t boot_id[16], *journal;
+	const char *unread;
 	size_t i, len;
 
 	if ((st = newest_state(err, sizeof(err))) == NULL)
 		fatalx("restart: no state in the fd store: %s", err);
 	if (state_boot_id(boot_id) < 0)
 		fatalx("restart: cannot read this boot's id");
-	journal = take_journal(&len);
+	journal = take_journal(&len, &unread);
 	if (state_view_open(&v, st, journal, len, boot_id) < 0)
 		fatalx("restart: out of memory");
 	free(journal);
 	st = &v.view;
+	if (unread != NULL)
+		log_event("warning", "restart=\"the journal is unreadable: "
+		    "%s\" effect=\"the whole state alone is resumed: what "
+		    "changed after it is lost\"", unread);
 	log_event("restart_state", "generation=%llu journal_entries=%zu "
 	    "journal_end=\"%s\"", (unsigned long long)st->generation,
 	    v.entries, v.stop);
