@@ -134,7 +134,7 @@ UBSAN_FLAGS := -fsanitize=undefined -fsanitize-trap=undefined -Wno-missing-field
 LIB_LIBS := -lprotobuf-c -lpthread
 BROKER_LIBS := -lprotobuf-c -linih -lseccomp -lcap-ng -lpthread
 
-.PHONY: all check test sanitize sanitize-run valgrind valgrind-run mutants \
+.PHONY: all check check-journal test sanitize sanitize-run valgrind valgrind-run mutants \
 	demo example install \
 	install-files uninstall clean deps rpm bench load fuzz FORCE
 all: $(BROKERD) $(CTL) $(LIB_SO) $(LIB_A) $(DEMO) $(VMM_SWAP)
@@ -310,6 +310,13 @@ valgrind-run: all $(TESTBIN) $(BROKERD_HOOKS) $(BROKERD_ASAN) $(BROKERD_UBSAN) $
 	@# A report the suite kept is a failure, whatever the tests said.
 	@if [ -n "$$(ls $(B)/valgrind-reports)" ]; then \
 		echo "valgrind reported: $(B)/valgrind-reports" >&2; exit 1; fi
+
+# The suites again with every broker's fd store on and its journal audited
+# each loop turn (mk/check-journal.sh): a change not told to the registry
+# fails the test whose broker it stops.
+check-journal: deps
+	@$(MAKE) --no-print-directory all $(TESTBIN) $(BROKERD_HOOKS) $(FDSTORE)
+	@bash mk/check-journal.sh
 
 # Each mutant is built in a copy of the tree (test binary and broker only)
 # and tested with the suites the table names; two at a time.
