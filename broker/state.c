@@ -156,19 +156,14 @@ state_decode(const uint8_t *buf, size_t len, pid_t pid,
 	return st;
 }
 
-BrokerState *
-state_read(int fd, pid_t pid, char *err, size_t errlen)
+uint8_t *
+state_read_all(int fd, size_t *len, char *err, size_t errlen)
 {
-	uint8_t boot_id[16], *buf;
-	BrokerState *st;
 	struct stat sb;
+	uint8_t *buf;
 	size_t got = 0;
 	ssize_t n;
 
-	if (state_boot_id(boot_id) < 0) {
-		snprintf(err, errlen, "cannot read this boot's id");
-		return NULL;
-	}
 	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
 		snprintf(err, errlen, "state fd %d is not a file", fd);
 		return NULL;
@@ -185,7 +180,24 @@ state_read(int fd, pid_t pid, char *err, size_t errlen)
 	while (got < (size_t)sb.st_size &&
 	    (n = pread(fd, buf + got, (size_t)sb.st_size - got, got)) > 0)
 		got += (size_t)n;
-	st = state_decode(buf, got, pid, boot_id, err, errlen);
+	*len = got;
+	return buf;
+}
+
+BrokerState *
+state_read(int fd, pid_t pid, char *err, size_t errlen)
+{
+	uint8_t boot_id[16], *buf;
+	BrokerState *st;
+	size_t len;
+
+	if (state_boot_id(boot_id) < 0) {
+		snprintf(err, errlen, "cannot read this boot's id");
+		return NULL;
+	}
+	if ((buf = state_read_all(fd, &len, err, errlen)) == NULL)
+		return NULL;
+	st = state_decode(buf, len, pid, boot_id, err, errlen);
 	free(buf);
 	return st;
 }
@@ -562,16 +574,26 @@ state_pack_entry(struct broker *b, uint64_t journal_seq, size_t *framed,
 int
 state_write(int fd, const uint8_t *buf, size_t len)
 {
-	size_t off = 0;
-	ssize_t n;
+	int rc;
 
 	if (lseek(fd, 0, SEEK_SET) < 0)
 		return -errno;
+	if ((rc = state_write_here(fd, buf, len)) < 0)
+		return rc;
+	return ftruncate(fd, (off_t)len) < 0 ? -errno : 0;
+}
+
+int
+state_write_here(int fd, const uint8_t *buf, size_t len)
+{
+	size_t off = 0;
+	ssize_t n = 0;
+
 	while (off < len && (n = write(fd, buf + off, len - off)) > 0)
 		off += (size_t)n;
 	if (off != len)
 		return n < 0 ? -errno : -EIO;
-	return ftruncate(fd, (off_t)len) < 0 ? -errno : 0;
+	return 0;
 }
 
 int

@@ -56,6 +56,8 @@ int	state_save(struct broker *b, char *err, size_t errlen);
 uint8_t	*state_pack(struct broker *b, size_t *len, char *err, size_t errlen);
 /* Write a framed state over the whole of fd. Returns 0 or -errno. */
 int	state_write(int fd, const uint8_t *buf, size_t len);
+/* Write all of buf at fd's offset (no pwrite64 in the jail). 0 or -errno. */
+int	state_write_here(int fd, const uint8_t *buf, size_t len);
 
 /*
  * Check and decode a state: pure (tests/fuzz drive it). pid is the
@@ -65,6 +67,9 @@ int	state_write(int fd, const uint8_t *buf, size_t len);
  */
 BrokerState *state_decode(const uint8_t *buf, size_t len, pid_t pid,
 	    const uint8_t boot_id[16], char *err, size_t errlen);
+/* The whole of a memfd (a regular file, at most STATE_MAX_BYTES),
+ * malloc'd; NULL with err set. */
+uint8_t	*state_read_all(int fd, size_t *len, char *err, size_t errlen);
 /* Read the whole of a state memfd and state_decode() it. */
 BrokerState *state_read(int fd, pid_t pid, char *err, size_t errlen);
 void	state_free(BrokerState *st);

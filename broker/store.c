@@ -170,30 +170,22 @@ write_entry(struct broker *b, char *err, size_t errlen)
 {
 	struct store *st = &b->store;
 	uint8_t *buf;
-	size_t len, off = 0;
-	ssize_t n = 0;
+	size_t len;
+	int rc;
 
 	if ((buf = state_pack_entry(b, st->journal_seq + 1, &len, err,
 	    errlen)) == NULL)
 		return -ENOMEM;
-	/* lseek (when the offset is not the end) and write: no pwrite64 in
-	 * the jail. */
-	if (!st->journal_at_end && lseek(st->journal_fd,
-	    (off_t)st->journal_len, SEEK_SET) < 0)
-		n = -1;
+	/* At the journal's end: sought only after it was emptied or torn. */
+	rc = !st->journal_at_end && lseek(st->journal_fd,
+	    (off_t)st->journal_len, SEEK_SET) < 0 ? -errno :
+	    state_write_here(st->journal_fd, buf, len);
 	st->journal_at_end = false;
-	while (n == 0 && off < len) {
-		if ((n = write(st->journal_fd, buf + off, len - off)) > 0) {
-			off += (size_t)n;
-			n = 0;
-		} else if (n == 0)
-			n = -1;
-	}
 	free(buf);
-	if (off != len) {
+	if (rc < 0) {
 		/* Torn: the next entry goes over it, or a whole state. */
 		snprintf(err, errlen, "writing the journal");
-		return n < 0 ? -errno : -EIO;
+		return rc;
 	}
 	st->journal_seq++;
 	st->journal_len += len;
@@ -444,39 +436,24 @@ newest_state(char *err, size_t errlen)
 }
 
 /*
- * The journal the store keeps, read whole (NULL and *len 0: none, or
- * unreadable, said in *why: then the state alone stands, and the restart
+ * The journal the store keeps, read whole (NULL and *len 0: none; NULL and
+ * why set: unreadable, and then the state alone stands, and the restart
  * says so).
  */
 static uint8_t *
-take_journal(size_t *len, const char **why)
+take_journal(size_t *len, char *why, size_t whylen)
 {
 	uint8_t *buf = NULL;
-	struct stat sb;
-	size_t got = 0;
-	ssize_t n;
-	int fd, taken = 0;
+	bool first = true;
+	int fd;
 
 	*len = 0;
-	*why = NULL;
+	why[0] = '\0';
 	/* Each name once: an older broker's stray copy is not read. */
 	while ((fd = store_take("journal")) >= 0) {
-		if (taken++ > 0 || (fstat(fd, &sb) == 0 && sb.st_size == 0)) {
-			close(fd);
-			continue;
-		}
-		if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) ||
-		    sb.st_size > STATE_MAX_BYTES)
-			*why = "not a file, or over the size limit";
-		else if ((buf = malloc((size_t)sb.st_size)) == NULL)
-			*why = "out of memory";
-		else {
-			while (got < (size_t)sb.st_size && (n = pread(fd,
-			    buf + got, (size_t)sb.st_size - got,
-			    (off_t)got)) > 0)
-				got += (size_t)n;
-			*len = got;
-		}
+		if (first)
+			buf = state_read_all(fd, len, why, whylen);
+		first = false;
 		close(fd);
 	}
 	return buf;
@@ -631,19 +608,19 @@ store_restart(struct broker *b)
 	char err[600];
 	unsigned int dropped, stale = 0;
 	uint8_t boot_id[16], *journal;
-	const char *unread;
+	char unread[256];
 	size_t i, len;
 
 	if ((st = newest_state(err, sizeof(err))) == NULL)
 		fatalx("restart: no state in the fd store: %s", err);
 	if (state_boot_id(boot_id) < 0)
 		fatalx("restart: cannot read this boot's id");
-	journal = take_journal(&len, &unread);
+	journal = take_journal(&len, unread, sizeof(unread));
 	if (state_view_open(&v, st, journal, len, boot_id) < 0)
 		fatalx("restart: out of memory");
 	free(journal);
 	st = &v.view;
-	if (unread != NULL)
+	if (unread[0] != '\0')
 		log_event("warning", "restart=\"the journal is unreadable: "
 		    "%s\" effect=\"the whole state alone is resumed: what "
 		    "changed after it is lost\"", unread);
@@ -775,9 +752,8 @@ audit_store(struct broker *b)
 	BrokerState *whole[2] = { NULL, NULL }, *live, *base;
 	struct state_view v;
 	uint8_t boot_id[16], *mine, *theirs, *journal, *buf;
-	size_t nmine, ntheirs, len, jlen = 0;
+	size_t nmine, ntheirs, len, jlen;
 	char err[256], what[128] = "";
-	struct stat sb;
 	int i;
 
 	if (on < 0)
@@ -791,16 +767,9 @@ audit_store(struct broker *b)
 	state_free(base == whole[0] ? whole[1] : whole[0]);
 	if (base == NULL)
 		fatalx("store audit: no whole state reads back");
-	if (fstat(b->store.journal_fd, &sb) < 0 ||
-	    (journal = malloc((size_t)sb.st_size + 1)) == NULL)
-		fatal("store audit");
-	while (jlen < (size_t)sb.st_size) {
-		ssize_t n = pread(b->store.journal_fd, journal + jlen,
-		    (size_t)sb.st_size - jlen, (off_t)jlen);
-		if (n <= 0)
-			break;
-		jlen += (size_t)n;
-	}
+	if ((journal = state_read_all(b->store.journal_fd, &jlen, err,
+	    sizeof(err))) == NULL)
+		fatalx("store audit: the journal: %s", err);
 	if (state_view_open(&v, base, journal, jlen, boot_id) < 0)
 		fatalx("store audit: out of memory");
 	free(journal);
